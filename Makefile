@@ -1,0 +1,51 @@
+# SynFinance Stream — the two commands a new user needs are `make demo` and `make test`.
+# Both set everything up on a fresh machine: Python deps in .venv, the Kafka jars from Maven Central,
+# and the system tools (Java 17, Maven, PostgreSQL server) from Debian's packages when missing.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: test demo venv system-deps kafka-jars lint stack-up stack-down clean
+
+test: venv system-deps kafka-jars ## run the whole test suite against a real Kafka and PostgreSQL
+	$(BIN)/pytest
+
+demo: venv system-deps kafka-jars ## run the main job end to end on the embedded local stack
+	@echo "make demo: not yet available (it arrives with the producer, processor and sink)"; exit 1
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]'
+	@touch $@
+
+# Java 17, Maven and the PostgreSQL server binaries; installed with apt-get only when missing.
+system-deps:
+	@missing=""; \
+	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
+	command -v mvn >/dev/null || missing="$$missing maven"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "missing:$$missing — install them (Debian: sudo apt-get install$$missing)"; exit 2; fi; \
+	fi
+
+kafka-jars: venv
+	$(BIN)/synfinance stack fetch
+
+lint: venv
+	$(BIN)/ruff check .
+
+stack-up: venv system-deps kafka-jars
+	$(BIN)/synfinance stack up
+
+stack-down: venv
+	$(BIN)/synfinance stack down
+
+clean: stack-down
+	rm -rf $(VENV) .synfin .pytest_cache .ruff_cache

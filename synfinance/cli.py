@@ -1,0 +1,58 @@
+"""The `synfinance` command: assembles the sub-commands and turns user errors into one line + exit 2."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from synfinance.commands import stack
+from synfinance.errors import UsageError
+from synfinance.settings import load_settings
+
+app = typer.Typer(
+    help="SynFinance Stream: seeded, rate-controlled Indian payments with labelled fraud on Kafka.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(stack.app, name="stack")
+
+
+@app.command("settings")
+def show_settings() -> None:
+    """Validate and print the effective settings (from SYNFIN_* variables and .env); secrets masked."""
+    print(load_settings().model_dump_json(indent=2))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 2 usage or setting error, 130 interrupted)."""
+    try:
+        result = app(args=argv, prog_name="synfinance", standalone_mode=False)
+    except UsageError as error:
+        print(f"synfinance: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("synfinance: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        # click's (vendored by typer) usage errors: bad option, unknown command, missing argument
+        context = getattr(error, "ctx", None)
+        if type(error).__name__ == "NoArgsIsHelpError" and context is not None:
+            print(context.get_help(), file=sys.stderr)
+            return 2
+        if hasattr(error, "format_message") and hasattr(error, "exit_code"):
+            print(f"synfinance: error: {error.format_message()} (see --help)", file=sys.stderr)
+            return int(error.exit_code) if error.exit_code else 2
+        if type(error).__name__ == "Abort":
+            return 130
+        raise
+    return result if isinstance(result, int) else 0
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

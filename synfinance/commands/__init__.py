@@ -1,0 +1,1 @@
+"""The `synfinance` sub-commands, one module per command group."""

@@ -1,0 +1,52 @@
+"""`synfinance stack up|down|status|env|fetch` — the embedded local Kafka + PostgreSQL."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from synfinance.stack import kafka
+from synfinance.stack.launcher import LocalStack
+
+app = typer.Typer(help="Start, stop and inspect the local Kafka broker and PostgreSQL server.",
+                  no_args_is_help=True)
+console = Console(highlight=False)
+
+
+@app.command()
+def up() -> None:
+    """Start Kafka and PostgreSQL (no-op for what already runs) and print how to connect."""
+    stack = LocalStack()
+    state = stack.up()
+    console.print(f"kafka     {state.kafka.bootstrap if state.kafka else '-'}")
+    console.print(f"postgres  {state.postgres.url if state.postgres else '-'}")
+    console.print(f"state     {stack.state_file}")
+    console.print("connect:  eval \"$(synfinance stack env)\"")
+
+
+@app.command()
+def down(keep: bool = typer.Option(False, "--keep", help="Keep the data directories.")) -> None:
+    """Stop exactly the processes `up` started and remove their data (unless --keep)."""
+    state = LocalStack().down(keep=keep)
+    stopped = [name for name, proc in (("kafka", state.kafka), ("postgres", state.postgres)) if proc]
+    console.print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+
+
+@app.command()
+def status() -> None:
+    """Say what runs and where."""
+    for name, line in LocalStack().status().items():
+        console.print(f"{name:<9} {line}")
+
+
+@app.command()
+def env() -> None:
+    """Print `export SYNFIN_...` lines for the running stack (use: eval "$(synfinance stack env)")."""
+    for key, value in LocalStack().load().exports().items():
+        print(f"export {key}={value}")
+
+
+@app.command()
+def fetch() -> None:
+    """Resolve the Kafka broker jars from Maven Central into the cache (done by `up` when needed)."""
+    console.print(f"kafka {kafka.kafka_version()} jars in {kafka.ensure_jars(quiet=False)}")

@@ -1,0 +1,166 @@
+"""A real Apache Kafka broker (single-node KRaft) run on the machine's Java from Maven-resolved jars.
+
+The jars come from Maven Central through `infra/kafka/pom.xml` and are cached outside git in
+`<cache>/kafka/<version>/libs`; the broker is the same `kafka.Kafka` main class the official
+scripts start. Ready means a metadata request answers, not merely that the port is open.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+from synfinance.errors import UsageError
+from synfinance.stack.paths import INFRA_DIR, cache_dir
+from synfinance.stack.processes import free_port, pid_alive, stop_pid, tail
+
+POM = INFRA_DIR / "kafka" / "pom.xml"
+JAVA_HEAP = "-Xmx512m"
+
+
+def kafka_version() -> str:
+    """The broker version pinned in infra/kafka/pom.xml (the one place it is written)."""
+    match = re.search(r"<kafka\.version>([^<]+)</kafka\.version>", POM.read_text())
+    if not match:
+        raise UsageError(f"{POM} has no <kafka.version> property")
+    return match.group(1)
+
+
+def libs_dir() -> Path:
+    return cache_dir() / "kafka" / kafka_version() / "libs"
+
+
+def require_tool(name: str, how: str) -> str:
+    path = shutil.which(name)
+    if not path:
+        raise UsageError(f"{name} not found on PATH: {how}")
+    return path
+
+
+def ensure_jars(quiet: bool = True) -> Path:
+    """Resolve the broker jars with Maven once; later calls reuse the cache."""
+    libs = libs_dir()
+    if (libs / f"kafka_2.13-{kafka_version()}.jar").exists():
+        return libs
+    mvn = require_tool("mvn", "install Maven (Debian: apt-get install maven) to fetch the Kafka jars")
+    libs.parent.mkdir(parents=True, exist_ok=True)
+    # resolve into a scratch dir and rename, so an interrupted fetch never looks like a complete cache
+    scratch = Path(tempfile.mkdtemp(prefix="libs-", dir=libs.parent))
+    command = [mvn, "-B", "-f", str(POM), "dependency:copy-dependencies",
+               "-DincludeScope=runtime", f"-DoutputDirectory={scratch}"]
+    if quiet:
+        command.insert(1, "-q")
+    result = subprocess.run(command, capture_output=quiet, text=True)
+    if result.returncode != 0:
+        shutil.rmtree(scratch, ignore_errors=True)
+        detail = (result.stdout or "").strip().splitlines()[-1:] if quiet else []
+        raise UsageError(f"fetching the Kafka jars with Maven failed (exit {result.returncode}): "
+                         f"{' '.join(detail) or 'see the output above'}")
+    if libs.exists():
+        shutil.rmtree(libs)
+    scratch.rename(libs)
+    return libs
+
+
+def preflight() -> None:
+    """Fail early, naming the missing tool, before anything is started."""
+    require_tool("java", "install Java 17 (Debian: apt-get install openjdk-17-jre-headless)")
+    if not (libs_dir() / f"kafka_2.13-{kafka_version()}.jar").exists():
+        require_tool("mvn", "install Maven (Debian: apt-get install maven) to fetch the Kafka jars")
+
+
+@dataclass
+class KafkaProcess:
+    pid: int
+    port: int
+    controller_port: int
+    data_dir: str
+    log_dir: str
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+def _cluster_id() -> str:
+    """16 random bytes as URL-safe base64 without padding (22 chars), as KRaft expects. Like Kafka's
+    own Uuid.randomUuid, never one starting with '-': the storage tool would parse it as an option."""
+    while True:
+        candidate = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+        if not candidate.startswith("-"):
+            return candidate
+
+
+def start_kafka(home: Path, timeout: float = 120.0) -> KafkaProcess:
+    """Format storage and start a broker under `home`; returns once it answers metadata requests."""
+    java = require_tool("java", "install Java 17 (Debian: apt-get install openjdk-17-jre-headless)")
+    libs = ensure_jars()
+    data_dir, log_dir = home / "data", home / "logs"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    port, controller_port = free_port(), free_port()
+    while controller_port == port:
+        controller_port = free_port()
+    config = home / "server.properties"
+    template = Template((INFRA_DIR / "kafka" / "server.properties.template").read_text())
+    config.write_text(template.substitute(port=port, controller_port=controller_port, data_dir=data_dir))
+    classpath = f"{libs}/*"
+    formatted = subprocess.run(
+        [java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", _cluster_id(),
+         "-c", str(config), "--ignore-formatted"],
+        capture_output=True, text=True,
+    )
+    if formatted.returncode != 0:
+        last = (formatted.stderr or formatted.stdout).strip().splitlines()[-1:] or ["(no output)"]
+        raise UsageError(f"Kafka storage format failed: {last[0]}")
+    with open(log_dir / "stdout.log", "ab") as stdout:
+        process = subprocess.Popen(
+            [java, "-Xms256m", JAVA_HEAP, "-XX:+UseG1GC", "-Djava.awt.headless=true",
+             f"-Dlog4j.configuration=file:{INFRA_DIR / 'kafka' / 'log4j.properties'}",
+             f"-Dkafka.logs.dir={log_dir}", "-cp", classpath, "kafka.Kafka", str(config)],
+            stdout=stdout, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,  # a Ctrl-C in the launching shell must not kill the broker mid-write
+        )
+    broker = KafkaProcess(process.pid, port, controller_port, str(data_dir), str(log_dir))
+    deadline = time.monotonic() + timeout
+    while not kafka_answers(broker.bootstrap):
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_pid(process.pid)
+            why = "exited" if process.returncode is not None else f"did not answer within {timeout:.0f} s"
+            raise UsageError(f"Kafka broker {why}; log tail:\n{tail(log_dir / 'server.log')}")
+        time.sleep(0.3)
+    return broker
+
+
+def kafka_answers(bootstrap: str, timeout: float = 2.0) -> bool:
+    """True if a metadata request to `bootstrap` succeeds and the broker is registered."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.connection.setup.timeout.ms": 1000,
+                         "logger": _PROBE_LOGGER})
+    try:
+        metadata = admin.list_topics(timeout=timeout)
+    except Exception:
+        return False
+    return bool(metadata.brokers)
+
+
+# librdkafka logs connection refusals while we poll a starting broker; they are expected, so drop them
+_PROBE_LOGGER = logging.getLogger("synfinance.stack.kafka_probe")
+_PROBE_LOGGER.addHandler(logging.NullHandler())
+_PROBE_LOGGER.propagate = False
+
+
+def stop_kafka(broker: KafkaProcess) -> None:
+    """Controlled shutdown (SIGTERM), then SIGKILL if it hangs."""
+    if pid_alive(broker.pid):
+        stop_pid(broker.pid, grace=30.0)

@@ -1,0 +1,111 @@
+"""`synfinance stack up|down|status|env`: the local Kafka + PostgreSQL pair and its state file.
+
+State lives in `<state dir>/stack.json` (default `.synfin/` in the checkout): the PIDs and ports of
+exactly the processes `up` started, so `down` stops those and nothing else. `up` on a running stack
+is a no-op; a stale state file (processes gone) is cleaned up and replaced.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from synfinance.stack import kafka, postgres
+from synfinance.stack.paths import state_dir as default_state_dir
+from synfinance.stack.processes import pid_alive
+
+
+@dataclass
+class StackState:
+    kafka: kafka.KafkaProcess | None = None
+    postgres: postgres.PostgresProcess | None = None
+
+    def exports(self) -> dict[str, str]:
+        variables = {}
+        if self.kafka:
+            variables["SYNFIN_BOOTSTRAP_SERVERS"] = self.kafka.bootstrap
+        if self.postgres:
+            variables["SYNFIN_DATABASE_URL"] = self.postgres.url
+        return variables
+
+
+class LocalStack:
+    """The local stack rooted at one state directory."""
+
+    def __init__(self, state_dir: Path | None = None) -> None:
+        self.state_dir = (state_dir or default_state_dir()).resolve()
+        self.state_file = self.state_dir / "stack.json"
+
+    def load(self) -> StackState:
+        if not self.state_file.exists():
+            return StackState()
+        raw = json.loads(self.state_file.read_text())
+        return StackState(
+            kafka=kafka.KafkaProcess(**raw["kafka"]) if raw.get("kafka") else None,
+            postgres=postgres.PostgresProcess(**raw["postgres"]) if raw.get("postgres") else None,
+        )
+
+    def _save(self, state: StackState) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        payload = {"kafka": asdict(state.kafka) if state.kafka else None,
+                   "postgres": asdict(state.postgres) if state.postgres else None}
+        self.state_file.write_text(json.dumps(payload, indent=2) + "\n")
+
+    def up(self, with_kafka: bool = True, with_postgres: bool = True) -> StackState:
+        """Start what is not already running; returns the state of both."""
+        # check every prerequisite first, so a missing tool never leaves half a stack running
+        if with_kafka:
+            kafka.preflight()
+        if with_postgres:
+            postgres.preflight()
+        state = self.load()
+        if with_kafka and not (state.kafka and pid_alive(state.kafka.pid)
+                               and kafka.kafka_answers(state.kafka.bootstrap)):
+            if state.kafka:
+                kafka.stop_kafka(state.kafka)
+            home = self.state_dir / "kafka"
+            shutil.rmtree(home, ignore_errors=True)
+            state.kafka = kafka.start_kafka(home)
+            self._save(state)
+        if with_postgres and not (state.postgres and pid_alive(state.postgres.pid)
+                                  and postgres.postgres_answers(state.postgres.port)):
+            if state.postgres:
+                postgres.stop_postgres(state.postgres)
+            state.postgres = postgres.start_postgres(self.state_dir)
+            self._save(state)
+        return state
+
+    def down(self, keep: bool = False) -> StackState:
+        """Stop exactly the processes `up` started; remove their data unless `keep`."""
+        state = self.load()
+        if state.kafka:
+            kafka.stop_kafka(state.kafka)
+            if not keep:
+                shutil.rmtree(self.state_dir / "kafka", ignore_errors=True)
+        if state.postgres:
+            postgres.stop_postgres(state.postgres, remove=not keep)
+        if not keep:
+            self.state_file.unlink(missing_ok=True)
+        else:
+            self._save(StackState())
+        return state
+
+    def status(self) -> dict[str, str]:
+        """One line per component: what runs, where."""
+        state = self.load()
+        lines = {}
+        if state.kafka:
+            alive = pid_alive(state.kafka.pid) and kafka.kafka_answers(state.kafka.bootstrap)
+            lines["kafka"] = (f"{'running' if alive else 'NOT answering'} pid {state.kafka.pid} "
+                              f"bootstrap {state.kafka.bootstrap}")
+        else:
+            lines["kafka"] = "not started"
+        if state.postgres:
+            alive = pid_alive(state.postgres.pid) and postgres.postgres_answers(state.postgres.port)
+            lines["postgres"] = (f"{'running' if alive else 'NOT answering'} pid {state.postgres.pid} "
+                                 f"url {state.postgres.url}")
+        else:
+            lines["postgres"] = "not started"
+        return lines

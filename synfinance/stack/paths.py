@@ -1,0 +1,27 @@
+"""Where the local stack keeps things: the repo's `infra/`, the state dir, and the jar cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+INFRA_DIR = REPO_ROOT / "infra"
+
+
+def state_dir() -> Path:
+    """`SYNFIN_STATE_DIR`, else `.synfin/` in the repo checkout (or the current directory)."""
+    configured = os.environ.get("SYNFIN_STATE_DIR")
+    if configured:
+        return Path(configured).resolve()
+    base = REPO_ROOT if (REPO_ROOT / "pyproject.toml").exists() else Path.cwd()
+    return base / ".synfin"
+
+
+def cache_dir() -> Path:
+    """`SYNFIN_CACHE_DIR`, else `$XDG_CACHE_HOME/synfinance` (default `~/.cache/synfinance`)."""
+    configured = os.environ.get("SYNFIN_CACHE_DIR")
+    if configured:
+        return Path(configured).resolve()
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg) / "synfinance"

@@ -1,0 +1,112 @@
+"""pytest plugin (entry point `pytest11: synfinance`): a real Kafka broker and PostgreSQL for tests.
+
+Session-scoped fixtures `kafka_bootstrap` (a `host:port` string) and `database_url` (a libpq URL).
+Each comes from, in order:
+1. `SYNFIN_BOOTSTRAP_SERVERS` / `SYNFIN_DATABASE_URL` if set (an external stack you run);
+2. Testcontainers (Kafka in KRaft mode, PostgreSQL) if a Docker engine answers a ping;
+3. the embedded local stack (`synfinance stack`), started in a temporary state dir and stopped at
+   the end of the session.
+`SYNFIN_TEST_BACKEND=local|docker` forces 2 or 3. Installing the `synfinance` distribution is
+enough: pytest loads the plugin by itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+def docker_engine_answers() -> bool:
+    """True only if a Docker engine answers a ping (the `docker` CLI alone proves nothing)."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=3)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:
+        return False
+
+
+class StackProvider:
+    """Starts the Kafka / PostgreSQL services on first use, stops them at session end."""
+
+    def __init__(self, state_dir: Path) -> None:
+        forced = os.environ.get("SYNFIN_TEST_BACKEND", "").lower()
+        if forced not in ("", "local", "docker"):
+            raise pytest.UsageError(f"SYNFIN_TEST_BACKEND={forced!r}: expected 'local' or 'docker'")
+        self.backend = forced or ("docker" if docker_engine_answers() else "local")
+        self.state_dir = state_dir
+        self._containers: list[Any] = []
+        self._local: Any = None
+
+    def _local_stack(self) -> Any:
+        if self._local is None:
+            from synfinance.stack.launcher import LocalStack
+
+            self._local = LocalStack(self.state_dir)
+        return self._local
+
+    def kafka_bootstrap(self) -> str:
+        if self.backend == "docker":
+            try:  # testcontainers >= 4.15 moved its modules under testcontainers.community
+                from testcontainers.community.kafka import KafkaContainer
+            except ImportError:
+                from testcontainers.kafka import KafkaContainer
+
+            container = KafkaContainer("apache/kafka:3.9.1").with_kraft()
+            container.start()
+            self._containers.append(container)
+            return str(container.get_bootstrap_server())
+        state = self._local_stack().up(with_kafka=True, with_postgres=False)
+        return str(state.kafka.bootstrap)
+
+    def database_url(self) -> str:
+        if self.backend == "docker":
+            try:
+                from testcontainers.community.postgres import PostgresContainer
+            except ImportError:
+                from testcontainers.postgres import PostgresContainer
+
+            container = PostgresContainer("postgres:15", driver=None)
+            container.start()
+            self._containers.append(container)
+            return str(container.get_connection_url())
+        state = self._local_stack().up(with_kafka=False, with_postgres=True)
+        return str(state.postgres.url)
+
+    def close(self) -> None:
+        for container in reversed(self._containers):
+            with contextlib.suppress(Exception):
+                container.stop()
+        if self._local is not None:
+            self._local.down()
+
+
+@pytest.fixture(scope="session")
+def synfin_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProvider]:
+    """The provider behind `kafka_bootstrap` and `database_url` (also exposes the local stack)."""
+    provider = StackProvider(tmp_path_factory.mktemp("synfin-stack"))
+    try:
+        yield provider
+    finally:
+        provider.close()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(synfin_stack: StackProvider) -> str:
+    """`host:port` of a real Kafka broker for this test session."""
+    return os.environ.get("SYNFIN_BOOTSTRAP_SERVERS") or synfin_stack.kafka_bootstrap()
+
+
+@pytest.fixture(scope="session")
+def database_url(synfin_stack: StackProvider) -> str:
+    """`postgresql://...` URL of a real, empty-at-start PostgreSQL database for this test session."""
+    return os.environ.get("SYNFIN_DATABASE_URL") or synfin_stack.database_url()

@@ -1,0 +1,75 @@
+"""`synfinance stack up|down|status|env` as a user runs it: idempotent up, down frees everything."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from synfinance.stack.processes import pid_alive, port_open
+
+pytestmark = pytest.mark.integration
+
+
+def synfinance(state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SYNFIN_STATE_DIR": str(state_dir)}
+    return subprocess.run([sys.executable, "-m", "synfinance.cli", *args], env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_up_twice_down_up_again(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    first = synfinance(state_dir, "stack", "up")
+    assert first.returncode == 0, first.stderr
+    state = json.loads((state_dir / "stack.json").read_text())
+    kafka_pid, kafka_port = state["kafka"]["pid"], state["kafka"]["port"]
+    pg_pid, pg_port = state["postgres"]["pid"], state["postgres"]["port"]
+    try:
+        assert pid_alive(kafka_pid) and pid_alive(pg_pid)
+        assert port_open(kafka_port) and port_open(pg_port)
+
+        second = synfinance(state_dir, "stack", "up")
+        assert second.returncode == 0, second.stderr
+        again = json.loads((state_dir / "stack.json").read_text())
+        assert (again["kafka"]["pid"], again["postgres"]["pid"]) == (kafka_pid, pg_pid)
+
+        status = synfinance(state_dir, "stack", "status")
+        assert f"running pid {kafka_pid}" in status.stdout
+        assert f"running pid {pg_pid}" in status.stdout
+        exports = synfinance(state_dir, "stack", "env").stdout.splitlines()
+        assert exports == [f"export SYNFIN_BOOTSTRAP_SERVERS=127.0.0.1:{kafka_port}",
+                           f"export SYNFIN_DATABASE_URL=postgresql://synfin@127.0.0.1:{pg_port}/synfin"]
+    finally:
+        down = synfinance(state_dir, "stack", "down")
+    assert down.returncode == 0, down.stderr
+    assert not pid_alive(kafka_pid) and not pid_alive(pg_pid)
+    assert not port_open(kafka_port) and not port_open(pg_port)
+    assert not (state_dir / "stack.json").exists()
+    assert not (state_dir / "kafka").exists()
+    assert "not started" in synfinance(state_dir, "stack", "status").stdout
+
+    third = synfinance(state_dir, "stack", "up")
+    try:
+        assert third.returncode == 0, third.stderr
+        state = json.loads((state_dir / "stack.json").read_text())
+        assert pid_alive(state["kafka"]["pid"]) and pid_alive(state["postgres"]["pid"])
+    finally:
+        assert synfinance(state_dir, "stack", "down").returncode == 0
+    assert not pid_alive(state["kafka"]["pid"]) and not pid_alive(state["postgres"]["pid"])
+
+
+def test_missing_postgres_binaries_exit_2_and_start_nothing(tmp_path: Path) -> None:
+    env_dir = tmp_path / "empty-bin"
+    env_dir.mkdir()
+    result = subprocess.run([sys.executable, "-m", "synfinance.cli", "stack", "up"],
+                            env={**os.environ, "SYNFIN_STATE_DIR": str(tmp_path / "s"),
+                                 "SYNFIN_PG_BIN": str(env_dir)},
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    expected = f"synfinance: error: SYNFIN_PG_BIN={env_dir} has no initdb in it"
+    assert result.stderr.strip().splitlines() == [expected]
+    assert not (tmp_path / "s" / "stack.json").exists()
