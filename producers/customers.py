@@ -1,0 +1,340 @@
+"""The customer population: N customers as columns, each drawn from its own seeded generator.
+
+Customer k depends only on (seed, k) and the merchant population: persona, age, gender, occupation,
+income, home city, devices, payment instruments (UPI VPA, cards with BIN and masked PAN, wallet,
+net banking, BNPL), spending profile (monthly rate, category mix, amount scale), travel propensity,
+favourite merchants, and the P2P payees they send money to. The stream reads these columns.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from producers.events import BNPL, CARD_NETWORKS, CREDIT_CARD, DEBIT_CARD, NET_BANKING, PAYMENT_MODES, UPI, WALLET
+from producers.merchants import MerchantPools
+from producers.seeding import Kind, Purpose, entity_rng
+from producers.world.calendar import HOURLY_PROFILES, OCCUPATIONS
+from producers.world.catalogue import (
+    BNPL_PROVIDERS,
+    CARD_BINS,
+    CATEGORIES,
+    CATEGORY_WEIGHTS,
+    ISSUER_BANKS,
+    P2P_SHARE_OF_UPI,
+    PAYMENT_MODE_SHARES,
+    UPI_APPS,
+    UPI_HANDLES,
+    WALLET_PROVIDERS,
+    card_product_weights,
+)
+from producers.world.geography import CITIES, CITY_WEIGHTS, REGIONS
+from producers.world.personas import (
+    FIRST_NAMES_FEMALE,
+    FIRST_NAMES_MALE,
+    INCOME_BRACKETS_INR,
+    PERSONA_WEIGHTS,
+    PERSONAS,
+    SURNAMES,
+)
+
+GENDERS = ("FEMALE", "MALE", "OTHER")
+CREDIT_BANDS = ("<600", "600-699", "700-749", "750-799", "800+")
+HOME_JITTER_DEG = 0.05
+N_MODES = len(PAYMENT_MODES)
+N_CATEGORIES = len(CATEGORIES)
+DAY_US = 86_400 * 1_000_000
+
+# Purchases exclude P2P: UPI's share of all transactions (PAYMENT_MODE_SHARES, ~84%) includes P2P
+# (P2P_SHARE_OF_UPI of it), so purchase mode weights use UPI's P2M part only.
+_MODE_BASE = np.array([PAYMENT_MODE_SHARES[m.lower()] for m in PAYMENT_MODES])
+_MODE_BASE[UPI] *= 1.0 - P2P_SHARE_OF_UPI
+P2P_PROBABILITY = PAYMENT_MODE_SHARES["upi"] * P2P_SHARE_OF_UPI  # of all transactions, for UPI holders
+_PERSONA_MODES = np.array([[p.payment_mode_affinity.get(m.lower(), 1.0) for m in PAYMENT_MODES] for p in PERSONAS])
+_PERSONA_CATEGORIES = np.array([[CATEGORY_WEIGHTS[c] * p.category_affinity.get(cat.name, 1.0)
+                                 for c, cat in enumerate(CATEGORIES)] for p in PERSONAS])
+_PERSONA_CATEGORIES /= _PERSONA_CATEGORIES.sum(axis=1, keepdims=True)
+_PERSONA_TICKET = np.array([np.sqrt(p.ticket_min_inr * p.ticket_max_inr) for p in PERSONAS])
+_PERSONA_TICKET /= float(np.dot(PERSONA_WEIGHTS / PERSONA_WEIGHTS.sum(), _PERSONA_TICKET))
+_OCCUPATION_INDEX = {name: i for i, name in enumerate(OCCUPATIONS)}
+_REGION_INDEX = {name: i for i, name in enumerate(REGIONS)}
+_DEBIT_PRODUCTS = card_product_weights("debit")
+_CREDIT_PRODUCTS = card_product_weights("credit")
+_NETWORK_CODE = {name.upper(): i for i, name in enumerate(CARD_NETWORKS)}
+_BANK_WEIGHTS = np.array([b.debit_share for b in ISSUER_BANKS])
+_UPI_APP_WEIGHTS = np.array([a.share for a in UPI_APPS])
+_UPI_BANK_HANDLES = [b.vpa_handle for b in ISSUER_BANKS]
+_WALLETS, _WALLET_WEIGHTS = list(WALLET_PROVIDERS), np.array(list(WALLET_PROVIDERS.values()))
+_BNPLS, _BNPL_WEIGHTS = list(BNPL_PROVIDERS), np.array(list(BNPL_PROVIDERS.values()))
+_HANDLES = [handle for handle, _app in UPI_HANDLES]
+_DRAWS = 48  # uniforms drawn per customer profile (fixed, so adding a field never shifts the others)
+
+
+def customer_id(index: int) -> str:
+    return f"C{index + 1:08d}"
+
+
+class _Table:
+    """A categorical distribution over 0..n-1 sampled with a given uniform (bisect on a Python list:
+    this runs once per customer per attribute, where numpy's per-call overhead would dominate)."""
+
+    def __init__(self, weights: Any) -> None:
+        self.cumulative = np.cumsum(np.asarray(weights, dtype=np.float64)).tolist()
+        self.last = len(self.cumulative) - 1
+
+    def pick(self, u: float) -> int:
+        return min(bisect.bisect_right(self.cumulative, u * self.cumulative[-1]), self.last)
+
+
+_PERSONA_TABLE = _Table(PERSONA_WEIGHTS)
+_CITY_TABLE = _Table(CITY_WEIGHTS)
+_BANK_TABLE = _Table(_BANK_WEIGHTS)
+_APP_TABLE = _Table(_UPI_APP_WEIGHTS)
+_WALLET_TABLE = _Table(_WALLET_WEIGHTS)
+_BNPL_TABLE = _Table(_BNPL_WEIGHTS)
+_DEBIT_TABLE = _Table(_DEBIT_PRODUCTS[1])
+_CREDIT_TABLE = _Table(_CREDIT_PRODUCTS[1])
+_OCCUPATION_TABLES = [(_Table(list(p.occupation_weights.values())),
+                       [_OCCUPATION_INDEX[o] for o in p.occupation_weights]) for p in PERSONAS]
+_INCOME_TABLES = [_Table(p.income_bracket_weights) for p in PERSONAS]
+
+
+@dataclass(frozen=True)
+class Customers:
+    """Customer attributes as columns; row k is customer `customer_id(k)`."""
+
+    ids: list[str]
+    names: list[str]
+    persona: npt.NDArray[np.int64]
+    occupation: npt.NDArray[np.int64]
+    gender: npt.NDArray[np.int64]
+    age: npt.NDArray[np.int64]
+    income_paise: npt.NDArray[np.int64]
+    home_city: npt.NDArray[np.int64]
+    region: npt.NDArray[np.int64]
+    home_lat: npt.NDArray[np.float64]
+    home_lon: npt.NDArray[np.float64]
+    monthly_rate: npt.NDArray[np.float64]
+    amount_scale: npt.NDArray[np.float64]
+    travel_propensity: npt.NDArray[np.float64]
+    digital_familiarity: npt.NDArray[np.float64]
+    credit_band: npt.NDArray[np.int64]
+    open_day: npt.NDArray[np.int64]
+    # devices: rows device_start[k] .. device_start[k] + device_count[k] of the device table
+    device_start: npt.NDArray[np.int64]
+    device_count: npt.NDArray[np.int64]
+    device_ids: list[str]
+    device_os: list[str]
+    device_app: list[str]
+    device_ip: list[str]
+    # instruments: row k * N_MODES + mode of the instrument table; `holds[k, mode]` says it exists
+    holds: npt.NDArray[np.bool_]
+    instrument_ids: list[str]
+    instrument_network: npt.NDArray[np.int64]
+    instrument_bin: list[str | None]
+    instrument_pan: list[str | None]
+    instrument_vpa: list[str | None]
+    instrument_bank: list[str]
+    # spending: cumulative weights, one row per customer
+    offline_mode_cum: npt.NDArray[np.float64]
+    online_mode_cum: npt.NDArray[np.float64]
+    category_cum: npt.NDArray[np.float64]
+    favourite: npt.NDArray[np.int64]     # (N, categories) favourite merchant per category
+    payee_start: npt.NDArray[np.int64]
+    payee_count: npt.NDArray[np.int64]
+    payee_vpas: list[str]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def record(self, k: int, updated_at_us: int) -> dict[str, Any]:
+        """Customer k as an Avro `Customer` record."""
+        city = CITIES[int(self.home_city[k])]
+        start, count = int(self.device_start[k]), int(self.device_count[k])
+        devices = [{"device_id": self.device_ids[d], "os": self.device_os[d], "app": self.device_app[d]}
+                   for d in range(start, start + count)]
+        instruments = []
+        for mode in range(N_MODES):
+            if not self.holds[k, mode]:
+                continue
+            i = k * N_MODES + mode
+            network = int(self.instrument_network[i])
+            instruments.append({
+                "instrument_id": self.instrument_ids[i], "payment_mode": PAYMENT_MODES[mode],
+                "card_network": CARD_NETWORKS[network] if network >= 0 else None,
+                "card_type": {DEBIT_CARD: "DEBIT", CREDIT_CARD: "CREDIT"}.get(mode),
+                "card_bin": self.instrument_bin[i], "masked_pan": self.instrument_pan[i],
+                "vpa": self.instrument_vpa[i], "issuer_bank": self.instrument_bank[i]})
+        profile = HOURLY_PROFILES[OCCUPATIONS[int(self.occupation[k])]]
+        return {
+            "customer_id": self.ids[k], "name": self.names[k], "age": int(self.age[k]),
+            "gender": GENDERS[int(self.gender[k])], "occupation": OCCUPATIONS[int(self.occupation[k])],
+            "segment": PERSONAS[int(self.persona[k])].name, "monthly_income_paise": int(self.income_paise[k]),
+            "home_city": city.name, "home_state": city.state, "home_region": city.region,
+            "home_city_tier": city.tier, "home_latitude": float(self.home_lat[k]),
+            "home_longitude": float(self.home_lon[k]), "devices": devices, "instruments": instruments,
+            "monthly_txn_rate": float(self.monthly_rate[k]), "amount_scale": float(self.amount_scale[k]),
+            "active_hours": [h for h in range(24) if profile[h] >= 1.25 / 24],
+            "travel_propensity": float(self.travel_propensity[k]),
+            "credit_score_band": CREDIT_BANDS[int(self.credit_band[k])],
+            "account_open_date": int(self.open_day[k]), "updated_at": updated_at_us,
+        }
+
+
+def build_customers(seed: int, count: int, pools: MerchantPools, start_us: int) -> Customers:
+    """Generate `count` customers; customer k is the same for every `count` > k."""
+    cols: dict[str, list[Any]] = {}
+
+    def put(key: str, value: Any) -> None:
+        cols.setdefault(key, []).append(value)
+
+    start_day = start_us // DAY_US
+    for k in range(count):
+        rng = entity_rng(seed, Kind.CUSTOMER, k, Purpose.PROFILE)
+        u = rng.random(_DRAWS).tolist()
+        z = rng.standard_normal(N_CATEGORIES + 2)
+        fav_u = rng.random((N_CATEGORIES, 2))
+        p = _PERSONA_TABLE.pick(u[0])
+        persona = PERSONAS[p]
+        table, codes = _OCCUPATION_TABLES[p]
+        occupation = codes[table.pick(u[1])]
+        gender = 0 if u[2] < 0.48 else (1 if u[2] < 0.995 else 2)
+        age = persona.age_min + int(u[3] * (persona.age_max - persona.age_min + 1))
+        low, high = INCOME_BRACKETS_INR[_INCOME_TABLES[p].pick(u[4])]
+        income_inr = low * (high / low) ** u[5]
+        city_code = _CITY_TABLE.pick(u[6])
+        city = CITIES[city_code]
+        first_names = FIRST_NAMES_FEMALE if gender == 0 else FIRST_NAMES_MALE
+        first = first_names[city.region][int(u[7] * len(first_names[city.region]))]
+        surname = SURNAMES[city.region][int(u[8] * len(SURNAMES[city.region]))]
+        put("names", f"{first} {surname}")
+        put("persona", p)
+        put("occupation", occupation)
+        put("gender", gender)
+        put("age", age)
+        put("income_paise", round(income_inr) * 100)
+        put("home_city", city_code)
+        put("region", _REGION_INDEX[city.region])
+        put("home_lat", round(city.lat + (u[9] - 0.5) * 2 * HOME_JITTER_DEG, 5))
+        put("home_lon", round(city.lon + (u[10] - 0.5) * 2 * HOME_JITTER_DEG, 5))
+        rate = persona.txns_per_month_min + u[11] * (persona.txns_per_month_max - persona.txns_per_month_min)
+        put("monthly_rate", rate)
+        put("z", z)
+        put("digital_familiarity", persona.digital_familiarity)
+        score = 0.35 * min(income_inr / 200_000, 1.0) + 0.25 * min(age / 60, 1.0) + 0.4 * u[12]
+        put("credit_band", min(int(score * 5), 4))
+        put("open_day", start_day - 30 - int(u[13] * 15 * 365))
+
+        # devices (1-3): the phone(s) the customer pays from
+        n_devices = 1 + int(u[14] < 0.35) + int(u[15] < 0.08)
+        ios = 0.35 if persona.name == "affluent" else 0.05
+        app = UPI_APPS[_APP_TABLE.pick(u[16])].name
+        put("device_count", n_devices)
+        for d in range(n_devices):
+            put("device_ids", f"D{k + 1:08d}{d}")
+            put("device_os", "iOS" if (u[17 + d] < ios) else "Android")
+            put("device_app", app)
+            put("device_ip", f"10.{int(u[20 + d] * 256)}.{int(u[23 + d] * 256)}.{1 + int(u[26 + d] * 254)}")
+
+        # instruments: which modes the customer holds, then one instrument per held mode
+        familiarity = persona.digital_familiarity
+        holds = [
+            u[29] < 0.55 + 0.45 * familiarity,                                    # UPI
+            u[30] < 0.85,                                                         # debit card
+            u[31] < (0.85 if income_inr > 100_000 else 0.55 if income_inr > 50_000 else 0.12),
+            u[32] < 0.25 + 0.35 * familiarity,                                    # wallet
+            u[33] < 0.45 + (0.3 if income_inr > 50_000 else 0.0),                 # net banking
+            u[34] < 0.12 * familiarity,                                           # BNPL
+        ]
+        if not (holds[UPI] or holds[DEBIT_CARD]):
+            holds[DEBIT_CARD] = True
+        put("holds", holds)
+        bank = ISSUER_BANKS[_BANK_TABLE.pick(u[35])]
+        handle = UPI_APPS[_APP_TABLE.pick(u[16])].handles or (bank.vpa_handle or "@upi",)
+        for mode in range(N_MODES):
+            put("instrument_ids", f"I{k + 1:08d}{mode}")
+            network, card_bin, pan, vpa, issuer = -1, None, None, None, bank.name
+            if mode in (DEBIT_CARD, CREDIT_CARD):
+                pairs, table = ((_DEBIT_PRODUCTS[0], _DEBIT_TABLE) if mode == DEBIT_CARD
+                                else (_CREDIT_PRODUCTS[0], _CREDIT_TABLE))
+                issuer, network_name = pairs[table.pick(u[36 + mode])]
+                bins = CARD_BINS[(issuer, network_name, "debit" if mode == DEBIT_CARD else "credit")]
+                card_bin = bins[int(u[38 + mode] * len(bins))]
+                pan = f"{card_bin}XXXXXX{int(u[40 + mode] * 10_000):04d}"
+                network = _NETWORK_CODE[network_name.upper()]
+            elif mode == UPI:
+                vpa = f"{first.lower()}.{surname.lower()}{k % 97}{handle[int(u[42] * len(handle))]}"
+            elif mode == WALLET:
+                issuer = _WALLETS[_WALLET_TABLE.pick(u[43])]
+            elif mode == BNPL:
+                issuer = _BNPLS[_BNPL_TABLE.pick(u[44])]
+            put("instrument_network", network)
+            put("instrument_bin", card_bin)
+            put("instrument_pan", pan)
+            put("instrument_vpa", vpa)
+            put("instrument_bank", issuer)
+
+        put("fav_u", fav_u)
+
+        # P2P payees: family and friends the customer sends money to
+        n_payees = 3 + int(u[45] * 12)
+        put("payee_count", n_payees)
+        for a, b, c, d, e in rng.random((n_payees, 5)):
+            # mostly family and friends from the customer's own region
+            region = city.region if a < 0.7 else REGIONS[int(b * len(REGIONS))]
+            names = FIRST_NAMES_MALE if c < 0.5 else FIRST_NAMES_FEMALE
+            name = names[region][int(d * len(names[region]))]
+            sname = SURNAMES[region][int(e * len(SURNAMES[region]))]
+            put("payee_vpas", f"{name.lower()}.{sname.lower()}{int(b * 100)}{_HANDLES[int(e * 997) % len(_HANDLES)]}")
+        put("ids", customer_id(k))
+
+    home_city = np.asarray(cols["home_city"], dtype=np.int64)
+    persona = np.asarray(cols["persona"], dtype=np.int64)
+    z = np.stack(cols["z"])
+    holds = np.asarray(cols["holds"], dtype=bool)
+    modes = _MODE_BASE * _PERSONA_MODES[persona] * holds
+    offline = modes.copy()
+    offline[:, [NET_BANKING, BNPL]] = 0.0  # no net banking or BNPL at a shop counter
+    offline[offline.sum(axis=1) == 0, DEBIT_CARD] = 1.0
+    mix = _PERSONA_CATEGORIES[persona] * np.exp(0.5 * z[:, 2:] - 0.125)
+    fav_u = np.stack(cols["fav_u"])  # (N, C, 2)
+    categories = np.broadcast_to(np.arange(N_CATEGORIES), (count, N_CATEGORIES))
+    online_share = np.array([c.online_share for c in CATEGORIES])
+    favourite = pools.pick(categories.ravel(), np.repeat(home_city, N_CATEGORIES),
+                           (fav_u[:, :, 0] < online_share).ravel(), fav_u[:, :, 1].ravel())
+    device_count = np.asarray(cols["device_count"], dtype=np.int64)
+    payee_count = np.asarray(cols["payee_count"], dtype=np.int64)
+    as_int = {key: np.asarray(cols[key], dtype=np.int64) for key in (
+        "occupation", "gender", "age", "income_paise", "region", "credit_band", "open_day",
+        "instrument_network")}
+    as_float = {key: np.asarray(cols[key], dtype=np.float64) for key in (
+        "home_lat", "home_lon", "monthly_rate", "digital_familiarity")}
+    travel = np.array([PERSONAS[p].travel_propensity for p in range(len(PERSONAS))])[persona]
+    return Customers(
+        ids=cols["ids"], names=cols["names"], persona=persona, home_city=home_city, **as_int, **as_float,
+        amount_scale=_PERSONA_TICKET[persona] * np.exp(0.25 * z[:, 0] - 0.03125),
+        travel_propensity=travel * np.exp(0.4 * z[:, 1] - 0.08),
+        device_start=_starts(device_count), device_count=device_count, device_ids=cols["device_ids"],
+        device_os=cols["device_os"], device_app=cols["device_app"], device_ip=cols["device_ip"],
+        holds=holds, instrument_ids=cols["instrument_ids"],
+        instrument_bin=cols["instrument_bin"], instrument_pan=cols["instrument_pan"],
+        instrument_vpa=cols["instrument_vpa"], instrument_bank=cols["instrument_bank"],
+        offline_mode_cum=_cumulative(offline), online_mode_cum=_cumulative(modes),
+        category_cum=_cumulative(mix), favourite=favourite.reshape(count, N_CATEGORIES),
+        payee_start=_starts(payee_count), payee_count=payee_count, payee_vpas=cols["payee_vpas"],
+    )
+
+
+def _cumulative(weights: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    cumulative = np.cumsum(weights, axis=1)
+    cumulative /= cumulative[:, -1:]
+    cumulative[:, -1] = 1.0  # exact, so a uniform draw below 1 always lands inside
+    return cumulative
+
+
+def _starts(counts: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    return np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)

@@ -1,0 +1,197 @@
+"""The topics SPEC §2 names, with the configs we set explicitly, created where missing and verified
+where they already exist.
+
+Verification is strict on purpose: the partition count decides which partition a key lands on (the
+determinism contract is per partition), and a compacted topic that quietly deletes, or a topic
+stamped with LogAppendTime instead of the event time, breaks consumers in ways that show up much later.
+So an existing topic that differs is a one-line `UsageError` naming the topic, the setting, and the
+expected and actual values, never something we silently accept or alter.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, ClusterMetadata, ConfigResource, NewTopic, ResourceType
+
+from synfinance.errors import UsageError
+from synfinance.settings import Settings
+
+DAY_MS = 86_400_000
+# Every topic: the record timestamp is the one the producer sets (the event time, SPEC §2), and the
+# broker keeps the producer's compression instead of recompressing each batch.
+COMMON_CONFIG = {"message.timestamp.type": "CreateTime", "compression.type": "producer"}
+COMPACTED = {"cleanup.policy": "compact"}
+EVENTS = {"cleanup.policy": "delete", "retention.ms": str(7 * DAY_MS)}
+# dead letters are read by a person, later: keep them longer than the events they came from
+DEAD_LETTERS = {"cleanup.policy": "delete", "retention.ms": str(30 * DAY_MS)}
+
+CONNECT_TIMEOUT_S = 15.0
+
+# librdkafka logs every refused connection while we wait for an absent broker; the outcome reaches the
+# user as one UsageError, so the log lines are noise
+_QUIET_LOGGER = logging.getLogger("synfinance.topics.librdkafka")
+_QUIET_LOGGER.addHandler(logging.NullHandler())
+_QUIET_LOGGER.propagate = False
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A topic as we want it (or, from `describe_topics`, as it is: then `config` holds every config
+    the broker reports, defaults included)."""
+
+    name: str
+    partitions: int
+    replication_factor: int
+    config: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        parts = [f"partitions={self.partitions}", f"replication={self.replication_factor}"]
+        shown = ("cleanup.policy", "retention.ms")
+        parts += [f"{key}={self.config[key]}" for key in shown if key in self.config]
+        return " ".join(parts)
+
+
+def spec_for_settings(settings: Settings) -> list[TopicSpec]:
+    """The seven topics of SPEC §2, in its order, named and sized by the settings."""
+    names = settings.topics
+
+    def spec(name: str, config: dict[str, str]) -> TopicSpec:
+        return TopicSpec(name, settings.partitions, settings.replication_factor, {**COMMON_CONFIG, **config})
+
+    return [
+        spec(names.customers, COMPACTED),
+        spec(names.merchants, COMPACTED),
+        spec(names.transactions, EVENTS),
+        spec(names.labels, EVENTS),
+        spec(names.scored, EVENTS),
+        spec(names.alerts, EVENTS),
+        spec(names.dlq, DEAD_LETTERS),
+    ]
+
+
+def mismatch(want: TopicSpec, actual: TopicSpec) -> str | None:
+    """The first way `actual` differs from `want` (partitions, replication, each config `want` sets),
+    as one line; None if it matches."""
+    checks: list[tuple[str, object, object, str]] = [
+        ("partitions", want.partitions, actual.partitions, "SYNFIN_PARTITIONS"),
+        ("replication factor", want.replication_factor, actual.replication_factor,
+         "SYNFIN_REPLICATION_FACTOR"),
+    ]
+    for setting, expected, found, variable in checks:
+        if expected != found:
+            return (f"topic {want.name} has {setting} {found}, expected {expected}: delete the topic "
+                    f"or set {variable}={found}")
+    for key, expected in want.config.items():
+        found = actual.config.get(key)
+        if found != expected:
+            return (f"topic {want.name} has {key}={found}, expected {key}={expected}: delete the topic "
+                    f"or change it with kafka-configs.sh --alter")
+    return None
+
+
+def _admin(admin_config: dict[str, Any]) -> AdminClient:
+    # fail a connection attempt in seconds, not librdkafka's default 30 s, so the wait below is ours
+    defaults = {"socket.connection.setup.timeout.ms": 5000, "logger": _QUIET_LOGGER}
+    return AdminClient({**defaults, **admin_config})
+
+
+def _metadata(admin: AdminClient, admin_config: dict[str, Any], wait: float) -> ClusterMetadata:
+    bootstrap = admin_config.get("bootstrap.servers", "?")
+    try:
+        metadata = admin.list_topics(timeout=wait)
+    except KafkaException as error:
+        reason = error.args[0].str() if error.args and isinstance(error.args[0], KafkaError) else str(error)
+        raise UsageError(f"Kafka broker at {bootstrap} is unreachable (no answer in {wait:.0f} s: {reason}); "
+                         "start one with `synfinance stack up` or set SYNFIN_BOOTSTRAP_SERVERS") from None
+    if not metadata.brokers:
+        raise UsageError(f"Kafka at {bootstrap} answered but lists no brokers; is it still starting?")
+    return metadata
+
+
+def _wait(future: concurrent.futures.Future[Any], timeout: float, what: str) -> Any:
+    try:
+        return future.result(timeout=timeout)
+    except concurrent.futures.TimeoutError:
+        raise UsageError(f"{what} timed out after {timeout:.0f} s") from None
+
+
+def _describe(admin: AdminClient, metadata: ClusterMetadata, names: list[str],
+              timeout: float) -> dict[str, TopicSpec | None]:
+    present = [name for name in names if name in metadata.topics]
+    resources = {name: ConfigResource(ResourceType.TOPIC, name) for name in present}
+    futures = admin.describe_configs(list(resources.values()), request_timeout=timeout) if present else {}
+    found: dict[str, TopicSpec | None] = dict.fromkeys(names)
+    for name in present:
+        try:
+            entries = _wait(futures[resources[name]], timeout + 5, f"describing topic {name}")
+        except KafkaException as error:
+            raise UsageError(f"cannot describe topic {name}: {error.args[0].str()}") from None
+        partitions = metadata.topics[name].partitions
+        replication = max((len(p.replicas) for p in partitions.values()), default=0)
+        config = {key: entry.value for key, entry in entries.items() if entry.value is not None}
+        found[name] = TopicSpec(name, len(partitions), replication, config)
+    return found
+
+
+def describe_topics(admin_config: dict[str, Any], names: list[str], timeout: float = 30.0,
+                    connect_timeout: float = CONNECT_TIMEOUT_S) -> dict[str, TopicSpec | None]:
+    """Each named topic as the broker has it (None where it does not exist)."""
+    admin = _admin(admin_config)
+    metadata = _metadata(admin, admin_config, min(connect_timeout, timeout))
+    return _describe(admin, metadata, names, timeout)
+
+
+def ensure_topics(admin_config: dict[str, Any], specs: list[TopicSpec], timeout: float = 30.0,
+                  connect_timeout: float = CONNECT_TIMEOUT_S) -> list[str]:
+    """Create the missing topics with their configs and verify the existing ones; returns one outcome
+    line per spec, in order. A difference, an error or an absent broker is a one-line UsageError."""
+    names = [spec.name for spec in specs]
+    if duplicates := sorted({name for name in names if names.count(name) > 1}):
+        raise UsageError(f"topic name {duplicates[0]} is configured for more than one topic")
+    admin = _admin(admin_config)
+    metadata = _metadata(admin, admin_config, min(connect_timeout, timeout))
+    lines: dict[str, str] = {}
+    # check what exists before creating anything, so a mismatch leaves no half-made set behind
+    existing = [spec for spec in specs if spec.name in metadata.topics]
+    _verify(admin, metadata, existing, timeout, lines)
+
+    missing = [spec for spec in specs if spec.name not in metadata.topics]
+    raced: list[TopicSpec] = []
+    if missing:
+        futures = admin.create_topics(
+            [NewTopic(spec.name, num_partitions=spec.partitions, replication_factor=spec.replication_factor,
+                      config=dict(spec.config)) for spec in missing],
+            # wait on the broker until the topic has propagated, so what we (or the producer) do next
+            # sees it; the request itself gets a little longer than the operation it waits for
+            operation_timeout=timeout, request_timeout=timeout + 5,
+        )
+        for spec in missing:
+            try:
+                _wait(futures[spec.name], timeout + 10, f"creating topic {spec.name}")
+                lines[spec.name] = f"{spec.name}: created ({spec.summary()})"
+            except KafkaException as error:
+                kafka_error = error.args[0]
+                if kafka_error.code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise UsageError(f"cannot create topic {spec.name}: {kafka_error.str()}") from None
+                raced.append(spec)  # another process created it since we looked: check it like the rest
+    if raced:
+        _verify(admin, admin.list_topics(timeout=timeout), raced, timeout, lines)
+    return [lines[spec.name] for spec in specs]
+
+
+def _verify(admin: AdminClient, metadata: ClusterMetadata, specs: list[TopicSpec], timeout: float,
+            lines: dict[str, str]) -> None:
+    actual = _describe(admin, metadata, [spec.name for spec in specs], timeout)
+    for spec in specs:
+        found = actual[spec.name]
+        if found is None:
+            raise UsageError(f"topic {spec.name} was deleted while being checked; run the command again")
+        problem = mismatch(spec, found)
+        if problem:
+            raise UsageError(problem)
+        lines[spec.name] = f"{spec.name}: exists, matches ({spec.summary()})"

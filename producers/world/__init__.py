@@ -1,0 +1,1 @@
+"""The fixed world the generator draws from: cities, calendar, merchant catalogue, payment rails, personas."""
