@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -180,8 +181,19 @@ def ensure_topics(admin_config: dict[str, Any], specs: list[TopicSpec], timeout:
                     raise UsageError(f"cannot create topic {spec.name}: {kafka_error.str()}") from None
                 raced.append(spec)  # another process created it since we looked: check it like the rest
     if raced:
-        _verify(admin, admin.list_topics(timeout=timeout), raced, timeout, lines)
+        _verify(admin, _metadata_listing(admin, [spec.name for spec in raced], timeout), raced, timeout, lines)
     return [lines[spec.name] for spec in specs]
+
+
+def _metadata_listing(admin: AdminClient, names: list[str], timeout: float) -> ClusterMetadata:
+    """Metadata once it lists `names`: a topic another client just created reaches the broker's
+    metadata cache a moment after CreateTopics says it exists."""
+    deadline = time.monotonic() + timeout
+    while True:
+        metadata = admin.list_topics(timeout=timeout)
+        if all(name in metadata.topics for name in names) or time.monotonic() > deadline:
+            return metadata
+        time.sleep(0.1)
 
 
 def _verify(admin: AdminClient, metadata: ClusterMetadata, specs: list[TopicSpec], timeout: float,
@@ -190,7 +202,8 @@ def _verify(admin: AdminClient, metadata: ClusterMetadata, specs: list[TopicSpec
     for spec in specs:
         found = actual[spec.name]
         if found is None:
-            raise UsageError(f"topic {spec.name} was deleted while being checked; run the command again")
+            raise UsageError(f"topic {spec.name} exists but is not in the broker's metadata after "
+                             f"{timeout:.0f} s; run the command again")
         problem = mismatch(spec, found)
         if problem:
             raise UsageError(problem)

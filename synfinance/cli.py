@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from synfinance.commands import stack
+from synfinance.commands import generate, stack, topics
 from synfinance.errors import UsageError
 from synfinance.settings import load_settings
 
@@ -17,6 +17,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(stack.app, name="stack")
+app.add_typer(topics.app, name="topics")
+app.command("generate")(generate.generate)
 
 
 @app.command("settings")
