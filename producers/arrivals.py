@@ -10,7 +10,6 @@ on (seed, customer) and the block count, never on other customers or on sharding
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,9 +51,14 @@ _CATEGORY_LOYALTY = np.array([c.loyalty for c in CATEGORIES])
 _COST = np.array([COST_OF_LIVING[int(t)] for t in CITY_TIERS])
 _CARD_REASONS = np.array([i for i, r in enumerate(DECLINE_REASONS) if r.rail == "card"])
 _UPI_REASONS = np.array([i for i, r in enumerate(DECLINE_REASONS) if r.rail == "upi"])
-_CARD_REASON_CUM = np.cumsum([DECLINE_REASONS[i].weight for i in _CARD_REASONS])
-_UPI_REASON_CUM = np.cumsum([DECLINE_REASONS[i].weight for i in _UPI_REASONS])
-_CITY_CUM = np.cumsum(CITY_WEIGHTS).tolist()
+_REASON_CODE = np.concatenate([_CARD_REASONS, _UPI_REASONS])
+_REASON_CUM = np.concatenate([np.cumsum([DECLINE_REASONS[i].weight for i in rail]) / sum(
+    DECLINE_REASONS[i].weight for i in rail) + offset for offset, rail in enumerate((_CARD_REASONS, _UPI_REASONS))])
+_NEVER = -(2**62)
+FIELD_CHUNK = 16_384  # rows per derive_fields call: keeps its temporaries in cache
+_CITY_CUM_ARRAY = np.cumsum(CITY_WEIGHTS)
+_NEARBY_COUNT = np.array([len(n) for n in NEARBY], dtype=np.int64)
+_NEARBY_TABLE = np.array([list(n) + [0] * (max(_NEARBY_COUNT) - len(n)) for n in NEARBY], dtype=np.int64)
 
 
 @dataclass
@@ -80,6 +84,7 @@ class ArrivalGenerator:
         self.seq = np.zeros(len(members), dtype=np.int64)
         self.trips: list[tuple[int, Trip]] = []   # (member position, trip) not yet over
         self.busy_until: dict[int, int] = {}      # member position -> end of its last trip's transit
+        self.heads = np.array([rng.random(2) for rng in rngs]).reshape(-1, 2)  # block 0's count uniforms
         c = customers
         self.group = c.occupation[members] * len(REGIONS) + c.region[members]
         self.daily_rate = c.monthly_rate[members] / DAYS_PER_MONTH
@@ -95,19 +100,26 @@ class ArrivalGenerator:
         block_start = curves.start_us
         # two generator calls per customer and block: the uniforms that fix how many transactions and
         # trips it has (counts by vectorised inverse CDF), then one row of uniforms per transaction
-        heads = np.array([rng.random(2) for rng in self.rngs]).reshape(-1, 2)
+        heads = self.heads
         counts = poisson_quantile(expected, heads[:, 0])
         n_trips = poisson_quantile(self.trip_rate, heads[:, 1])
-        draws = [rng.random((n, N_UNIFORMS)) for rng, n in zip(self.rngs, counts.tolist(), strict=True)]
-        for i in np.flatnonzero(n_trips).tolist():
-            self._plan_trips(i, self.rngs[i].random((int(n_trips[i]), TRIP_UNIFORMS)), block_start)
+        # one call per customer: this block's rows, then the next block's two head uniforms
+        flat = [rng.random(n * N_UNIFORMS + 2) for rng, n in zip(self.rngs, counts.tolist(), strict=True)]
+        self.heads = np.array([f[-2:] for f in flat]).reshape(-1, 2)
+        draws = [f[:-2].reshape(-1, N_UNIFORMS) for f in flat]
+        travellers = np.flatnonzero(n_trips)
+        trip_draws = [self.rngs[i].random((n, TRIP_UNIFORMS)) for i, n in
+                      zip(travellers.tolist(), n_trips[travellers].tolist(), strict=True)]
+        self._plan_trips(np.repeat(travellers, n_trips[travellers]),
+                         np.concatenate(trip_draws) if trip_draws else np.empty((0, TRIP_UNIFORMS)), block_start)
         u = np.concatenate(draws) if draws else np.empty((0, N_UNIFORMS))
         member = np.repeat(np.arange(len(self.members)), counts)
         times = curves.arrival_times(self.group[member], u[:, U_HOUR], u[:, U_OFFSET])
         city, keep = self._locate(member, times, block_start)
-        member, times, city, u = member[keep], times[keep], city[keep], u[keep]
-        order = np.lexsort((times, member))
-        member, times, city, u = member[order], times[order], city[order], u[order]
+        kept = np.flatnonzero(keep)
+        # one sort key (member, time) and one gather of the uniform matrix
+        index = kept[np.argsort((member[kept] << 42) + (times[kept] - block_start), kind="stable")]
+        member, times, city, u = member[index], times[index], city[index], u[index]
         times = _strictly_increasing(member, times)
         counts = np.bincount(member, minlength=len(self.members))
         rank = np.arange(len(member)) - np.repeat(np.cumsum(counts) - counts, counts)
@@ -116,25 +128,33 @@ class ArrivalGenerator:
         self.trips = [(i, t) for i, t in self.trips if t.blocked_until > block_start + BLOCK_US]
         return self._fields(self.members[member], seq, times, city, u)
 
-    def _plan_trips(self, i: int, u: npt.NDArray[np.float64], block_start: int) -> None:
-        home = int(self.customers.home_city[self.members[i]])
-        for start_u, far_u, city_u, length_u, _ in sorted(u.tolist()):
-            nearby = NEARBY[home]
-            if far_u < FAR_TRIP_SHARE or not nearby:
-                city = min(bisect.bisect_right(_CITY_CUM, city_u), len(_CITY_CUM) - 1)
-                hours, speed = 24.0 + length_u * 120.0, FLIGHT_KMH
-            else:
-                city = nearby[int(city_u * len(nearby))]
-                hours, speed = 4.0 + length_u * 10.0, ROAD_KMH
-            if city == home:
-                continue
-            transit = int((DISTANCE_KM[home, city] / speed + 1.5) * HOUR_US)
-            start = block_start + int(start_u * BLOCK_US)
-            if start - transit < self.busy_until.get(i, start - transit):
-                continue  # a trip never starts before the previous one (and its journey home) is over
-            end = start + int(hours * HOUR_US)
-            self.trips.append((i, Trip(city, start - transit, start, end, end + transit)))
-            self.busy_until[i] = end + transit
+    def _plan_trips(self, member: npt.NDArray[np.int64], u: npt.NDArray[np.float64], block_start: int) -> None:
+        """Add this block's trips of `member` (rows of uniforms: start, far, city, length, spare)."""
+        if not len(member):
+            return
+        home = self.customers.home_city[self.members[member]]
+        n_near = _NEARBY_COUNT[home]
+        far = (u[:, 1] < FAR_TRIP_SHARE) | (n_near == 0)
+        far_city = np.minimum(np.searchsorted(_CITY_CUM_ARRAY, u[:, 2], side="right"), len(_CITY_CUM_ARRAY) - 1)
+        near_city = _NEARBY_TABLE[home, np.minimum((u[:, 2] * n_near).astype(np.int64), np.maximum(n_near - 1, 0))]
+        city = np.where(far, far_city, near_city)
+        hours = np.where(far, 24.0 + u[:, 3] * 120.0, 4.0 + u[:, 3] * 10.0)
+        speed = np.where(far, FLIGHT_KMH, ROAD_KMH)
+        transit = ((DISTANCE_KM[home, city] / speed + 1.5) * HOUR_US).astype(np.int64)
+        start = block_start + (u[:, 0] * BLOCK_US).astype(np.int64)
+        end = start + (hours * HOUR_US).astype(np.int64)
+        order = np.lexsort((start, member))
+        member, city, transit, start, end, home = (a[order] for a in (member, city, transit, start, end, home))
+        # a trip is taken only if it starts (outbound journey included) after the previous trip of the
+        # same customer, and its journey home, are over; checked against the previous drawn trip, kept or
+        # not, which keeps the rule vectorised and can only drop more trips, never overlap them
+        previous_busy = np.concatenate([[_NEVER], end[:-1] + transit[:-1]])
+        previous_busy[np.concatenate([[True], member[1:] != member[:-1]])] = _NEVER
+        carried = np.array([self.busy_until.get(i, _NEVER) for i in member.tolist()], dtype=np.int64)
+        ok = (city != home) & (start - transit >= np.maximum(previous_busy, carried))
+        for i, c, t, s0, e0 in zip(*(a[ok].tolist() for a in (member, city, transit, start, end)), strict=True):
+            self.trips.append((i, Trip(c, s0 - t, s0, e0, e0 + t)))
+            self.busy_until[i] = e0 + t
 
     def _locate(self, member: npt.NDArray[np.int64], times: npt.NDArray[np.int64],
                 block_start: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
@@ -160,7 +180,10 @@ class ArrivalGenerator:
 
     def _fields(self, customer: npt.NDArray[np.int64], seq: npt.NDArray[np.int64], times: npt.NDArray[np.int64],
                 city: npt.NDArray[np.int64], u: npt.NDArray[np.float64]) -> EventColumns:
-        return derive_fields(self.customers, self.merchants, self.pools, customer, seq, times, city, u)
+        parts = [derive_fields(self.customers, self.merchants, self.pools, customer[i:i + FIELD_CHUNK],
+                               seq[i:i + FIELD_CHUNK], times[i:i + FIELD_CHUNK], city[i:i + FIELD_CHUNK],
+                               u[i:i + FIELD_CHUNK]) for i in range(0, len(customer), FIELD_CHUNK)]
+        return EventColumns.concat(parts) if parts else EventColumns.empty()
 
 
 def derive_fields(c: Customers, m: Merchants, pools: MerchantPools, customer: npt.NDArray[np.int64],
@@ -180,7 +203,7 @@ def derive_fields(c: Customers, m: Merchants, pools: MerchantPools, customer: np
     merchant_txn = ~p2p & ~cash
 
     # merchant: the favourite of the category (at home, by loyalty) or one from the local/online pool
-    category = _pick_rows(c.category_cum[customer], u[:, U_CATEGORY])
+    category = c.pick_category(customer, u[:, U_CATEGORY])
     loyal = at_home & (u[:, U_LOYAL] < _CATEGORY_LOYALTY[category])
     wants_online = u[:, U_CHANNEL] < _CATEGORY_ONLINE[category]
     merchant = np.where(loyal, c.favourite[customer, category],
@@ -190,8 +213,7 @@ def derive_fields(c: Customers, m: Merchants, pools: MerchantPools, customer: np
     category = np.where(merchant_txn, m.category[np.maximum(merchant, 0)], -1)
 
     # payment mode from the customer's holdings: online may use net banking and BNPL, shops may not
-    mode_cum = np.where(online[:, None], c.online_mode_cum[customer], c.offline_mode_cum[customer])
-    mode = _pick_rows(mode_cum, u[:, U_MODE])
+    mode = c.pick_mode(customer, online, u[:, U_MODE])
     mode[p2p] = ev.UPI
     mode[cash] = ev.DEBIT_CARD
     instrument = customer * len(ev.PAYMENT_MODES) + mode
@@ -246,11 +268,9 @@ def derive_fields(c: Customers, m: Merchants, pools: MerchantPools, customer: np
     p_decline = (BASE_DECLINE + 0.02 * (rupee_amount > 20_000) + 0.03 * (rupee_amount > 50_000)
                  + 0.008 * online + 0.015 * (1.0 - c.digital_familiarity[customer]))
     declined = u[:, U_DECLINE] < p_decline
-    reason_u = u[:, U_REASON]
-    reason = np.where(upi, _UPI_REASONS[np.minimum(np.searchsorted(_UPI_REASON_CUM, reason_u * _UPI_REASON_CUM[-1]),
-                                                   len(_UPI_REASONS) - 1)],
-                      _CARD_REASONS[np.minimum(np.searchsorted(_CARD_REASON_CUM, reason_u * _CARD_REASON_CUM[-1]),
-                                               len(_CARD_REASONS) - 1)])
+    # card rail reasons on [0, 1), UPI rail reasons on [1, 2): one lookup for both
+    reason = _REASON_CODE[np.minimum(np.searchsorted(_REASON_CUM, u[:, U_REASON] + upi, side="right"),
+                                     len(_REASON_CODE) - 1)]
     payee = np.where(p2p, c.payee_start[customer] + np.minimum(
         (u[:, U_PICK] * c.payee_count[customer]).astype(np.int64), c.payee_count[customer] - 1), -1)
     minus_one = np.full(n, -1, dtype=np.int64)
@@ -273,19 +293,14 @@ def poisson_quantile(mean: npt.NDArray[np.float64], u: npt.NDArray[np.float64]) 
     if not len(mean):
         return np.zeros(0, dtype=np.int64)
     top = int(np.max(mean) + 12 * np.sqrt(np.max(mean)) + 12)
-    k = np.arange(top, dtype=np.float64)
-    log_pmf = k[None, :] * np.log(np.maximum(mean, 1e-300))[:, None] - mean[:, None] - _log_factorial(top)[None, :]
-    cdf = np.cumsum(np.exp(log_pmf), axis=1)
+    # pmf(k) = pmf(k-1) * mean / k: a running product instead of an exp per cell
+    ratios = mean[:, None] / np.arange(1, top, dtype=np.float64)[None, :]
+    pmf = np.empty((len(mean), top))
+    pmf[:, 0] = np.exp(-mean)
+    np.cumprod(ratios, axis=1, out=pmf[:, 1:])
+    pmf[:, 1:] *= pmf[:, :1]
+    cdf = np.cumsum(pmf, axis=1, out=pmf)
     return np.minimum((cdf <= u[:, None]).sum(axis=1), top - 1).astype(np.int64)
-
-
-def _log_factorial(n: int) -> npt.NDArray[np.float64]:
-    return np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, n, dtype=np.float64)))])
-
-
-def _pick_rows(cumulative: npt.NDArray[np.float64], u: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
-    """Row-wise categorical draw: the first column whose cumulative weight exceeds u."""
-    return np.minimum((cumulative <= u[:, None]).sum(axis=1), cumulative.shape[1] - 1).astype(np.int64)
 
 
 def _strictly_increasing(member: npt.NDArray[np.int64], times: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:

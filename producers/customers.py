@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -150,6 +151,23 @@ class Customers:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @cached_property
+    def _flat_tables(self) -> dict[str, npt.NDArray[np.float64]]:
+        # row k's cumulative weights shifted into [k, k + 1]: one searchsorted picks for many customers
+        # "mode": rows 2k (shops) and 2k + 1 (online) of customer k
+        modes = np.stack([self.offline_mode_cum, self.online_mode_cum], axis=1).reshape(-1, N_MODES)
+        return {name: (table + np.arange(len(table))[:, None]).ravel() for name, table in (
+            ("category", self.category_cum), ("mode", modes))}
+
+    def pick_category(self, customer: npt.NDArray[np.int64], u: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+        """Per-row draw of a merchant category from each customer's category mix."""
+        return _pick_flat(self._flat_tables["category"], N_CATEGORIES, customer, u)
+
+    def pick_mode(self, customer: npt.NDArray[np.int64], online: npt.NDArray[np.bool_],
+                  u: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+        """Per-row draw of a payment mode from the customer's holdings (online, or at a shop)."""
+        return _pick_flat(self._flat_tables["mode"], N_MODES, 2 * customer + online, u)
 
     def record(self, k: int, updated_at_us: int) -> dict[str, Any]:
         """Customer k as an Avro `Customer` record."""
@@ -327,6 +345,12 @@ def build_customers(seed: int, count: int, pools: MerchantPools, start_us: int) 
         category_cum=_cumulative(mix), favourite=favourite.reshape(count, N_CATEGORIES),
         payee_start=_starts(payee_count), payee_count=payee_count, payee_vpas=cols["payee_vpas"],
     )
+
+
+def _pick_flat(flat: npt.NDArray[np.float64], width: int, row: npt.NDArray[np.int64],
+               u: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+    position = np.searchsorted(flat, row + u, side="right") - row * width
+    return np.minimum(position, width - 1)
 
 
 def _cumulative(weights: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
