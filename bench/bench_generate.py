@@ -28,7 +28,7 @@ BATCH = 20_000
 
 def run(world: World, config: StreamConfig, events: int, encode: bool, labels: bool) -> float:
     stream = TransactionStream(config, world)
-    encoder = RecordEncoder(world.customers, world.merchants)
+    encoder = RecordEncoder(world)
     batches = stream.batches(BATCH)
     # steady state: the first batch pays one-off costs (per-customer generators, vocabulary encoding)
     first = next(batches)
@@ -49,7 +49,7 @@ def run(world: World, config: StreamConfig, events: int, encode: bool, labels: b
 
 def fastavro_rate(world: World, config: StreamConfig, records: int) -> float:
     batch = next(TransactionStream(config, world).batches(records))
-    dicts = [decode(r) for r in RecordEncoder(world.customers, world.merchants).encode_transactions(batch)]
+    dicts = [decode(r) for r in RecordEncoder(world).encode_transactions(batch)]
     schema = load_schema("transaction")
     started = time.perf_counter()
     for record in dicts:

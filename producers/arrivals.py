@@ -10,17 +10,19 @@ on (seed, customer) and the block count, never on other customers or on sharding
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
+from producers import anomalies
 from producers import events as ev
 from producers.customers import P2P_PROBABILITY, Customers
 from producers.events import EventColumns
 from producers.merchants import MerchantPools, Merchants
 from producers.timeline import BLOCK_US, DAYS_PER_MONTH, HOUR_US, BlockCurves
-from producers.world.catalogue import CATEGORIES, DECLINE_REASONS
+from producers.world.catalogue import CATEGORIES, CATEGORY_NAMES, DECLINE_REASONS
 from producers.world.geography import (
     CITY_LAT,
     CITY_LON,
@@ -34,8 +36,10 @@ from producers.world.geography import (
 
 # Columns of the per-transaction uniform matrix (append-only: reordering changes every stream).
 U_HOUR, U_OFFSET, U_TYPE, U_MODE, U_CATEGORY, U_LOYAL, U_PICK, U_CHANNEL, U_AMOUNT1, U_AMOUNT2, \
-    U_DEVICE, U_DECLINE, U_REASON, U_ENTRY, U_TERMINAL = range(15)
-N_UNIFORMS = 15
+    U_DEVICE, U_DECLINE, U_REASON, U_ENTRY, U_TERMINAL, U_ANOMALY, U_ANOMALY_KIND, U_ANOMALY_SIZE, U_LABEL = range(19)
+N_UNIFORMS = 19
+# per customer and block: event count, trip count, then one uniform per fraud type for the scenario engine
+HEADS = 16
 TRIP_UNIFORMS = 5
 CASH_WITHDRAWAL_SHARE = 0.015   # of a debit-card holder's transactions (ATM)
 REFUND_SHARE = 0.005
@@ -43,7 +47,12 @@ FAR_TRIP_SHARE = 0.3            # trips beyond the nearby radius (the rest are d
 FLIGHT_KMH, ROAD_KMH = 700.0, 60.0
 P2P_MEDIAN_INR, P2P_SIGMA = 1_200.0, 1.1   # lognormal; mean ~2,200 (Worldline 2H 2024 P2P avg 2,666)
 BASE_DECLINE = 0.012
+# Share of legitimate transactions that are purchases at a merchant, over the default persona mix
+# (1 - P(UPI holder) x P2P share - P(debit holder) x ATM share - refunds ~ 0.70; measured 0.70-0.71).
+# A constant, not the population's average, so that anomalies of customer k do not depend on N.
+PURCHASE_SHARE = 0.70
 
+CATEGORY_INDEX = {name: code for code, name in enumerate(CATEGORY_NAMES)}
 _CATEGORY_MEDIAN = np.array([c.amount_median_inr for c in CATEGORIES])
 _CATEGORY_SIGMA = np.array([c.amount_sigma for c in CATEGORIES])
 _CATEGORY_ONLINE = np.array([c.online_share for c in CATEGORIES])
@@ -76,15 +85,20 @@ class ArrivalGenerator:
     """Generates the legitimate transactions of a set of customers, block by block."""
 
     def __init__(self, customers: Customers, merchants: Merchants, pools: MerchantPools,
-                 members: npt.NDArray[np.int64], rngs: list[np.random.Generator], start_us: int) -> None:
+                 members: npt.NDArray[np.int64], rngs: list[np.random.Generator], start_us: int,
+                 anomaly_rate: float = 0.0, label_delay: Callable[[npt.NDArray[np.float64]], npt.NDArray[np.int64]]
+                 | None = None) -> None:
         self.customers, self.merchants, self.pools = customers, merchants, pools
         self.members = members                    # customer ordinals generated here (a shard)
         self.rngs = rngs                          # one ARRIVALS generator per member
         self.start_us = start_us
-        self.seq = np.zeros(len(members), dtype=np.int64)
         self.trips: list[tuple[int, Trip]] = []   # (member position, trip) not yet over
-        self.busy_until: dict[int, int] = {}      # member position -> end of its last trip's transit
-        self.heads = np.array([rng.random(2) for rng in rngs]).reshape(-1, 2)  # block 0's count uniforms
+        self.busy: dict[int, list[Trip]] = {}     # member position -> its trips not yet over
+        self.heads = np.array([rng.random(HEADS) for rng in rngs]).reshape(-1, HEADS)  # block 0's head uniforms
+        self.extra_heads = self.heads[:, 2:]
+        self.anomaly_rate = anomaly_rate
+        self.purchase_share = PURCHASE_SHARE
+        self.label_delay = label_delay
         c = customers
         self.group = c.occupation[members] * len(REGIONS) + c.region[members]
         self.daily_rate = c.monthly_rate[members] / DAYS_PER_MONTH
@@ -92,21 +106,25 @@ class ArrivalGenerator:
         # about 2 x propensity of the time away, in line with "home 80%, nearby 15%, travel 5%"
         self.trip_rate = c.travel_propensity[members] * 12.0 * (BLOCK_US / (7 * 86_400e6))
 
-    def block(self, b: int) -> EventColumns:
-        """The legitimate transactions of block `b`, grouped by customer, each customer's in time order."""
-        curves = BlockCurves.for_block(self.start_us, b)
+    def expected(self, curves: BlockCurves) -> npt.NDArray[np.float64]:
+        """Expected transactions of each member in the block of `curves`."""
         occupations, regions = divmod(self.group, len(REGIONS))
-        expected = self.daily_rate * curves.day_equivalents[occupations, regions]
+        return self.daily_rate * curves.day_equivalents[occupations, regions]
+
+    def block(self, curves: BlockCurves) -> EventColumns:
+        """The legitimate transactions of one block, grouped by customer, each customer's in time order
+        (`seq` is left 0: it is assigned once injected rows have joined). Afterwards `extra_heads` holds
+        this block's per-member uniforms for the scenario engine."""
         block_start = curves.start_us
-        # two generator calls per customer and block: the uniforms that fix how many transactions and
-        # trips it has (counts by vectorised inverse CDF), then one row of uniforms per transaction
+        # one generator call per customer and block: this block's rows, then the next block's head
+        # uniforms (event count, trip count, and the scenario engine's draws) by vectorised inverse CDF
         heads = self.heads
-        counts = poisson_quantile(expected, heads[:, 0])
+        self.extra_heads = heads[:, 2:]
+        counts = poisson_quantile(self.expected(curves), heads[:, 0])
         n_trips = poisson_quantile(self.trip_rate, heads[:, 1])
-        # one call per customer: this block's rows, then the next block's two head uniforms
-        flat = [rng.random(n * N_UNIFORMS + 2) for rng, n in zip(self.rngs, counts.tolist(), strict=True)]
-        self.heads = np.array([f[-2:] for f in flat]).reshape(-1, 2)
-        draws = [f[:-2].reshape(-1, N_UNIFORMS) for f in flat]
+        flat = [rng.random(n * N_UNIFORMS + HEADS) for rng, n in zip(self.rngs, counts.tolist(), strict=True)]
+        self.heads = np.array([f[-HEADS:] for f in flat]).reshape(-1, HEADS)
+        draws = [f[:-HEADS].reshape(-1, N_UNIFORMS) for f in flat]
         travellers = np.flatnonzero(n_trips)
         trip_draws = [self.rngs[i].random((n, TRIP_UNIFORMS)) for i, n in
                       zip(travellers.tolist(), n_trips[travellers].tolist(), strict=True)]
@@ -115,18 +133,98 @@ class ArrivalGenerator:
         u = np.concatenate(draws) if draws else np.empty((0, N_UNIFORMS))
         member = np.repeat(np.arange(len(self.members)), counts)
         times = curves.arrival_times(self.group[member], u[:, U_HOUR], u[:, U_OFFSET])
+        purchase = _is_purchase(self.customers.holds[self.members[member]], u[:, U_TYPE])
+        kind = anomalies.choose(u[:, U_ANOMALY], u[:, U_ANOMALY_KIND], self.anomaly_rate, purchase,
+                                self.purchase_share)
+        night = kind == anomalies.TEMPORAL
+        times[night] = anomalies.to_night(times[night], u[night, U_ANOMALY_SIZE], block_start, block_start + BLOCK_US)
+        geo = np.flatnonzero(kind == anomalies.GEOGRAPHIC)
+        severity = np.zeros(len(member))
+        placed, distance = self._force_trips(member[geo], times[geo], u[geo, U_ANOMALY_SIZE])
+        kind[geo[~placed]] = anomalies.AMOUNT  # no room for a trip: an unusual amount instead
+        severity[geo[placed]] = np.minimum(distance[placed] / 2_500.0, 1.0)
         city, keep = self._locate(member, times, block_start)
         kept = np.flatnonzero(keep)
         # one sort key (member, time) and one gather of the uniform matrix
         index = kept[np.argsort((member[kept] << 42) + (times[kept] - block_start), kind="stable")]
         member, times, city, u = member[index], times[index], city[index], u[index]
-        times = _strictly_increasing(member, times)
-        counts = np.bincount(member, minlength=len(self.members))
-        rank = np.arange(len(member)) - np.repeat(np.cumsum(counts) - counts, counts)
-        seq = self.seq[member] + rank
-        self.seq += counts
-        self.trips = [(i, t) for i, t in self.trips if t.blocked_until > block_start + BLOCK_US]
-        return self._fields(self.members[member], seq, times, city, u)
+        kind, severity = kind[index], severity[index]
+        times = strictly_increasing(member, times)
+        block_end = block_start + BLOCK_US
+        self.trips = [(i, t) for i, t in self.trips if t.blocked_until > block_end]
+        self.busy = {i: kept for i, trips in self.busy.items()
+                     if (kept := [t for t in trips if t.blocked_until > block_end])}
+        rows = self._fields(self.members[member], np.zeros(len(member), dtype=np.int64), times, city, u)
+        self._finish_anomalies(rows, kind, severity, u)
+        if self.label_delay is not None:
+            rows.label_delay_us = self.label_delay(u[:, U_LABEL])
+        return rows
+
+    def _finish_anomalies(self, rows: EventColumns, kind: npt.NDArray[np.int64], severity: npt.NDArray[np.float64],
+                          u: npt.NDArray[np.float64]) -> None:
+        """Amount and behavioural anomalies change fields after derivation; every kind is labelled."""
+        c, m = self.customers, self.merchants
+        size = u[:, U_ANOMALY_SIZE]
+        behavioural = np.flatnonzero((kind == anomalies.BEHAVIOURAL) & anomalies.is_purchase(rows))
+        kind[(kind == anomalies.BEHAVIOURAL) & ~anomalies.is_purchase(rows)] = anomalies.AMOUNT
+        if len(behavioural):
+            customer = rows.customer[behavioural]
+            category = np.array([CATEGORY_INDEX[anomalies.BIG_TICKET[int(x * 3) % 3]] for x in size[behavioural]])
+            merchant = self.pools.pick(category, rows.city[behavioural], np.ones(len(behavioural), dtype=bool),
+                                       u[behavioural, U_PICK])
+            online = m.is_online[merchant]
+            mode = c.pick_mode(customer, online, u[behavioural, U_MODE])
+            amount = (_CATEGORY_MEDIAN[category] * 4.0 * c.amount_scale[customer] * 100).astype(np.int64)
+            device = c.device_start[customer]
+            redone = assemble(c, m, customer, rows.seq[behavioural], rows.time_us[behavioural], rows.city[behavioural],
+                              np.full(len(behavioural), ev.PURCHASE), merchant, np.full(len(behavioural), -1), mode,
+                              online, amount, np.where(online | (mode == ev.UPI), device, -1),
+                              np.zeros(len(behavioural), dtype=bool), np.full(len(behavioural), -1),
+                              u[behavioural, U_ENTRY], u[behavioural, U_TERMINAL], u[behavioural, U_REASON])
+            for name in ("merchant", "payee", "amount_paise", "payment_mode", "instrument", "channel", "entry_mode",
+                         "latitude", "longitude", "device", "terminal", "status", "decline_reason"):
+                getattr(rows, name)[behavioural] = getattr(redone, name)
+            severity[behavioural] = 0.4 + 0.6 * (1.0 - c.category_cum[customer, category] +
+                                                 np.where(category > 0, c.category_cum[customer, category - 1], 0.0))
+        amount = np.flatnonzero(kind == anomalies.AMOUNT)
+        if len(amount):
+            factor = anomalies.amount_multiplier(size[amount])
+            cash = rows.transaction_type[amount] == ev.CASH_WITHDRAWAL
+            scaled = (rows.amount_paise[amount] * factor).astype(np.int64)
+            rows.amount_paise[amount] = np.where(cash, 1_000_000, np.minimum(scaled, 50_000_000))
+            severity[amount] = np.where(cash, 0.3, 0.3 + 0.7 * (factor - 5.0) / 15.0)
+        night = kind == anomalies.TEMPORAL
+        severity[night] = anomalies.night_severity(rows.time_us[night])
+        anomalies.label(rows, kind, severity)
+
+    def _force_trips(self, member: npt.NDArray[np.int64], times: npt.NDArray[np.int64],
+                     u: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
+        """Plan a genuine distant trip around each (member, time); False where the member is busy then."""
+        placed = np.zeros(len(member), dtype=bool)
+        distance = np.zeros(len(member))
+        for row, (i, t, x) in enumerate(zip(member.tolist(), times.tolist(), u.tolist(), strict=True)):
+            home = int(self.customers.home_city[self.members[i]])
+            far = np.flatnonzero(DISTANCE_KM[home] >= 800.0)
+            if not len(far):
+                continue
+            city = int(far[int(x * 7919) % len(far)])
+            transit = int((DISTANCE_KM[home, city] / FLIGHT_KMH + 1.5) * HOUR_US)
+            hours = 24.0 + 72.0 * x
+            start = t - int((0.1 + 0.8 * ((x * 104729) % 1.0)) * hours * HOUR_US)
+            end = start + int(hours * HOUR_US)
+            clashes = [trip for trip in self.busy.get(i, [])
+                       if trip.blocked_from < end + transit and start - transit < trip.blocked_until]
+            if clashes:
+                # already travelling: the row counts if it falls on a trip the customer is on
+                on = [trip for trip in clashes if trip.start <= t < trip.end]
+                if on:
+                    placed[row], distance[row] = True, float(DISTANCE_KM[home, on[0].city])
+                continue
+            trip = Trip(city, start - transit, start, end, end + transit)
+            self.trips.append((i, trip))
+            self.busy.setdefault(i, []).append(trip)
+            placed[row], distance[row] = True, float(DISTANCE_KM[home, city])
+        return placed, distance
 
     def _plan_trips(self, member: npt.NDArray[np.int64], u: npt.NDArray[np.float64], block_start: int) -> None:
         """Add this block's trips of `member` (rows of uniforms: start, far, city, length, spare)."""
@@ -150,11 +248,13 @@ class ArrivalGenerator:
         # not, which keeps the rule vectorised and can only drop more trips, never overlap them
         previous_busy = np.concatenate([[_NEVER], end[:-1] + transit[:-1]])
         previous_busy[np.concatenate([[True], member[1:] != member[:-1]])] = _NEVER
-        carried = np.array([self.busy_until.get(i, _NEVER) for i in member.tolist()], dtype=np.int64)
+        carried = np.array([max((t.blocked_until for t in self.busy.get(i, [])), default=_NEVER)
+                            for i in member.tolist()], dtype=np.int64)
         ok = (city != home) & (start - transit >= np.maximum(previous_busy, carried))
         for i, c, t, s0, e0 in zip(*(a[ok].tolist() for a in (member, city, transit, start, end)), strict=True):
-            self.trips.append((i, Trip(c, s0 - t, s0, e0, e0 + t)))
-            self.busy_until[i] = e0 + t
+            trip = Trip(c, s0 - t, s0, e0, e0 + t)
+            self.trips.append((i, trip))
+            self.busy.setdefault(i, []).append(trip)
 
     def _locate(self, member: npt.NDArray[np.int64], times: npt.NDArray[np.int64],
                 block_start: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
@@ -216,24 +316,7 @@ def derive_fields(c: Customers, m: Merchants, pools: MerchantPools, customer: np
     mode = c.pick_mode(customer, online, u[:, U_MODE])
     mode[p2p] = ev.UPI
     mode[cash] = ev.DEBIT_CARD
-    instrument = customer * len(ev.PAYMENT_MODES) + mode
-
-    # channel and entry mode follow the mode and where the customer is
-    entry_u = u[:, U_ENTRY]
-    is_card = (mode == ev.DEBIT_CARD) | (mode == ev.CREDIT_CARD)
-    channel = np.where(online, np.where(entry_u < 0.55, ev.IN_APP, ev.ECOMMERCE),
-                       np.where(is_card, ev.POS, ev.QR))
-    channel[p2p] = ev.IN_APP
-    entry = np.full(n, ev.CNP, dtype=np.int64)
-    card_present = ~online & is_card
-    entry[card_present] = np.select([entry_u[card_present] < 0.55, entry_u[card_present] < 0.90],
-                                    [ev.CHIP, ev.CONTACTLESS], ev.SWIPE)
-    entry[cash] = ev.CHIP
     upi = mode == ev.UPI
-    entry[upi & ~online] = ev.QR_SCAN
-    entry[upi & (online | p2p)] = np.where(entry_u[upi & (online | p2p)] < 0.93, ev.UPI_INTENT, ev.UPI_COLLECT)
-    wallet_offline = (mode == ev.WALLET) & ~online
-    entry[wallet_offline] = ev.QR_SCAN
 
     # amount: lognormal per category, scaled by the customer and the city's cost of living
     z = np.sqrt(-2.0 * np.log1p(-u[:, U_AMOUNT1])) * np.cos(2.0 * np.pi * u[:, U_AMOUNT2])
@@ -246,38 +329,79 @@ def derive_fields(c: Customers, m: Merchants, pools: MerchantPools, customer: np
     rupees[cash] = np.clip(np.round(rupees[cash] * 4, -2), 100, 10_000)   # ATM notes, daily cap
     amount = np.maximum(np.round(rupees * 100), 100).astype(np.int64)
 
-    # location: the merchant's for shops, the city centre (or home) otherwise
-    lat = np.where(at_home, c.home_lat[customer], CITY_LAT[city])
-    lon = np.where(at_home, c.home_lon[customer], CITY_LON[city])
-    shop = merchant_txn & ~online
-    lat[shop], lon[shop] = m.latitude[merchant[shop]], m.longitude[merchant[shop]]
-
-    # devices for app/online/UPI payments, terminals for card-present ones
+    # the customer's own phone (mostly the first) for app, online and UPI payments
     uses_device = online | upi | (mode == ev.WALLET)
     device = np.where(uses_device, c.device_start[customer] + np.minimum(
         (u[:, U_DEVICE] ** 3 * c.device_count[customer]).astype(np.int64), c.device_count[customer] - 1), -1)
-    shop_merchant = np.maximum(merchant, 0)
-    slot = np.minimum((u[:, U_TERMINAL] * m.terminal_count[shop_merchant]).astype(np.int64),
-                      np.maximum(m.terminal_count[shop_merchant] - 1, 0))
-    terminal = np.where(card_present & ~cash & (m.terminal_count[shop_merchant] > 0),
-                        m.terminal_start[shop_merchant] + slot, -1)
-    terminal[cash] = m.atm_terminal(city[cash])
 
     # declines: ~1% base, more for large amounts, online, and customers less at home with apps
     rupee_amount = amount / 100.0
     p_decline = (BASE_DECLINE + 0.02 * (rupee_amount > 20_000) + 0.03 * (rupee_amount > 50_000)
                  + 0.008 * online + 0.015 * (1.0 - c.digital_familiarity[customer]))
     declined = u[:, U_DECLINE] < p_decline
-    # card rail reasons on [0, 1), UPI rail reasons on [1, 2): one lookup for both
-    reason = _REASON_CODE[np.minimum(np.searchsorted(_REASON_CUM, u[:, U_REASON] + upi, side="right"),
-                                     len(_REASON_CODE) - 1)]
     payee = np.where(p2p, c.payee_start[customer] + np.minimum(
         (u[:, U_PICK] * c.payee_count[customer]).astype(np.int64), c.payee_count[customer] - 1), -1)
+    return assemble(c, m, customer, seq, times, city, ttype, merchant, payee, mode, online, amount, device,
+                    declined, np.full(n, -1, dtype=np.int64), u[:, U_ENTRY], u[:, U_TERMINAL], u[:, U_REASON])
+
+
+def _is_purchase(holds: npt.NDArray[np.bool_], u_type: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    """Whether derive_fields will make each row a purchase (same rules, same uniform)."""
+    p2p = holds[:, ev.UPI] & (u_type < P2P_PROBABILITY)
+    cash = ~p2p & holds[:, ev.DEBIT_CARD] & (u_type > 1.0 - CASH_WITHDRAWAL_SHARE)
+    refund = ~p2p & ~cash & (np.abs(u_type - 0.5) < REFUND_SHARE / 2)
+    return ~p2p & ~cash & ~refund
+
+
+def assemble(c: Customers, m: Merchants, customer: npt.NDArray[np.int64], seq: npt.NDArray[np.int64],
+             times: npt.NDArray[np.int64], city: npt.NDArray[np.int64], ttype: npt.NDArray[np.int64],
+             merchant: npt.NDArray[np.int64], payee: npt.NDArray[np.int64], mode: npt.NDArray[np.int64],
+             online: npt.NDArray[np.bool_], amount: npt.NDArray[np.int64], device: npt.NDArray[np.int64],
+             declined: npt.NDArray[np.bool_], entry: npt.NDArray[np.int64], u_entry: npt.NDArray[np.float64],
+             u_terminal: npt.NDArray[np.float64], u_reason: npt.NDArray[np.float64]) -> EventColumns:
+    """The fields that follow from the choices (channel, entry mode where -1, instrument, location,
+    terminal, decline reason), so that legitimate and injected rows are consistent by construction."""
+    n = len(customer)
+    is_card = (mode == ev.DEBIT_CARD) | (mode == ev.CREDIT_CARD)
+    upi = mode == ev.UPI
+    p2p = ttype == ev.P2P_TRANSFER
+    cash = ttype == ev.CASH_WITHDRAWAL
+    card_present = ~online & is_card
+    channel = np.where(online, np.where(u_entry < 0.55, ev.IN_APP, ev.ECOMMERCE), np.where(is_card, ev.POS, ev.QR))
+    channel[p2p] = ev.IN_APP
+    derived = np.full(n, ev.CNP, dtype=np.int64)
+    derived[card_present] = np.select([u_entry[card_present] < 0.55, u_entry[card_present] < 0.90],
+                                      [ev.CHIP, ev.CONTACTLESS], ev.SWIPE)
+    derived[cash] = ev.CHIP
+    derived[upi & ~online & ~p2p] = ev.QR_SCAN
+    remote_upi = upi & (online | p2p)
+    derived[remote_upi] = np.where(u_entry[remote_upi] < 0.93, ev.UPI_INTENT, ev.UPI_COLLECT)
+    derived[(mode == ev.WALLET) & ~online] = ev.QR_SCAN
+    entry = np.where(entry >= 0, entry, derived)
+
+    # location: the merchant's for shops, home or the city centre otherwise
+    at_home = city == c.home_city[customer]
+    lat = np.where(at_home, c.home_lat[customer], CITY_LAT[city])
+    lon = np.where(at_home, c.home_lon[customer], CITY_LON[city])
+    shop = (merchant >= 0) & ~online
+    lat[shop], lon[shop] = m.latitude[merchant[shop]], m.longitude[merchant[shop]]
+
+    # card-present payments name a terminal: one of the merchant's, or an ATM of the city for cash
+    shop_merchant = np.maximum(merchant, 0)
+    slot = np.minimum((u_terminal * m.terminal_count[shop_merchant]).astype(np.int64),
+                      np.maximum(m.terminal_count[shop_merchant] - 1, 0))
+    terminal = np.where(card_present & ~cash & (merchant >= 0) & (m.terminal_count[shop_merchant] > 0),
+                        m.terminal_start[shop_merchant] + slot, -1)
+    terminal[cash] = m.atm_terminal(city[cash])
+
+    # card rail reasons on [0, 1), UPI rail reasons on [1, 2): one lookup for both
+    reason = _REASON_CODE[np.minimum(np.searchsorted(_REASON_CUM, u_reason + upi, side="right"),
+                                     len(_REASON_CODE) - 1)]
     minus_one = np.full(n, -1, dtype=np.int64)
     return EventColumns(
         customer=customer, seq=seq, time_us=times, merchant=merchant, payee=payee, amount_paise=amount,
-        payment_mode=mode, instrument=instrument, channel=channel, entry_mode=entry, transaction_type=ttype,
-        city=city, latitude=lat, longitude=lon, device=device, terminal=terminal,
+        payment_mode=mode, instrument=customer * len(ev.PAYMENT_MODES) + mode, channel=channel, entry_mode=entry,
+        transaction_type=ttype, city=city, latitude=lat, longitude=lon, device=device, terminal=terminal,
         status=declined.astype(np.int64), decline_reason=np.where(declined, reason, -1),
         fraud_type=minus_one, scenario=minus_one.copy(), anomaly_type=minus_one.copy(),
         severity=np.zeros(n), label_delay_us=np.zeros(n, dtype=np.int64),
@@ -303,7 +427,7 @@ def poisson_quantile(mean: npt.NDArray[np.float64], u: npt.NDArray[np.float64]) 
     return np.minimum((cdf <= u[:, None]).sum(axis=1), top - 1).astype(np.int64)
 
 
-def _strictly_increasing(member: npt.NDArray[np.int64], times: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+def strictly_increasing(member: npt.NDArray[np.int64], times: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """Nudge equal consecutive times of one customer apart by 1 µs (rows grouped by member, sorted)."""
     times = times.copy()
     while True:

@@ -55,7 +55,7 @@ def write_dataset(config: StreamConfig, events: int, out_dir: Path, fmt: str = "
         with _writer(fmt, out_dir, name, sync_seed) as writer:
             _write(writer, [encode(name, population.record(k, start_us)) for k in range(len(population))])
         files[f"{name}s"] = writer.path
-    encoder = RecordEncoder(world.customers, world.merchants, single_object_prefix("transaction"),
+    encoder = RecordEncoder(world, single_object_prefix("transaction"),
                             single_object_prefix("label"))
     written = 0
     with _writer(fmt, out_dir, "transaction", sync_seed) as transactions, \

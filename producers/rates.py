@@ -1,4 +1,4 @@
-"""Rate profiles (how many events per second, and when) and the `Pacer` that holds a producer to one.
+"""Rate profiles: how many events per second, and when (`producers.pacing.Pacer` holds a producer to one).
 
 A profile is a small immutable object speaking one verb, `rate_at(t)`: events per second at `t` seconds
 of wall-clock time since the run started. The wall-clock profiles (`Constant`, `Poisson`, `Ramp`,
@@ -10,18 +10,13 @@ clock: `Diurnal` asks for the rate at the *simulated* hour of day of each event 
 
 `parse_profile` reads the CLI syntax (`constant:5000`, `ramp:1000:50000:60`, ...) and `build_profile`
 the `--profile NAME --rate R` form; both raise one-line `UsageError`s for bad input.
-
-Pacing is *per batch* on an injectable monotonic clock, so tests run on simulated time and the
-producer can hand over a few milliseconds' worth of events at a time at 100k events/s.
 """
 
 from __future__ import annotations
 
 import math
-import time
-from collections import deque
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -34,7 +29,6 @@ __all__ = [
     "Constant",
     "Diurnal",
     "Max",
-    "Pacer",
     "Poisson",
     "Profile",
     "Ramp",
@@ -45,10 +39,6 @@ __all__ = [
     "parse_profile",
 ]
 
-# A batch should cover this much wall time: long enough that a sleep per batch costs nothing at
-# 100k events/s (200 events per syscall), short enough that the stream still looks continuous.
-BATCH_SECONDS = 0.002
-MAX_BATCH = 5_000
 # Indian Standard Time is UTC+05:30 all year (no daylight saving); event times are µs since the epoch.
 IST_OFFSET_S = 5 * 3600 + 30 * 60
 
@@ -460,160 +450,3 @@ def build_profile(name: str, rate: float | None, params: str | None) -> Profile:
     if key == "poisson":
         return Poisson(rate)
     raise UsageError(f"--rate does not apply to --profile {key}; give its parameters: {_SYNTAX[key]}")
-
-
-def _time_for(profile: RateProfile, count: float, after: float) -> float:
-    """The earliest t >= `after` with events_by(t) >= count (events_by is non-decreasing), within
-    ~1 ns per 10 s of run time; never early.
-
-    Inverting the integral, rather than adding 1/rate per event, is what keeps the schedule exact
-    over a ramp or across a step edge: there is no per-batch rounding to accumulate.
-    """
-    if profile.events_by(after) >= count:
-        return after
-    tol = max(1e-9, 1e-10 * after)
-    # Newton steps on events_by (its slope is rate_at) settle a batch in one step where the rate is flat
-    # and two or three on a ramp; each answer is checked, and bisection below is the safety net
-    guess = after
-    for _ in range(4):
-        guess += (count - profile.events_by(guess)) / max(profile.rate_at(guess), 1e-9)
-        if profile.events_by(guess + tol) >= count > profile.events_by(guess - tol):
-            return max(guess + tol, after)
-    guess = max(guess, after)
-    lo, hi = after, guess + tol
-    while profile.events_by(hi) < count:  # terminates: every profile's final rate is > 0
-        lo, hi = hi, hi + 2 * (hi - lo)
-    while hi - lo > tol:
-        mid = (lo + hi) / 2
-        if profile.events_by(mid) >= count:
-            hi = mid
-        else:
-            lo = mid
-    return hi
-
-
-@dataclass
-class Pacer:
-    """Holds a producer to a profile's schedule, a batch at a time.
-
-    The run starts at the first `acquire`. Event number i (0-based) is due at the wall time where the
-    profile's schedule reaches i events, so the first event goes at once; `acquire(n)` returns when the
-    last of the next `n` events is due. Because the due times come from the cumulative schedule, time
-    the producer spends between calls (encoding, produce()) is absorbed instead of accumulating as
-    drift, and a producer that falls behind catches up until it is back on schedule.
-
-    >>> class Clock:  # a fake clock: sleeping advances it
-    ...     now = 0.0
-    ...     def __call__(self): return self.now
-    ...     def sleep(self, s): self.now += s
-    >>> clock = Clock()
-    >>> pacer = Pacer(Constant(100), clock=clock, sleep=clock.sleep)
-    >>> for _ in range(50):
-    ...     pacer.acquire(pacer.suggest_batch_size())
-    >>> round(clock.now, 2), pacer.released
-    (0.49, 50)
-    """
-
-    profile: Profile
-    clock: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], None] = time.sleep
-    rng: np.random.Generator | None = None
-    window_s: float = 10.0
-
-    released: int = field(default=0, init=False)
-    _start: float | None = field(default=None, init=False, repr=False)
-    # schedule reached so far: due time of the last released event (rate profiles, a search bound)
-    # or of the next event to release (gap-driven profiles, a running sum of gaps)
-    _next_due: float = field(default=0.0, init=False, repr=False)
-    _first_event_us: float | None = field(default=None, init=False, repr=False)
-    _last_rate: float | None = field(default=None, init=False, repr=False)
-    _history: deque[tuple[float, int]] = field(default_factory=deque, init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        if isinstance(self.profile, Poisson) and self.rng is None:
-            raise ValueError("Poisson pacing needs rng=np.random.default_rng(seed) for repeatable gaps")
-
-    def elapsed(self) -> float:
-        return 0.0 if self._start is None else self.clock() - self._start
-
-    def acquire(self, n_events: int, next_event_times_us: npt.NDArray[np.int64] | None = None) -> None:
-        """Block until the next `n_events` events may be sent (`Diurnal` and `ReplaySpeed` need their
-        event times, µs, in send order)."""
-        if n_events <= 0:
-            return
-        if self._start is None:
-            self._start = self.clock()
-            self._history.append((0.0, 0))
-        due_last = self._schedule(n_events, next_event_times_us)
-        wait = due_last - self.elapsed()
-        if wait > 0:
-            self.sleep(wait)
-        self.released += n_events
-        now = self.elapsed()
-        self._history.append((now, self.released))
-        # keep one point at or before the window's start, so the window is always fully covered
-        while len(self._history) > 2 and self._history[1][0] <= now - self.window_s:
-            self._history.popleft()
-
-    def _schedule(self, n: int, times_us: npt.NDArray[np.int64] | None) -> float:
-        """Due time of the last of the next `n` events; advances `_next_due` past them."""
-        profile = self.profile
-        if isinstance(profile, Max):
-            return 0.0
-        if isinstance(profile, Diurnal | ReplaySpeed):
-            if times_us is None or len(times_us) != n:
-                raise ValueError(f"{profile} pacing needs the event times of the {n} events to send")
-            if isinstance(profile, ReplaySpeed):
-                if self._first_event_us is None:
-                    self._first_event_us = float(times_us[0])
-                return profile.due_at(float(times_us[-1]), self._first_event_us)
-            rates = profile.rates_for_events(times_us)
-            self._last_rate = float(rates[-1])
-            return self._advance(1.0 / rates)
-        if isinstance(profile, Poisson):
-            assert self.rng is not None
-            return self._advance(profile.gaps(self.rng, n))
-        due_last = _time_for(profile, self.released + n - 1, self._next_due)
-        self._next_due = due_last
-        return due_last
-
-    def _advance(self, gaps: npt.NDArray[np.float64]) -> float:
-        """Gap-driven schedules: the gap after each event is its own; the batch waits for its last."""
-        due_last = self._next_due + float(gaps[:-1].sum())
-        self._next_due = due_last + float(gaps[-1])
-        return due_last
-
-    def achieved_rate(self) -> float:
-        """Events/s released over the last `window_s` seconds (0 before two releases)."""
-        if not self._history:
-            return 0.0
-        since, count = self._history[0]
-        now = self.elapsed()
-        return (self.released - count) / (now - since) if now > since else 0.0
-
-    def target_rate(self) -> float | None:
-        """What the profile asked for over the same window; None for `max` and `replay-speed`,
-        whose targets are not rates."""
-        profile = self.profile
-        if isinstance(profile, Max | ReplaySpeed):
-            return None
-        if isinstance(profile, Diurnal):
-            return self._last_rate if self._last_rate is not None else profile.peak
-        now = self.elapsed()
-        since = self._history[0][0] if self._history else now
-        if now <= since:
-            return profile.rate_at(now)
-        return (profile.events_by(now) - profile.events_by(since)) / (now - since)
-
-    def suggest_batch_size(self) -> int:
-        """About `BATCH_SECONDS` worth of events at the current rate; one at a time at low rates."""
-        profile = self.profile
-        if isinstance(profile, Max):
-            return MAX_BATCH
-        if isinstance(profile, ReplaySpeed):
-            rate = self.achieved_rate()
-        elif isinstance(profile, Diurnal):
-            rate = self._last_rate if self._last_rate is not None else profile.trough
-        else:
-            rate = profile.rate_at(self.elapsed())
-        return int(min(max(1, rate * BATCH_SECONDS), MAX_BATCH))

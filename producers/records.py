@@ -8,17 +8,19 @@ Python loop per record. The Transaction record never carries label columns; the 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from producers import events as ev
-from producers.customers import Customers
 from producers.events import EventColumns
-from producers.merchants import Merchants
 from producers.world.catalogue import APPROVED_RESPONSE_CODE, CATEGORIES, DECLINE_REASONS
 from producers.world.geography import CITY_NAMES, CITY_REGIONS, CITY_STATES, CITY_TIERS
 from schemas.batch import BatchEncoder, FixedStrings, Vocab
+
+if TYPE_CHECKING:
+    from producers.stream import World
 
 ATM_CATEGORY, ATM_MCC = "atm_cash_withdrawal", "6011"
 ID_DIGITS = 8
@@ -51,21 +53,24 @@ def _vocab(codes: npt.NDArray[np.int64], values: Sequence[str | None]) -> Vocab:
 class RecordEncoder:
     """Encodes batches of events as framed Transaction and Label records."""
 
-    def __init__(self, customers: Customers, merchants: Merchants,
-                 transaction_prefix: bytes | None = None, label_prefix: bytes | None = None) -> None:
+    def __init__(self, world: World, transaction_prefix: bytes | None = None,
+                 label_prefix: bytes | None = None) -> None:
+        if not hasattr(world, "actors"):
+            raise TypeError("RecordEncoder(world, ...) takes the stream's World (populations and fraud actors)")
+        customers, merchants, actors = world.customers, world.merchants, world.actors
         self.customers, self.merchants = customers, merchants
         self.transactions = BatchEncoder("transaction", transaction_prefix)
         self.labels = BatchEncoder("label", label_prefix)
         m = len(merchants)
         self.merchant_ids: list[str | None] = [None, *merchants.ids]
-        self.payees: list[str | None] = [None, *merchants.vpa, *customers.payee_vpas]
+        self.payees: list[str | None] = [None, *merchants.vpa, *customers.payee_vpas, *actors.payee_vpas]
         self.payee_offset = 1 + m
         self.categories: list[str | None] = [None, *(c.name for c in CATEGORIES), ATM_CATEGORY]
         self.mccs: list[str | None] = [None, *(c.mcc for c in CATEGORIES), ATM_MCC]
         self.networks: list[str | None] = [None, *ev.CARD_NETWORKS]
         self.card_types: list[str | None] = [None, "DEBIT", "CREDIT"]
-        self.devices: list[str | None] = [None, *customers.device_ids]
-        self.ips: list[str | None] = [None, *customers.device_ip]
+        self.devices: list[str | None] = [None, *customers.device_ids, *actors.device_ids]
+        self.ips: list[str | None] = [None, *customers.device_ip, *actors.device_ips]
         self.terminals: list[str | None] = [None, *merchants.terminal_vocab]
         self.reasons: list[str | None] = [None, *(r.reason for r in DECLINE_REASONS)]
         self.codes: list[str | None] = [APPROVED_RESPONSE_CODE, *(r.response_code for r in DECLINE_REASONS)]
@@ -84,7 +89,7 @@ class RecordEncoder:
         category = np.where(has_merchant, self._category_code[e.merchant] + 1, 0)
         category[cash] = len(self.categories) - 1
         payee = np.where(e.payee >= 0, self.payee_offset + e.payee, 0)
-        upi_p2m = has_merchant & (e.payment_mode == ev.UPI)
+        upi_p2m = has_merchant & (e.payment_mode == ev.UPI) & (e.payee < 0)  # a swapped QR names its own payee
         payee[upi_p2m] = 1 + e.merchant[upi_p2m]
         card_type = np.where(e.payment_mode == ev.DEBIT_CARD, 1, np.where(e.payment_mode == ev.CREDIT_CARD, 2, 0))
         network = np.where(is_card, self._network_of_instrument[e.instrument] + 1, 0)

@@ -40,6 +40,7 @@ class Purpose(IntEnum):
     FRAUD = 3         # scenario planning
     ANOMALY = 4
     LABEL_DELAY = 5
+    ROLE = 6          # whether a merchant colludes / a customer is a mule
 
 
 def entity_rng(seed: int, kind: Kind, index: int, purpose: Purpose) -> np.random.Generator:

@@ -15,19 +15,24 @@ killed run resumes exactly with `skip`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 
-from producers.arrivals import ArrivalGenerator
+from producers.arrivals import ArrivalGenerator, strictly_increasing
 from producers.customers import Customers, build_customers
 from producers.events import EventColumns
+from producers.labels import LabelDelays
 from producers.merchants import MerchantPools, Merchants, build_merchants
+from producers.scenarios.actors import FraudActors
+from producers.scenarios.engine import FraudEngine
 from producers.seeding import Kind, Purpose, entity_rng
-from producers.timeline import DEFAULT_START, parse_start
+from producers.timeline import DEFAULT_START, BlockCurves, parse_start
 
 MAX_CUSTOMERS = 2_000_000  # arrival keys pack the customer ordinal into 21 bits
+DEFAULT_FRAUD_RATE = 0.02    # share of transactions labelled fraud (a training stream, not the ~0.1% of production)
+DEFAULT_ANOMALY_RATE = 0.02  # share labelled as legitimate anomalies
 
 
 @dataclass(frozen=True)
@@ -39,7 +44,9 @@ class StreamConfig:
     merchants: int = 2_000
     start: str = DEFAULT_START
     shard: tuple[int, int] = (0, 1)
-    extra: dict[str, float] = field(default_factory=dict)
+    fraud_rate: float = DEFAULT_FRAUD_RATE
+    anomaly_rate: float = DEFAULT_ANOMALY_RATE
+    label_delay: str = "default"
 
     def __post_init__(self) -> None:
         if self.seed < 0:
@@ -52,6 +59,15 @@ class StreamConfig:
         if count < 1 or not 0 <= index < count:
             raise ValueError(f"--shard {index}/{count}: expected i/N with 0 <= i < N")
         parse_start(self.start)
+        if not 0.0 <= self.fraud_rate < 0.5:
+            raise ValueError(f"--fraud-rate must be in [0, 0.5) (got {self.fraud_rate})")
+        if not 0.0 <= self.anomaly_rate < 0.5:
+            raise ValueError(f"--anomaly-rate must be in [0, 0.5) (got {self.anomaly_rate})")
+        LabelDelays.parse(self.label_delay)
+
+    @property
+    def delays(self) -> LabelDelays:
+        return LabelDelays.parse(self.label_delay)
 
     @property
     def start_us(self) -> int:
@@ -66,6 +82,7 @@ class World:
         self.merchants: Merchants = build_merchants(config.seed, config.merchants)
         self.pools = MerchantPools.build(self.merchants)
         self.customers: Customers = build_customers(config.seed, config.customers, self.pools, config.start_us)
+        self.actors = FraudActors.build(config.seed, self.customers, self.merchants)
 
 
 class TransactionStream:
@@ -82,13 +99,30 @@ class TransactionStream:
 
     def blocks(self) -> Iterator[EventColumns]:
         """Endless: block 0, 1, 2, ... each sorted by event time."""
-        world = self.world
-        rngs = [entity_rng(self.config.seed, Kind.CUSTOMER, int(k), Purpose.ARRIVALS) for k in self.members]
+        config, world = self.config, self.world
+        delays = config.delays
+        rngs = [entity_rng(config.seed, Kind.CUSTOMER, int(k), Purpose.ARRIVALS) for k in self.members]
+        # anomalies are drawn on legitimate rows: scale so their share of ALL rows is anomaly_rate
         arrivals = ArrivalGenerator(world.customers, world.merchants, world.pools, self.members, rngs,
-                                    self.config.start_us)
+                                    config.start_us, config.anomaly_rate / (1.0 - config.fraud_rate), delays.legit)
+        engine = FraudEngine(config.seed, world.customers, world.merchants, world.pools, world.actors, self.members,
+                             config.fraud_rate, delays.fraud)
+        seq = np.zeros(len(self.members), dtype=np.int64)
+        index, count = config.shard
         block = 0
         while True:
-            yield arrivals.block(block).grouped_in_time_order()
+            curves = BlockCurves.for_block(config.start_us, block)
+            legit = arrivals.block(curves)
+            fraud = engine.block(block, curves, arrivals.extra_heads, legit)
+            rows = EventColumns.concat([legit, fraud]) if len(fraud) else legit
+            if len(fraud):
+                rows = rows.take(np.argsort((rows.customer << 42) + (rows.time_us - curves.start_us), kind="stable"))
+                rows.time_us = strictly_increasing(rows.customer, rows.time_us)
+            position = (rows.customer - index) // count
+            per_member = np.bincount(position, minlength=len(self.members))
+            rows.seq = seq[position] + np.arange(len(rows)) - np.repeat(np.cumsum(per_member) - per_member, per_member)
+            seq += per_member
+            yield rows.grouped_in_time_order()
             block += 1
 
     def batches(self, size: int, skip: int = 0) -> Iterator[EventColumns]:

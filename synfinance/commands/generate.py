@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from producers.dataset import write_dataset
 from producers.files import FORMATS
-from producers.stream import StreamConfig
+from producers.stream import DEFAULT_ANOMALY_RATE, DEFAULT_FRAUD_RATE, StreamConfig
 from producers.timeline import DEFAULT_START
 from synfinance.errors import UsageError
 
@@ -36,6 +36,11 @@ def generate(
     customers: int = typer.Option(10_000, "--customers", help="Number of customers."),
     merchants: int = typer.Option(2_000, "--merchants", help="Number of merchants."),
     start: str = typer.Option(DEFAULT_START, "--start", help="Simulated start (ISO date/datetime; naive = IST)."),
+    fraud_rate: float = typer.Option(DEFAULT_FRAUD_RATE, "--fraud-rate", help="Share of transactions that are fraud."),
+    anomaly_rate: float = typer.Option(DEFAULT_ANOMALY_RATE, "--anomaly-rate",
+                                       help="Share of transactions that are legitimate anomalies."),
+    label_delay: str = typer.Option("default", "--label-delay",
+                                    help="'default' (hours; chargebacks 30-90 days), 'immediate', or seconds."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Write customers, merchants, transactions and labels files for a seed."""
@@ -44,7 +49,8 @@ def generate(
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r} is not one of: {', '.join(FORMATS)}")
     try:
-        config = StreamConfig(seed=seed, customers=customers, merchants=merchants, start=start)
+        config = StreamConfig(seed=seed, customers=customers, merchants=merchants, start=start, fraud_rate=fraud_rate,
+                              anomaly_rate=anomaly_rate, label_delay=label_delay)
     except ValueError as error:
         raise UsageError(str(error)) from None
     _check_out_dir(out_dir)

@@ -17,7 +17,7 @@ CONSISTENCY_EVENTS = 100_000
 def stream_100k() -> tuple[TransactionStream, list[bytes], list[bytes]]:
     """The first 100,000 transactions (and labels) of seed 7 with default populations, encoded."""
     stream = TransactionStream(StreamConfig(seed=7, customers=5_000, merchants=1_000))
-    encoder = RecordEncoder(stream.world.customers, stream.world.merchants)
+    encoder = RecordEncoder(stream.world)
     batch = next(stream.batches(CONSISTENCY_EVENTS))
     return stream, encoder.encode_transactions(batch), encoder.encode_labels(batch)
 

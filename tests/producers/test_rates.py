@@ -1,4 +1,5 @@
-"""Rate profiles and the Pacer, on a fake clock: simulated seconds, no real sleeping."""
+"""Rate profiles (`producers.rates`) and the Pacer (`producers.pacing`), on a fake clock: simulated
+seconds, no real sleeping."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ import math
 import numpy as np
 import pytest
 
-from producers import rates
+from producers import pacing, rates
+from producers.pacing import Pacer
 from producers.rates import (
     PROFILE_NAMES,
     Burst,
     Constant,
     Diurnal,
     Max,
-    Pacer,
     Poisson,
     Profile,
     Ramp,
@@ -73,6 +74,9 @@ def test_doctests_run() -> None:
     result = doctest.testmod(rates)
     assert result.failed == 0
     assert result.attempted >= 25
+    result = doctest.testmod(pacing)
+    assert result.failed == 0
+    assert result.attempted >= 5
 
 
 @pytest.mark.parametrize(
@@ -152,7 +156,7 @@ def test_constant_rate_every_10s_window_within_1_percent(rate: int, work_fractio
 
 
 @pytest.mark.parametrize(("rate", "batch"), [(0.5, 1), (1, 1), (100, 1), (1_000, 2), (100_000, 200),
-                                             (10_000_000, rates.MAX_BATCH)])
+                                             (10_000_000, pacing.MAX_BATCH)])
 def test_suggested_batch_is_a_couple_of_milliseconds(rate: float, batch: int) -> None:
     assert Pacer(Constant(rate)).suggest_batch_size() == batch
 
@@ -283,7 +287,7 @@ def test_max_never_sleeps() -> None:
     pacer = Pacer(Max(), clock=FakeClock(), sleep=no_sleep)
     for _ in range(100):
         pacer.acquire(pacer.suggest_batch_size())
-    assert pacer.released == 100 * rates.MAX_BATCH
+    assert pacer.released == 100 * pacing.MAX_BATCH
     assert pacer.target_rate() is None
 
 

@@ -1,0 +1,366 @@
+"""The produce run: population first, then transactions at the profile's pace, labels at their label time.
+
+`ProduceRun(config, sink).run()` publishes the customers and merchants of this shard to their compacted
+topics and waits for them to be acknowledged, then generates the stream in chunks (`GENERATION_BATCH`
+events: encoding is column-wise, so big chunks are cheap), and sends each chunk in the slices the
+`Pacer` releases (a couple of milliseconds' worth at high rates). Labels wait in a `LabelSchedule` and
+go out when the stream's clock (the event time of the last transaction sent) reaches their label time;
+a finite run (`events` or `duration_s`) ends by sending the labels still pending, each with its own
+label time as timestamp. A stop request (SIGINT/SIGTERM) ends it at the next slice; pending labels
+then stay unsent, to be sent by a resumed run.
+
+Headers: `synfin-seq` is the record's position in this process's stream: for a transaction its index
+in the (shard's) stream, `--from-seq` included; a label carries its transaction's position; customers
+and merchants their ordinal. With `--shard i/N` positions count the shard's own stream.
+
+Resuming (`from_seq=K`) re-sends transactions from position K and exactly the labels an uninterrupted
+run sends after transaction K-1: those of transactions >= K, and those of earlier transactions whose
+label time is after transaction K-1's event time (found by regenerating positions < K, not sending
+them). K is safe (no gap) when every earlier transaction is in the topic and every label due by then:
+take K = 1 + the least `synfin-seq` among the last records of all partitions of the transactions and
+labels topics (a label's time is never before its transaction's). Records at positions >= K that the
+killed run had delivered are sent again: at-least-once, duplicates only there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from producers.events import EventColumns
+from producers.kafka import DeliveryTracker, Headers, RecordHeaders, traceparents
+from producers.pacing import Pacer
+from producers.rates import Poisson, Profile
+from producers.records import RecordEncoder
+from producers.stream import StreamConfig, TransactionStream, World
+from schemas.codec import encode, single_object_prefix
+from synfinance.settings import TopicNames
+
+GENERATION_BATCH = 10_000
+LABEL_SEND_BATCH = 10_000
+FLUSH_TIMEOUT_S = 330.0  # librdkafka fails a message after message.timeout.ms (300 s): flush outlasts it
+Columns = dict[str, np.ndarray]
+
+
+class Sink(Protocol):
+    """What the run needs of `producers.kafka.KafkaProducer` (tests pass a recording fake)."""
+
+    tracker: DeliveryTracker
+    produced: Counter[str]
+    last_warning: str | None
+
+    def send(self, topic: str, values: list[bytes], keys: list[bytes], timestamps_ms: list[int],
+             headers: list[Headers]) -> None: ...
+    def service(self, timeout: float = 0.0) -> None: ...
+    def flush(self, timeout: float, tick: Callable[[], None] | None = None) -> int: ...
+    @property
+    def produced_total(self) -> int: ...
+    @property
+    def delivered_total(self) -> int: ...
+    @property
+    def failed_total(self) -> int: ...
+    @property
+    def in_flight(self) -> int: ...
+
+
+class LabelSchedule:
+    """Labels waiting for their label time, released in (label_time, position) order.
+
+    Rows are added in position order and kept as runs sorted by that key; `due(now)` takes every row
+    with label_time <= now. The order of the released rows does not depend on how adds and releases were
+    batched, which is what makes the labels topic identical at any rate. Runs merge like timsort's (each
+    kept larger than twice the next), so a row is copied O(log n) times however long its delay.
+
+    >>> s = LabelSchedule()
+    >>> s.add(np.array([50, 10, 30]), np.array([0, 1, 2]))
+    >>> s.due(30)["position"].tolist(), len(s)
+    ([1, 2], 1)
+    >>> s.add(np.array([40]), np.array([3]))
+    >>> s.drain()["label_time"].tolist()
+    [40, 50]
+    """
+
+    def __init__(self) -> None:
+        self._runs: list[Columns] = []
+
+    def __len__(self) -> int:
+        return sum(len(run["position"]) for run in self._runs)
+
+    def add(self, label_time: npt.NDArray[np.int64], position: npt.NDArray[np.int64], **columns: np.ndarray) -> None:
+        if not len(position):
+            return
+        run = {"label_time": label_time, "position": position, **columns}
+        if np.any(label_time[1:] < label_time[:-1]):
+            order = np.argsort(label_time, kind="stable")  # stable: equal times stay in position order
+            run = {name: values[order] for name, values in run.items()}
+        self._runs.append(run)
+        while len(self._runs) > 1 and len(self._runs[-2]["position"]) <= 2 * len(self._runs[-1]["position"]):
+            newer = self._runs.pop()
+            self._runs[-1] = _merge([self._runs[-1], newer])
+
+    def due(self, now_us: int) -> Columns:
+        """Remove and return the rows with label_time <= now_us, in (label_time, position) order."""
+        taken, kept = [], []
+        for run in self._runs:
+            k = int(np.searchsorted(run["label_time"], now_us, side="right"))
+            if k:
+                taken.append({name: values[:k] for name, values in run.items()})
+            if k < len(run["position"]):
+                kept.append({name: values[k:] for name, values in run.items()} if k else run)
+        self._runs = kept
+        return _merge(taken) if taken else {}
+
+    def drain(self) -> Columns:
+        return self.due(np.iinfo(np.int64).max)
+
+
+def _merge(runs: list[Columns]) -> Columns:
+    """Runs given in position order (older first), each sorted: concatenate, then a stable sort on
+    label_time alone restores (label_time, position) order (timsort: linear on a few sorted runs)."""
+    if len(runs) == 1:
+        return runs[0]
+    joined = {name: np.concatenate([run[name] for run in runs]) for name in runs[0]}
+    order = np.argsort(joined["label_time"], kind="stable")
+    return {name: values[order] for name, values in joined.items()}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    stream: StreamConfig
+    profile: Profile
+    topics: TopicNames = field(default_factory=TopicNames)
+    events: int | None = None  # stop at this stream position (exclusive); None: no limit
+    duration_s: float | None = None
+    time_mode: Literal["simulated", "live"] = "simulated"
+    from_seq: int = 0
+    publish_population: bool = True
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Live statistics, once per `stats_interval_s` and at the end."""
+
+    elapsed_s: float
+    produced: dict[str, int]
+    delivered: int
+    failed: int
+    in_flight: int
+    target_rate: float | None
+    achieved_rate: float
+    latency_p50_s: float | None
+    latency_p99_s: float | None
+    position: int  # next transaction position: where `--from-seq` would resume
+    pending_labels: int
+    warning: str | None
+    done: bool = False
+
+
+class Stopped(Exception):
+    """Raised inside a pacing wait when a stop was requested or the duration ran out."""
+
+
+class ProduceRun:
+    """One produce run (see the module docstring). `wall_us` is the live-mode clock (UTC µs)."""
+
+    def __init__(self, config: RunConfig, sink: Sink, world: World | None = None,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                 wall_us: Callable[[], int] = lambda: time.time_ns() // 1000,
+                 on_stats: Callable[[Snapshot], None] | None = None, stats_interval_s: float = 1.0) -> None:
+        if config.from_seq < 0:
+            raise ValueError("--from-seq must be >= 0")
+        if config.from_seq and config.time_mode == "live":
+            raise ValueError("--from-seq resumes a simulated-time run; live event times cannot be replayed")
+        self.config, self.sink = config, sink
+        self.stream = TransactionStream(config.stream, world)
+        self.clock, self.sleep, self.wall_us = clock, sleep, wall_us
+        self.on_stats, self.stats_interval_s = on_stats, stats_interval_s
+        self.live = config.time_mode == "live"
+        rng = np.random.default_rng(config.stream.seed) if isinstance(config.profile, Poisson) else None
+        self.pacer = Pacer(config.profile, clock=clock, sleep=self._wait, rng=rng)
+        self.schedule = LabelSchedule()
+        self.position = config.from_seq
+        self.stop_requested = False
+        self.stopped_early = False
+        world = self.stream.world
+        self.encoder = RecordEncoder(world, single_object_prefix("transaction"), single_object_prefix("label"))
+        self.keys = np.array([cid.encode() for cid in world.customers.ids], dtype=np.bytes_)
+        seed = config.stream.seed
+        self.headers = {name: RecordHeaders(seed, name) for name in ("transaction", "label", "customer", "merchant")}
+        self._trace_rng = np.random.default_rng()  # traceparent is random by design (not in the contract)
+        self._start = clock()
+        self._next_tick = self._start + stats_interval_s
+        self._last_live_us = 0
+
+    def request_stop(self) -> None:
+        """Ask the run to stop at the next slice (safe to call from a signal handler)."""
+        self.stop_requested = True
+
+    # -- the run ----------------------------------------------------------------------------------
+
+    def run(self) -> Snapshot:
+        self._start = self.clock()
+        self._next_tick = self._start + self.stats_interval_s
+        try:
+            if self.config.publish_population:
+                self._publish_population()
+            self._transactions()
+        except Stopped:
+            pass
+        self.stopped_early = self.stop_requested
+        if not self.stopped_early:  # a finished run leaves no label behind: the dataset is complete
+            self._send_labels(self.schedule.drain())
+        self.sink.flush(FLUSH_TIMEOUT_S, tick=self._tick)
+        return self.snapshot(done=True)
+
+    def _publish_population(self) -> None:
+        world, shard = self.stream.world, self.config.stream.shard
+        updated_us = self.wall_us() if self.live else self.config.stream.start_us
+        # each shard owns its customers; shard 0 alone sends the merchants, so shards union to one run
+        for name, population, ordinals in (
+                ("customer", world.customers, self.stream.members.tolist()),
+                ("merchant", world.merchants, range(len(world.merchants)) if shard[0] == 0 else range(0))):
+            for start in range(0, len(ordinals), LABEL_SEND_BATCH):
+                part = ordinals[start:start + LABEL_SEND_BATCH]
+                values = [encode(name, population.record(k, updated_us)) for k in part]
+                keys = [population.ids[k].encode() for k in part]
+                self.sink.send(self._topic(name), values, keys, [updated_us // 1000] * len(part),
+                               self.headers[name].build(np.asarray(part, dtype=np.int64),
+                                                        traceparents(self._trace_rng, len(part)).tolist()))
+                self._check_stop()
+        # entities are in the log before any transaction that refers to them
+        self.sink.flush(FLUSH_TIMEOUT_S, tick=self._tick)
+
+    def _transactions(self) -> None:
+        start, end = 0, self.config.events
+        for chunk in self.stream.batches(GENERATION_BATCH):
+            stop = start + len(chunk)
+            if end is not None and stop > end:
+                chunk, stop = chunk.slice(0, end - start), end
+            skip = min(max(self.config.from_seq - start, 0), len(chunk))
+            if skip:
+                self._rebuild_labels(chunk.slice(0, skip), start)
+            if skip < len(chunk):
+                self._send_chunk(chunk, start, skip)
+            start = stop
+            if end is not None and start >= end:
+                return
+
+    def _rebuild_labels(self, part: EventColumns, start: int) -> None:
+        """Resume: the labels of not-resent transactions that were still pending after them."""
+        now = int(part.time_us[-1])
+        label_time = part.time_us + part.label_delay_us
+        pending = np.flatnonzero(label_time > now)  # the rest went out before (or with) these transactions
+        if len(pending):
+            rows = part.take(pending)
+            values = np.empty(len(rows), dtype=object)
+            values[:] = self.encoder.encode_labels(rows)
+            self.schedule.add(label_time[pending], start + pending, customer=rows.customer, value=values,
+                              trace=traceparents(self._trace_rng, len(rows)))
+        self.schedule.due(now)  # sent by the killed run before it got this far: drop
+
+    def _send_chunk(self, chunk: EventColumns, start: int, first: int) -> None:
+        n = len(chunk)
+        if not self.live:  # values do not depend on when they are sent: encode the chunk at once
+            values = self.encoder.encode_transactions(chunk)
+            labels = np.empty(n, dtype=object)
+            labels[:] = self.encoder.encode_labels(chunk)
+            keys = self.keys[chunk.customer].tolist()
+            timestamps = (chunk.time_us // 1000).tolist()
+        traces = traceparents(self._trace_rng, n)
+        i = first
+        while i < n:
+            m = min(self.pacer.suggest_batch_size(), n - i)
+            self.pacer.acquire(m, chunk.time_us[i:i + m])
+            j = i + m
+            if self.live:
+                part = self._restamped(chunk.slice(i, j))
+                self._send_transactions(self.encoder.encode_transactions(part), self.keys[part.customer].tolist(),
+                                        (part.time_us // 1000).tolist(), start + i, traces[i:j])
+                part_labels = np.empty(m, dtype=object)
+                part_labels[:] = self.encoder.encode_labels(part)
+                self._schedule_labels(part, start + i, part_labels, traces[i:j])
+            else:
+                self._send_transactions(values[i:j], keys[i:j], timestamps[i:j], start + i, traces[i:j])
+                self._schedule_labels(chunk.slice(i, j), start + i, labels[i:j], traces[i:j])
+            self.position = start + j
+            i = j
+            self._tick()
+            self._check_stop()
+
+    def _restamped(self, part: EventColumns) -> EventColumns:
+        """Live time: event time = the wall clock at send, strictly increasing (1 µs apart at least)."""
+        base = max(self.wall_us(), self._last_live_us + 1)
+        self._last_live_us = base + len(part) - 1
+        return dataclasses.replace(part, time_us=base + np.arange(len(part), dtype=np.int64))
+
+    def _send_transactions(self, values: list[bytes], keys: list[bytes], timestamps: list[int], first: int,
+                           traces: npt.NDArray[np.bytes_]) -> None:
+        positions = range(first, first + len(values))
+        self.sink.send(self.config.topics.transactions, values, keys, timestamps,
+                       self.headers["transaction"].build(positions, traces.tolist()))
+
+    def _schedule_labels(self, part: EventColumns, first: int, values: np.ndarray,
+                         traces: npt.NDArray[np.bytes_]) -> None:
+        positions = np.arange(first, first + len(part), dtype=np.int64)
+        # a label shares its transaction's traceparent: one trace from payment to ground truth
+        self.schedule.add(part.time_us + part.label_delay_us, positions, customer=part.customer, value=values,
+                          trace=traces)
+        self._send_labels(self.schedule.due(int(part.time_us[-1])))
+
+    def _send_labels(self, due: Columns) -> None:
+        if not due:
+            return
+        for a in range(0, len(due["position"]), LABEL_SEND_BATCH):
+            b = a + LABEL_SEND_BATCH
+            self.sink.send(self.config.topics.labels, due["value"][a:b].tolist(),
+                           self.keys[due["customer"][a:b]].tolist(), (due["label_time"][a:b] // 1000).tolist(),
+                           self.headers["label"].build(due["position"][a:b], due["trace"][a:b].tolist()))
+
+    def _topic(self, name: str) -> str:
+        return {"customer": self.config.topics.customers, "merchant": self.config.topics.merchants}[name]
+
+    # -- waiting, stopping, stats -----------------------------------------------------------------
+
+    def _out_of_time(self) -> bool:
+        limit = self.config.duration_s
+        return limit is not None and self.clock() - self._start >= limit
+
+    def _check_stop(self) -> None:
+        if self.stop_requested or self._out_of_time():
+            raise Stopped
+
+    def _wait(self, seconds: float) -> None:
+        """The pacer's sleep: serve delivery reports and stats while waiting, stop if asked to."""
+        deadline = self.clock() + seconds
+        while True:
+            self._check_stop()
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                return
+            if remaining > 0.005:
+                # poll() wakes early on a report; a millisecond short, then the precise sleep below
+                self.sink.service(min(remaining - 0.001, 0.1))
+                self._tick()
+            else:
+                self.sleep(remaining)
+
+    def _tick(self) -> None:
+        if self.on_stats is not None and self.clock() >= self._next_tick:
+            self._next_tick = max(self._next_tick + self.stats_interval_s, self.clock())
+            self.on_stats(self.snapshot())
+
+    def snapshot(self, done: bool = False) -> Snapshot:
+        sink, pacer = self.sink, self.pacer
+        p50, p99 = sink.tracker.percentiles(50, 99)
+        return Snapshot(
+            elapsed_s=self.clock() - self._start, produced=dict(sink.produced), delivered=sink.delivered_total,
+            failed=sink.failed_total, in_flight=sink.in_flight, target_rate=pacer.target_rate(),
+            achieved_rate=pacer.achieved_rate(), latency_p50_s=p50, latency_p99_s=p99, position=self.position,
+            pending_labels=len(self.schedule), warning=sink.last_warning, done=done)

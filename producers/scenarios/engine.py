@@ -1,0 +1,124 @@
+"""Schedules fraud scenarios so that the realised fraud rate and type mix match the configuration.
+
+For fraud rate f, a block whose legitimate traffic is expected to hold L transactions (over the whole
+population, so every shard agrees) needs f/(1-f) * L fraudulent ones; type t supplies weight_t of
+them, i.e. f/(1-f) * L * weight_t / mean_events_t scenario starts, spread evenly over the customers
+eligible for t. Each customer's starts come from uniforms its own arrival generator draws anyway;
+the scenario itself is planned with the customer's own FRAUD generator. Mule rings are planned from
+each ring's generator and emitted only for the customers of this shard. Transactions planned past
+the end of the block wait for the block they fall in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+
+from producers import events as ev
+from producers.arrivals import poisson_quantile
+from producers.customers import Customers
+from producers.events import EventColumns
+from producers.merchants import MerchantPools, Merchants
+from producers.scenarios.actors import FraudActors
+from producers.scenarios.catalogue import SCENARIOS, SPEC_BY_NAME
+from producers.scenarios.plans import PLANNERS, Plan, plan_mule_ring
+from producers.scenarios.rows import RowBuilder
+from producers.seeding import Kind, Purpose, entity_rng
+from producers.timeline import BLOCK_US, BlockCurves
+
+# Legitimate transactions in a trip's transit are dropped (~3.2% measured over 6 blocks of seed 42):
+# scheduling against the expected count before the drop would overshoot the fraud rate by that much.
+TRANSIT_SURVIVAL = 0.965
+PER_VICTIM = [s for s in SCENARIOS if s.name in PLANNERS]   # column j of the engine's head uniforms
+ANCHOR_COLUMNS = ("time_us", "merchant", "amount_paise", "payment_mode", "city", "device", "entry_mode")
+
+
+def eligible(customers: Customers, needs: str) -> npt.NDArray[np.bool_]:
+    holds = customers.holds
+    return {"card": holds[:, ev.DEBIT_CARD] | holds[:, ev.CREDIT_CARD], "credit": holds[:, ev.CREDIT_CARD],
+            "upi": holds[:, ev.UPI], "any": np.ones(len(holds), dtype=bool)}[needs]
+
+
+class FraudEngine:
+    """Plans and emits the fraudulent transactions of each block for the customers in `members`."""
+
+    def __init__(self, seed: int, customers: Customers, merchants: Merchants, pools: MerchantPools,
+                 actors: FraudActors, members: npt.NDArray[np.int64], fraud_rate: float,
+                 label_delay: Callable[[str, np.random.Generator], int]) -> None:
+        self.seed, self.customers, self.merchants, self.pools, self.actors = seed, customers, merchants, pools, actors
+        self.members, self.fraud_rate, self.label_delay = members, fraud_rate, label_delay
+        self.is_member = np.zeros(len(customers), dtype=bool)
+        self.is_member[members] = True
+        mule = np.zeros(len(customers), dtype=bool)
+        for ring in actors.rings:
+            mule[ring] = True
+        self.masks = np.stack([eligible(customers, s.needs) & ~mule for s in PER_VICTIM], axis=1)
+        self.member_masks = self.masks[members]
+        self.victim_pool = np.flatnonzero(eligible(customers, "upi") & ~mule)  # mule-ring victims
+        self.rngs: dict[int, np.random.Generator] = {}
+        self.ring_rngs = [entity_rng(seed, Kind.RING, r, Purpose.FRAUD) for r in range(len(actors.rings))]
+        self.pending = EventColumns.empty()
+        self.daily_rate_all = customers.monthly_rate / 30.4375
+        self.group_all = customers.occupation * 6 + customers.region
+
+    def expected_legit(self, curves: BlockCurves) -> float:
+        """Expected legitimate transactions of the whole population in the block."""
+        occupations, regions = divmod(self.group_all, 6)
+        return float(np.sum(self.daily_rate_all * curves.day_equivalents[occupations, regions])) * TRANSIT_SURVIVAL
+
+    def block(self, b: int, curves: BlockCurves, heads: npt.NDArray[np.float64], legit: EventColumns) -> EventColumns:
+        """This block's fraudulent rows (including those planned earlier that fall in it)."""
+        rows = RowBuilder(self.customers, self.merchants)
+        block_start = curves.start_us
+        if self.fraud_rate > 0:
+            frauds = self.fraud_rate / (1.0 - self.fraud_rate) * self.expected_legit(curves)
+            starts_per_type = np.array([frauds * s.weight / s.mean_events for s in PER_VICTIM])
+            per_customer = starts_per_type / np.maximum(self.masks.sum(axis=0), 1)
+            counts = poisson_quantile((self.member_masks * per_customer).ravel(),
+                                      heads[:, :len(PER_VICTIM)].ravel()).reshape(len(self.members), -1)
+            anchors = {name: getattr(legit, name) for name in ANCHOR_COLUMNS}
+            for i, t in zip(*np.nonzero(counts), strict=True):
+                victim = int(self.members[i])
+                rng = self._rng(victim)
+                lo, hi = np.searchsorted(legit.customer, [victim, victim + 1])
+                for serial in range(int(counts[i, t])):
+                    plan = Plan(self.customers, self.merchants, self.pools, self.actors, rows, rng, victim,
+                                block_start + int(rng.random() * BLOCK_US), scenario_id(victim, b, t, serial),
+                                self.label_delay, np.arange(lo, hi), anchors)
+                    PLANNERS[PER_VICTIM[t].name](plan)
+            self._rings(b, frauds, rows, block_start)
+        planned = rows.build()
+        planned = planned.take(np.flatnonzero(self.is_member[planned.customer])) if len(planned) else planned
+        everything = EventColumns.concat([self.pending, planned])
+        due = everything.time_us < block_start + BLOCK_US
+        self.pending = everything.take(np.flatnonzero(~due))
+        return everything.take(np.flatnonzero(due))
+
+    def _rings(self, b: int, frauds: float, rows: RowBuilder, block_start: int) -> None:
+        if not self.actors.rings or not len(self.victim_pool):
+            return
+        spec = SPEC_BY_NAME["mule_ring"]
+        per_ring = frauds * spec.weight / spec.mean_events / len(self.actors.rings)
+        for r, rng in enumerate(self.ring_rngs):
+            count = int(poisson_quantile(np.array([per_ring]), rng.random(1))[0])
+            for serial in range(count):
+                victims = self.victim_pool[rng.integers(len(self.victim_pool), size=int(rng.integers(4, 11)))]
+                plan_mule_ring(rows, self.customers, self.actors, r, rng, block_start + int(rng.random() * BLOCK_US),
+                               ring_scenario_id(r, b, serial), victims, self.label_delay)
+
+    def _rng(self, customer: int) -> np.random.Generator:
+        rng = self.rngs.get(customer)
+        if rng is None:
+            rng = self.rngs[customer] = entity_rng(self.seed, Kind.CUSTOMER, customer, Purpose.FRAUD)
+        return rng
+
+
+def scenario_id(customer: int, block: int, type_index: int, serial: int) -> int:
+    """Unique per scenario: (customer, block, type, serial) packed into one integer."""
+    return ((customer + 1) * 100_000 + block) * 1_000 + type_index * 50 + serial
+
+
+def ring_scenario_id(ring: int, block: int, serial: int) -> int:
+    return 9 * 10**17 + (ring * 100_000 + block) * 100 + serial

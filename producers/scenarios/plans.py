@@ -1,0 +1,299 @@
+"""One planner per fraud type: each states the signal it leaves and adds its transactions to a RowBuilder.
+
+A planner gets a `Plan` (victim, start time, the victim's own fraud generator, the actors) and decides
+only what the fraud decides; every other field is derived by `arrivals.assemble`. Amounts are in
+rupees. Mule rings are planned by the engine from a ring's generator (`plan_mule_ring`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from producers import events as ev
+from producers.customers import Customers
+from producers.merchants import MerchantPools, Merchants
+from producers.scenarios.actors import FraudActors
+from producers.scenarios.catalogue import FRAUD_CODE, SPEC_BY_NAME
+from producers.scenarios.rows import RowBuilder, card_mode
+from producers.world.catalogue import CATEGORY_NAMES
+from producers.world.geography import CITY_WEIGHTS, DISTANCE_KM, NEARBY
+
+SECOND, MINUTE, HOUR, DAY = 1_000_000, 60_000_000, 3_600_000_000, 86_400_000_000
+IST_OFFSET = 19_800 * SECOND
+CATEGORY = {name: code for code, name in enumerate(CATEGORY_NAMES)}
+THRESHOLD_AMOUNTS = (9_999.0, 9_990.0, 19_999.0, 49_999.0, 49_900.0, 99_999.0, 99_000.0, 1_99_999.0)
+_CITY_CUM = np.cumsum(CITY_WEIGHTS)
+
+
+@dataclass
+class Plan:
+    """What a planner needs: who, when, with which generator, in which world."""
+
+    customers: Customers
+    merchants: Merchants
+    pools: MerchantPools
+    actors: FraudActors
+    rows: RowBuilder
+    rng: np.random.Generator
+    victim: int
+    start_us: int
+    scenario: int
+    label_delay: Callable[[str, np.random.Generator], int]
+    anchors: npt.NDArray[np.int64]  # indices into `anchor_rows` of the victim's legitimate rows this block
+    anchor_rows: dict[str, npt.NDArray[np.int64]]
+
+    @property
+    def home(self) -> int:
+        return int(self.customers.home_city[self.victim])
+
+    def u3(self) -> tuple[float, float, float]:
+        a, b, c = self.rng.random(3)
+        return float(a), float(b), float(c)
+
+    def merchant(self, category: str, city: int, online: bool) -> int:
+        picked = self.pools.pick(np.array([CATEGORY[category]]), np.array([city]), np.array([online]),
+                                 self.rng.random(1))
+        return int(picked[0])
+
+    def far_city(self, than: int, at_least_km: float = 1_000.0) -> int:
+        for _ in range(20):
+            city = int(min(np.searchsorted(_CITY_CUM, self.rng.random(), side="right"), len(_CITY_CUM) - 1))
+            if DISTANCE_KM[than, city] >= at_least_km:
+                return city
+        return int(np.argmax(DISTANCE_KM[than]))
+
+    def fraud_device(self) -> int:
+        return self.rows.fraud_device(int(self.rng.integers(len(self.actors.device_ids))))
+
+    def fraud_payee(self) -> int:
+        fraudsters = len(self.actors.payee_vpas) - len(self.actors.mule_payee)
+        return self.rows.fraud_payee(int(self.rng.integers(fraudsters)))
+
+    def emit(self, name: str, **fields: object) -> None:
+        """Add one transaction of this scenario (label fields filled in)."""
+        self.rows.add(customer=self.victim, fraud_type=FRAUD_CODE[name], scenario=self.scenario,
+                      label_delay_us=self.label_delay(name, self.rng), u=self.u3(), **fields)  # type: ignore[arg-type]
+
+    def night(self, after_us: int) -> int:
+        """A moment between 01:00 and 05:00 IST on the first night after `after_us`."""
+        local = after_us + IST_OFFSET
+        midnight = local - local % DAY + DAY
+        return int(midnight - IST_OFFSET + HOUR + self.rng.random() * 4 * HOUR)
+
+
+def card_testing(p: Plan) -> None:
+    """5-12 sub-INR 100 card-not-present attempts within minutes, many declined, then one large purchase."""
+    mode = card_mode(p.customers, p.victim)
+    city, device = p.far_city(p.home, 300.0), p.fraud_device()
+    t = p.start_us
+    for _ in range(int(p.rng.integers(5, 13))):
+        t += int(p.rng.uniform(5, 50) * SECOND)
+        amount = float(p.rng.choice([1.0, 2.0, 5.0, 10.0, p.rng.uniform(1, 99)]))
+        p.emit("card_testing", time_us=t, ttype=ev.PURCHASE, mode=mode, amount_inr=amount, city=city, online=True,
+               merchant=p.merchant("digital_goods", city, True), device=device, declined=bool(p.rng.random() < 0.6),
+               entry=ev.CNP)
+    t += int(p.rng.uniform(1, 8) * MINUTE)
+    p.emit("card_testing", time_us=t, ttype=ev.PURCHASE, mode=mode, amount_inr=p.rng.uniform(15_000, 80_000),
+           city=city, online=True, merchant=p.merchant("electronics", city, True), device=device,
+           declined=bool(p.rng.random() < 0.25), entry=ev.CNP)
+
+
+def card_cloning(p: Plan) -> None:
+    """Card-present swipes far from where the card was just used: implied travel faster than a plane."""
+    mode = card_mode(p.customers, p.victim)
+    first = p.far_city(p.home)
+    second = p.far_city(first)
+    t = p.start_us
+    for i in range(int(p.rng.integers(2, 6))):
+        city = (first, second)[i % 2]  # cloned track data is sold to cashers in several cities at once
+        t += int(p.rng.uniform(5, 40) * MINUTE)
+        category = str(p.rng.choice(["electronics", "jewellery", "fuel", "fashion"]))
+        p.emit("card_cloning", time_us=t, ttype=ev.PURCHASE, mode=mode, amount_inr=p.rng.uniform(2_000, 40_000),
+               city=city, merchant=p.merchant(category, city, False),
+               entry=ev.SWIPE if p.rng.random() < 0.85 else ev.CONTACTLESS, declined=bool(p.rng.random() < 0.1))
+
+
+def account_takeover(p: Plan) -> None:
+    """A never-seen device in another city, often at night, then high-value online purchases."""
+    holds = p.customers.holds[p.victim]
+    modes = [m for m in (ev.CREDIT_CARD, ev.DEBIT_CARD, ev.UPI, ev.WALLET, ev.NET_BANKING) if holds[m]]
+    city, device = p.far_city(p.home, 500.0), p.fraud_device()
+    t = p.night(p.start_us) if p.rng.random() < 0.7 else p.start_us
+    for _ in range(int(p.rng.integers(2, 5))):
+        t += int(p.rng.uniform(3, 45) * MINUTE)
+        category = str(p.rng.choice(["electronics", "jewellery", "travel", "ecommerce"]))
+        p.emit("account_takeover", time_us=t, ttype=ev.PURCHASE, mode=int(p.rng.choice(modes)),
+               amount_inr=p.rng.uniform(10_000, 1_50_000), city=city, online=True,
+               merchant=p.merchant(category, city, True), device=device, declined=bool(p.rng.random() < 0.15))
+
+
+def sim_swap(p: Plan) -> None:
+    """A new device, then rapid UPI transfers to payees the customer never paid before."""
+    city, device = p.far_city(p.home, 300.0), p.fraud_device()
+    t = p.night(p.start_us) if p.rng.random() < 0.5 else p.start_us
+    for _ in range(int(p.rng.integers(2, 6))):
+        t += int(p.rng.uniform(2, 20) * MINUTE)
+        p.emit("sim_swap", time_us=t, ttype=ev.P2P_TRANSFER, mode=ev.UPI,
+               amount_inr=round(p.rng.uniform(5_000, 99_000), -2), city=city, payee=p.fraud_payee(),
+               device=device, entry=ev.UPI_INTENT, declined=bool(p.rng.random() < 0.1))
+
+
+def upi_collect_scam(p: Plan) -> None:
+    """Collect requests approved on the customer's own phone, paying new payees unusual sums."""
+    payee, t = p.fraud_payee(), p.start_us
+    for _ in range(int(p.rng.integers(1, 4))):
+        t += int(p.rng.uniform(10, 180) * MINUTE)
+        amount = float(p.rng.choice([4_999.0, 9_999.0, 10_000.0, 24_999.0, round(p.rng.uniform(2_000, 50_000), -1)]))
+        p.emit("upi_collect_scam", time_us=t, ttype=ev.P2P_TRANSFER, mode=ev.UPI, amount_inr=amount, city=p.home,
+               payee=payee, device=p.rows.own_device(p.victim), entry=ev.UPI_COLLECT)
+
+
+def merchant_collusion(p: Plan) -> None:
+    """Round, just-under-threshold amounts at one of a few colluding merchants, from many cards."""
+    mode = card_mode(p.customers, p.victim, prefer_credit=True)
+    merchant = int(p.rng.choice(p.actors.colluders))
+    city = int(p.merchants.city[merchant])
+    t = p.start_us
+    for _ in range(int(p.rng.integers(1, 4))):
+        t += int(p.rng.uniform(0.5, 24) * HOUR)
+        p.emit("merchant_collusion", time_us=t, ttype=ev.PURCHASE, mode=mode,
+               amount_inr=float(p.rng.choice(THRESHOLD_AMOUNTS)), city=city,
+               online=bool(p.merchants.is_online[merchant]), merchant=merchant, entry=ev.CNP,
+               device=p.fraud_device())
+
+
+def stolen_card(p: Plan) -> None:
+    """A quiet card suddenly used at cash-like merchants and ATMs for large sums within hours."""
+    mode = card_mode(p.customers, p.victim)
+    nearby = NEARBY[p.home]
+    city = int(nearby[int(p.rng.integers(len(nearby)))]) if nearby and p.rng.random() < 0.5 else p.home
+    t = p.start_us
+    for _ in range(int(p.rng.integers(2, 6))):
+        t += int(p.rng.uniform(10, 90) * MINUTE)
+        if mode == ev.DEBIT_CARD and p.rng.random() < 0.5:
+            p.emit("stolen_card", time_us=t, ttype=ev.CASH_WITHDRAWAL, mode=mode, amount_inr=10_000.0, city=city,
+                   declined=bool(p.rng.random() < 0.2))
+        else:
+            category = str(p.rng.choice(["jewellery", "electronics", "cash_like"]))
+            merchant = p.merchant(category, city, False)
+            p.emit("stolen_card", time_us=t, ttype=ev.PURCHASE, mode=mode, amount_inr=p.rng.uniform(8_000, 60_000),
+                   city=city, merchant=merchant, online=bool(p.merchants.is_online[merchant]),
+                   entry=ev.CNP if p.merchants.is_online[merchant] else ev.CHIP,
+                   device=p.fraud_device() if p.merchants.is_online[merchant] else -1)
+
+
+def bust_out(p: Plan) -> None:
+    """A credit card maxed out in a burst of large purchases over a day or two."""
+    t = p.start_us
+    for _ in range(int(p.rng.integers(4, 9))):
+        t += int(p.rng.uniform(1, 8) * HOUR)
+        category = str(p.rng.choice(["electronics", "jewellery", "travel", "fashion"]))
+        online = bool(p.rng.random() < 0.5)
+        merchant = p.merchant(category, p.home, online)
+        online = bool(p.merchants.is_online[merchant])
+        p.emit("bust_out", time_us=t, ttype=ev.PURCHASE, mode=ev.CREDIT_CARD,
+               amount_inr=p.rng.uniform(20_000, 1_50_000), city=p.home, merchant=merchant, online=online,
+               device=p.rows.own_device(p.victim) if online else -1)
+
+
+def friendly_fraud(p: Plan) -> None:
+    """An ordinary-looking online purchase the customer disputes weeks later: almost no signal."""
+    holds = p.customers.holds[p.victim]
+    mode = next(m for m in (ev.CREDIT_CARD, ev.DEBIT_CARD, ev.UPI, ev.WALLET, ev.NET_BANKING, ev.BNPL) if holds[m])
+    category = str(p.rng.choice(["ecommerce", "fashion", "electronics"]))
+    p.emit("friendly_fraud", time_us=p.start_us, ttype=ev.PURCHASE, mode=mode,
+           amount_inr=p.rng.uniform(800, 6_000) * float(p.customers.amount_scale[p.victim]), city=p.home, online=True,
+           merchant=p.merchant(category, p.home, True), device=p.rows.own_device(p.victim))
+
+
+def refund_abuse(p: Plan) -> None:
+    """Repeated refunds at online merchants shortly after purchases."""
+    holds = p.customers.holds[p.victim]
+    mode = next(m for m in (ev.UPI, ev.CREDIT_CARD, ev.DEBIT_CARD, ev.WALLET, ev.NET_BANKING, ev.BNPL) if holds[m])
+    t = p.start_us
+    for _ in range(int(p.rng.integers(2, 5))):
+        t += int(p.rng.uniform(4, 48) * HOUR)
+        category = str(p.rng.choice(["ecommerce", "fashion"]))
+        p.emit("refund_abuse", time_us=t, ttype=ev.REFUND, mode=mode, amount_inr=p.rng.uniform(1_000, 10_000),
+               city=p.home, online=True, merchant=p.merchant(category, p.home, True),
+               device=p.rows.own_device(p.victim))
+
+
+def qr_code_swap(p: Plan) -> None:
+    """A QR payment at a shop whose payee VPA is not the shop's."""
+    category = str(p.rng.choice(["groceries", "food_dining", "fuel", "healthcare"]))
+    merchant = p.merchant(category, p.home, False)
+    payee, t = p.fraud_payee(), p.start_us
+    for _ in range(1 + int(p.rng.random() < 0.5)):
+        t += int(p.rng.uniform(1, 120) * MINUTE)
+        p.emit("qr_code_swap", time_us=t, ttype=ev.PURCHASE, mode=ev.UPI, amount_inr=p.rng.uniform(150, 3_000),
+               city=int(p.merchants.city[merchant]), merchant=merchant, payee=payee,
+               online=bool(p.merchants.is_online[merchant]), device=p.rows.own_device(p.victim), entry=ev.QR_SCAN)
+
+
+def transaction_replay(p: Plan) -> None:
+    """Exact duplicates of a recent payment (same merchant and amount) seconds to minutes later."""
+    rows = p.anchor_rows
+    purchases = [i for i in p.anchors.tolist() if rows["merchant"][i] >= 0 and rows["time_us"][i] <= p.start_us]
+    if purchases:
+        i = purchases[-1]
+        base = {"ttype": ev.PURCHASE, "mode": int(rows["payment_mode"][i]), "amount_inr": rows["amount_paise"][i] / 100,
+                "city": int(rows["city"][i]), "merchant": int(rows["merchant"][i]),
+                "online": bool(p.merchants.is_online[rows["merchant"][i]]), "device": int(rows["device"][i]),
+                "entry": int(rows["entry_mode"][i])}
+        t = int(rows["time_us"][i])
+    else:  # no recent purchase to replay: the replayed original is an ordinary (unlabelled) purchase
+        merchant = p.merchant("ecommerce", p.home, True)
+        holds = p.customers.holds[p.victim]
+        mode = next(m for m in (ev.UPI, ev.DEBIT_CARD, ev.CREDIT_CARD, ev.WALLET, ev.NET_BANKING, ev.BNPL) if holds[m])
+        base = {"ttype": ev.PURCHASE, "mode": mode, "amount_inr": round(p.rng.uniform(200, 3_000), 2), "city": p.home,
+                "merchant": merchant, "online": True, "device": p.rows.own_device(p.victim), "entry": -1}
+        t = p.start_us
+        p.rows.add(customer=p.victim, time_us=t, u=p.u3(), **base)  # type: ignore[arg-type]
+    for _ in range(1 + int(p.rng.random() < 0.4) + int(p.rng.random() < 0.2)):
+        t += int(p.rng.uniform(5, 120) * SECOND)
+        p.emit("transaction_replay", time_us=t, **base)
+
+
+PLANNERS: dict[str, Callable[[Plan], None]] = {
+    "card_testing": card_testing, "card_cloning": card_cloning, "account_takeover": account_takeover,
+    "sim_swap": sim_swap, "upi_collect_scam": upi_collect_scam, "merchant_collusion": merchant_collusion,
+    "stolen_card": stolen_card, "bust_out": bust_out, "friendly_fraud": friendly_fraud,
+    "refund_abuse": refund_abuse, "qr_code_swap": qr_code_swap, "transaction_replay": transaction_replay,
+}
+assert set(PLANNERS) | {"mule_ring"} == set(SPEC_BY_NAME)
+
+
+def plan_mule_ring(rows: RowBuilder, customers: Customers, actors: FraudActors, ring: int, rng: np.random.Generator,
+                   start_us: int, scenario: int, victims: npt.NDArray[np.int64],
+                   label_delay: Callable[[str, np.random.Generator], int]) -> None:
+    """Many victims pay a few mule accounts, which forward most of it onward within minutes."""
+    mules = actors.rings[ring]
+    code = FRAUD_CODE["mule_ring"]
+    inbound: dict[int, list[tuple[int, float]]] = {int(m): [] for m in mules}
+    t = start_us
+    for victim in victims.tolist():
+        t += int(rng.uniform(0.5, 6) * HOUR)
+        mule = int(mules[int(rng.integers(len(mules)))])
+        amount = round(float(rng.uniform(5_000, 50_000)), -1)
+        rows.add(customer=victim, time_us=t, ttype=ev.P2P_TRANSFER, mode=ev.UPI, amount_inr=amount,
+                 city=int(customers.home_city[victim]), payee=rows.fraud_payee(actors.mule_payee[mule]),
+                 device=rows.own_device(victim), entry=ev.UPI_COLLECT if rng.random() < 0.5 else ev.UPI_INTENT,
+                 fraud_type=code, scenario=scenario, label_delay_us=label_delay("mule_ring", rng),
+                 u=tuple(rng.random(3).tolist()))  # type: ignore[arg-type]
+        inbound[mule].append((t, amount))
+    fraudsters = len(actors.payee_vpas) - len(actors.mule_payee)
+    for mule, received in inbound.items():
+        # forward every two receipts as one transfer, minutes after the second, keeping a small cut
+        for i in range(0, len(received), 2):
+            chunk = received[i:i + 2]
+            t_out = chunk[-1][0] + int(rng.uniform(3, 30) * MINUTE)
+            rows.add(customer=mule, time_us=t_out, ttype=ev.P2P_TRANSFER, mode=ev.UPI,
+                     amount_inr=round(sum(a for _, a in chunk) * float(rng.uniform(0.9, 0.98)), -1),
+                     city=int(customers.home_city[mule]), payee=rows.fraud_payee(int(rng.integers(fraudsters))),
+                     device=rows.own_device(mule), entry=ev.UPI_INTENT, fraud_type=code, scenario=scenario,
+                     label_delay_us=label_delay("mule_ring", rng), u=tuple(rng.random(3).tolist()))  # type: ignore[arg-type]

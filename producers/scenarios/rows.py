@@ -1,0 +1,95 @@
+"""Collects the transactions scenarios plan, then completes them exactly like legitimate rows.
+
+Planners state only the choices a fraud makes (who, when, where, which instrument, merchant or payee,
+amount, device, outcome); `RowBuilder.build` hands them to `arrivals.assemble`, which derives every
+dependent field (channel, entry mode, location, terminal, decline reason), so injected rows obey the
+same consistency rules as legitimate ones. Device and payee indices beyond the customers' own ones
+address the fraudsters' devices and accounts (`FraudActors`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from producers import events as ev
+from producers.arrivals import assemble
+from producers.customers import Customers
+from producers.events import EventColumns
+from producers.merchants import Merchants
+
+DAY_US = 86_400_000_000
+_CARD_PRESENT = (ev.CHIP, ev.CONTACTLESS, ev.SWIPE)
+
+
+class RowBuilder:
+    """Column lists of planned rows (a few thousand per block: plain Python lists are fine)."""
+
+    def __init__(self, customers: Customers, merchants: Merchants) -> None:
+        self.customers, self.merchants = customers, merchants
+        self.fraud_device_base = len(customers.device_ids)
+        self.fraud_payee_base = len(customers.payee_vpas)
+        self.cols: dict[str, list[float]] = defaultdict(list)
+
+    def __len__(self) -> int:
+        return len(self.cols["customer"])
+
+    def add(self, *, customer: int, time_us: int, ttype: int, mode: int, amount_inr: float, city: int,
+            online: bool = False, merchant: int = -1, payee: int = -1, device: int = -1, declined: bool = False,
+            entry: int = -1, fraud_type: int = -1, scenario: int = -1, label_delay_us: int = 0,
+            anomaly_type: int = -1, severity: float = 0.0, u: tuple[float, float, float] = (0.5, 0.5, 0.5)) -> None:
+        """One planned transaction. `device`/`payee` index the vocabularies (see module docstring)."""
+        if merchant >= 0 and bool(self.merchants.is_online[merchant]) != online:
+            # the pool fell back to a merchant of the other kind: the merchant decides the channel
+            online = bool(self.merchants.is_online[merchant])
+            if online and entry in _CARD_PRESENT:
+                entry = ev.CNP
+            if not online and entry == ev.CNP:
+                entry = -1
+        values = {"customer": customer, "time_us": time_us, "ttype": ttype, "mode": mode,
+                  "amount": max(round(amount_inr * 100), 100), "city": city, "online": online,
+                  "merchant": merchant, "payee": payee, "device": device, "declined": declined, "entry": entry,
+                  "fraud_type": fraud_type, "scenario": scenario, "label_delay_us": label_delay_us,
+                  "anomaly_type": anomaly_type, "severity": severity, "u_entry": u[0], "u_terminal": u[1],
+                  "u_reason": u[2]}
+        for key, value in values.items():
+            self.cols[key].append(value)
+
+    def own_device(self, customer: int) -> int:
+        return int(self.customers.device_start[customer])
+
+    def fraud_device(self, index: int) -> int:
+        return self.fraud_device_base + index
+
+    def fraud_payee(self, index: int) -> int:
+        return self.fraud_payee_base + index
+
+    def build(self) -> EventColumns:
+        """The planned rows as event columns (seq is assigned when they merge into the stream)."""
+        if not len(self):
+            return EventColumns.empty()
+        col = {k: np.asarray(v) for k, v in self.cols.items()}
+        i64 = {k: col[k].astype(np.int64) for k in ("customer", "time_us", "ttype", "mode", "amount", "city",
+                                                    "merchant", "payee", "device", "entry")}
+        rows = assemble(self.customers, self.merchants, i64["customer"], np.zeros(len(self), dtype=np.int64),
+                        i64["time_us"], i64["city"], i64["ttype"], i64["merchant"], i64["payee"], i64["mode"],
+                        col["online"].astype(bool), i64["amount"], i64["device"], col["declined"].astype(bool),
+                        i64["entry"], col["u_entry"].astype(float), col["u_terminal"].astype(float),
+                        col["u_reason"].astype(float))
+        rows.fraud_type = col["fraud_type"].astype(np.int64)
+        rows.scenario = col["scenario"].astype(np.int64)
+        rows.label_delay_us = col["label_delay_us"].astype(np.int64)
+        rows.anomaly_type = col["anomaly_type"].astype(np.int64)
+        rows.severity = col["severity"].astype(np.float64)
+        return rows
+
+
+def card_mode(customers: Customers, customer: int, prefer_credit: bool = False) -> int:
+    """A card the customer holds (credit first if asked), or -1."""
+    holds = customers.holds[customer]
+    order = (ev.CREDIT_CARD, ev.DEBIT_CARD) if prefer_credit else (ev.DEBIT_CARD, ev.CREDIT_CARD)
+    for mode in order:
+        if holds[mode]:
+            return mode
+    return -1
