@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -35,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from producers.events import EventColumns
-from producers.kafka import DeliveryTracker, Headers, RecordHeaders, traceparents
+from producers.kafka import DeliveryTracker, RecordHeaders, traceparents
 from producers.pacing import Pacer
 from producers.rates import Poisson, Profile
 from producers.records import RecordEncoder
@@ -57,7 +57,7 @@ class Sink(Protocol):
     last_warning: str | None
 
     def send(self, topic: str, values: list[bytes], keys: list[bytes], timestamps_ms: list[int],
-             headers: list[Headers]) -> None: ...
+             headers: RecordHeaders, positions: Iterable[int], traces: Iterable[bytes]) -> None: ...
     def service(self, timeout: float = 0.0) -> None: ...
     def flush(self, timeout: float, tick: Callable[[], None] | None = None) -> int: ...
     @property
@@ -231,8 +231,7 @@ class ProduceRun:
                 values = [encode(name, population.record(k, updated_us)) for k in part]
                 keys = [population.ids[k].encode() for k in part]
                 self.sink.send(self._topic(name), values, keys, [updated_us // 1000] * len(part),
-                               self.headers[name].build(np.asarray(part, dtype=np.int64),
-                                                        traceparents(self._trace_rng, len(part)).tolist()))
+                               self.headers[name], part, traceparents(self._trace_rng, len(part)).tolist())
                 self._check_stop()
         # entities are in the log before any transaction that refers to them
         self.sink.flush(FLUSH_TIMEOUT_S, tick=self._tick)
@@ -302,9 +301,8 @@ class ProduceRun:
 
     def _send_transactions(self, values: list[bytes], keys: list[bytes], timestamps: list[int], first: int,
                            traces: npt.NDArray[np.bytes_]) -> None:
-        positions = range(first, first + len(values))
-        self.sink.send(self.config.topics.transactions, values, keys, timestamps,
-                       self.headers["transaction"].build(positions, traces.tolist()))
+        self.sink.send(self.config.topics.transactions, values, keys, timestamps, self.headers["transaction"],
+                       range(first, first + len(values)), traces.tolist())
 
     def _schedule_labels(self, part: EventColumns, first: int, values: np.ndarray,
                          traces: npt.NDArray[np.bytes_]) -> None:
@@ -321,7 +319,7 @@ class ProduceRun:
             b = a + LABEL_SEND_BATCH
             self.sink.send(self.config.topics.labels, due["value"][a:b].tolist(),
                            self.keys[due["customer"][a:b]].tolist(), (due["label_time"][a:b] // 1000).tolist(),
-                           self.headers["label"].build(due["position"][a:b], due["trace"][a:b].tolist()))
+                           self.headers["label"], due["position"][a:b].tolist(), due["trace"][a:b].tolist())
 
     def _topic(self, name: str) -> str:
         return {"customer": self.config.topics.customers, "merchant": self.config.topics.merchants}[name]

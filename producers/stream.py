@@ -106,7 +106,7 @@ class TransactionStream:
         arrivals = ArrivalGenerator(world.customers, world.merchants, world.pools, self.members, rngs,
                                     config.start_us, config.anomaly_rate / (1.0 - config.fraud_rate), delays.legit)
         engine = FraudEngine(config.seed, world.customers, world.merchants, world.pools, world.actors, self.members,
-                             config.fraud_rate, delays.fraud)
+                             config.fraud_rate, delays)
         seq = np.zeros(len(self.members), dtype=np.int64)
         index, count = config.shard
         block = 0

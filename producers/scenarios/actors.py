@@ -17,6 +17,7 @@ from producers.events import UPI
 from producers.merchants import Merchants
 from producers.seeding import Kind, Purpose, entity_rng
 from producers.world.catalogue import UPI_HANDLES
+from producers.world.geography import CITIES
 from producers.world.personas import FIRST_NAMES_MALE, SURNAMES
 
 COLLUDER_SHARE = 0.01
@@ -34,6 +35,7 @@ class FraudActors:
     colluders: npt.NDArray[np.int64]
     rings: list[npt.NDArray[np.int64]]  # mule customer ordinals per ring
     mule_payee: dict[int, int]     # mule customer ordinal -> index in payee_vpas
+    shop_cities: npt.NDArray[np.bool_]  # city code -> has at least one offline merchant
 
     @classmethod
     def build(cls, seed: int, customers: Customers, merchants: Merchants) -> FraudActors:
@@ -64,4 +66,6 @@ class FraudActors:
         for k in mules:
             mule_payee[k] = len(payees)
             payees.append(str(customers.instrument_vpa[k * 6 + UPI]))
-        return cls(device_ids, device_ips, payees, colluders, rings, mule_payee)
+        shop_cities = np.zeros(len(CITIES), dtype=bool)
+        shop_cities[merchants.city[~merchants.is_online]] = True
+        return cls(device_ids, device_ips, payees, colluders, rings, mule_payee, shop_cities)

@@ -11,8 +11,6 @@ the end of the block wait for the block they fall in.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import numpy.typing as npt
 
@@ -20,6 +18,7 @@ from producers import events as ev
 from producers.arrivals import poisson_quantile
 from producers.customers import Customers
 from producers.events import EventColumns
+from producers.labels import LabelDelays
 from producers.merchants import MerchantPools, Merchants
 from producers.scenarios.actors import FraudActors
 from producers.scenarios.catalogue import SCENARIOS, SPEC_BY_NAME
@@ -45,10 +44,9 @@ class FraudEngine:
     """Plans and emits the fraudulent transactions of each block for the customers in `members`."""
 
     def __init__(self, seed: int, customers: Customers, merchants: Merchants, pools: MerchantPools,
-                 actors: FraudActors, members: npt.NDArray[np.int64], fraud_rate: float,
-                 label_delay: Callable[[str, np.random.Generator], int]) -> None:
+                 actors: FraudActors, members: npt.NDArray[np.int64], fraud_rate: float, delays: LabelDelays) -> None:
         self.seed, self.customers, self.merchants, self.pools, self.actors = seed, customers, merchants, pools, actors
-        self.members, self.fraud_rate, self.label_delay = members, fraud_rate, label_delay
+        self.members, self.fraud_rate, self.delays = members, fraud_rate, delays
         self.is_member = np.zeros(len(customers), dtype=bool)
         self.is_member[members] = True
         mule = np.zeros(len(customers), dtype=bool)
@@ -86,7 +84,7 @@ class FraudEngine:
                 for serial in range(int(counts[i, t])):
                     plan = Plan(self.customers, self.merchants, self.pools, self.actors, rows, rng, victim,
                                 block_start + int(rng.random() * BLOCK_US), scenario_id(victim, b, t, serial),
-                                self.label_delay, np.arange(lo, hi), anchors)
+                                self.delays, np.arange(lo, hi), anchors)
                     PLANNERS[PER_VICTIM[t].name](plan)
             self._rings(b, frauds, rows, block_start)
         planned = rows.build()
@@ -106,7 +104,7 @@ class FraudEngine:
             for serial in range(count):
                 victims = self.victim_pool[rng.integers(len(self.victim_pool), size=int(rng.integers(4, 11)))]
                 plan_mule_ring(rows, self.customers, self.actors, r, rng, block_start + int(rng.random() * BLOCK_US),
-                               ring_scenario_id(r, b, serial), victims, self.label_delay)
+                               ring_scenario_id(r, b, serial), victims, self.delays)
 
     def _rng(self, customer: int) -> np.random.Generator:
         rng = self.rngs.get(customer)

@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 from producers import events as ev
 from producers.customers import Customers
+from producers.labels import LabelDelays
 from producers.merchants import MerchantPools, Merchants
 from producers.scenarios.actors import FraudActors
 from producers.scenarios.catalogue import FRAUD_CODE, SPEC_BY_NAME
@@ -42,7 +43,7 @@ class Plan:
     victim: int
     start_us: int
     scenario: int
-    label_delay: Callable[[str, np.random.Generator], int]
+    delays: LabelDelays
     anchors: npt.NDArray[np.int64]  # indices into `anchor_rows` of the victim's legitimate rows this block
     anchor_rows: dict[str, npt.NDArray[np.int64]]
 
@@ -54,17 +55,24 @@ class Plan:
         a, b, c = self.rng.random(3)
         return float(a), float(b), float(c)
 
-    def merchant(self, category: str, city: int, online: bool) -> int:
-        picked = self.pools.pick(np.array([CATEGORY[category]]), np.array([city]), np.array([online]),
-                                 self.rng.random(1))
-        return int(picked[0])
+    def merchant(self, category: str, city: int, online: bool, strict: bool = True) -> int:
+        """A merchant of `category` (in `city` if offline). If the city has no such shop: `strict` takes an
+        online merchant of the category, otherwise any shop of the city."""
+        code = CATEGORY[category]
+        u = self.rng.random(1)
+        picked = int(self.pools.pick(np.array([code]), np.array([city]), np.array([online]), u)[0])
+        if strict and self.merchants.category[picked] != code and not online:
+            picked = int(self.pools.pick(np.array([code]), np.array([city]), np.array([True]), u)[0])
+        return picked
 
     def far_city(self, than: int, at_least_km: float = 1_000.0) -> int:
-        for _ in range(20):
+        """A city at least `at_least_km` away that has shops (fraud happens where merchants are)."""
+        shops = self.actors.shop_cities
+        for _ in range(30):
             city = int(min(np.searchsorted(_CITY_CUM, self.rng.random(), side="right"), len(_CITY_CUM) - 1))
-            if DISTANCE_KM[than, city] >= at_least_km:
+            if DISTANCE_KM[than, city] >= at_least_km and shops[city]:
                 return city
-        return int(np.argmax(DISTANCE_KM[than]))
+        return int(np.argmax(DISTANCE_KM[than] * shops))
 
     def fraud_device(self) -> int:
         return self.rows.fraud_device(int(self.rng.integers(len(self.actors.device_ids))))
@@ -76,7 +84,10 @@ class Plan:
     def emit(self, name: str, **fields: object) -> None:
         """Add one transaction of this scenario (label fields filled in)."""
         self.rows.add(customer=self.victim, fraud_type=FRAUD_CODE[name], scenario=self.scenario,
-                      label_delay_us=self.label_delay(name, self.rng), u=self.u3(), **fields)  # type: ignore[arg-type]
+                      label_delay_us=self.delays.fraud(name, self.rng), u=self.u3(), **fields)  # type: ignore[arg-type]
+
+    def legit_delay(self) -> int:
+        return int(self.delays.legit(self.rng.random(1))[0])
 
     def night(self, after_us: int) -> int:
         """A moment between 01:00 and 05:00 IST on the first night after `after_us`."""
@@ -113,7 +124,7 @@ def card_cloning(p: Plan) -> None:
         t += int(p.rng.uniform(5, 40) * MINUTE)
         category = str(p.rng.choice(["electronics", "jewellery", "fuel", "fashion"]))
         p.emit("card_cloning", time_us=t, ttype=ev.PURCHASE, mode=mode, amount_inr=p.rng.uniform(2_000, 40_000),
-               city=city, merchant=p.merchant(category, city, False),
+               city=city, merchant=p.merchant(category, city, False, strict=False),
                entry=ev.SWIPE if p.rng.random() < 0.85 else ev.CONTACTLESS, declined=bool(p.rng.random() < 0.1))
 
 
@@ -253,7 +264,7 @@ def transaction_replay(p: Plan) -> None:
         base = {"ttype": ev.PURCHASE, "mode": mode, "amount_inr": round(p.rng.uniform(200, 3_000), 2), "city": p.home,
                 "merchant": merchant, "online": True, "device": p.rows.own_device(p.victim), "entry": -1}
         t = p.start_us
-        p.rows.add(customer=p.victim, time_us=t, u=p.u3(), **base)  # type: ignore[arg-type]
+        p.rows.add(customer=p.victim, time_us=t, u=p.u3(), label_delay_us=p.legit_delay(), **base)  # type: ignore[arg-type]
     for _ in range(1 + int(p.rng.random() < 0.4) + int(p.rng.random() < 0.2)):
         t += int(p.rng.uniform(5, 120) * SECOND)
         p.emit("transaction_replay", time_us=t, **base)
@@ -269,8 +280,7 @@ assert set(PLANNERS) | {"mule_ring"} == set(SPEC_BY_NAME)
 
 
 def plan_mule_ring(rows: RowBuilder, customers: Customers, actors: FraudActors, ring: int, rng: np.random.Generator,
-                   start_us: int, scenario: int, victims: npt.NDArray[np.int64],
-                   label_delay: Callable[[str, np.random.Generator], int]) -> None:
+                   start_us: int, scenario: int, victims: npt.NDArray[np.int64], delays: LabelDelays) -> None:
     """Many victims pay a few mule accounts, which forward most of it onward within minutes."""
     mules = actors.rings[ring]
     code = FRAUD_CODE["mule_ring"]
@@ -283,7 +293,7 @@ def plan_mule_ring(rows: RowBuilder, customers: Customers, actors: FraudActors, 
         rows.add(customer=victim, time_us=t, ttype=ev.P2P_TRANSFER, mode=ev.UPI, amount_inr=amount,
                  city=int(customers.home_city[victim]), payee=rows.fraud_payee(actors.mule_payee[mule]),
                  device=rows.own_device(victim), entry=ev.UPI_COLLECT if rng.random() < 0.5 else ev.UPI_INTENT,
-                 fraud_type=code, scenario=scenario, label_delay_us=label_delay("mule_ring", rng),
+                 fraud_type=code, scenario=scenario, label_delay_us=delays.fraud("mule_ring", rng),
                  u=tuple(rng.random(3).tolist()))  # type: ignore[arg-type]
         inbound[mule].append((t, amount))
     fraudsters = len(actors.payee_vpas) - len(actors.mule_payee)
@@ -296,4 +306,4 @@ def plan_mule_ring(rows: RowBuilder, customers: Customers, actors: FraudActors, 
                      amount_inr=round(sum(a for _, a in chunk) * float(rng.uniform(0.9, 0.98)), -1),
                      city=int(customers.home_city[mule]), payee=rows.fraud_payee(int(rng.integers(fraudsters))),
                      device=rows.own_device(mule), entry=ev.UPI_INTENT, fraud_type=code, scenario=scenario,
-                     label_delay_us=label_delay("mule_ring", rng), u=tuple(rng.random(3).tolist()))  # type: ignore[arg-type]
+                     label_delay_us=delays.fraud("mule_ring", rng), u=tuple(rng.random(3).tolist()))  # type: ignore[arg-type]

@@ -1,0 +1,286 @@
+"""The produce run without Kafka: label scheduling, headers, delivery accounting, and the run loop on a
+recording sink and a fake clock (determinism across rates, resume, shards, live time, stop)."""
+
+from __future__ import annotations
+
+import doctest
+import itertools
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from producers import kafka, producer
+from producers.kafka import DeliveryTracker, KafkaProducer, RecordHeaders, traceparents
+from producers.producer import LabelSchedule, ProduceRun, RunConfig
+from producers.rates import Constant, Max, Profile, Ramp
+from producers.stream import StreamConfig, World
+from schemas.codec import decode, single_object_prefix
+from synfinance.errors import UsageError
+from synfinance.settings import TopicNames
+
+TOPICS = TopicNames(customers="c", merchants="m", transactions="t", labels="l")
+Record = tuple[bytes, bytes, int, list[tuple[str, bytes]]]
+
+
+def test_doctests_run() -> None:
+    for module in (kafka, producer):
+        result = doctest.testmod(module)
+        assert result.failed == 0
+        assert result.attempted >= 4
+
+
+# -- label schedule ------------------------------------------------------------------------------------
+
+def schedule_in_slices(label_time: np.ndarray, event_time: np.ndarray, sizes: Iterable[int]) -> list[tuple[int, int]]:
+    """Feed a stream's labels in slices as the run does; returns released (label_time, position) in order."""
+    schedule, out, start = LabelSchedule(), [], 0
+    for size in sizes:
+        stop = min(start + size, len(label_time))
+        if start >= stop:
+            break
+        positions = np.arange(start, stop)
+        schedule.add(label_time[start:stop], positions, payload=positions * 10)
+        due = schedule.due(int(event_time[stop - 1]))
+        if due:
+            assert (due["label_time"] <= event_time[stop - 1]).all()  # never early
+            assert (due["payload"] == due["position"] * 10).all()     # columns travel together
+            out += list(zip(due["label_time"].tolist(), due["position"].tolist(), strict=True))
+        start = stop
+    rest = schedule.drain()
+    if rest:
+        out += list(zip(rest["label_time"].tolist(), rest["position"].tolist(), strict=True))
+    assert len(schedule) == 0
+    return out
+
+
+@pytest.mark.parametrize("delays", ["zero", "hours", "mixed"])
+def test_labels_come_out_in_label_time_order_whatever_the_slicing(delays: str) -> None:
+    rng = np.random.default_rng(5)
+    n = 20_000
+    event_time = np.sort(rng.integers(0, 10**9, n)) // 1000 * 1000  # coarse: many equal times
+    delay = {"zero": np.zeros(n, dtype=np.int64),
+             "hours": rng.integers(0, 5 * 10**7, n),
+             "mixed": np.where(rng.random(n) < 0.1, rng.integers(10**8, 10**9, n), rng.integers(0, 10**6, n))}[delays]
+    label_time = event_time + delay
+    expected = sorted(zip(label_time.tolist(), range(n), strict=True))
+    one_by_one = schedule_in_slices(label_time, event_time, [1] * n)
+    assert one_by_one == expected
+    assert schedule_in_slices(label_time, event_time, rng.integers(1, 700, n)) == expected
+    assert schedule_in_slices(label_time, event_time, [n]) == expected
+
+
+def test_long_delays_keep_few_runs() -> None:
+    schedule = LabelSchedule()
+    for start in range(0, 100_000, 100):
+        positions = np.arange(start, start + 100)
+        schedule.add(10**12 - positions, positions)  # nothing due for a long time, reverse order
+    assert len(schedule) == 100_000
+    assert len(schedule._runs) <= 2 * np.log2(1000)
+    assert schedule.due(10**12 - 99_950)["position"].tolist() == list(range(99_999, 99_949, -1))
+
+
+# -- headers and trace context -------------------------------------------------------------------------
+
+def test_headers_name_seed_position_and_schema_fingerprint() -> None:
+    headers = RecordHeaders(seed=7, schema="label")
+    trace = traceparents(np.random.default_rng(), 1).tolist()[0]
+    assert headers.one(123_456, trace) == [
+        ("synfin-seed", b"7"), ("synfin-seq", b"123456"),
+        ("synfin-schema", b"in.synfinance.Label@" + single_object_prefix("label")[2:].hex().encode()),
+        ("traceparent", trace)]
+
+
+def test_traceparents_are_w3c_and_distinct() -> None:
+    values = traceparents(np.random.default_rng(), 10_000).tolist()
+    pattern = re.compile(rb"00-[0-9a-f]{32}-[0-9a-f]{16}-01")
+    assert all(pattern.fullmatch(v) for v in values)
+    assert len(set(values)) == 10_000
+
+
+# -- delivery accounting -------------------------------------------------------------------------------
+
+def test_tracker_reports_batches_once_settled_and_weights_percentiles() -> None:
+    tracker = DeliveryTracker()
+    tracker.sent(900, now=0.0)
+    tracker.sent(100, now=0.5)
+    assert tracker.settled(899, now=1.0) == []
+    assert tracker.settled(900, now=1.0) == [(1.0, 900)]
+    assert tracker.settled(1000, now=3.5) == [(3.0, 100)]
+    assert tracker.percentiles(50, 95) == [1.0, 3.0]  # 900 of 1000 messages took 1 s
+
+
+def test_failed_deliveries_are_counted_never_dropped() -> None:
+    """No broker: every message waits, fails after message.timeout.ms, and is counted; a queue far
+    smaller than the batch forces the BufferError path, which must wait, not drop."""
+    producer_ = KafkaProducer({"bootstrap.servers": "127.0.0.1:1", "message.timeout.ms": 200,
+                               "queue.buffering.max.messages": 100})
+    headers = RecordHeaders(seed=1, schema="transaction")
+    n = 300
+    producer_.send("t", [b"v"] * n, [b"k"] * n, [1_000] * n, headers, range(n), [b"x"] * n)
+    assert producer_.flush(10) == 0
+    assert producer_.buffer_full_waits > 0
+    assert (producer_.produced_total, producer_.failed_total, producer_.delivered_total) == (n, n, 0)
+    assert producer_.failed == Counter({"t": n})
+    assert "timed out" in (producer_.last_failure or "")
+
+
+def test_unreachable_broker_is_one_line_after_a_bounded_wait() -> None:
+    producer_ = KafkaProducer({"bootstrap.servers": "127.0.0.1:1"})
+    with pytest.raises(UsageError) as caught:
+        producer_.check_broker(timeout=1.0)
+    assert "127.0.0.1:1 is unreachable" in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+# -- the run loop --------------------------------------------------------------------------------------
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += max(seconds, 0.0)
+
+
+class RecordingSink:
+    """Records what would be produced, per topic, in order; everything is delivered at once."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.records: dict[str, list[Record]] = defaultdict(list)
+        self.produced: Counter[str] = Counter()
+        self.tracker = DeliveryTracker()
+        self.last_warning: str | None = None
+        self.produced_total = self.delivered_total = self.failed_total = self.in_flight = 0
+
+    def send(self, topic: str, values: list[bytes], keys: list[bytes], timestamps_ms: list[int],
+             headers: RecordHeaders, positions: Iterable[int], traces: Iterable[bytes]) -> None:
+        rows = zip(keys, values, timestamps_ms, positions, traces, strict=True)
+        self.records[topic] += [(k, v, t, headers.one(p, tr)) for k, v, t, p, tr in rows]
+        self.produced[topic] += len(values)
+        self.produced_total += len(values)
+        self.delivered_total += len(values)
+        self.clock.now += 1e-6 * len(values)  # producing takes a little time
+
+    def service(self, timeout: float = 0.0) -> None:
+        self.clock.now += timeout
+
+    def flush(self, timeout: float, tick: Any = None) -> int:
+        return 0
+
+
+@pytest.fixture(scope="module")
+def small_world() -> World:
+    return World(StreamConfig(seed=11, customers=400, merchants=60))
+
+
+def produce_run(world: World, profile: Profile, events: int | None = 6_000, **options: Any
+                ) -> tuple[ProduceRun, dict[str, list[Record]]]:
+    shard = options.pop("shard", (0, 1))
+    clock = FakeClock()
+    sink = RecordingSink(clock)
+    stream = StreamConfig(seed=11, customers=400, merchants=60, shard=shard)
+    config = RunConfig(stream=stream, profile=profile, topics=TOPICS, events=events, **options)
+    run = ProduceRun(config, sink, world=world, clock=clock, sleep=clock.sleep, wall_us=lambda: int(clock.now * 1e6))
+    run.run()
+    return run, sink.records
+
+
+def contract(records: list[Record]) -> list[tuple[bytes, bytes, int, list[tuple[str, bytes]]]]:
+    """What the determinism contract covers: key, value, timestamp and headers except traceparent."""
+    return [(k, v, t, h[:3]) for k, v, t, h in records]
+
+
+def seq(record: Record) -> int:
+    return int(dict(record[3])["synfin-seq"])
+
+
+def test_same_records_at_any_rate(small_world: World) -> None:
+    _, fast = produce_run(small_world, Max())
+    _, paced = produce_run(small_world, Constant(5_000))
+    _, ramped = produce_run(small_world, Ramp(100, 20_000, 1))
+    assert [len(fast[t]) for t in "cmtl"] == [400, 60, 6_000, 6_000]
+    for topic in "cmtl":
+        assert contract(fast[topic]) == contract(paced[topic]) == contract(ramped[topic]), topic
+
+
+def test_transactions_and_labels_are_consistent(small_world: World) -> None:
+    _, records = produce_run(small_world, Max())
+    transactions = [decode(v) for _, v, _, _ in records["t"]]
+    assert [seq(r) for r in records["t"]] == list(range(6_000))
+    assert [r[2] for r in records["t"]] == [t["event_time"] // 1000 for t in transactions]
+    assert [r[0].decode() for r in records["t"]] == [t["customer_id"] for t in transactions]
+    labels = [decode(v) for _, v, _, _ in records["l"]]
+    assert sorted(label["transaction_id"] for label in labels) == sorted(t["transaction_id"] for t in transactions)
+    assert [r[2] for r in records["l"]] == [label["label_time"] // 1000 for label in labels]
+    keys = [(label["label_time"], seq(r)) for label, r in zip(labels, records["l"], strict=True)]
+    assert keys == sorted(keys)  # the labels topic runs in label-time order
+    by_id = {t["transaction_id"]: (t, s) for t, s in zip(transactions, (seq(r) for r in records["t"]), strict=True)}
+    for label, record in zip(labels, records["l"], strict=True):
+        transaction, position = by_id[label["transaction_id"]]
+        assert seq(record) == position and label["label_time"] >= transaction["event_time"]
+    traces = {dict(r[3])["traceparent"]: seq(r) for r in records["t"]}
+    assert all(traces[dict(r[3])["traceparent"]] == seq(r) for r in records["l"])  # one trace per payment
+
+
+@pytest.mark.parametrize("resume_at", [1, 2_345, 5_999, 6_000])
+def test_resume_sends_what_an_uninterrupted_run_sends_after_that_position(small_world: World, resume_at: int) -> None:
+    _, full = produce_run(small_world, Max())
+    _, resumed = produce_run(small_world, Constant(50_000), from_seq=resume_at)
+    assert contract(resumed["t"]) == contract(full["t"][resume_at:])
+    last_time = decode(full["t"][resume_at - 1][1])["event_time"]
+    expected = [r for r in full["l"] if (decode(r[1])["label_time"], seq(r)) > (last_time, resume_at - 1)]
+    assert contract(resumed["l"]) == contract(expected)
+    assert len(resumed["c"]) == 400  # the population again: compacted topics absorb the repeat
+
+
+def test_two_shards_are_the_unsharded_run_key_by_key(small_world: World) -> None:
+    _, whole = produce_run(small_world, Max())
+    counts = Counter((int(k[1:]) - 1) % 2 for k, _, _, _ in whole["t"])  # customer ordinal from the id
+    shards = [produce_run(small_world, Max(), events=counts[i], shard=(i, 2))[1] for i in range(2)]
+
+    def per_key(records: list[Record]) -> dict[bytes, list[tuple[bytes, int]]]:
+        out: dict[bytes, list[tuple[bytes, int]]] = defaultdict(list)
+        for key, value, timestamp, _ in records:
+            out[key].append((value, timestamp))
+        return out
+
+    for topic in "cmtl":
+        union = [r for shard in shards for r in shard[topic]]
+        assert len(union) == len(whole[topic]), topic
+        assert per_key(union) == per_key(whole[topic]), topic
+
+
+def test_live_time_stamps_the_send_time_into_value_and_timestamp(small_world: World) -> None:
+    _, records = produce_run(small_world, Constant(2_000), events=3_000, time_mode="live")
+    times = [decode(v)["event_time"] for _, v, _, _ in records["t"]]
+    assert [r[2] for r in records["t"]] == [t // 1000 for t in times]
+    assert all(b > a for a, b in itertools.pairwise(times))
+    assert times[-1] - times[0] == pytest.approx(1.5e6, rel=0.01)  # 3,000 events at 2,000/s, in µs
+
+
+def test_a_stop_request_ends_at_the_next_slice_and_keeps_pending_labels(small_world: World) -> None:
+    clock = FakeClock()
+    sink = RecordingSink(clock)
+    config = RunConfig(stream=StreamConfig(seed=11, customers=400, merchants=60), profile=Constant(1_000),
+                       topics=TOPICS, events=None)
+    run = ProduceRun(config, sink, world=small_world, clock=clock, sleep=clock.sleep,
+                     on_stats=lambda snap: run.request_stop() if snap.position >= 2_000 else None)
+    final = run.run()
+    assert run.stopped_early
+    assert 2_000 <= final.position == len(sink.records["t"]) <= 2_010
+    assert final.pending_labels == final.position - len(sink.records["l"]) > 0
+
+
+def test_duration_ends_a_run_and_flushes_pending_labels(small_world: World) -> None:
+    run, records = produce_run(small_world, Constant(1_000), events=None, duration_s=3.0)
+    assert not run.stopped_early
+    assert len(records["t"]) == pytest.approx(3_000, abs=5)
+    assert len(records["l"]) == len(records["t"])
