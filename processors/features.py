@@ -1,0 +1,182 @@
+"""Velocity features of a transaction from the customer's history strictly before it (SPEC §7).
+
+The one implementation of the features: the stream processor keeps a `CustomerHistory` per customer
+in its state, and `reference_features` runs the same objects offline over a generated dataset, so the
+stream and the oracle agree value for value. Windows are exact and slide on event time: an earlier
+event counts in window W of an event at t when its time is in (t - W, t). `is_new_merchant` is about
+the counterparty — the payee VPA where there is one (UPI, including P2P), else the merchant — since
+paying someone new is the signal whether or not they are a registered merchant.
+
+>>> history = CustomerHistory()
+>>> first = Txn(time_us=0, amount_paise=50_000, merchant_id="M1", device_id="D1", city="Pune",
+...             latitude=18.52, longitude=73.86, declined=False)
+>>> history.features(first, home=(18.52, 73.86), merchant_rate=0.0)["txn_count_1h"]
+0
+>>> history.update(first)
+>>> later = Txn(time_us=600_000_000, amount_paise=9_000, merchant_id="M2", device_id="D1", city="Pune",
+...             latitude=18.52, longitude=73.86, declined=True)
+>>> f = history.features(later, home=(18.52, 73.86), merchant_rate=0.0)
+>>> f["txn_count_1h"], f["txn_count_5m"], f["seconds_since_prev"], f["is_new_merchant"], f["is_new_device"]
+(1, 0, 600.0, True, False)
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+MINUTE_US, HOUR_US, DAY_US = 60_000_000, 3_600_000_000, 86_400_000_000
+IST_OFFSET_US = 19_800_000_000
+SMALL_PAISE = 100_00            # "sub-INR 100" transactions (card testing probes)
+NIGHT_HOURS = range(0, 5)       # 00:00-04:59 IST
+EARTH_RADIUS_KM = 6371.0088
+# merchant risk: (frauds + prior * weight) / (labels + weight), so a merchant with few labels is near the prior
+RISK_PRIOR, RISK_WEIGHT = 0.02, 20.0
+
+FEATURE_NAMES = (
+    "txn_count_5m", "txn_count_1h", "txn_count_24h", "amount_sum_1h_paise", "amount_sum_24h_paise",
+    "amount_zscore", "distinct_merchants_1h", "distinct_devices_24h", "distinct_cities_24h", "seconds_since_prev",
+    "km_from_prev", "speed_kmh_from_prev", "km_from_home", "is_new_device", "is_new_merchant", "declines_1h",
+    "small_txns_1h", "hour_of_day", "is_night", "is_weekend", "merchant_fraud_rate",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Txn:
+    """The fields of a Transaction record the features read."""
+
+    time_us: int
+    amount_paise: int
+    merchant_id: str | None
+    device_id: str | None
+    city: str
+    latitude: float
+    longitude: float
+    declined: bool
+    payee_vpa: str | None = None
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Txn:
+        return cls(record["event_time"], record["amount_paise"], record["merchant_id"], record["device_id"],
+                   record["city"], record["latitude"], record["longitude"], record["status"] == "DECLINED",
+                   record["payee_vpa"])
+
+    @property
+    def counterparty(self) -> str | None:
+        """Who is paid: the payee VPA where there is one (UPI), else the merchant."""
+        return self.payee_vpa if self.payee_vpa is not None else self.merchant_id
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    a = (math.sin((p2 - p1) / 2) ** 2
+         + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2)
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+@dataclass
+class CustomerHistory:
+    """What the features need to remember about one customer: the last 24 h of transactions, running
+    amount moments (Welford), and every merchant and device seen."""
+
+    recent: deque[Txn] = field(default_factory=deque)
+    count: int = 0
+    mean: float = 0.0
+    m2: float = 0.0
+    merchants: set[str] = field(default_factory=set)  # counterparties: merchants and payee VPAs
+    devices: set[str] = field(default_factory=set)
+    last: Txn | None = None
+
+    def features(self, txn: Txn, home: tuple[float, float], merchant_rate: float) -> dict[str, Any]:
+        """The features of `txn` from history before it (call before `update`)."""
+        t = txn.time_us
+        while self.recent and self.recent[0].time_us <= t - DAY_US:
+            self.recent.popleft()
+        in_1h = [r for r in self.recent if r.time_us > t - HOUR_US]
+        std = math.sqrt(self.m2 / (self.count - 1)) if self.count > 1 else 0.0
+        last = self.last
+        gap_s = (t - last.time_us) / 1e6 if last else None
+        km_prev = haversine_km(last.latitude, last.longitude, txn.latitude, txn.longitude) if last else None
+        local = t + IST_OFFSET_US
+        hour = int(local // HOUR_US % 24)
+        weekday = int((local // DAY_US + 3) % 7)  # 1970-01-01 was a Thursday; Monday = 0
+        return {
+            "txn_count_5m": sum(1 for r in in_1h if r.time_us > t - 5 * MINUTE_US),
+            "txn_count_1h": len(in_1h),
+            "txn_count_24h": len(self.recent),
+            "amount_sum_1h_paise": sum(r.amount_paise for r in in_1h),
+            "amount_sum_24h_paise": sum(r.amount_paise for r in self.recent),
+            "amount_zscore": (txn.amount_paise - self.mean) / std if std > 0 else 0.0,
+            "distinct_merchants_1h": len({r.merchant_id for r in in_1h if r.merchant_id is not None}),
+            "distinct_devices_24h": len({r.device_id for r in self.recent if r.device_id is not None}),
+            "distinct_cities_24h": len({r.city for r in self.recent}),
+            "seconds_since_prev": gap_s,
+            "km_from_prev": km_prev,
+            "speed_kmh_from_prev": km_prev / (gap_s / 3600.0) if km_prev is not None and gap_s else None,
+            "km_from_home": haversine_km(home[0], home[1], txn.latitude, txn.longitude),
+            "is_new_device": txn.device_id is not None and txn.device_id not in self.devices,
+            "is_new_merchant": txn.counterparty is not None and txn.counterparty not in self.merchants,
+            "declines_1h": sum(1 for r in in_1h if r.declined),
+            "small_txns_1h": sum(1 for r in in_1h if r.amount_paise < SMALL_PAISE),
+            "hour_of_day": hour,
+            "is_night": hour in NIGHT_HOURS,
+            "is_weekend": weekday >= 5,
+            "merchant_fraud_rate": merchant_rate,
+        }
+
+    def update(self, txn: Txn) -> None:
+        """Remember `txn` (call after `features`)."""
+        self.recent.append(txn)
+        self.count += 1
+        delta = txn.amount_paise - self.mean
+        self.mean += delta / self.count
+        self.m2 += delta * (txn.amount_paise - self.mean)
+        if txn.counterparty is not None:
+            self.merchants.add(txn.counterparty)
+        if txn.device_id is not None:
+            self.devices.add(txn.device_id)
+        self.last = txn
+
+
+@dataclass
+class MerchantRisk:
+    """Fraud rate per merchant from the labels seen so far, smoothed towards RISK_PRIOR."""
+
+    labels: dict[str, int] = field(default_factory=dict)
+    frauds: dict[str, int] = field(default_factory=dict)
+
+    def observe(self, merchant_id: str | None, is_fraud: bool) -> None:
+        if merchant_id is None:
+            return
+        self.labels[merchant_id] = self.labels.get(merchant_id, 0) + 1
+        if is_fraud:
+            self.frauds[merchant_id] = self.frauds.get(merchant_id, 0) + 1
+
+    def rate(self, merchant_id: str | None) -> float:
+        if merchant_id is None:
+            return RISK_PRIOR
+        return (self.frauds.get(merchant_id, 0) + RISK_PRIOR * RISK_WEIGHT) / (self.labels.get(merchant_id, 0)
+                                                                                + RISK_WEIGHT)
+
+
+def reference_features(transactions: list[dict[str, Any]], labels: list[dict[str, Any]],
+                       homes: dict[str, tuple[float, float]]) -> list[dict[str, Any]]:
+    """Features of every transaction (records in event-time order), offline. A label updates merchant
+    risk once its label_time has passed: labels with label_time <= a transaction's event time count."""
+    merchant_of = {t["transaction_id"]: t["merchant_id"] for t in transactions}
+    pending = sorted(labels, key=lambda label: (label["label_time"], label["transaction_id"]))
+    histories: dict[str, CustomerHistory] = {}
+    risk = MerchantRisk()
+    out, next_label = [], 0
+    for record in transactions:
+        txn = Txn.from_record(record)
+        while next_label < len(pending) and pending[next_label]["label_time"] <= txn.time_us:
+            label = pending[next_label]
+            risk.observe(merchant_of.get(label["transaction_id"]), label["is_fraud"])
+            next_label += 1
+        history = histories.setdefault(record["customer_id"], CustomerHistory())
+        out.append(history.features(txn, homes[record["customer_id"]], risk.rate(txn.merchant_id)))
+        history.update(txn)
+    return out
