@@ -1,0 +1,201 @@
+"""`synfinance demo`: the whole pipeline on one machine, supervised, with one live dashboard.
+
+Brings the local stack up unless SYNFIN_BOOTSTRAP_SERVERS and SYNFIN_DATABASE_URL point elsewhere,
+creates the schema and topics, starts sink, processor and producer as child processes (each serving
+/metrics on its own port), shows their figures once a second, and after the producer's run lets the
+processor and sink drain to zero lag before stopping everything it started. The summary comes from
+the sources of truth: the topic's end offsets (produced) and PostgreSQL (persisted, scored, alerted).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+
+from synfinance.stack.processes import free_port
+
+PRODUCER, PROCESSOR, SINK = "producer", "processor", "sink"
+GROUPS = {PROCESSOR: "synfin-processor", SINK: "synfin-sink"}
+DRAIN_TIMEOUT_S = 180.0
+
+
+@dataclass
+class DemoOptions:
+    duration_s: float = 60.0
+    rate: float = 2_000.0
+    seed: int = 42
+    customers: int = 10_000
+    merchants: int = 2_000
+    threshold: float = 0.5
+
+
+@dataclass
+class Component:
+    name: str
+    command: list[str]
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+    log: Path | None = None
+    last: dict[str, float] = field(default_factory=dict)
+
+    def scrape(self) -> dict[str, float]:
+        """Sum of each sample (name + sorted labels) from /metrics; the last good scrape on failure."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2) as response:
+                text = response.read().decode()
+        except OSError:
+            return self.last
+        samples: dict[str, float] = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+                samples[f"{sample.name}{{{labels}}}"] = sample.value
+        self.last = samples
+        return samples
+
+    def total(self, prefix: str, **labels: str) -> float:
+        """Sum of the samples named `prefix` whose labels include `labels`."""
+        wanted = [f"{k}={v}" for k, v in labels.items()]
+        return sum(value for key, value in self.last.items()
+                   if key.split("{", 1)[0] == prefix and all(w in key for w in wanted))
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "synfinance.cli", *args]
+
+
+def components(options: DemoOptions, topic_transactions: str) -> list[Component]:
+    ports = {name: free_port() for name in (PRODUCER, PROCESSOR, SINK)}
+    # simulated time starting a little before now: the topics' time-based retention keeps it
+    start = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() - 2 * 3600))
+    return [
+        Component(SINK, _cli("sink", "--metrics-port", str(ports[SINK])), ports[SINK]),
+        Component(PROCESSOR, _cli("process", "--web-port", str(ports[PROCESSOR]), "--threshold",
+                                  str(options.threshold)), ports[PROCESSOR]),
+        Component(PRODUCER, _cli("produce", "--seed", str(options.seed), "--start", start, "--rate", str(options.rate),
+                                 "--duration",
+                                 str(options.duration_s), "--customers", str(options.customers), "--merchants",
+                                 str(options.merchants), "--metrics-port", str(ports[PRODUCER]), "--quiet"),
+                  ports[PRODUCER]),
+    ]
+
+
+def dashboard(parts: dict[str, Component], started: float, phase: str, topic: str) -> Group:
+    producer, processor, sink = parts[PRODUCER], parts[PROCESSOR], parts[SINK]
+    table = Table(title=f"SynFinance demo — {phase} — {time.monotonic() - started:,.0f} s", expand=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    table.add_row("target rate (txn/s)", f"{producer.total('synfin_target_rate'):,.0f}")
+    table.add_row("achieved rate (txn/s)", f"{producer.total('synfin_achieved_rate'):,.0f}")
+    table.add_row("produced transactions", f"{producer.total('synfin_produced_total', topic=topic):,.0f}")
+    table.add_row("scored", f"{processor.total('synfin_processed_total'):,.0f}")
+    table.add_row("alerts", f"{processor.total('synfin_alerts_total'):,.0f}")
+    table.add_row("labels learned", f"{processor.total('synfin_labels_learned_total'):,.0f}")
+    table.add_row("prequential ROC-AUC / PR-AUC",
+                  f"{processor.total('synfin_model_roc_auc'):.3f} / {processor.total('synfin_model_pr_auc'):.3f}")
+    table.add_row("rows written (all tables)", f"{sink.total('synfin_sink_rows_written_total'):,.0f}")
+    for name, group in GROUPS.items():
+        table.add_row(f"lag {name} (records)", f"{sink.total('kafka_consumergroup_group_lag', group=group):,.0f}")
+    return Group(table)
+
+
+def _start(part: Component, env: dict[str, str], logs: Path) -> None:
+    part.log = logs / f"{part.name}.log"
+    with open(part.log, "wb") as out:
+        part.process = subprocess.Popen(part.command, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL)
+
+
+def _stop(part: Component, timeout: float = 30.0) -> int | None:
+    """SIGTERM (graceful: flush, commit), SIGKILL if it hangs; the exit code, None if we killed it."""
+    process = part.process
+    if process is None:
+        return None
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            return None
+    return process.returncode
+
+
+def run_pipeline(options: DemoOptions, env: dict[str, str], logs: Path, console: Console,
+                 topic_transactions: str) -> tuple[dict[str, Component], list[str]]:
+    """Start, watch and stop the three components; returns them and the problems seen."""
+    parts = {c.name: c for c in components(options, topic_transactions)}
+    problems: list[str] = []
+    started = time.monotonic()
+    for part in parts.values():
+        _start(part, env, logs)
+
+    def refresh(phase: str) -> Group:
+        for part in parts.values():
+            part.scrape()
+        return dashboard(parts, started, phase, topic_transactions)
+
+    def died() -> list[str]:
+        return [name for name, part in parts.items() if name != PRODUCER and part.process is not None
+                and part.process.poll() is not None]
+
+    with Live(refresh("producing"), console=console, refresh_per_second=2, transient=False) as live:
+        producer = parts[PRODUCER].process
+        assert producer is not None
+        while producer.poll() is None and not died():
+            time.sleep(1.0)
+            live.update(refresh("producing"))
+        if producer.returncode:
+            problems.append(f"producer exited with code {producer.returncode} (see {parts[PRODUCER].log})")
+        if not _drain(parts, lambda: live.update(refresh("draining")), died, GROUPS.values()):
+            problems.append(f"processor and sink did not reach zero lag within {DRAIN_TIMEOUT_S:.0f} s")
+        dead = died()
+        # the processor flushes its last outputs when it stops: the sink then drains those too
+        if _stop(parts[PROCESSOR]) not in (0, None) and PROCESSOR not in dead:
+            problems.append(f"processor failed to stop cleanly (see {parts[PROCESSOR].log})")
+        if not _drain(parts, lambda: live.update(refresh("draining outputs")), died, [GROUPS[SINK]]):
+            problems.append(f"sink did not reach zero lag within {DRAIN_TIMEOUT_S:.0f} s")
+        live.update(refresh("stopped"))
+    for name in dead + [d for d in died() if d not in dead and d != PROCESSOR]:
+        problems.append(f"{name} died with code {parts[name].process.returncode} (see {parts[name].log})")
+    _stop(parts[SINK])
+    return parts, problems
+
+
+def _drain(parts: dict[str, Component], tick: Callable[[], None], died: Callable[[], list[str]],
+           groups: Iterable[str]) -> bool:
+    """Wait until the consumer groups have zero lag on three scrapes in a row (giving up if a consumer of
+    theirs dies)."""
+    groups = list(groups)
+    consumers = [name for name, group in GROUPS.items() if group in groups] + [SINK]
+    deadline = time.monotonic() + DRAIN_TIMEOUT_S
+    zero_in_a_row = 0
+    while time.monotonic() < deadline and not set(died()) & set(consumers):
+        time.sleep(1.0)
+        tick()
+        sink = parts[SINK]
+        lags = [sink.total("kafka_consumergroup_group_lag", group=g) for g in groups]
+        seen = [any(f"group={g}," in key for key in sink.last) for g in groups]
+        zero_in_a_row = zero_in_a_row + 1 if all(seen) and not any(lags) else 0
+        if zero_in_a_row >= 3:
+            return True
+    return False
+
+
+def child_env(extra: dict[str, str]) -> dict[str, str]:
+    env = {**os.environ, **extra}
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
