@@ -10,8 +10,10 @@ Delivery latency comes from the same count: each `send` remembers (when, how man
 once `settled` reaches that mark, the batch's latency is observed. That is the time until *as many*
 messages as had been produced were acknowledged: exact when acknowledgements arrive in produce order
 (one broker, one request for all partitions, as on our stack) and a close estimate otherwise.
-Measured alternatives (bench/bench_produce.py, same run): a Python callback on every message costs
-~10-25% of throughput; a callback on 1-in-N messages cannot see failures of the other N-1.
+A Python callback on every message costs 10-25% of a bare client's throughput (measured.md); beside our
+headers' cost it is within the noise of bench/bench_produce.py on a shared machine, so the choice rests
+on not doing per-message Python work that is not needed. A callback on 1-in-N messages only would not
+see the other N-1 fail.
 
 >>> headers = RecordHeaders(seed=42, schema="transaction")
 >>> headers.schema_value
@@ -186,7 +188,7 @@ class KafkaProducer:
         self.buffer_full_waits = 0
         self.tracker = DeliveryTracker()
         self._produced_total = 0
-        self._producer = Producer({**self.config, "on_delivery": self._on_failed, "error_cb": self._on_error,
+        self._producer = Producer({**self.config, "on_delivery": self._on_delivery, "error_cb": self._on_error,
                                    "logger": _LIBRDKAFKA_LOG})
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -294,8 +296,11 @@ class KafkaProducer:
 
     # -- callbacks (run inside poll/flush, on this thread) ------------------------------------------
 
-    def _on_failed(self, error: KafkaError, message: Message) -> None:
-        # only failures reach here (delivery.report.only.error): librdkafka gave up after its retries
+    def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
+        # with delivery.report.only.error (our default) only failures reach here: librdkafka gave up
+        # after its retries. Set it false and every message costs this call (what the bench compares).
+        if error is None:
+            return
         self.failed[message.topic() or "?"] += 1
         self.last_failure = error.str()
 

@@ -1,8 +1,9 @@
-"""The `Pacer`: holds a producer to a rate profile's schedule, a batch at a time.
+"""When records go out: the `Pacer` for transactions, the `LabelSchedule` for their labels.
 
-Pacing is *per batch* on an injectable monotonic clock, so tests run on simulated time and the
-producer can hand over a few milliseconds' worth of events at a time at 100k events/s. The profiles
-themselves (what rate, when) live in `producers.rates`.
+The `Pacer` holds a producer to a rate profile's schedule (the profiles themselves, what rate and when,
+live in `producers.rates`). Pacing is *per batch* on an injectable monotonic clock, so tests run on
+simulated time and the producer can hand over a few milliseconds' worth of events at a time at 100k
+events/s. The `LabelSchedule` holds each label until the stream's clock reaches its label time.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ import numpy.typing as npt
 
 from producers.rates import Diurnal, Max, Poisson, Profile, RateProfile, ReplaySpeed
 
-__all__ = ["BATCH_SECONDS", "MAX_BATCH", "Pacer"]
+__all__ = ["BATCH_SECONDS", "MAX_BATCH", "Columns", "LabelSchedule", "Pacer"]
 
 # A batch should cover this much wall time: long enough that a sleep per batch costs nothing at
 # 100k events/s (200 events per syscall), short enough that the stream still looks continuous.
 BATCH_SECONDS = 0.002
 MAX_BATCH = 5_000
+Columns = dict[str, np.ndarray]
 
 
 def _time_for(profile: RateProfile, count: float, after: float) -> float:
@@ -170,14 +172,82 @@ class Pacer:
         return (profile.events_by(now) - profile.events_by(since)) / (now - since)
 
     def suggest_batch_size(self) -> int:
-        """About `BATCH_SECONDS` worth of events at the current rate; one at a time at low rates."""
+        """About `BATCH_SECONDS` worth of events at the current rate; one at a time at low rates. A
+        producer behind schedule gets everything already due (up to `MAX_BATCH`), so it catches up in
+        a few large batches instead of many small ones, each paying its fixed cost (and, when another
+        thread holds the GIL, a wait of up to the 5 ms switch interval)."""
         profile = self.profile
         if isinstance(profile, Max):
             return MAX_BATCH
+        backlog = 0.0
         if isinstance(profile, ReplaySpeed):
             rate = self.achieved_rate()
         elif isinstance(profile, Diurnal):
             rate = self._last_rate if self._last_rate is not None else profile.trough
         else:
-            rate = profile.rate_at(self.elapsed())
-        return int(min(max(1, rate * BATCH_SECONDS), MAX_BATCH))
+            elapsed = self.elapsed()
+            rate = profile.rate_at(elapsed)
+            if self._start is not None and not isinstance(profile, Poisson):
+                backlog = profile.events_by(elapsed) - self.released
+        return int(min(max(1, rate * BATCH_SECONDS, backlog), MAX_BATCH))
+
+
+class LabelSchedule:
+    """Labels waiting for their label time, released in (label_time, position) order.
+
+    Rows are added in position order and kept as runs sorted by that key; `due(now)` takes every row
+    with label_time <= now. The order of the released rows does not depend on how adds and releases were
+    batched, which is what makes the labels topic identical at any rate. Runs merge like timsort's (each
+    kept larger than twice the next), so a row is copied O(log n) times however long its delay.
+
+    >>> s = LabelSchedule()
+    >>> s.add(np.array([50, 10, 30]), np.array([0, 1, 2]))
+    >>> s.due(30)["position"].tolist(), len(s)
+    ([1, 2], 1)
+    >>> s.add(np.array([40]), np.array([3]))
+    >>> s.drain()["label_time"].tolist()
+    [40, 50]
+    """
+
+    def __init__(self) -> None:
+        self._runs: list[Columns] = []
+
+    def __len__(self) -> int:
+        return sum(len(run["position"]) for run in self._runs)
+
+    def add(self, label_time: npt.NDArray[np.int64], position: npt.NDArray[np.int64], **columns: np.ndarray) -> None:
+        if not len(position):
+            return
+        run = {"label_time": label_time, "position": position, **columns}
+        if np.any(label_time[1:] < label_time[:-1]):
+            order = np.argsort(label_time, kind="stable")  # stable: equal times stay in position order
+            run = {name: values[order] for name, values in run.items()}
+        self._runs.append(run)
+        while len(self._runs) > 1 and len(self._runs[-2]["position"]) <= 2 * len(self._runs[-1]["position"]):
+            newer = self._runs.pop()
+            self._runs[-1] = _merge([self._runs[-1], newer])
+
+    def due(self, now_us: int) -> Columns:
+        """Remove and return the rows with label_time <= now_us, in (label_time, position) order."""
+        taken, kept = [], []
+        for run in self._runs:
+            k = int(np.searchsorted(run["label_time"], now_us, side="right"))
+            if k:
+                taken.append({name: values[:k] for name, values in run.items()})
+            if k < len(run["position"]):
+                kept.append({name: values[k:] for name, values in run.items()} if k else run)
+        self._runs = kept
+        return _merge(taken) if taken else {}
+
+    def drain(self) -> Columns:
+        return self.due(np.iinfo(np.int64).max)
+
+
+def _merge(runs: list[Columns]) -> Columns:
+    """Runs given in position order (older first), each sorted: concatenate, then a stable sort on
+    label_time alone restores (label_time, position) order (timsort: linear on a few sorted runs)."""
+    if len(runs) == 1:
+        return runs[0]
+    joined = {name: np.concatenate([run[name] for run in runs]) for name in runs[0]}
+    order = np.argsort(joined["label_time"], kind="stable")
+    return {name: values[order] for name, values in joined.items()}

@@ -1,13 +1,13 @@
 """The produce run: population first, then transactions at the profile's pace, labels at their label time.
 
 `ProduceRun(config, sink).run()` publishes the customers and merchants of this shard to their compacted
-topics and waits for them to be acknowledged, then generates the stream in chunks (`GENERATION_BATCH`
-events: encoding is column-wise, so big chunks are cheap), and sends each chunk in the slices the
-`Pacer` releases (a couple of milliseconds' worth at high rates). Labels wait in a `LabelSchedule` and
-go out when the stream's clock (the event time of the last transaction sent) reaches their label time;
-a finite run (`events` or `duration_s`) ends by sending the labels still pending, each with its own
-label time as timestamp. A stop request (SIGINT/SIGTERM) ends it at the next slice; pending labels
-then stay unsent, to be sent by a resumed run.
+topics and waits for them to be acknowledged, then generates and encodes the stream in chunks
+(`GENERATION_BATCH` events: encoding is column-wise, so big chunks are cheap) on a prefetch thread,
+and sends each chunk in the slices the `Pacer` releases (a couple of milliseconds' worth at high
+rates). Labels wait in a `LabelSchedule` and go out when the stream's clock (the event time of the
+last transaction sent) reaches their label time; a finite run (`events` or `duration_s`) ends by
+sending the labels still pending, each with its own label time as timestamp. A stop request
+(SIGINT/SIGTERM) ends it at the next slice; pending labels then stay unsent, for a resumed run.
 
 Headers: `synfin-seq` is the record's position in this process's stream: for a transaction its index
 in the (shard's) stream, `--from-seq` included; a label carries its transaction's position; customers
@@ -25,18 +25,20 @@ killed run had delivered are sent again: at-least-once, duplicates only there.
 from __future__ import annotations
 
 import dataclasses
+import queue
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from producers.events import EventColumns
 from producers.kafka import DeliveryTracker, RecordHeaders, traceparents
-from producers.pacing import Pacer
+from producers.pacing import Columns, LabelSchedule, Pacer
 from producers.rates import Poisson, Profile
 from producers.records import RecordEncoder
 from producers.stream import StreamConfig, TransactionStream, World
@@ -46,7 +48,6 @@ from synfinance.settings import TopicNames
 GENERATION_BATCH = 10_000
 LABEL_SEND_BATCH = 10_000
 FLUSH_TIMEOUT_S = 330.0  # librdkafka fails a message after message.timeout.ms (300 s): flush outlasts it
-Columns = dict[str, np.ndarray]
 
 
 class Sink(Protocol):
@@ -70,65 +71,75 @@ class Sink(Protocol):
     def in_flight(self) -> int: ...
 
 
-class LabelSchedule:
-    """Labels waiting for their label time, released in (label_time, position) order.
+@dataclass
+class Chunk:
+    """Up to GENERATION_BATCH events to send, prepared ahead (encoded, unless in live time)."""
 
-    Rows are added in position order and kept as runs sorted by that key; `due(now)` takes every row
-    with label_time <= now. The order of the released rows does not depend on how adds and releases were
-    batched, which is what makes the labels topic identical at any rate. Runs merge like timsort's (each
-    kept larger than twice the next), so a row is copied O(log n) times however long its delay.
-
-    >>> s = LabelSchedule()
-    >>> s.add(np.array([50, 10, 30]), np.array([0, 1, 2]))
-    >>> s.due(30)["position"].tolist(), len(s)
-    ([1, 2], 1)
-    >>> s.add(np.array([40]), np.array([3]))
-    >>> s.drain()["label_time"].tolist()
-    [40, 50]
-    """
-
-    def __init__(self) -> None:
-        self._runs: list[Columns] = []
-
-    def __len__(self) -> int:
-        return sum(len(run["position"]) for run in self._runs)
-
-    def add(self, label_time: npt.NDArray[np.int64], position: npt.NDArray[np.int64], **columns: np.ndarray) -> None:
-        if not len(position):
-            return
-        run = {"label_time": label_time, "position": position, **columns}
-        if np.any(label_time[1:] < label_time[:-1]):
-            order = np.argsort(label_time, kind="stable")  # stable: equal times stay in position order
-            run = {name: values[order] for name, values in run.items()}
-        self._runs.append(run)
-        while len(self._runs) > 1 and len(self._runs[-2]["position"]) <= 2 * len(self._runs[-1]["position"]):
-            newer = self._runs.pop()
-            self._runs[-1] = _merge([self._runs[-1], newer])
-
-    def due(self, now_us: int) -> Columns:
-        """Remove and return the rows with label_time <= now_us, in (label_time, position) order."""
-        taken, kept = [], []
-        for run in self._runs:
-            k = int(np.searchsorted(run["label_time"], now_us, side="right"))
-            if k:
-                taken.append({name: values[:k] for name, values in run.items()})
-            if k < len(run["position"]):
-                kept.append({name: values[k:] for name, values in run.items()} if k else run)
-        self._runs = kept
-        return _merge(taken) if taken else {}
-
-    def drain(self) -> Columns:
-        return self.due(np.iinfo(np.int64).max)
+    events: EventColumns
+    first: int  # stream position of events[0]
+    values: list[bytes] | None = None
+    labels: np.ndarray | None = None  # encoded Label records (object array)
+    resumed: Columns | None = None  # resume: labels of the skipped rows before `first` still pending
+    resumed_at: int = 0  # event time of the last skipped row
 
 
-def _merge(runs: list[Columns]) -> Columns:
-    """Runs given in position order (older first), each sorted: concatenate, then a stable sort on
-    label_time alone restores (label_time, position) order (timsort: linear on a few sorted runs)."""
-    if len(runs) == 1:
-        return runs[0]
-    joined = {name: np.concatenate([run[name] for run in runs]) for name in runs[0]}
-    order = np.argsort(joined["label_time"], kind="stable")
-    return {name: values[order] for name, values in joined.items()}
+class Prefetch:
+    """Runs an iterator on a background thread, `depth` items ahead. Generating a block of the stream
+    takes a second or more; done inline it stalled the stream (an 80% window at 10k/s), while here it
+    uses the pacer's waits (sleep and poll release the GIL) and numpy's GIL-free stretches."""
+
+    _END = object()
+
+    def __init__(self, items: Iterator[Any], depth: int = 3) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._fill, args=(items,), name="synfin-prefetch", daemon=True)
+
+    def __enter__(self) -> Prefetch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._closed.set()
+        # a block being generated finishes first (~1 s); no need to hold a stopping run for it: daemon
+        self._thread.join(timeout=1)
+
+    def items(self, wait: Callable[[], None], poll_s: float = 0.05) -> Iterator[Any]:
+        """The items in order; `wait` runs every `poll_s` while the next one is not ready."""
+        while True:
+            try:
+                item = self._queue.get(timeout=poll_s)
+            except queue.Empty:
+                wait()
+                continue
+            if item is self._END:
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+
+    def _fill(self, items: Iterator[Any]) -> None:
+        try:
+            for item in items:
+                if not self._put(item):
+                    return
+            self._put(self._END)
+        except Exception as error:  # surfaces in the consuming thread
+            self._put(_Failed(error))
+
+    def _put(self, item: Any) -> bool:
+        while not self._closed.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+
+@dataclass(frozen=True)
+class _Failed:
+    error: Exception
 
 
 @dataclass(frozen=True)
@@ -148,6 +159,7 @@ class Snapshot:
     """Live statistics, once per `stats_interval_s` and at the end."""
 
     elapsed_s: float
+    streaming_s: float  # since the first transaction (after the population was published)
     produced: dict[str, int]
     delivered: int
     failed: int
@@ -195,6 +207,7 @@ class ProduceRun:
         self.headers = {name: RecordHeaders(seed, name) for name in ("transaction", "label", "customer", "merchant")}
         self._trace_rng = np.random.default_rng()  # traceparent is random by design (not in the contract)
         self._start = clock()
+        self._stream_start: float | None = None  # when the first transaction could go
         self._next_tick = self._start + stats_interval_s
         self._last_live_us = 0
 
@@ -205,11 +218,12 @@ class ProduceRun:
     # -- the run ----------------------------------------------------------------------------------
 
     def run(self) -> Snapshot:
-        self._start = self.clock()
+        self._start, self._stream_start = self.clock(), None
         self._next_tick = self._start + self.stats_interval_s
         try:
             if self.config.publish_population:
                 self._publish_population()
+            self._stream_start = self.clock()  # --duration counts streaming time, not the population
             self._transactions()
         except Stopped:
             pass
@@ -237,58 +251,69 @@ class ProduceRun:
         self.sink.flush(FLUSH_TIMEOUT_S, tick=self._tick)
 
     def _transactions(self) -> None:
-        start, end = 0, self.config.events
-        for chunk in self.stream.batches(GENERATION_BATCH):
-            stop = start + len(chunk)
-            if end is not None and stop > end:
-                chunk, stop = chunk.slice(0, end - start), end
-            skip = min(max(self.config.from_seq - start, 0), len(chunk))
+        with Prefetch(self._prepared()) as chunks:
+            for chunk in chunks.items(wait=self._wait_for_chunk):
+                if chunk.resumed is not None:
+                    self.schedule.add(**chunk.resumed)
+                    self.schedule.due(chunk.resumed_at)  # sent by the killed run before it got this far: drop
+                if len(chunk.events):
+                    self._send_chunk(chunk)
+
+    def _prepared(self) -> Iterator[Chunk]:
+        """The chunks to send, in stream order, encoded (in simulated time); runs on the prefetch thread,
+        which alone uses the encoder then (its vocabulary caches are not shared between threads)."""
+        start, end, resume = 0, self.config.events, self.config.from_seq
+        rng = np.random.default_rng()
+        for events in self.stream.batches(GENERATION_BATCH) if end is None or end > 0 else ():
+            if end is not None:
+                events = events.slice(0, min(len(events), end - start))
+            skip = min(max(resume - start, 0), len(events))
+            chunk = Chunk(events.slice(skip, len(events)), start + skip)
             if skip:
-                self._rebuild_labels(chunk.slice(0, skip), start)
-            if skip < len(chunk):
-                self._send_chunk(chunk, start, skip)
-            start = stop
+                chunk.resumed, chunk.resumed_at = self._still_pending(events.slice(0, skip), start, rng)
+            if not self.live and len(chunk.events):
+                chunk.values = self.encoder.encode_transactions(chunk.events)
+                chunk.labels = np.empty(len(chunk.events), dtype=object)
+                chunk.labels[:] = self.encoder.encode_labels(chunk.events)
+            yield chunk
+            start += len(events)
             if end is not None and start >= end:
                 return
 
-    def _rebuild_labels(self, part: EventColumns, start: int) -> None:
+    def _still_pending(self, part: EventColumns, start: int, rng: np.random.Generator) -> tuple[Columns, int]:
         """Resume: the labels of not-resent transactions that were still pending after them."""
         now = int(part.time_us[-1])
         label_time = part.time_us + part.label_delay_us
         pending = np.flatnonzero(label_time > now)  # the rest went out before (or with) these transactions
-        if len(pending):
-            rows = part.take(pending)
-            values = np.empty(len(rows), dtype=object)
-            values[:] = self.encoder.encode_labels(rows)
-            self.schedule.add(label_time[pending], start + pending, customer=rows.customer, value=values,
-                              trace=traceparents(self._trace_rng, len(rows)))
-        self.schedule.due(now)  # sent by the killed run before it got this far: drop
+        rows = part.take(pending)
+        values = np.empty(len(rows), dtype=object)
+        values[:] = self.encoder.encode_labels(rows) if len(rows) else []
+        return {"label_time": label_time[pending], "position": start + pending, "customer": rows.customer,
+                "value": values, "trace": traceparents(rng, len(rows))}, now
 
-    def _send_chunk(self, chunk: EventColumns, start: int, first: int) -> None:
-        n = len(chunk)
-        if not self.live:  # values do not depend on when they are sent: encode the chunk at once
-            values = self.encoder.encode_transactions(chunk)
-            labels = np.empty(n, dtype=object)
-            labels[:] = self.encoder.encode_labels(chunk)
-            keys = self.keys[chunk.customer].tolist()
-            timestamps = (chunk.time_us // 1000).tolist()
+    def _send_chunk(self, chunk: Chunk) -> None:
+        events, n = chunk.events, len(chunk.events)
         traces = traceparents(self._trace_rng, n)
-        i = first
+        if not self.live:
+            keys = self.keys[events.customer].tolist()
+            timestamps = (events.time_us // 1000).tolist()
+        i = 0
         while i < n:
             m = min(self.pacer.suggest_batch_size(), n - i)
-            self.pacer.acquire(m, chunk.time_us[i:i + m])
-            j = i + m
+            self.pacer.acquire(m, events.time_us[i:i + m])
+            j, first = i + m, chunk.first + i
             if self.live:
-                part = self._restamped(chunk.slice(i, j))
+                part = self._restamped(events.slice(i, j))
                 self._send_transactions(self.encoder.encode_transactions(part), self.keys[part.customer].tolist(),
-                                        (part.time_us // 1000).tolist(), start + i, traces[i:j])
+                                        (part.time_us // 1000).tolist(), first, traces[i:j])
                 part_labels = np.empty(m, dtype=object)
                 part_labels[:] = self.encoder.encode_labels(part)
-                self._schedule_labels(part, start + i, part_labels, traces[i:j])
+                self._schedule_labels(part, first, part_labels, traces[i:j])
             else:
-                self._send_transactions(values[i:j], keys[i:j], timestamps[i:j], start + i, traces[i:j])
-                self._schedule_labels(chunk.slice(i, j), start + i, labels[i:j], traces[i:j])
-            self.position = start + j
+                assert chunk.values is not None and chunk.labels is not None
+                self._send_transactions(chunk.values[i:j], keys[i:j], timestamps[i:j], first, traces[i:j])
+                self._schedule_labels(events.slice(i, j), first, chunk.labels[i:j], traces[i:j])
+            self.position = chunk.first + j
             i = j
             self._tick()
             self._check_stop()
@@ -327,12 +352,18 @@ class ProduceRun:
     # -- waiting, stopping, stats -----------------------------------------------------------------
 
     def _out_of_time(self) -> bool:
-        limit = self.config.duration_s
-        return limit is not None and self.clock() - self._start >= limit
+        limit, since = self.config.duration_s, self._stream_start
+        return limit is not None and since is not None and self.clock() - since >= limit
 
     def _check_stop(self) -> None:
         if self.stop_requested or self._out_of_time():
             raise Stopped
+
+    def _wait_for_chunk(self) -> None:
+        """While the prefetch thread is behind: keep serving reports and stats, and honour a stop."""
+        self._check_stop()
+        self.sink.service()
+        self._tick()
 
     def _wait(self, seconds: float) -> None:
         """The pacer's sleep: serve delivery reports and stats while waiting, stop if asked to."""
@@ -358,7 +389,9 @@ class ProduceRun:
         sink, pacer = self.sink, self.pacer
         p50, p99 = sink.tracker.percentiles(50, 99)
         return Snapshot(
-            elapsed_s=self.clock() - self._start, produced=dict(sink.produced), delivered=sink.delivered_total,
+            elapsed_s=self.clock() - self._start,
+            streaming_s=0.0 if self._stream_start is None else self.clock() - self._stream_start,
+            produced=dict(sink.produced), delivered=sink.delivered_total,
             failed=sink.failed_total, in_flight=sink.in_flight, target_rate=pacer.target_rate(),
             achieved_rate=pacer.achieved_rate(), latency_p50_s=p50, latency_p99_s=p99, position=self.position,
             pending_labels=len(self.schedule), warning=sink.last_warning, done=done)

@@ -27,9 +27,12 @@ DAY_MS = 86_400_000
 # broker keeps the producer's compression instead of recompressing each batch.
 COMMON_CONFIG = {"message.timestamp.type": "CreateTime", "compression.type": "producer"}
 COMPACTED = {"cleanup.policy": "compact"}
-EVENTS = {"cleanup.policy": "delete", "retention.ms": str(7 * DAY_MS)}
+# Records carry their event time as timestamp, and simulated event times can be any date (the default
+# start is 2025-10-01): a time-based retention would delete a simulated stream minutes after producing it.
+# So event topics keep records until deleted (size limits are the operator's choice).
+EVENTS = {"cleanup.policy": "delete", "retention.ms": "-1"}
 # dead letters are read by a person, later: keep them longer than the events they came from
-DEAD_LETTERS = {"cleanup.policy": "delete", "retention.ms": str(30 * DAY_MS)}
+DEAD_LETTERS = {"cleanup.policy": "delete", "retention.ms": "-1"}
 
 CONNECT_TIMEOUT_S = 15.0
 

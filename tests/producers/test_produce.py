@@ -6,25 +6,32 @@ prefix; records are read back with a plain confluent-kafka consumer, not through
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
 from schemas.codec import decode
 from synfinance.cli import main
 
 EVENTS = 50_000
-POPULATION = ["--customers", "2000", "--merchants", "300"]
+# the topics keep 7 days by record timestamp (= event time): start two days ago, or the broker deletes
+# the records at its next retention check; computed once, so every run of the module shares it
+START = (dt.datetime.now(dt.UTC) - dt.timedelta(days=2)).strftime("%Y-%m-%dT00:00:00Z")
+POPULATION = ["--customers", "2000", "--merchants", "300", "--start", START]
 KINDS = ("customers", "merchants", "transactions", "labels", "scored", "alerts", "dlq")
 Record = tuple[bytes, bytes, int, dict[str, bytes]]  # key, value, timestamp (ms), headers
 
@@ -76,12 +83,15 @@ class Topics:
             consumer.close()
 
     def total(self, kind: str) -> int:
+        """Records in the topic so far; 0 while it is being created (no leader yet)."""
         topic = self.name(kind)
         consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"test-{uuid.uuid4().hex}"})
         try:
             metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
             partitions = metadata.partitions if metadata is not None else {}
             return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions)
+        except KafkaException:
+            return 0
         finally:
             consumer.close()
 
@@ -220,6 +230,34 @@ def test_sigkill_then_from_seq_leaves_no_gap(kafka_bootstrap: str, paced_run: To
             assert all(seq(r) >= resume_at for r in duplicated)
         else:  # a label comes again if its transaction is resent or it was still pending at the resume point
             assert all(seq(r) >= resume_at or decode(r[1])["label_time"] > resume_time for r in duplicated)
+
+
+@pytest.mark.integration
+def test_sigterm_stops_flushes_and_exits_0_with_stats_and_metrics(kafka_bootstrap: str) -> None:
+    topics = fresh(kafka_bootstrap, "sigterm")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    run = topics.start("--rate", "2000", "--json-stats", "--metrics-port", str(port))
+    deadline = time.monotonic() + 120
+    while topics.total("transactions") < 3_000:
+        assert run.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    run.send_signal(signal.SIGTERM)
+    stdout, stderr = run.communicate(timeout=60)
+    assert run.returncode == 0, stderr
+    assert f'synfin_produced_total{{topic="{topics.name("transactions")}"}}' in metrics
+    assert "synfin_target_rate 2000.0" in metrics
+    assert "synfin_delivery_latency_seconds_bucket" in metrics and "synfin_produce_errors_total 0.0" in metrics
+    stats = [json.loads(line) for line in stdout.splitlines()]
+    assert stats[-1]["done"] and not any(s["done"] for s in stats[:-1]) and stats[-1]["failed"] == 0
+    position = stats[-1]["position"]
+    assert f"next position {position:,}; stopped early" in stderr
+    # everything handed to Kafka before the stop was delivered; pending labels wait for a resumed run
+    assert topics.total("transactions") == position
+    assert topics.total("labels") == position - stats[-1]["pending_labels"] == stats[-1]["produced"][
+        topics.name("labels")]
 
 
 @pytest.mark.parametrize(

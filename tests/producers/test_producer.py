@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from producers import kafka, producer
+from producers import kafka, pacing
 from producers.kafka import DeliveryTracker, KafkaProducer, RecordHeaders, traceparents
-from producers.producer import LabelSchedule, ProduceRun, RunConfig
+from producers.pacing import LabelSchedule
+from producers.producer import Prefetch, ProduceRun, RunConfig
 from producers.rates import Constant, Max, Profile, Ramp
 from producers.stream import StreamConfig, World
 from schemas.codec import decode, single_object_prefix
@@ -27,7 +28,7 @@ Record = tuple[bytes, bytes, int, list[tuple[str, bytes]]]
 
 
 def test_doctests_run() -> None:
-    for module in (kafka, producer):
+    for module in (kafka, pacing):
         result = doctest.testmod(module)
         assert result.failed == 0
         assert result.attempted >= 4
@@ -284,3 +285,17 @@ def test_duration_ends_a_run_and_flushes_pending_labels(small_world: World) -> N
     assert not run.stopped_early
     assert len(records["t"]) == pytest.approx(3_000, abs=5)
     assert len(records["l"]) == len(records["t"])
+
+
+def test_prefetch_keeps_order_and_surfaces_a_failure() -> None:
+    def items() -> Iterable[int]:
+        yield from range(5)
+        raise RuntimeError("generator broke")
+
+    waits: list[int] = []
+    with Prefetch(iter(items()), depth=2) as prefetch:
+        got = []
+        with pytest.raises(RuntimeError, match="generator broke"):
+            for item in prefetch.items(wait=lambda: waits.append(1)):
+                got.append(item)
+    assert got == [0, 1, 2, 3, 4]

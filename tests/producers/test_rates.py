@@ -208,7 +208,17 @@ def test_falling_behind_is_caught_up_not_forgotten() -> None:
     clock.now += 2.0  # a stall (GC, broker hiccup): the schedule keeps running
     releases = run(pacer, clock, 20.0)
     assert pacer.released == pytest.approx(20_000, abs=2)
-    assert releases[0][0] == releases[1][0]  # the first batches after the stall go without sleeping
+    # the backlog goes out at once, in one batch, then the rate is back to normal-sized batches
+    assert releases[0][0] == pytest.approx(7.0, abs=0.002) and releases[0][1] == pytest.approx(2_000, abs=3)
+    assert {n for _, n in releases[1:]} == {2}
+
+
+def test_backlog_batches_are_capped() -> None:
+    clock = FakeClock()
+    pacer = paced(Constant(100_000), clock)
+    pacer.acquire(1)
+    clock.now += 1.0  # 100,000 events behind
+    assert pacer.suggest_batch_size() == pacing.MAX_BATCH
 
 
 def test_replay_speed_releases_each_event_at_its_scaled_event_time() -> None:

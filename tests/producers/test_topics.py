@@ -10,7 +10,7 @@ import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 from typer.testing import CliRunner
 
-from producers.topics import DAY_MS, describe_topics, ensure_topics, mismatch, spec_for_settings
+from producers.topics import describe_topics, ensure_topics, mismatch, spec_for_settings
 from synfinance.commands import topics as topics_cli
 from synfinance.errors import UsageError
 from synfinance.settings import Settings, load_settings
@@ -65,7 +65,7 @@ def test_creates_the_seven_topics_with_partitions_and_configs(kafka_bootstrap: s
             assert config["cleanup.policy"] == "compact"
         else:
             assert config["cleanup.policy"] == "delete"
-            assert config["retention.ms"] == str((30 if kind == "dlq" else 7) * DAY_MS)
+            assert config["retention.ms"] == "-1"  # event-time timestamps: time-based retention would delete them
 
     again = ensure_topics(settings.kafka_config(), specs)
     assert [line.split(":")[0] for line in again] == [line.split(":")[0] for line in lines]

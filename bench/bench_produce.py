@@ -1,0 +1,197 @@
+"""Benchmark: the producer's throughput against its raw ceiling, and its rate accuracy.
+
+Run: ``python bench/bench_produce.py [--events 300000] [--seconds 30]``. Starts a local broker
+(`synfinance.stack`) in a temporary directory unless ``--bootstrap`` is given, and in one run measures
+
+(a) the raw ceiling: records of the same sizes (pre-encoded Transaction + Label values, keys, headers)
+    through the same `KafkaProducer` config, one label per transaction as in the full path;
+(b) the full path at ``--profile max``: generation, encoding, label scheduling, produce, final flush;
+    reported as transactions/s and as (b)/(a), medians of ``--repeat`` alternating pairs, after a
+    warm-up pass (a fresh broker is slow until its JVM has compiled the hot paths); beside them, for
+    the record: (a) with a Python delivery callback on every message, the bare client without
+    headers, and generation + encoding alone;
+(c) rate accuracy at 1k, 10k and 100k transactions/s: achieved/target over every 10 s window
+    (sliding by 1 s, from the second after the first transaction), worst window.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from producers.kafka import PRODUCER_DEFAULTS, KafkaProducer, RecordHeaders, traceparents
+from producers.producer import ProduceRun, RunConfig, Snapshot
+from producers.rates import Constant, Max, Profile
+from producers.records import RecordEncoder
+from producers.stream import StreamConfig, TransactionStream, World
+from schemas.codec import single_object_prefix
+from synfinance.settings import TopicNames
+
+CHUNK = 10_000
+
+
+def make_topics(bootstrap: str) -> TopicNames:
+    prefix = f"bench.produce.{uuid.uuid4().hex[:8]}"
+    names = TopicNames(**{k: f"{prefix}.{k}" for k in ("customers", "merchants", "transactions", "labels")})
+    topics = [NewTopic(getattr(names, k), 6, 1) for k in ("customers", "merchants", "transactions", "labels")]
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.create_topics(topics).values():
+        future.result(30)
+    time.sleep(1)
+    return names
+
+
+def sample_records(world: World, config: StreamConfig) -> dict[str, Any]:
+    """One real chunk, encoded: the raw runs send these bytes over and over."""
+    encoder = RecordEncoder(world, single_object_prefix("transaction"), single_object_prefix("label"))
+    chunk = next(TransactionStream(config, world).batches(CHUNK))
+    keys = [world.customers.ids[k].encode() for k in chunk.customer.tolist()]
+    return {"transactions": encoder.encode_transactions(chunk), "labels": encoder.encode_labels(chunk),
+            "keys": keys, "timestamps": (chunk.time_us // 1000).tolist()}
+
+
+def raw_ceiling(bootstrap: str, topics: TopicNames, sample: dict[str, Any], events: int,
+                every_report: bool = False) -> float:
+    """(a): transactions/s for pre-encoded records through KafkaProducer.send (same headers).
+    `every_report`: librdkafka reports every delivery, so the Python callback runs per message."""
+    producer = KafkaProducer({"bootstrap.servers": bootstrap, "delivery.report.only.error": not every_report})
+    headers = {"t": RecordHeaders(1, "transaction"), "l": RecordHeaders(1, "label")}
+    rng = np.random.default_rng()
+    started = time.perf_counter()
+    for start in range(0, events, CHUNK):
+        traces = traceparents(rng, CHUNK).tolist()
+        positions = range(start, start + CHUNK)
+        producer.send(topics.transactions, sample["transactions"], sample["keys"], sample["timestamps"],
+                      headers["t"], positions, traces)
+        producer.send(topics.labels, sample["labels"], sample["keys"], sample["timestamps"], headers["l"],
+                      positions, traces)
+    assert producer.flush(60) == 0 and producer.failed_total == 0
+    return events / (time.perf_counter() - started)
+
+
+def bare_client(bootstrap: str, topics: TopicNames, sample: dict[str, Any], events: int) -> float:
+    """The client alone, same config and bytes, no headers: confluent-kafka's own ceiling here."""
+    producer = Producer({**PRODUCER_DEFAULTS, "bootstrap.servers": bootstrap})
+    produce = producer.produce
+    started = time.perf_counter()
+    for _ in range(0, events, CHUNK):
+        for topic, values in ((topics.transactions, sample["transactions"]), (topics.labels, sample["labels"])):
+            for value, key, timestamp in zip(values, sample["keys"], sample["timestamps"], strict=True):
+                try:
+                    produce(topic, value, key, timestamp=timestamp)
+                except BufferError:
+                    producer.poll(0.01)
+                    produce(topic, value, key, timestamp=timestamp)
+            producer.poll(0)
+    assert producer.flush(60) == 0
+    return events / (time.perf_counter() - started)
+
+
+def full_path(bootstrap: str, world: World, config: StreamConfig, profile: Profile, events: int | None,
+              seconds: float | None) -> tuple[float, list[Snapshot]]:
+    """(b) and (c): a produce run (population excluded); returns transactions/s and the 1 s snapshots."""
+    topics = make_topics(bootstrap)
+    snaps: list[Snapshot] = []
+    producer = KafkaProducer({"bootstrap.servers": bootstrap})
+    run_config = RunConfig(stream=config, profile=profile, topics=topics, events=events, duration_s=seconds,
+                           publish_population=False)
+    run = ProduceRun(run_config, producer, world=world, on_stats=snaps.append)
+    started = time.perf_counter()
+    final = run.run()
+    elapsed = time.perf_counter() - started
+    assert final.failed == 0 and final.in_flight == 0
+    return final.position / elapsed, snaps
+
+
+def generate_only(world: World, config: StreamConfig, events: int) -> float:
+    """What (b) does before Kafka: the stream's own speed, for reading (b)/(a)."""
+    encoder = RecordEncoder(world, single_object_prefix("transaction"), single_object_prefix("label"))
+    started, done = time.perf_counter(), 0
+    for chunk in TransactionStream(config, world).batches(CHUNK):
+        encoder.encode_transactions(chunk)
+        encoder.encode_labels(chunk)
+        done += len(chunk)
+        if done >= events:
+            break
+    return done / (time.perf_counter() - started)
+
+
+def worst_window(snaps: list[Snapshot], rate: float, seconds: float, window: int = 10) -> tuple[float, float]:
+    """(lowest, highest) achieved/target over every `window`-second span of the per-second snapshots,
+    at steady state: from the second after the first transaction went out until the run's `seconds`
+    were over (the final flush is not streaming)."""
+    streaming = [s for s in snaps if s.position > 0 and s.streaming_s < seconds and not s.done][1:]
+    times = np.array([s.elapsed_s for s in streaming])
+    positions = np.array([s.position for s in streaming])
+    ratios = []
+    for i in range(len(streaming)):
+        j = int(np.searchsorted(times, times[i] + window - 0.5))
+        if j >= len(streaming):
+            break
+        ratios.append((positions[j] - positions[i]) / (times[j] - times[i]) / rate)
+    return (min(ratios), max(ratios)) if ratios else (math.nan, math.nan)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=300_000, help="transactions for (a) and (b)")
+    parser.add_argument("--seconds", type=float, default=30.0, help="length of each rate-accuracy run")
+    parser.add_argument("--rates", default="1000,10000,100000")
+    parser.add_argument("--repeat", type=int, default=3, help="alternating (a)/(b) pairs; medians reported")
+    parser.add_argument("--bootstrap", help="an existing broker (default: start a local one)")
+    args = parser.parse_args()
+
+    stack = None
+    bootstrap = args.bootstrap
+    if bootstrap is None:
+        from synfinance.stack.launcher import LocalStack
+
+        stack = LocalStack(Path(tempfile.mkdtemp(prefix="bench-produce-")))
+        bootstrap = stack.up(with_postgres=False).kafka.bootstrap  # type: ignore[union-attr]
+    try:
+        # a recent start: the topics' time retention would otherwise delete old event times at once
+        start = time.strftime("%Y-%m-%dT00:00:00Z", time.gmtime(time.time() - 86_400))
+        config = StreamConfig(seed=42, customers=10_000, merchants=2_000, start=start)
+        world = World(config)
+        sample = sample_records(world, config)
+        sizes = [len(v) for v in sample["transactions"]], [len(v) for v in sample["labels"]]
+        print(f"broker {bootstrap}; records: Transaction mean {np.mean(sizes[0]):.0f} B, Label mean "
+              f"{np.mean(sizes[1]):.0f} B, one label per transaction; 10,000 customers, 2,000 merchants")
+        topics = make_topics(bootstrap)
+        raw_ceiling(bootstrap, topics, sample, args.events)  # warm-up: a fresh broker's JVM is still compiling
+        pairs = []
+        for _ in range(args.repeat):  # (a) and (b) alternate, so both see the same machine
+            pairs.append((raw_ceiling(bootstrap, topics, sample, args.events),
+                          full_path(bootstrap, world, config, Max(), args.events, None)[0]))
+        callback = raw_ceiling(bootstrap, topics, sample, args.events, every_report=True)
+        bare = bare_client(bootstrap, topics, sample, args.events)
+        generation = generate_only(world, config, args.events)
+        a, b = (float(np.median([pair[k] for pair in pairs])) for k in (0, 1))
+        ratios = ", ".join(f"{pb / pa:.0%}" for pa, pb in pairs)
+        print(f"(a)  raw ceiling: pre-encoded, KafkaProducer.send, same headers  {a:>9,.0f} txn/s ({2 * a:,.0f} msg/s)")
+        print(f"(b)  full path, --profile max                                   {b:>9,.0f} txn/s ({2 * b:,.0f} msg/s)")
+        print(f"     (b)/(a) = {b / a:.0%} (medians of {args.repeat}; per pair: {ratios})")
+        print(f"     as (a), a Python delivery callback on every message          {callback:>9,.0f} txn/s")
+        print(f"     bare confluent-kafka produce(), no headers                  {bare:>9,.0f} txn/s")
+        print(f"     generation + Transaction/Label encoding alone, no Kafka     {generation:>9,.0f} txn/s")
+        for rate in (float(r) for r in args.rates.split(",")):
+            _, snaps = full_path(bootstrap, world, config, Constant(rate), None, args.seconds)
+            low, high = worst_window(snaps, rate, args.seconds)
+            print(f"(c)  target {rate:>9,.0f}/s over {args.seconds:g} s: achieved/target per 10 s window "
+                  f"min {low:.4f} max {high:.4f}")
+    finally:
+        if stack is not None:
+            stack.down()
+
+
+if __name__ == "__main__":
+    main()
