@@ -11,43 +11,17 @@ from __future__ import annotations
 
 import argparse
 import heapq
-import math
 import time
 from collections import defaultdict
-from typing import Any
 
 import numpy as np
 from river import compose, linear_model, optim, preprocessing
 
 from processors.features import FEATURE_NAMES, reference_features
+from processors.model_input import model_input
 from producers.records import RecordEncoder
 from producers.stream import StreamConfig, TransactionStream
 from schemas.codec import decode
-
-
-def model_input(features: dict[str, Any], record: dict[str, Any]) -> dict[str, float]:
-    """Numbers for the model: the velocity features (booleans as 0/1, a missing 'previous' as 0 with an
-    indicator, heavy-tailed ones on a log scale) plus the transaction's own amount and categories."""
-    x: dict[str, float] = {"log_amount": math.log1p(record["amount_paise"] / 100),
-                           "log_amount_x_zscore": math.log1p(record["amount_paise"] / 100)
-                           * max(min(float(features["amount_zscore"]), 10.0), -10.0)}
-    for name in ("channel", "entry_mode", "transaction_type", "payment_mode"):
-        x[f"{name}={record[name]}"] = 1.0
-    for name in FEATURE_NAMES:
-        value = features[name]
-        if value is None:
-            x[name], x[f"{name}_missing"] = 0.0, 1.0
-        else:
-            x[name] = float(value)
-    for name in ("amount_sum_1h_paise", "amount_sum_24h_paise", "km_from_prev", "speed_kmh_from_prev",
-                 "km_from_home", "seconds_since_prev"):
-        x[name] = math.log1p(max(x[name], 0.0))
-    # a linear model needs the thresholds a rule would use, and a few interactions
-    x["faster_than_a_plane"] = float((features["speed_kmh_from_prev"] or 0.0) > 900.0)
-    x["new_device_far_from_home"] = float(features["is_new_device"]) * x["km_from_home"]
-    x["new_payee_amount"] = float(features["is_new_merchant"]) * x["log_amount"]
-    x["p2p_new_payee"] = float(features["is_new_merchant"] and record["transaction_type"] == "P2P_TRANSFER")
-    return x
 
 
 def roc_auc(y: np.ndarray, s: np.ndarray) -> float:

@@ -1,0 +1,342 @@
+"""One processor worker: a confluent-kafka consume-score-produce loop with exactly-once output.
+
+Why not a Faust agent: Faust's per-event machinery caps a worker near 6k events/s before any work
+(notes/measured.md, re-measured by bench/bench_process.py); the features and the model need most of a
+core on their own. Faust hosts this loop (`processors.app`): lifecycle, signals, web, metrics.
+
+Clients, per worker:
+- the *group* consumer: transactions and labels of the worker's partitions (range assignment, so a worker
+  owns the same partition numbers of both topics: a customer's labels come to the worker with its state);
+- the *replica* consumer: every partition of customers (homes), transactions and labels, from the start,
+  for merchant risk (`processors.risk`), paced so it stays a little ahead of the group consumer;
+- one transactional producer. Each Kafka transaction holds the scored records, alerts and dead letters of
+  a commit interval, the states of the customers changed in it (compacted `<group>-state-changelog`,
+  partitioned like the transactions), the model checkpoint (`<group>-model-checkpoints`) and the group
+  offsets. A worker killed at any point restarts from its last commit with matching state and model, and
+  read_committed consumers see each scored record once, whichever worker produced it.
+
+A transaction is scored once merchant risk at its event time is final (`RiskReplica.ready`), or after
+`max_hold_s` of waiting for the label watermark (then counted in `synfin_risk_hold_timeouts_total`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+
+from processors.engine import Engine, UnknownCustomer
+from processors.features import DAY_US, HOUR_US
+from processors.kafka_io import _QUIET, TransactionalProducer, ensure_compacted, partition_counts, read_to_end
+from processors.metrics import ProcessorMetrics
+from processors.replica import ReplicaReader
+from processors.scoring import FraudModel
+from processors.state import CustomerState, dumps, loads
+from processors.wire import read_label
+from schemas.codec import CodecError, decode, encode
+from sinks.dlq import ERROR_CLASS, ERROR_MESSAGE, SOURCE_OFFSET, SOURCE_PARTITION, SOURCE_TOPIC
+from synfinance.settings import TopicNames
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """What to read and write, and the knobs of the loop."""
+
+    kafka: Mapping[str, Any]
+    topics: TopicNames
+    group: str = "synfin-processor"
+    worker_id: str = "0"  # stable per worker slot: its transactional.id and model checkpoint key
+    threshold: float = 0.5
+    commit_interval_s: float = 0.5
+    max_hold_s: float = 5.0
+    max_label_delay_us: int = 90 * DAY_US  # producers.labels.LabelDelays.max_us of the default delays
+    lookahead_us: int = HOUR_US
+    batch_size: int = 2_000
+    max_buffered: int = 5_000  # per partition: beyond it, pause fetching it
+    stop_when_idle_s: float | None = None  # tests and benchmarks: exit once nothing came for this long
+
+    @property
+    def state_topic(self) -> str:
+        return f"{self.group}-state-changelog"
+
+    @property
+    def checkpoint_topic(self) -> str:
+        return f"{self.group}-model-checkpoints"
+
+    @property
+    def checkpoint_key(self) -> bytes:
+        return f"model/{self.worker_id}".encode()
+
+
+class Held(NamedTuple):
+    """A consumed transaction waiting to be scored (or a poison one waiting to be dead-lettered in order)."""
+
+    message: Message
+    record: dict[str, Any] | None
+    error: Exception | None
+    received: float  # wall clock (time.time())
+
+
+class Worker:
+    """`run()` until `stop()` (or idleness); see the module docstring."""
+
+    def __init__(self, config: WorkerConfig, metrics: ProcessorMetrics | None = None) -> None:
+        self.config = config
+        self.metrics = metrics or ProcessorMetrics()
+        self.stopping = False
+        self.ready = False
+        self.last_commit = 0.0
+        topics = config.topics
+        counts = partition_counts(config.kafka, [topics.customers, topics.transactions, topics.labels])
+        if counts[topics.transactions] != counts[topics.labels]:
+            raise ValueError(f"{topics.transactions} and {topics.labels} must have the same partition count "
+                             f"(co-partitioned by customer), not {counts[topics.transactions]} and "
+                             f"{counts[topics.labels]}")
+        self.partitions = counts[topics.transactions]
+        ensure_compacted(config.kafka, config.state_topic, self.partitions)
+        ensure_compacted(config.kafka, config.checkpoint_topic, 1)
+        self._learned_at_checkpoint = -1
+        self._learned_reported = self._inexact_reported = 0
+        self.replica = ReplicaReader(config.kafka, topics, counts, config.max_label_delay_us, config.lookahead_us)
+        self.replica.load_homes()
+        self.engine = Engine(self._restore_model(), self.replica.risk, self.replica.homes, worker=config.worker_id,
+                             threshold=config.threshold)
+        self.producer = TransactionalProducer(config.kafka, f"{config.group}-{config.worker_id}")
+        self.held: dict[int, deque[Held]] = {}
+        self.next_offset: dict[tuple[str, int], int] = {}
+        self.paused: set[int] = set()
+        self.frontier: int | None = None  # newest event time scored: the replica reads ahead of it
+        self.last_scored: dict[int, int] = {}  # per owned partition
+        # newest label_time the group consumer read per owned label partition: a transaction waits for its
+        # partition's labels up to its event time too, so the model has learned what it could by then
+        self.label_time: dict[int, int] = {}
+        self.consumer = Consumer({**config.kafka, "group.id": config.group, "enable.auto.commit": False,
+                                  "isolation.level": "read_committed", "auto.offset.reset": "earliest",
+                                  "partition.assignment.strategy": "range", "logger": _QUIET})
+        self.consumer.subscribe([topics.transactions, topics.labels], on_assign=self._on_assign,
+                                on_revoke=self._on_revoke, on_lost=self._on_lost)
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the loop to finish: it commits what it did and leaves the group (safe from any thread)."""
+        self.stopping = True
+
+    def run(self) -> None:
+        last_input = time.monotonic()
+        next_compact = 0.0
+        try:
+            while not self.stopping:
+                got = self.replica.pump(self.frontier)
+                messages = self.consumer.consume(self.config.batch_size, timeout=0.02 if got else 0.1)
+                now, wall = time.monotonic(), time.time()  # wall: received/latency times, as in the records
+                if messages or got or not self.ready:
+                    last_input = now  # idleness counts from the assignment on
+                for message in messages:
+                    self._take(message, wall)
+                self._drain(wall)
+                if now - self.last_commit >= self.config.commit_interval_s:
+                    self._commit()
+                if now >= next_compact:
+                    self._compact()
+                    next_compact = now + 1.0
+                idle = self.config.stop_when_idle_s
+                if idle is not None and now - last_input > idle and not any(self.held.values()):
+                    break
+            self._commit()
+        finally:
+            log.info("worker %s stops: %s; replica %s, %s; %d held", self.config.worker_id, self.engine.counters,
+                     self.replica.risk.counters, self.replica.risk.pending_sizes(),
+                     sum(len(q) for q in self.held.values()))
+            self.ready = False
+            self.consumer.close()  # leaves the group: the others take the partitions over at once
+            self.producer.close()
+            self.replica.close()
+
+    # -- the loop ---------------------------------------------------------------------------------
+
+    def _take(self, message: Message, wall: float) -> None:
+        error = message.error()
+        if error is not None:
+            if error.fatal():
+                raise KafkaException(error)
+            log.warning("consume: %s", error)
+            return
+        topic, partition = message.topic(), message.partition()
+        if topic == self.config.topics.labels:
+            try:
+                facts = read_label(message.value())
+                self.engine.label(partition, facts)
+                self.label_time[partition] = max(self.label_time.get(partition, facts.label_time), facts.label_time)
+            except CodecError as exc:
+                self._dead_letter(message, exc)
+            self.next_offset[(topic, partition)] = message.offset() + 1
+            return
+        record, failure = None, None
+        try:
+            record = decode(message.value())
+            if "amount_paise" not in record or "channel" not in record:
+                raise CodecError("not a Transaction value")
+        except CodecError as exc:
+            failure = exc
+        queue = self.held[partition]
+        queue.append(Held(message, record, failure, wall))
+        self.next_offset[(topic, partition)] = message.offset() + 1
+        if len(queue) >= self.config.max_buffered and partition not in self.paused:
+            self.consumer.pause([TopicPartition(topic, partition)])
+            self.paused.add(partition)
+
+    def _drain(self, wall: float) -> None:
+        risk, engine, produce = self.replica.risk, self.engine, self.producer.produce
+        topics, metrics = self.config.topics, self.metrics
+        max_hold = self.config.max_hold_s
+        scored_before, alerts_before = engine.counters.scored, engine.counters.alerts
+        for partition, queue in self.held.items():
+            while queue:
+                held = queue[0]
+                if held.record is None:
+                    self._dead_letter(held.message, held.error or CodecError("undecodable"))
+                    queue.popleft()
+                    continue
+                t = held.record["event_time"]
+                if not (risk.ready(t) and self.label_time.get(partition, t) > t):
+                    if wall - held.received < max_hold:
+                        break
+                    metrics.hold_timeouts.inc()
+                try:
+                    result = engine.score(partition, held.record, held.received)
+                except UnknownCustomer as exc:
+                    self._dead_letter(held.message, exc)
+                    queue.popleft()
+                    continue
+                queue.popleft()
+                self.last_scored[partition] = t
+                if self.frontier is None or t > self.frontier:
+                    self.frontier = t
+                if result is None:
+                    metrics.duplicates.inc()
+                    continue
+                key, timestamp = held.message.key(), held.message.timestamp()[1]
+                produce(topics.scored, encode("scored_transaction", result.scored), key, timestamp)
+                if result.alert is not None:
+                    produce(topics.alerts, encode("alert", result.alert), key, timestamp)
+                metrics.latency.observe(result.scored["processing_latency_ms"] / 1000.0)
+            if partition in self.paused and len(queue) < self.config.max_buffered // 2:
+                self.consumer.resume([TopicPartition(topics.transactions, partition)])
+                self.paused.discard(partition)
+        metrics.processed.inc(engine.counters.scored - scored_before)
+        metrics.alerts.inc(engine.counters.alerts - alerts_before)
+        self.producer.poll()
+
+    def _dead_letter(self, message: Message, error: Exception) -> None:
+        headers = [*(message.headers() or []),
+                   (ERROR_CLASS, type(error).__name__.encode()),
+                   (ERROR_MESSAGE, str(error)[:1000].encode("utf-8", "replace")),
+                   (SOURCE_TOPIC, str(message.topic()).encode()),
+                   (SOURCE_PARTITION, str(message.partition()).encode()),
+                   (SOURCE_OFFSET, str(message.offset()).encode())]
+        self.producer.produce(self.config.topics.dlq, message.value() or b"", message.key(),
+                              max(message.timestamp()[1], 0), headers)
+        self.metrics.dead_letters.labels(topic=message.topic()).inc()
+
+    def _commit(self) -> None:
+        """States of changed customers, the model (if it learned), and the offsets, in one transaction."""
+        engine, config = self.engine, self.config
+        for partition, customers in engine.dirty.items():
+            states = engine.states[partition]
+            for customer in customers:
+                self.producer.produce(config.state_topic, dumps(states[customer]), customer.encode(),
+                                      partition=partition)
+            customers.clear()
+        if engine.model.learned != self._learned_at_checkpoint:
+            self.producer.produce(config.checkpoint_topic, engine.model.to_bytes(), config.checkpoint_key)
+            self._learned_at_checkpoint = engine.model.learned
+        offsets = []
+        for (topic, partition), offset in self.next_offset.items():
+            queue = self.held.get(partition) if topic == config.topics.transactions else None
+            # a held transaction is not done: the next owner (or a restart) must read it again
+            offsets.append(TopicPartition(topic, partition, queue[0].message.offset() if queue else offset))
+        self.producer.commit(offsets, self.consumer.consumer_group_metadata())
+        self.last_commit = time.monotonic()
+        self.metrics.commits.inc()
+        self.metrics.learned.inc(engine.counters.learned - self._learned_reported)
+        self._learned_reported = engine.counters.learned
+        self.metrics.inexact_risk.inc(engine.counters.inexact_risk - self._inexact_reported)
+        self._inexact_reported = engine.counters.inexact_risk
+        quality = engine.model.quality
+        self.metrics.roc_auc.set(quality.roc_auc())
+        self.metrics.pr_auc.set(quality.pr_auc())
+        self.metrics.held.set(sum(len(q) for q in self.held.values()))
+
+    def _floor(self) -> int | None:
+        """The oldest event time this worker may still score (None while a partition has no history)."""
+        marks = []
+        for partition, queue in self.held.items():
+            head = next((h.record["event_time"] for h in queue if h.record is not None), None)
+            mark = head if head is not None else self.last_scored.get(partition)
+            if mark is None:
+                return None
+            marks.append(mark)
+        return min(marks) if marks else None
+
+    def _compact(self) -> None:
+        self.replica.risk.compact(self._floor())
+        if self.frontier is not None:
+            self.engine.expire(self.frontier - self.config.max_label_delay_us)
+        self.metrics.pending.set(self.engine.pending_count())
+
+    # -- rebalances -------------------------------------------------------------------------------
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        state_parts = [TopicPartition(self.config.state_topic, tp.partition) for tp in partitions
+                       if tp.topic == self.config.topics.transactions]
+        restored: dict[int, dict[str, CustomerState]] = {tp.partition: {} for tp in state_parts}
+        for message in read_to_end(self.config.kafka, state_parts):
+            value = message.value()
+            if value is not None:
+                restored[message.partition()][message.key().decode()] = loads(value)
+        for partition, states in restored.items():
+            self.engine.assign(partition, states)
+            self.held[partition] = deque()
+        log.info("assigned %s (%d customer states restored)", [(tp.topic, tp.partition) for tp in partitions],
+                 sum(len(s) for s in restored.values()))
+        self.ready = True
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._commit()  # what was done for these partitions is committed before another worker takes them
+        self._forget(partitions)
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # the group moved on without us: whatever this transaction holds must not be committed
+        raise RuntimeError(f"lost partitions {[(tp.topic, tp.partition) for tp in partitions]}: restart")
+
+    def _forget(self, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            self.next_offset.pop((tp.topic, tp.partition), None)
+            if tp.topic == self.config.topics.transactions:
+                self.engine.revoke(tp.partition)
+                self.held.pop(tp.partition, None)
+                self.last_scored.pop(tp.partition, None)
+            else:
+                self.label_time.pop(tp.partition, None)
+                self.paused.discard(tp.partition)
+        self.ready = bool(self.held)
+
+    def _restore_model(self) -> FraudModel:
+        latest = None
+        for message in read_to_end(self.config.kafka, [TopicPartition(self.config.checkpoint_topic, 0)]):
+            if message.key() == self.config.checkpoint_key:
+                latest = message.value()
+        if latest is None:
+            return FraudModel()
+        model = FraudModel.from_bytes(latest)
+        self._learned_at_checkpoint = model.learned
+        log.info("model restored from checkpoint (%d labels learned)", model.learned)
+        return model

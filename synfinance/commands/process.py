@@ -1,0 +1,74 @@
+"""`synfinance process` — velocity features and online fraud scores in-stream (SPEC §7).
+
+One worker per process, hosted by a Faust app (`processors.app`); `--workers N` starts N worker processes
+that share the partitions of one consumer group, each with its own worker index (its transactional id
+and model checkpoint) and web port (`--web-port P`: P, P+1, ...). SIGINT/SIGTERM stop every worker
+cleanly: each commits what it did and leaves the group.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import sys
+from types import FrameType
+
+import typer
+
+from processors.app import run_worker
+from processors.worker import WorkerConfig
+from synfinance.errors import UsageError
+from synfinance.settings import load_settings
+
+DEFAULT_WEB_PORT = 6066
+
+
+def process(
+    workers: int = typer.Option(1, "--workers", min=1, max=64, help="Worker processes to start (one group)."),
+    web_port: int = typer.Option(DEFAULT_WEB_PORT, "--web-port", min=1, max=65535,
+                                 help="Port of /metrics, /healthz, /readyz (worker i uses port + i)."),
+    web: bool = typer.Option(True, "--web/--no-web", help="Serve the web endpoints at all."),
+    group: str = typer.Option("synfin-processor", "--group", help="Consumer group; also names the state topics."),
+    threshold: float = typer.Option(0.5, "--threshold", min=0.0, max=1.0, help="Alert when score >= this."),
+    commit_interval: float = typer.Option(0.5, "--commit-interval", min=0.01,
+                                          help="Seconds between Kafka transactions (outputs, state, offsets)."),
+    max_hold: float = typer.Option(5.0, "--max-hold", min=0.0,
+                                   help="Seconds a transaction may wait for labels up to its event time."),
+    worker_index: int | None = typer.Option(None, "--worker-index", min=0, hidden=True,
+                                            help="Run one worker with this index (what --workers starts)."),
+    stop_when_idle: float | None = typer.Option(None, "--stop-when-idle", min=0.0,
+                                                help="Exit after this many seconds without new records."),
+    log_level: str = typer.Option("warning", "--log-level", help="Log level of the worker(s)."),
+) -> int:
+    """Score every transaction (features + River model), learn from labels, emit scores and alerts."""
+    settings = load_settings()
+    if worker_index is not None or workers == 1:
+        index = worker_index or 0
+        logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        config = WorkerConfig(kafka=settings.kafka_config(), topics=settings.topics, group=group,
+                              worker_id=str(index), threshold=threshold, commit_interval_s=commit_interval,
+                              max_hold_s=max_hold, stop_when_idle_s=stop_when_idle)
+        code = run_worker(config, web_port + index if web else None, log_level)
+        if code:
+            raise typer.Exit(code)
+        return 0
+    base = [sys.executable, "-m", "synfinance.cli", "process", "--group", group, "--threshold", str(threshold),
+            "--commit-interval", str(commit_interval), "--max-hold", str(max_hold), "--log-level", log_level,
+            "--web-port", str(web_port), "--web" if web else "--no-web"]
+    if stop_when_idle is not None:
+        base += ["--stop-when-idle", str(stop_when_idle)]
+    children = [subprocess.Popen([*base, "--worker-index", str(i)]) for i in range(workers)]
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    codes = [child.wait() for child in children]
+    failed = [i for i, code in enumerate(codes) if code]
+    if failed:
+        raise UsageError(f"worker(s) {failed} exited with codes {[codes[i] for i in failed]}")
+    return 0

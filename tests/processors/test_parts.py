@@ -1,0 +1,97 @@
+"""The processor's small parts: prefix readers, state wire form, prequential AUCs, model checkpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from processors.features import DAY_US
+from processors.model_input import model_input
+from processors.risk import RiskReplica
+from processors.scoring import FraudModel, PrequentialAUC
+from processors.state import CustomerState, Pending, dumps, loads
+from processors.wire import LabelFacts, TransactionFacts, read_label, read_transaction
+from schemas.codec import CodecError
+
+
+def test_prefix_readers_agree_with_the_codec(dataset: Any) -> None:
+    for value, record in zip(dataset.transaction_values[:3000], dataset.transactions, strict=False):
+        assert read_transaction(value) == TransactionFacts(record["transaction_id"], record["event_time"],
+                                                           record["customer_id"], record["merchant_id"])
+    for value, label in zip(dataset.label_values[:3000], dataset.labels, strict=False):
+        assert read_label(value) == LabelFacts(label["transaction_id"], label["customer_id"], label["event_time"],
+                                               label["is_fraud"], label["label_time"])
+    with pytest.raises(CodecError):
+        read_transaction(b"\xc3\x01garbage!")
+    with pytest.raises(CodecError):
+        read_label(dataset.transaction_values[0])  # a transaction is not a label
+    with pytest.raises(CodecError):
+        read_label(dataset.label_values[0][:-3])  # truncated
+
+
+def test_state_round_trips_exactly(dataset: Any) -> None:
+    from processors.features import Txn
+
+    state = CustomerState()
+    for record in dataset.transactions[:50]:
+        state.history.update(Txn.from_record(record))
+    record = dataset.transactions[0]
+    x = model_input(dataset.reference[record["transaction_id"]], record)
+    state.pending["T1"] = Pending(5, 0.123456789012345, x, (True, 99))
+    state.early["T2"] = (False, 7)
+    restored = loads(dumps(state))
+    assert restored == state
+    assert restored.history.mean == state.history.mean and restored.history.m2 == state.history.m2
+    assert restored.expire(6) and list(restored.pending) == [] and list(restored.early) == ["T2"]
+
+
+def exact_roc_auc(y: np.ndarray, s: np.ndarray) -> float:
+    pos, neg = s[y], s[~y]
+    greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return float(greater / (len(pos) * len(neg)))
+
+
+def exact_average_precision(y: np.ndarray, s: np.ndarray) -> float:
+    hits = y[np.argsort(-s, kind="stable")]
+    return float((np.cumsum(hits) / np.arange(1, len(hits) + 1) * hits).sum() / hits.sum())
+
+
+def test_prequential_auc_is_close_to_the_exact_figures() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.random(8_000) < 0.03
+    scores = 1 / (1 + np.exp(-(rng.normal(-4, 1.2, len(y)) + 2.0 * y)))
+    metric = PrequentialAUC()
+    for s, label in zip(scores.tolist(), y.tolist(), strict=True):
+        metric.update(s, label)
+    assert metric.count == 8_000
+    assert metric.roc_auc() == pytest.approx(exact_roc_auc(y, scores), abs=2e-3)
+    assert metric.pr_auc() == pytest.approx(exact_average_precision(y, scores), abs=5e-3)
+
+
+def test_model_checkpoint_restores_the_same_scores(dataset: Any) -> None:
+    model = FraudModel()
+    label_of = {label["transaction_id"]: label["is_fraud"] for label in dataset.labels}
+    rows = [(model_input(dataset.reference[r["transaction_id"]], r), label_of[r["transaction_id"]])
+            for r in dataset.transactions[:2000]]
+    for x, y in rows:
+        model.quality.update(model.score(x), y)
+        model.learn(x, y)
+    restored = FraudModel.from_bytes(model.to_bytes())
+    assert restored.learned == 2000 and restored.quality.roc_auc() == model.quality.roc_auc()
+    assert [restored.score(x) for x, _ in rows[:100]] == [model.score(x) for x, _ in rows[:100]]
+
+
+def test_replica_drops_resent_records_and_orphans() -> None:
+    replica = RiskReplica(label_partitions=1, max_label_delay_us=90 * DAY_US)
+    replica.add_transaction(TransactionFacts("T1", 10, "C1", "M1"), 0)
+    replica.add_label(LabelFacts("T1", "C1", 10, True, 20), 0)
+    replica.add_label(LabelFacts("T1", "C1", 10, True, 20), 0)  # re-sent
+    replica.add_transaction(TransactionFacts("T1", 10, "C1", "M1"), 0)  # re-sent
+    replica.add_label(LabelFacts("T9", "C9", 12, True, 25), 0)  # its transaction never comes
+    replica.add_transaction(TransactionFacts("T2", 40, "C2", "M1"), 0)  # partition past T9's event time
+    replica.add_label(LabelFacts("T2", "C2", 40, False, 50), 0)
+    assert replica.ready(30)
+    assert replica.counters.duplicates == 2 and replica.counters.orphans == 1
+    assert replica.rate("M1", 30) == (1 + 0.02 * 20.0) / (1 + 20.0)
