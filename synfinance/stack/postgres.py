@@ -12,6 +12,7 @@ import glob
 import hashlib
 import os
 import pwd
+import shlex
 import shutil
 import signal
 import subprocess
@@ -172,3 +173,38 @@ def stop_postgres(server: PostgresProcess, remove: bool = True) -> None:
     if remove:
         shutil.rmtree(server.home, ignore_errors=True)
 
+
+def stop_server(server: PostgresProcess, timeout: float = 60.0) -> None:
+    """`pg_ctl stop -m fast` on the cluster, keeping its data (an outage, for resilience tests)."""
+    data = Path(server.home) / "data"
+    stopped = subprocess.run(
+        [*_run_as(), str(server_bindir() / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "-t", str(int(timeout)),
+         "stop"], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if stopped.returncode != 0:
+        raise UsageError(f"pg_ctl stop failed: {stopped.stderr.strip() or stopped.stdout.strip()}")
+
+
+def start_server(server: PostgresProcess, timeout: float = 60.0) -> PostgresProcess:
+    """Start a cluster `stop_server` stopped: same data directory, same user, and the same options
+    (port included), which the postmaster recorded in `postmaster.opts` when `start_postgres` ran it.
+
+    Returns the server with the new postmaster's pid (also updated in place, so a stack state holding
+    it stays right).
+    """
+    home = Path(server.home)
+    data, log = home / "data", home / "server.log"
+    argv = shlex.split((data / "postmaster.opts").read_text())[1:]  # drop the postgres binary
+    if "-D" in argv:
+        at = argv.index("-D")
+        del argv[at:at + 2]
+    started = subprocess.run(
+        [*_run_as(), str(server_bindir() / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", shlex.join(argv), "-w",
+         "-t", str(int(timeout)), "start"],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL,
+    )
+    if started.returncode != 0:
+        raise UsageError(f"PostgreSQL did not restart; log tail:\n{tail(log)}")
+    server.pid = int((data / "postmaster.pid").read_text().split()[0])
+    if not wait_for(lambda: postgres_answers(server.port), timeout):
+        raise UsageError(f"PostgreSQL restarted but does not answer; log tail:\n{tail(log)}")
+    return server

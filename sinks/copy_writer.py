@@ -1,0 +1,197 @@
+"""Idempotent batched writes: binary COPY into a staging table, then ``INSERT ... ON CONFLICT``.
+
+One ``write`` is one database transaction covering every table of a batch, so a batch lands whole or
+not at all, and the caller commits Kafka offsets only after it returns. Replays are harmless: rows
+go through a temporary staging table (no indexes, no WAL) and are inserted with ``ON CONFLICT (key)
+DO NOTHING``; profiles (customers, merchants) use ``DO UPDATE ... WHERE updated_at`` is newer, after
+``DISTINCT ON`` keeps the newest version within the batch (a statement may not update a row twice).
+
+Failures are sorted, because each needs a different answer:
+
+* the database is unreachable or went away (``OperationalError``, ``InterfaceError``):
+  ``DatabaseUnavailable``, which the consumer's circuit breaker counts; the batch is retried whole;
+* a row PostgreSQL refuses (``DataError``, ``IntegrityError``): the table's rows are bisected under
+  savepoints until the refused rows are isolated; they come back in ``WriteResult.rejected`` (for the
+  dead-letter topic) and every other row is written, so one bad record never blocks a partition;
+* anything else (e.g. a missing table): raised as is, the sink stops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg2
+import psycopg2.extensions
+from psycopg2 import sql
+
+from sinks.database import DEFAULT_SCHEMA, libpq_options
+from sinks.pgcopy import CopyRows
+from sinks.tables import TableSpec
+
+__all__ = ["CopyWriter", "DatabaseUnavailable", "Rejected", "TableLoad", "WriteConflict", "WriteResult"]
+
+_COPY_CHUNK = 1 << 20  # bytes handed to libpq per read; the default 8 KiB costs a Python call per 8 KiB
+_CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
+_ROW_ERRORS = (psycopg2.DataError, psycopg2.IntegrityError)
+
+
+class DatabaseUnavailable(Exception):
+    """The database could not be reached or dropped the connection; the whole batch can be retried."""
+
+
+class WriteConflict(Exception):
+    """The transaction was rolled back by a deadlock or serialization failure (concurrent batches
+    replaying the same keys); retrying it is right, and says nothing about the database's health."""
+
+
+@dataclass(frozen=True)
+class TableLoad:
+    """Rows for one table; ``rows.row(i)`` came from the caller's record ``i``."""
+
+    spec: TableSpec
+    rows: CopyRows
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A row PostgreSQL refused: which load, which row, and why."""
+
+    table: str
+    row: int
+    error_class: str
+    message: str
+
+
+@dataclass
+class WriteResult:
+    """Per table: rows staged, rows inserted or updated (the rest were already there); refused rows."""
+
+    staged: dict[str, int] = field(default_factory=dict)
+    written: dict[str, int] = field(default_factory=dict)
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+def _stage(spec: TableSpec) -> sql.Identifier:
+    return sql.Identifier(f"_stage_{spec.name}")
+
+
+def _insert_sql(spec: TableSpec) -> sql.Composed:
+    columns = sql.SQL(", ").join(sql.Identifier(c.name) for c in spec.columns)
+    key = sql.SQL(", ").join(sql.Identifier(k) for k in spec.key)
+    table = sql.Identifier(spec.name)
+    if not spec.newer_wins:
+        return sql.SQL("INSERT INTO {t} ({c}) SELECT {c} FROM {s} ON CONFLICT ({k}) DO NOTHING").format(
+            t=table, c=columns, s=_stage(spec), k=key)
+    updates = sql.SQL(", ").join(
+        sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c.name)) for c in spec.columns if c.name not in spec.key)
+    return sql.SQL(
+        "INSERT INTO {t} ({c}) SELECT DISTINCT ON ({k}) {c} FROM {s} ORDER BY {k}, updated_at DESC "
+        "ON CONFLICT ({k}) DO UPDATE SET {u} WHERE {t}.updated_at < EXCLUDED.updated_at"
+    ).format(t=table, c=columns, s=_stage(spec), k=key, u=updates)
+
+
+def _copy_sql(spec: TableSpec) -> sql.Composed:
+    columns = sql.SQL(", ").join(sql.Identifier(c.name) for c in spec.columns)
+    return sql.SQL("COPY {s} ({c}) FROM STDIN (FORMAT binary)").format(s=_stage(spec), c=columns)
+
+
+class CopyWriter:
+    """Writes batches to the tables of one schema over one (re-established as needed) connection."""
+
+    def __init__(self, dsn: str, schema: str = DEFAULT_SCHEMA, application_name: str = "synfinance-sink",
+                 connect_timeout: int = 5) -> None:
+        self._dsn = dsn
+        self._schema = schema
+        self._application_name = application_name
+        self._connect_timeout = connect_timeout
+        self._connection: Any = None
+        self._staged: set[str] = set()
+
+    def _connect(self) -> Any:
+        if self._connection is not None and not self._connection.closed:
+            return self._connection
+        self._staged.clear()
+        try:
+            # temp_buffers: a staging table of a large batch then stays in memory (must be set before
+            # the session first touches a temporary table)
+            self._connection = psycopg2.connect(
+                self._dsn, options=libpq_options(self._schema) + " -c temp_buffers=64MB",
+                connect_timeout=self._connect_timeout, application_name=self._application_name)
+        except _CONNECTION_ERRORS as exc:
+            raise DatabaseUnavailable(_one_line(exc)) from exc
+        return self._connection
+
+    def _ensure_stages(self, connection: Any, specs: Sequence[TableSpec]) -> None:
+        missing = [s for s in specs if s.name not in self._staged]
+        if not missing:
+            return
+        with connection.cursor() as cursor:
+            for spec in missing:
+                cursor.execute(sql.SQL(
+                    "CREATE TEMP TABLE IF NOT EXISTS {s} (LIKE {t} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+                ).format(s=_stage(spec), t=sql.Identifier(spec.name)))
+        connection.commit()  # a later rollback must not take the staging tables with it
+        self._staged.update(s.name for s in missing)
+
+    def write(self, loads: Sequence[TableLoad]) -> WriteResult:
+        """Write every load in one transaction; raises ``DatabaseUnavailable`` if the database is away."""
+        result = WriteResult()
+        loads = [load for load in loads if len(load.rows)]
+        if not loads:
+            return result
+        connection = self._connect()
+        try:
+            self._ensure_stages(connection, [load.spec for load in loads])
+            with connection.cursor() as cursor:
+                for load in loads:
+                    written = self._load(cursor, load, 0, len(load.rows), result.rejected, bisecting=False)
+                    result.staged[load.spec.name] = len(load.rows)
+                    result.written[load.spec.name] = written
+            connection.commit()
+        except psycopg2.extensions.TransactionRollbackError as exc:  # an OperationalError, but not an outage
+            connection.rollback()
+            raise WriteConflict(_one_line(exc)) from exc
+        except _CONNECTION_ERRORS as exc:
+            self.close()
+            raise DatabaseUnavailable(_one_line(exc)) from exc
+        except BaseException:
+            if not connection.closed:
+                connection.rollback()
+            raise
+        return result
+
+    def _load(self, cursor: Any, load: TableLoad, lo: int, hi: int, rejected: list[Rejected],
+              bisecting: bool) -> int:
+        spec = load.spec
+        cursor.execute("SAVEPOINT sink_load")
+        try:
+            if bisecting:  # earlier halves already went through the staging table
+                cursor.execute(sql.SQL("TRUNCATE {s}").format(s=_stage(spec)))
+            cursor.copy_expert(_copy_sql(spec), io.BytesIO(load.rows.stream(lo, hi)), size=_COPY_CHUNK)
+            cursor.execute(_insert_sql(spec))
+            written = int(cursor.rowcount)
+            cursor.execute("RELEASE SAVEPOINT sink_load")
+            return written
+        except _ROW_ERRORS as exc:
+            cursor.execute("ROLLBACK TO SAVEPOINT sink_load")
+            if hi - lo == 1:
+                rejected.append(Rejected(spec.name, lo, type(exc).__name__, _one_line(exc)))
+                return 0
+            mid = (lo + hi) // 2
+            return (self._load(cursor, load, lo, mid, rejected, bisecting=True)
+                    + self._load(cursor, load, mid, hi, rejected, bisecting=True))
+
+    def close(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(psycopg2.Error):
+                self._connection.close()
+            self._connection = None
+        self._staged.clear()
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__

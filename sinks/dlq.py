@@ -1,0 +1,91 @@
+"""The dead-letter topic: records the sink cannot store, kept with why and where they came from.
+
+A dead letter is the original key, value, timestamp and headers, plus headers naming the error
+(``synfin-error-class``, ``synfin-error-message``) and the source (``synfin-source-topic``,
+``synfin-source-partition``, ``synfin-source-offset``), so a person can find, fix and replay it.
+Dead letters are flushed before the sink commits the offsets of their batch: a crash in between
+sends them again (at least once), it never loses them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import KafkaError, Message, Producer
+
+__all__ = ["ERROR_CLASS", "ERROR_MESSAGE", "SOURCE_OFFSET", "SOURCE_PARTITION", "SOURCE_TOPIC", "DeadLetter",
+           "DeadLetterProducer"]
+
+ERROR_CLASS = "synfin-error-class"
+ERROR_MESSAGE = "synfin-error-message"
+SOURCE_TOPIC = "synfin-source-topic"
+SOURCE_PARTITION = "synfin-source-partition"
+SOURCE_OFFSET = "synfin-source-offset"
+_MAX_MESSAGE_CHARS = 1000  # a header, not a log file
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A consumed record the sink will not store, and why."""
+
+    message: Message
+    error_class: str
+    error: str
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        message = self.message
+        original = list(message.headers() or [])
+        return [*original,
+                (ERROR_CLASS, self.error_class.encode()),
+                (ERROR_MESSAGE, self.error[:_MAX_MESSAGE_CHARS].encode("utf-8", "replace")),
+                (SOURCE_TOPIC, str(message.topic()).encode()),
+                (SOURCE_PARTITION, str(message.partition()).encode()),
+                (SOURCE_OFFSET, str(message.offset()).encode())]
+
+
+class DeadLetterProducer:
+    """Produces dead letters (idempotent, acks=all) and reports which ones were not delivered."""
+
+    def __init__(self, kafka_config: dict[str, str], topic: str) -> None:
+        self.topic = topic
+        self._producer = Producer({**kafka_config, "acks": "all", "enable.idempotence": True, "linger.ms": 5,
+                                   "compression.type": "lz4"})
+
+    def send(self, letters: Sequence[DeadLetter], timeout: float = 30.0) -> list[DeadLetter]:
+        """Produce ``letters`` and wait for them; returns those that were not delivered.
+
+        Safe to call from several writer threads (each call tracks its own letters)."""
+        failed: list[DeadLetter] = []
+        for letter in letters:
+            self._produce(letter, failed)
+        remaining = self._producer.flush(timeout)
+        if remaining:
+            log.warning("%d dead letters not delivered within %.0f s", remaining, timeout)
+            return list(letters)  # which ones is unknown: all are retried (duplicates over loss)
+        return failed
+
+    def _produce(self, letter: DeadLetter, failed: list[DeadLetter]) -> None:
+        def delivered(error: KafkaError | None, _message: Message) -> None:
+            if error is not None:
+                log.warning("dead letter not delivered: %s", error)
+                failed.append(letter)
+
+        message = letter.message
+        timestamp_type, timestamp = message.timestamp()
+        kwargs: dict[str, Any] = {"timestamp": timestamp} if timestamp_type and timestamp >= 0 else {}
+        while True:
+            try:
+                self._producer.produce(self.topic, key=message.key(), value=message.value(),
+                                       headers=letter.headers(), on_delivery=delivered, **kwargs)
+                return
+            except BufferError:  # local queue full: let deliveries drain, then retry
+                self._producer.poll(0.1)
+
+    def close(self, timeout: float = 10.0) -> int:
+        """Flush; returns the number of dead letters still undelivered."""
+        return int(self._producer.flush(timeout))

@@ -1,0 +1,193 @@
+"""Consumer-group lag of every group on the cluster, exported as Prometheus gauges.
+
+Computed at scrape time from the group's committed offsets and the partitions' end offsets (high
+watermarks), both read with the AdminClient, for every consumer group the cluster lists, not only
+the sink's own:
+
+* ``kafka_consumergroup_group_lag{group,topic,partition}`` = end offset - committed offset;
+* ``kafka_consumergroup_group_lag_seconds{group,topic,partition}``: the age of the oldest record the
+  group has not consumed, i.e. now minus the timestamp of the record at the committed offset (0 when
+  the lag is 0). The timestamp is the record's CreateTime, which SynFinance sets to the event time
+  (SPEC section 2): with live time that is when the payment happened; with simulated time it is a
+  simulated instant, and the figure then measures distance from the simulated clock, not delay.
+  If retention already deleted it, the oldest record still stored is used. The record is read once
+  by a probe consumer (assign, no group membership, no commits) and cached.
+
+A partition the group has never committed an offset for has no lag sample (Kafka's own tools show
+"-"). Names follow the de-facto kafka-lag-exporter ones, so existing dashboards work.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+__all__ = ["LagCollector", "LagReader", "PartitionLag"]
+
+PROBE_GROUP = "synfin-lag-probe"  # never joins or commits, so it never shows as a group itself
+_CACHE_LIMIT = 50_000
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    """One group's position on one partition."""
+
+    group: str
+    topic: str
+    partition: int
+    committed: int
+    end: int
+    lag: int
+    lag_seconds: float | None  # None when the oldest unconsumed record could not be read in time
+
+
+class LagReader:
+    """Reads committed offsets, end offsets and record timestamps; one instance per exporter."""
+
+    def __init__(self, kafka_config: dict[str, str], timeout: float = 10.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._config = kafka_config
+        self._admin = AdminClient(kafka_config)
+        self._timeout = timeout
+        self._clock = clock
+        self._probe: Any = None
+        self._lock = threading.Lock()
+        self._timestamps: dict[tuple[str, int, int], int] = {}  # (topic, partition, offset) -> ms
+
+    def groups(self) -> list[str]:
+        """Every consumer group the cluster lists."""
+        listed = self._admin.list_consumer_groups(request_timeout=self._timeout).result()
+        return sorted(g.group_id for g in listed.valid if not g.group_id.startswith(PROBE_GROUP))
+
+    def committed(self, group: str) -> dict[tuple[str, int], int]:
+        """The group's committed offsets (partitions without one are left out)."""
+        request = [ConsumerGroupTopicPartitions(group)]
+        future = self._admin.list_consumer_group_offsets(request, request_timeout=self._timeout)[group]
+        return {(tp.topic, tp.partition): tp.offset for tp in future.result().topic_partitions or []
+                if tp.offset >= 0 and tp.error is None}
+
+    def _offsets(self, partitions: set[tuple[str, int]], spec: OffsetSpec) -> dict[tuple[str, int], int]:
+        if not partitions:
+            return {}
+        request = {TopicPartition(t, p): spec for t, p in partitions}
+        futures = self._admin.list_offsets(request, request_timeout=self._timeout)
+        return {(tp.topic, tp.partition): future.result().offset for tp, future in futures.items()}
+
+    def snapshot(self, groups: list[str] | None = None) -> list[PartitionLag]:
+        """Lag of every (group, topic, partition) with a committed offset, at this moment."""
+        with self._lock:  # concurrent scrapes share the probe consumer and the cache
+            return self._snapshot(groups)
+
+    def _snapshot(self, groups: list[str] | None) -> list[PartitionLag]:
+        groups = self.groups() if groups is None else groups
+        committed = {group: self.committed(group) for group in groups}
+        partitions = {tp for offsets in committed.values() for tp in offsets}
+        ends = self._offsets(partitions, OffsetSpec.latest())
+        starts = self._offsets(partitions, OffsetSpec.earliest())
+        # the oldest unconsumed record that still exists: retention may have deleted those before it
+        oldest = {(group, t, p): max(o, starts.get((t, p), o)) for group, offsets in committed.items()
+                  for (t, p), o in offsets.items()}
+        wanted = {(t, p, o) for (_, t, p), o in oldest.items() if o < ends.get((t, p), o)}
+        timestamps = self._record_timestamps(wanted)
+        now = self._clock()
+        out = []
+        for group in groups:
+            for (topic, partition), offset in sorted(committed[group].items()):
+                end = ends.get((topic, partition))
+                if end is None:
+                    continue
+                lag = max(end - offset, 0)
+                seconds: float | None = 0.0
+                if lag:
+                    ts = timestamps.get((topic, partition, oldest[(group, topic, partition)]))
+                    seconds = None if ts is None else max(now - ts / 1000.0, 0.0)
+                out.append(PartitionLag(group, topic, partition, offset, end, lag, seconds))
+        return out
+
+    def _record_timestamps(self, wanted: set[tuple[str, int, int]]) -> dict[tuple[str, int, int], int]:
+        """Timestamps (ms) of the records at these offsets: cached, else read by the probe consumer."""
+        missing = sorted(key for key in wanted if key not in self._timestamps)
+        if missing:
+            if len(self._timestamps) > _CACHE_LIMIT:
+                self._timestamps.clear()
+            # one offset per partition per round: several groups may wait at different offsets of one partition
+            rounds: dict[tuple[str, int], list[int]] = {}
+            for t, p, o in missing:
+                rounds.setdefault((t, p), []).append(o)
+            for r in range(max(len(offsets) for offsets in rounds.values())):
+                starts = {tp: offsets[r] for tp, offsets in rounds.items() if r < len(offsets)}
+                self._timestamps.update(self._read_first_records(starts))
+        return {key: self._timestamps[key] for key in wanted if key in self._timestamps}
+
+    def _read_first_records(self, starts: dict[tuple[str, int], int]) -> dict[tuple[str, int, int], int]:
+        if self._probe is None:
+            self._probe = Consumer({**self._config, "group.id": PROBE_GROUP, "enable.auto.commit": False,
+                                    "auto.offset.reset": "earliest", "enable.partition.eof": False,
+                                    # one record per partition is all we read
+                                    "max.partition.fetch.bytes": 65536, "fetch.max.bytes": 1_048_576})
+        probe = self._probe
+        assignment = [TopicPartition(t, p, o) for (t, p), o in starts.items()]
+        probe.assign(assignment)
+        probe.resume(assignment)  # librdkafka keeps a partition's pause across assignments
+        found: dict[tuple[str, int, int], int] = {}
+        pending = dict(starts)
+        deadline = time.monotonic() + self._timeout
+        try:
+            while pending and time.monotonic() < deadline:
+                for message in probe.consume(num_messages=max(len(pending), 1), timeout=0.2):
+                    if message.error() is not None:
+                        continue
+                    key = (message.topic(), message.partition())
+                    if key in pending:
+                        # the record at that offset, or the first after it if compaction removed it:
+                        # either way the oldest one still waiting
+                        found[(*key, pending.pop(key))] = message.timestamp()[1]
+                        probe.pause([TopicPartition(*key)])
+        finally:
+            probe.unassign()
+        if pending:
+            log.warning("lag exporter: no record read within %.0f s for %d partitions", self._timeout, len(pending))
+        return found
+
+    def close(self) -> None:
+        if self._probe is not None:
+            self._probe.close()
+            self._probe = None
+
+
+class LagCollector(Collector):
+    """Prometheus collector: a fresh ``LagReader.snapshot()`` at every scrape."""
+
+    def __init__(self, reader: LagReader) -> None:
+        self.reader = reader
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        labels = ["group", "topic", "partition"]
+        lag = GaugeMetricFamily("kafka_consumergroup_group_lag",
+                                "Messages the group has not consumed: end offset - committed offset.", labels=labels)
+        seconds = GaugeMetricFamily(
+            "kafka_consumergroup_group_lag_seconds",
+            "Age of the oldest record the group has not consumed: now - timestamp of the record at the committed "
+            "offset (records carry their event time).", labels=labels)
+        try:
+            snapshot = self.reader.snapshot()
+        except KafkaException as exc:  # a scrape must still answer: the families stay empty
+            log.warning("lag exporter: %s", exc)
+            snapshot = []
+        for item in snapshot:
+            values = [item.group, item.topic, str(item.partition)]
+            lag.add_metric(values, item.lag)
+            if item.lag_seconds is not None:
+                seconds.add_metric(values, item.lag_seconds)
+        yield lag
+        yield seconds

@@ -1,0 +1,112 @@
+"""Canned read-only reports over the sink's tables (``synfinance db query``).
+
+Each report is a fixed SQL text with bound parameters, run in a read-only transaction with a
+statement timeout: ``db query`` lets a user look, never change, and never splices input into SQL.
+Amounts are reported in rupees (paise / 100).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # SQLAlchemy loads when a report runs, not when the CLI lists the reports
+    from sqlalchemy import Engine
+
+__all__ = ["REPORTS", "Report", "ReportResult", "run_report"]
+
+
+@dataclass(frozen=True)
+class Report:
+    """A named query: its SQL, what it answers, and its parameters with defaults."""
+
+    name: str
+    help: str
+    sql: str
+    params: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+
+REPORTS: dict[str, Report] = {r.name: r for r in (
+    Report(
+        "fraud-by-type",
+        "Labelled transactions per fraud type (legitimate ones as '-'): count, share, amount (INR).",
+        """
+        SELECT coalesce(l.fraud_type, '-') AS fraud_type,
+               count(*) AS transactions,
+               round(100.0 * count(*) / sum(count(*)) OVER (), 3) AS pct,
+               round(sum(t.amount_paise) / 100.0, 2) AS amount_inr
+        FROM labels l
+        JOIN transactions t ON t.transaction_id = l.transaction_id
+        WHERE l.event_time >= coalesce(CAST(:since AS timestamptz), '-infinity')
+        GROUP BY 1
+        ORDER BY (coalesce(l.fraud_type, '-') = '-'), transactions DESC
+        """,
+        {"since": None},
+    ),
+    Report(
+        "precision-at-k",
+        "Per model version: of its k highest-scored labelled transactions, how many were fraud.",
+        """
+        WITH ranked AS (
+            SELECT s.model_version, l.is_fraud,
+                   row_number() OVER (PARTITION BY s.model_version ORDER BY s.score DESC, s.transaction_id) AS rank
+            FROM scored_transactions s
+            JOIN labels l ON l.transaction_id = s.transaction_id
+            WHERE CAST(:model_version AS text) IS NULL OR s.model_version = :model_version
+        )
+        SELECT model_version, count(*) AS k, count(*) FILTER (WHERE is_fraud) AS frauds,
+               round(avg(CASE WHEN is_fraud THEN 1.0 ELSE 0.0 END), 4) AS precision
+        FROM ranked
+        WHERE rank <= :k
+        GROUP BY model_version
+        ORDER BY model_version
+        """,
+        {"k": 100, "model_version": None},
+    ),
+    Report(
+        "top-merchants",
+        "Merchants with the most fraudulent labelled transactions, with their fraud rate.",
+        """
+        SELECT t.merchant_id, m.name, m.category,
+               count(*) FILTER (WHERE l.is_fraud) AS frauds,
+               count(*) AS transactions,
+               round(100.0 * count(*) FILTER (WHERE l.is_fraud) / count(*), 2) AS fraud_pct,
+               round(sum(t.amount_paise) FILTER (WHERE l.is_fraud) / 100.0, 2) AS fraud_amount_inr
+        FROM transactions t
+        JOIN labels l ON l.transaction_id = t.transaction_id
+        LEFT JOIN merchants m ON m.merchant_id = t.merchant_id
+        WHERE t.merchant_id IS NOT NULL
+          AND t.event_time >= coalesce(CAST(:since AS timestamptz), '-infinity')
+        GROUP BY t.merchant_id, m.name, m.category
+        HAVING count(*) FILTER (WHERE l.is_fraud) > 0
+        ORDER BY frauds DESC, t.merchant_id
+        LIMIT :limit
+        """,
+        {"limit": 10, "since": None},
+    ),
+)}
+
+
+def run_report(db: Engine, name: str, params: Mapping[str, Any] | None = None,
+               timeout_ms: int = 60_000) -> ReportResult:
+    """Run report ``name`` with ``params`` (unknown names raise KeyError) read-only."""
+    from sqlalchemy import text
+
+    report = REPORTS[name]
+    given = dict(params or {})
+    unknown = sorted(set(given) - set(report.params))
+    if unknown:
+        raise KeyError(f"report {name} takes no parameter {', '.join(unknown)}")
+    bound = {**report.params, **given}
+    with db.connect() as connection, connection.begin():
+        connection.execute(text("SET TRANSACTION READ ONLY"))
+        connection.execute(text("SELECT set_config('statement_timeout', :ms, true)"), {"ms": str(timeout_ms)})
+        result = connection.execute(text(report.sql), bound)
+        return ReportResult(list(result.keys()), [tuple(row) for row in result])

@@ -1,0 +1,187 @@
+"""The PostgreSQL schema the sink writes: SQLAlchemy 2.0 metadata, one table per Avro record type.
+
+Columns carry the Avro field names (ScoredTransaction's nested ``features`` are flattened) so the
+sink maps records to rows by name (``sinks.tables``); timestamps are ``timestamptz``, money stays
+in integer paise, enum symbols are ``text`` (a symbol added to a schema, which Avro evolution allows,
+then needs no migration). There are no foreign keys on purpose: topics are consumed in parallel, so a
+label or score may land before its transaction, and a stream sink must not reject it for that.
+
+Every table has a primary key on the record's identity, which is what makes the sink idempotent:
+``INSERT ... ON CONFLICT`` on that key turns redeliveries into no-ops. ``ingested_at`` records when a row
+first landed (freshness), and is the one column the records do not supply.
+
+The view ``transactions_labelled`` joins each transaction with its label and its latest score.
+Versioned by Alembic (``sinks/migrations``); ``tests/sinks/test_schema.py`` checks the migration
+builds exactly this metadata.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Double,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+__all__ = [
+    "VIEW_NAME",
+    "alerts",
+    "create_view_sql",
+    "customers",
+    "drop_view_sql",
+    "labels",
+    "merchants",
+    "metadata",
+    "scored_transactions",
+    "transactions",
+]
+
+metadata = MetaData(naming_convention={
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "pk": "pk_%(table_name)s",
+})
+
+
+def _time(name: str, nullable: bool = False) -> Column[object]:
+    return Column(name, DateTime(timezone=True), nullable=nullable)
+
+
+def _ingested_at() -> Column[object]:
+    return Column("ingested_at", DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+def _text(name: str, nullable: bool = False) -> Column[object]:
+    return Column(name, Text, nullable=nullable)
+
+
+customers = Table(
+    "customers", metadata,
+    Column("customer_id", Text, primary_key=True),
+    _text("name"), Column("age", Integer, nullable=False), _text("gender"), _text("occupation"), _text("segment"),
+    Column("monthly_income_paise", BigInteger, nullable=False),
+    _text("home_city"), _text("home_state"), _text("home_region"),
+    Column("home_city_tier", Integer, nullable=False),
+    Column("home_latitude", Double, nullable=False), Column("home_longitude", Double, nullable=False),
+    Column("devices", JSONB, nullable=False), Column("instruments", JSONB, nullable=False),
+    Column("monthly_txn_rate", Double, nullable=False), Column("amount_scale", Double, nullable=False),
+    Column("active_hours", ARRAY(Integer), nullable=False),
+    Column("travel_propensity", Double, nullable=False), _text("credit_score_band"),
+    Column("account_open_date", Date, nullable=False),
+    _time("updated_at"), _ingested_at(),
+)
+
+merchants = Table(
+    "merchants", metadata,
+    Column("merchant_id", Text, primary_key=True),
+    _text("name"), _text("category"), _text("subcategory"), _text("mcc"),
+    _text("city"), _text("state"), _text("region"), Column("city_tier", Integer, nullable=False),
+    Column("latitude", Double, nullable=False), Column("longitude", Double, nullable=False),
+    Column("is_online", Boolean, nullable=False), Column("is_chain", Boolean, nullable=False),
+    _text("acquirer_bank"), _text("risk_tier"), Column("terminal_ids", ARRAY(Text), nullable=False),
+    _text("vpa"), _time("updated_at"), _ingested_at(),
+)
+
+transactions = Table(
+    "transactions", metadata,
+    Column("transaction_id", Text, primary_key=True),
+    _time("event_time"), _text("customer_id"), _text("merchant_id", True), _text("payee_vpa", True),
+    Column("amount_paise", BigInteger, nullable=False), _text("currency"),
+    _text("payment_mode"), _text("card_network", True), _text("card_type", True), _text("card_bin", True),
+    _text("masked_pan", True), _text("payer_vpa", True), _text("instrument_id"), _text("issuer_bank"),
+    _text("channel"), _text("entry_mode"), _text("transaction_type"),
+    _text("merchant_category", True), _text("mcc", True),
+    _text("city"), _text("state"), _text("region"), Column("city_tier", Integer, nullable=False),
+    Column("latitude", Double, nullable=False), Column("longitude", Double, nullable=False),
+    _text("device_id", True), _text("terminal_id", True), _text("ip_address", True),
+    _text("status"), _text("decline_reason", True), _text("response_code"),
+    _ingested_at(),
+    Index(None, "customer_id", "event_time"),
+    # person-to-person transfers (~30%) have no merchant: leaving them out makes every insert cheaper
+    Index(None, "merchant_id", "event_time", postgresql_where=text("merchant_id IS NOT NULL")),
+)
+
+labels = Table(
+    "labels", metadata,
+    Column("transaction_id", Text, primary_key=True),
+    _text("customer_id"), _time("event_time"),
+    Column("is_fraud", Boolean, nullable=False), _text("fraud_type", True), _text("scenario_id", True),
+    Column("is_anomaly", Boolean, nullable=False), _text("anomaly_type", True),
+    Column("severity", Double, nullable=False), _time("label_time"),
+    _ingested_at(),
+    # fraud reports read only the few fraudulent rows: a partial index stays small
+    Index("ix_labels_fraud", "fraud_type", "event_time", postgresql_where=text("is_fraud")),
+)
+
+scored_transactions = Table(
+    "scored_transactions", metadata,
+    # one score per transaction and model version: a re-scoring by a restarted worker is a duplicate
+    Column("transaction_id", Text, primary_key=True),
+    Column("model_version", Text, primary_key=True),
+    _text("customer_id"), _time("event_time"), Column("amount_paise", BigInteger, nullable=False),
+    Column("txn_count_5m", Integer, nullable=False), Column("txn_count_1h", Integer, nullable=False),
+    Column("txn_count_24h", Integer, nullable=False),
+    Column("amount_sum_1h_paise", BigInteger, nullable=False),
+    Column("amount_sum_24h_paise", BigInteger, nullable=False),
+    Column("amount_zscore", Double, nullable=False),
+    Column("distinct_merchants_1h", Integer, nullable=False), Column("distinct_devices_24h", Integer, nullable=False),
+    Column("distinct_cities_24h", Integer, nullable=False),
+    Column("seconds_since_prev", Double), Column("km_from_prev", Double), Column("speed_kmh_from_prev", Double),
+    Column("km_from_home", Double, nullable=False),
+    Column("is_new_device", Boolean, nullable=False), Column("is_new_merchant", Boolean, nullable=False),
+    Column("declines_1h", Integer, nullable=False), Column("small_txns_1h", Integer, nullable=False),
+    Column("hour_of_day", Integer, nullable=False), Column("is_night", Boolean, nullable=False),
+    Column("is_weekend", Boolean, nullable=False), Column("merchant_fraud_rate", Double, nullable=False),
+    Column("score", Double, nullable=False),
+    _time("processed_at"), Column("processing_latency_ms", Double, nullable=False),
+    _ingested_at(),
+    Index(None, "model_version", "score"),  # precision@k: the top-k scores of a model version
+)
+
+alerts = Table(
+    "alerts", metadata,
+    Column("alert_id", Text, primary_key=True),
+    _text("transaction_id"), _text("customer_id"), _time("event_time"),
+    Column("score", Double, nullable=False), Column("threshold", Double, nullable=False), _text("model_version"),
+    Column("reasons", ARRAY(Text), nullable=False), _time("created_at"),
+    _ingested_at(),
+    Index(None, "customer_id", "event_time"),
+)
+
+VIEW_NAME = "transactions_labelled"
+
+# LEFT JOINs: a transaction shows before its label or score arrives (labels come hours to weeks later)
+_VIEW_BODY = """
+SELECT t.*,
+       l.is_fraud, l.fraud_type, l.scenario_id, l.is_anomaly, l.anomaly_type, l.severity, l.label_time,
+       s.score, s.model_version, s.processed_at AS scored_at
+FROM transactions t
+LEFT JOIN labels l ON l.transaction_id = t.transaction_id
+LEFT JOIN LATERAL (
+    SELECT sc.score, sc.model_version, sc.processed_at
+    FROM scored_transactions sc
+    WHERE sc.transaction_id = t.transaction_id
+    ORDER BY sc.processed_at DESC, sc.model_version DESC
+    LIMIT 1
+) s ON true
+"""
+
+
+def create_view_sql() -> str:
+    """DDL of the view (unqualified: it lands in the first schema on the search_path)."""
+    return f"CREATE OR REPLACE VIEW {VIEW_NAME} AS{_VIEW_BODY}"
+
+
+def drop_view_sql() -> str:
+    return f"DROP VIEW IF EXISTS {VIEW_NAME}"

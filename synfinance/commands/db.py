@@ -1,0 +1,136 @@
+"""`synfinance db init|status|query` — the sink's PostgreSQL schema: migrate, inspect, report."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sinks.reports import REPORTS
+from synfinance.errors import UsageError
+from synfinance.settings import load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.exc import OperationalError
+
+# SQLAlchemy, Alembic and psycopg2 load inside the commands: other commands start without them
+DEFAULT_SCHEMA = "public"
+
+app = typer.Typer(help="Create, inspect and query the sink's PostgreSQL tables (URL from SYNFIN_DATABASE_URL).",
+                  no_args_is_help=True)
+console = Console(highlight=False)
+
+SCHEMA_OPTION = typer.Option(DEFAULT_SCHEMA, "--schema", help="PostgreSQL schema holding the tables.")
+
+
+def _engine(db_schema: str, read_only: bool = False) -> Engine:
+    from sinks import database
+
+    settings = load_settings()
+    database.check_schema_name(db_schema)
+    return database.engine(settings.database_dsn(), db_schema, read_only=read_only)
+
+
+def _unreachable(error: OperationalError) -> UsageError:
+    first = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+    return UsageError(f"database unreachable ({first}); check SYNFIN_DATABASE_URL or run `synfinance stack up`")
+
+
+@app.command()
+def init(db_schema: str = SCHEMA_OPTION) -> None:
+    """Create the schema if needed and migrate it to the newest revision (alembic upgrade head)."""
+    from sqlalchemy.exc import OperationalError
+
+    from sinks import database
+
+    engine = _engine(db_schema)
+    try:
+        revision = database.upgrade(engine, db_schema)
+    except OperationalError as error:
+        raise _unreachable(error) from None
+    finally:
+        engine.dispose()
+    console.print(f"schema {db_schema}: at revision {revision} (head)")
+
+
+@app.command()
+def status(db_schema: str = SCHEMA_OPTION) -> None:
+    """Show the schema's revision and the row count of every table."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    from sinks import database, schema
+
+    engine = _engine(db_schema, read_only=True)
+    try:
+        current = database.current_revision(engine)
+        head = database.head_revision()
+        console.print(f"schema    {db_schema}")
+        state = "up to date" if current == head else "behind: run `synfinance db init`"
+        console.print(f"revision  {current or 'none'} (head {head}, {state})")
+        if current is None:
+            return
+        table = Table("table", "rows", box=None, pad_edge=False)
+        with engine.connect() as connection:
+            for name in schema.metadata.tables:
+                count = connection.execute(text(f'SELECT count(*) FROM "{name}"')).scalar_one()
+                table.add_row(name, f"{count:,}")
+        console.print(table)
+    except OperationalError as error:
+        raise _unreachable(error) from None
+    finally:
+        engine.dispose()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+@app.command()
+def query(
+    report: str = typer.Argument(..., help=f"One of: {', '.join(REPORTS)}."),
+    db_schema: str = SCHEMA_OPTION,
+    k: int = typer.Option(100, "--k", min=1, help="precision-at-k: how many top scores per model."),
+    model_version: str | None = typer.Option(None, "--model-version", help="precision-at-k: one model only."),
+    limit: int = typer.Option(10, "--limit", min=1, help="top-merchants: how many."),
+    since: datetime | None = typer.Option(None, "--since", help="fraud-by-type, top-merchants: event time from."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per row instead of a table."),
+) -> None:
+    """Run a canned read-only report (parameters are bound, never spliced into SQL)."""
+    from sqlalchemy.exc import OperationalError
+
+    from sinks import database
+    from sinks.reports import run_report
+
+    if report not in REPORTS:
+        raise UsageError(f"unknown report {report!r}; one of: {', '.join(REPORTS)}")
+    offered = {"k": k, "model_version": model_version, "limit": limit, "since": since}
+    params = {name: value for name, value in offered.items() if name in REPORTS[report].params}
+    engine = _engine(db_schema, read_only=True)
+    try:
+        if database.current_revision(engine) is None:
+            raise UsageError(f"schema {db_schema} has no tables; run `synfinance db init --schema {db_schema}`")
+        result = run_report(engine, report, params)
+    except OperationalError as error:
+        raise _unreachable(error) from None
+    finally:
+        engine.dispose()
+    if as_json:
+        for row in result.rows:
+            print(json.dumps({c: _plain(v) for c, v in zip(result.columns, row, strict=True)}))
+        return
+    table = Table(*result.columns, box=None, pad_edge=False)
+    for row in result.rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    console.print(table)
+    console.print(f"{len(result.rows)} rows")

@@ -1,0 +1,146 @@
+"""`synfinance sink` — consume the SynFinance topics into PostgreSQL, exactly once per record."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import typer
+
+from synfinance.errors import UsageError
+from synfinance.settings import Settings, load_settings
+
+# the sink's own modules (numpy, SQLAlchemy, Alembic, psycopg2, ...) load when the command runs, so
+# that other commands start without them
+
+# the logical topic names (settings.topics fields) and the record each carries (SPEC section 2)
+TOPIC_SCHEMAS = {"customers": "customer", "merchants": "merchant", "transactions": "transaction",
+                 "labels": "label", "scored": "scored_transaction", "alerts": "alert"}
+DEFAULT_METRICS_PORT = 9310
+
+
+class _JsonLines(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"), "level": record.levelname.lower(),
+                 "logger": record.name, "message": record.getMessage()}
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def _setup_logging(settings: Settings) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if settings.log_format == "json":
+        handler.setFormatter(_JsonLines())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+
+
+def _topics(settings: Settings, wanted: str | None) -> dict[str, str]:
+    """topic name -> schema, for the wanted logical topics that exist on the cluster."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    names = list(TOPIC_SCHEMAS) if wanted is None else [w.strip() for w in wanted.split(",") if w.strip()]
+    unknown = [n for n in names if n not in TOPIC_SCHEMAS]
+    if unknown or not names:
+        raise UsageError(f"--topics {wanted!r}: use a comma-separated subset of {','.join(TOPIC_SCHEMAS)}")
+    try:
+        present = set(AdminClient(settings.kafka_config()).list_topics(timeout=15).topics)
+    except KafkaException as error:
+        raise UsageError(f"Kafka unreachable at {settings.bootstrap_servers}: {error.args[0]}") from None
+    dlq = settings.topics.dlq
+    if dlq not in present:
+        raise UsageError(f"dead-letter topic {dlq} does not exist: run `synfinance topics create`")
+    chosen = {getattr(settings.topics, n): TOPIC_SCHEMAS[n] for n in names if getattr(settings.topics, n) in present}
+    if not chosen:
+        raise UsageError(f"none of the topics {', '.join(getattr(settings.topics, n) for n in names)} exist: "
+                         "run `synfinance topics create`")
+    missing = [getattr(settings.topics, n) for n in names if getattr(settings.topics, n) not in present]
+    if missing:
+        logging.getLogger(__name__).info("not consuming %s: no such topic", ", ".join(missing))
+    return chosen
+
+
+def _check_database(settings: Settings, db_schema: str) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from sinks import database
+
+    engine = database.engine(settings.database_dsn(), db_schema)
+    try:
+        current = database.current_revision(engine)
+    except OperationalError as error:
+        first = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        raise UsageError(f"database unreachable ({first}); check SYNFIN_DATABASE_URL") from None
+    finally:
+        engine.dispose()
+    if current != database.head_revision():
+        raise UsageError(f"schema {db_schema} is at revision {current or 'none'}, not "
+                         f"{database.head_revision()}: run `synfinance db init --schema {db_schema}`")
+
+
+def sink(
+    group: str = typer.Option("synfin-sink", "--group", help="Consumer group id (run more processes to share load)."),
+    topics: str | None = typer.Option(
+        None, "--topics", help=f"Comma-separated subset of {','.join(TOPIC_SCHEMAS)} (default: all that exist)."),
+    db_schema: str = typer.Option("public", "--schema", help="PostgreSQL schema holding the tables."),
+    batch_size: int = typer.Option(20_000, "--batch-size", min=1, help="Records per database transaction, at most."),
+    batch_ms: int = typer.Option(1_000, "--batch-ms", min=1, help="Write a batch at least this often (ms)."),
+    connections: int = typer.Option(
+        2, "--connections", min=1, max=16, help="Batches written concurrently (one transaction each)."),
+    metrics_port: int = typer.Option(
+        DEFAULT_METRICS_PORT, "--metrics-port", min=0, max=65535, help="Serve /metrics, /healthz, /readyz; 0: off."),
+    lag: bool = typer.Option(True, "--lag/--no-lag", help="Export the lag of every consumer group with the metrics."),
+    stop_when_idle: float | None = typer.Option(
+        None, "--stop-when-idle", min=0.0, help="Exit after this many seconds without new records (backfills)."),
+) -> None:
+    """Consume the topics into PostgreSQL: COPY + ON CONFLICT, offsets committed after the database."""
+    import psycopg2
+    from confluent_kafka import KafkaException
+
+    from sinks import database
+    from sinks.consumer import Sink, SinkConfig
+    from sinks.lag import LagCollector, LagReader
+    from sinks.metrics import MetricsServer, SinkMetrics
+
+    settings = load_settings()
+    database.check_schema_name(db_schema)
+    _setup_logging(settings)
+    chosen = _topics(settings, topics)
+    _check_database(settings, db_schema)
+    config = SinkConfig(kafka=settings.kafka_config(), dsn=settings.database_dsn(), topics=chosen,
+                        dlq_topic=settings.topics.dlq, group=group, schema=db_schema, batch_size=batch_size,
+                        batch_ms=batch_ms, connections=connections, stop_when_idle=stop_when_idle)
+    metrics = SinkMetrics()
+    worker = Sink(config, metrics)
+    worker.install_signal_handlers()
+    server = reader = None
+    if metrics_port:
+        if lag:
+            reader = LagReader(settings.kafka_config())
+            metrics.registry.register(LagCollector(reader))
+        try:
+            server = MetricsServer(metrics, metrics_port, alive=worker.alive, ready=worker.ready)
+        except OSError as error:
+            raise UsageError(f"--metrics-port {metrics_port}: {error.strerror}") from None
+    log = logging.getLogger("synfinance.sink")
+    log.info("sinking %s into schema %s as group %s%s", ", ".join(chosen), db_schema, group,
+             f"; metrics on :{server.port}/metrics" if server else "")
+    try:
+        stats = worker.run()
+    except psycopg2.Error as error:  # not an outage (those are retried): e.g. a table dropped under us
+        first = " ".join(str(error).split()) or type(error).__name__
+        raise UsageError(f"database error: {first} (is the schema at head? `synfinance db init`)") from None
+    except KafkaException as error:
+        raise UsageError(f"Kafka error: {error.args[0]}") from None
+    finally:
+        if server is not None:
+            server.close()
+        if reader is not None:
+            reader.close()
+    log.info("stopped: %d records in %d batches", stats.records, stats.batches)

@@ -1,0 +1,83 @@
+"""The exported consumer lag equals Kafka's own view at the moment of the scrape, for every group."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
+
+from sinks.lag import LagCollector, LagReader
+from sinks.metrics import MetricsServer, SinkMetrics
+from synfinance.stack.processes import free_port
+
+pytestmark = pytest.mark.integration
+
+RECORDS = 3_000
+HOUR_MS = 3_600_000
+
+
+def _kafka_view(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, tuple[int, int]]:
+    """(committed, end) per partition as a member of the group sees them."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        committed = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
+        return {tp.partition: (tp.offset, consumer.get_watermark_offsets(tp, timeout=10)[1]) for tp in committed}
+    finally:
+        consumer.close()
+
+
+def _commit(bootstrap: str, group: str, topic: str, offsets: dict[int, int]) -> None:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        consumer.commit(offsets=[TopicPartition(topic, p, o) for p, o in offsets.items()], asynchronous=False)
+    finally:
+        consumer.close()
+
+
+def test_exported_lag_equals_kafkas_view_for_every_group(rig: Any, stream: Any) -> None:
+    topic = rig.topics["transactions"]
+    records = stream.transactions.slice(0, RECORDS)
+    base_ms = int(time.time() * 1000) - HOUR_MS  # an hour old, one millisecond apart
+    records.timestamps = [base_ms + i for i in range(RECORDS)]
+    positions = rig.produce("transactions", records)
+    timestamp_at = {pos: ts for pos, ts in zip(positions, records.timestamps, strict=True)}
+    ends = {p: sum(1 for q, _ in positions if q == p) for p in range(3)}
+
+    groups = {f"lag-a-{rig.tag}": {p: ends[p] // 3 for p in range(3)},   # behind on every partition
+              f"lag-b-{rig.tag}": {0: ends[0], 1: 0, 2: ends[2] - 1}}     # caught up, all behind, one behind
+    for group, offsets in groups.items():
+        _commit(rig.bootstrap, group, topic, offsets)
+
+    metrics = SinkMetrics()
+    reader = LagReader({"bootstrap.servers": rig.bootstrap})
+    metrics.registry.register(LagCollector(reader))
+    server = MetricsServer(metrics, free_port(), alive=lambda: True, ready=lambda: True, host="127.0.0.1")
+    try:
+        before = time.time()
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=30) as response:
+            text = response.read().decode()
+        after = time.time()
+    finally:
+        server.close()
+        reader.close()
+
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    exported = {(s.labels["group"], int(s.labels["partition"])): s.value
+                for s in families["kafka_consumergroup_group_lag"].samples if s.labels["topic"] == topic}
+    seconds = {(s.labels["group"], int(s.labels["partition"])): s.value
+               for s in families["kafka_consumergroup_group_lag_seconds"].samples if s.labels["topic"] == topic}
+    for group, offsets in groups.items():
+        view = _kafka_view(rig.bootstrap, group, topic, 3)
+        for partition, (committed, end) in view.items():
+            assert committed == offsets[partition]
+            assert exported[(group, partition)] == end - committed
+            if end == committed:
+                assert seconds[(group, partition)] == 0.0
+            else:  # the oldest unconsumed record is the one at the committed offset
+                ts = timestamp_at[(partition, committed)] / 1000.0
+                assert before - ts - 0.01 <= seconds[(group, partition)] <= after - ts + 0.01
+    assert len([key for key in exported if key[0] in groups]) == 6
