@@ -13,7 +13,7 @@ test: venv system-deps kafka-jars ## run the whole test suite against a real Kaf
 	$(BIN)/pytest
 
 demo: venv system-deps kafka-jars ## run the main job end to end on the embedded local stack
-	@echo "make demo: not yet available (it arrives with the producer, processor and sink)"; exit 1
+	$(BIN)/synfinance demo
 
 venv: $(STAMP)
 
@@ -23,15 +23,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]'
 	@touch $@
 
-# Java 17, Maven and the PostgreSQL server binaries; installed with apt-get only when missing.
+# Java 17, Maven, the PostgreSQL server binaries and Prometheus (for the monitoring test);
+# installed with apt-get only when missing.
 system-deps:
 	@missing=""; \
 	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
 	command -v mvn >/dev/null || missing="$$missing maven"; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	    echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	  else echo "missing:$$missing — install them (Debian: sudo apt-get install$$missing)"; exit 2; fi; \
 	fi
 

@@ -6,7 +6,9 @@ import sys
 
 import typer
 
-from synfinance.commands import generate, stack, topics
+import synfinance.commands.db as db
+import synfinance.commands.sink as sink
+from synfinance.commands import demo, generate, process, produce, stack, topics
 from synfinance.errors import UsageError
 from synfinance.settings import load_settings
 
@@ -19,6 +21,11 @@ app = typer.Typer(
 app.add_typer(stack.app, name="stack")
 app.add_typer(topics.app, name="topics")
 app.command("generate")(generate.generate)
+app.add_typer(db.app, name="db")
+app.command("sink")(sink.sink)
+app.command("produce")(produce.produce)
+app.command("process")(process.process)
+app.command("demo")(demo.demo)
 
 
 @app.command("settings")

@@ -28,7 +28,7 @@ from synfinance.stack.processes import free_port
 
 PRODUCER, PROCESSOR, SINK = "producer", "processor", "sink"
 GROUPS = {PROCESSOR: "synfin-processor", SINK: "synfin-sink"}
-DRAIN_TIMEOUT_S = 180.0
+DRAIN_TIMEOUT_S = 300.0
 
 
 @dataclass
