@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from schemas.codec import load_raw_schema, single_object_prefix
+from schemas.fields import leaf_fields, resolver
 
 __all__ = ["BatchEncoder", "Column", "FixedStrings", "Vocab"]
 
@@ -186,28 +187,11 @@ class BatchEncoder:
         self.schema_name = schema_name
         self.framing_prefix = single_object_prefix(schema_name) if framing_prefix is None else framing_prefix
         schema = load_raw_schema(schema_name)
-        self._named: dict[str, Any] = schema.get("__named_schemas", {})
-        self._fields: list[_Field] = []
-        self._collect(schema, prefix="")
+        self._resolve = resolver(schema)
+        self._fields: list[_Field] = [self._field(name, type_) for name, type_ in leaf_fields(schema)]
         self.field_names = tuple(f.name for f in self._fields)
         self._vocabs: dict[str, _EncodedVocab] = {}
         self._joint_vocabs: dict[tuple[str, ...], tuple[tuple[_EncodedVocab, ...], _EncodedVocab]] = {}
-
-    def _resolve(self, type_: Any) -> Any:
-        if isinstance(type_, str) and type_ not in _PRIMITIVE_KINDS and type_ in self._named:
-            return self._named[type_]
-        if isinstance(type_, dict) and type_.get("type") in _PRIMITIVE_KINDS:
-            return type_["type"]
-        return type_
-
-    def _collect(self, record: dict[str, Any], prefix: str) -> None:
-        for field in record["fields"]:
-            name = prefix + field["name"]
-            type_ = self._resolve(field["type"])
-            if isinstance(type_, dict) and type_.get("type") == "record":
-                self._collect(type_, prefix=name + ".")
-            else:
-                self._fields.append(self._field(name, type_))
 
     def _field(self, name: str, type_: Any) -> _Field:
         where = f"{self.schema_name}.{name}"

@@ -35,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from schemas.codec import load_raw_schema, single_object_prefix
+from schemas.fields import leaf_fields, resolver
 
 __all__ = ["BatchDecoder", "DecodedBatch", "DecodedColumn", "FieldKind", "FieldSpec"]
 
@@ -155,25 +156,8 @@ class BatchDecoder:
         if not self.prefixes or any(not p for p in self.prefixes):
             raise ValueError("BatchDecoder needs at least one non-empty framing prefix")
         schema = load_raw_schema(schema_name)
-        self._named: dict[str, Any] = schema.get("__named_schemas", {})
-        self.fields: list[FieldSpec] = []
-        self._collect(schema, prefix="")
-
-    def _resolve(self, type_: Any) -> Any:
-        if isinstance(type_, str) and type_ not in _PRIMITIVES and type_ in self._named:
-            return self._named[type_]
-        if isinstance(type_, dict) and type_.get("type") in _PRIMITIVES:
-            return type_["type"]
-        return type_
-
-    def _collect(self, record: dict[str, Any], prefix: str) -> None:
-        for avro_field in record["fields"]:
-            name = prefix + avro_field["name"]
-            type_ = self._resolve(avro_field["type"])
-            if isinstance(type_, dict) and type_.get("type") == "record":
-                self._collect(type_, prefix=name + ".")
-            else:
-                self.fields.append(self._spec(name, type_))
+        self._resolve = resolver(schema)
+        self.fields: list[FieldSpec] = [self._spec(name, type_) for name, type_ in leaf_fields(schema)]
 
     def _spec(self, name: str, type_: Any) -> FieldSpec:
         where = f"{self.schema_name}.{name}"
