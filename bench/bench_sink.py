@@ -9,7 +9,8 @@ topics, then, per repeat, with a fresh database schema each time:
   the default 2 connections (two batches in flight), and with ``--connections 1``;
 * sink, 2 processes in one group: the same backlog shared; aggregate rows/s and each process's share;
 * database side of the sink alone: the same batches pre-decoded to binary COPY rows, written by one
-  ``CopyWriter`` (staging COPY + INSERT ... ON CONFLICT, one transaction per batch), no Kafka;
+  ``CopyWriter`` (staging COPY + INSERT ... ON CONFLICT, one transaction per batch), no Kafka; and
+  by two, two batches at a time;
 * (a) raw COPY of the same rows from Python tuples (text COPY built in Python, straight into tables of
   the same shape and indexes, no staging, no conflict handling);
 * (b) SQLAlchemy ORM inserts (``Session.add_all``, commit per 1,000) of ``--orm-rows`` rows;
@@ -28,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -125,7 +127,7 @@ def run_sinks(processes: int, env: dict[str, str], group: str, db_schema: str, e
     end: tuple[float, list[float]] | None = None
     rows = [0.0] * processes  # last value seen: a process that finished its share may already be gone
     deadline = time.monotonic() + 600
-    while end is None and time.monotonic() < deadline:
+    while end is None and time.monotonic() < deadline and any(p.poll() is None for p in procs):
         now = time.monotonic()
         scraped = [_scrape(port) for port in ports]
         rows = [max(old, s.get("synfin_sink_rows_written_total", 0.0)) for old, s in zip(rows, scraped, strict=True)]
@@ -222,8 +224,10 @@ def orm_inserts(dsn: str, db_schema: str, tables: dict[str, tuple[list[str], lis
     return total / seconds
 
 
-def database_side(dsn: str, db_schema: str, data: dict[str, tuple[list[bytes], list[bytes], list[int]]]) -> float:
-    """rows/s of the sink's write path alone: pre-built binary COPY rows through CopyWriter."""
+def database_side(dsn: str, db_schema: str, data: dict[str, tuple[list[bytes], list[bytes], list[int]]],
+                  connections: int = 1) -> float:
+    """rows/s of the sink's write path alone: pre-built binary COPY rows through CopyWriter(s), each
+    batch one transaction, ``connections`` batches at a time."""
     batches = []
     for lo in range(0, len(data["transactions"][1]), BATCH):
         loads = []
@@ -234,15 +238,29 @@ def database_side(dsn: str, db_schema: str, data: dict[str, tuple[list[bytes], l
             decoded = decoder.decode(data[name][1][lo:lo + BATCH])
             loads.append(TableLoad(spec, rows_from_batch(spec, decoded, np.flatnonzero(decoded.ok))))
         batches.append(loads)
-    writer = CopyWriter(dsn, db_schema)
+    writers = [CopyWriter(dsn, db_schema) for _ in range(connections)]
+    todo = iter(batches)
+    lock = threading.Lock()
+    written = [0] * connections
+
+    def work(i: int) -> None:
+        while True:
+            with lock:
+                loads = next(todo, None)
+            if loads is None:
+                return
+            written[i] += sum(writers[i].write(loads).written.values())
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(connections)]
     started = time.perf_counter()
-    rows = 0
-    for loads in batches:
-        result = writer.write(loads)
-        rows += sum(result.written.values())
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     seconds = time.perf_counter() - started
-    writer.close()
-    return rows / seconds
+    for writer in writers:
+        writer.close()
+    return sum(written) / seconds
 
 
 def decode_rates(values: list[bytes]) -> tuple[float, float]:
@@ -286,11 +304,11 @@ def main() -> None:
         env = {**os.environ, "SYNFIN_BOOTSTRAP_SERVERS": bootstrap, "SYNFIN_DATABASE_URL": dsn,
                **{f"SYNFIN_TOPICS__{name.upper()}": topic for name, topic in topics.items()}}
         expected = 2 * args.events
-        results: dict[str, list[float]] = {k: [] for k in ("one", "one_c1", "two", "db", "raw", "orm", "codec",
-                                                           "batch")}
+        results: dict[str, list[float]] = {k: [] for k in ("one", "one_c1", "two", "db", "db2", "raw", "orm",
+                                                           "codec", "batch")}
         shares: list[list[int]] = []
         for r in range(args.repeat):
-            schemas = {k: f"bench_{k}_{r}" for k in ("one", "one_c1", "two", "db", "raw", "orm")}
+            schemas = {k: f"bench_{k}_{r}" for k in ("one", "one_c1", "two", "db", "db2", "raw", "orm")}
             for name in schemas.values():
                 engine = database.engine(dsn, name)
                 database.upgrade(engine, name)
@@ -303,6 +321,7 @@ def main() -> None:
             results["two"].append(rate)
             shares.append(share)
             results["db"].append(database_side(dsn, schemas["db"], data))
+            results["db2"].append(database_side(dsn, schemas["db2"], data, connections=2))
             results["raw"].append(raw_copy(dsn, schemas["raw"], tuples))
             results["orm"].append(orm_inserts(dsn, schemas["orm"], tuples, args.orm_rows))
             codec_rate, batch_rate = decode_rates(data["transactions"][1])
@@ -326,6 +345,7 @@ def main() -> None:
         ("sink, 1 process, --connections 1 (no concurrent batches)", "one_c1"),
         ("sink, 2 processes in one group (aggregate)", "two"),
         ("sink write path alone, 1 connection (binary COPY + ON CONFLICT)", "db"),
+        ("sink write path alone, 2 connections", "db2"),
         ("(a) raw COPY from Python tuples (text, no staging)", "raw"),
         ("(b) SQLAlchemy ORM add_all, commit per 1,000", "orm"),
         ("decode Transaction: schemas.codec.decode per record", "codec"),

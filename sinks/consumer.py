@@ -75,6 +75,9 @@ class Sink:
         self._paused = False
         self._assigned: list[TopicPartition] = []
         self._position_committed: dict[tuple[str, int], int] = {}  # what we last committed, per partition
+        # after an abandoned batch the consumer's position is past records that were never written:
+        # committing it would skip them, so position commits wait for the next assignment
+        self._position_trusted = True
         self._buffer = MessageBuffer()
         self._buffer_started = time.monotonic()
         self._heartbeat = time.monotonic()
@@ -143,7 +146,7 @@ class Sink:
                 self._flush()
                 if not self._writer.wait_idle(_SHUTDOWN_WRITE_S):
                     log.warning("shutdown: the last batch could not be written; it was not committed")
-                    self._writer.abandon()
+                    self._abandon()
                 self._commit()
         finally:
             self._consumer.close()  # leaves the group now, not after session.timeout.ms
@@ -203,7 +206,7 @@ class Sink:
             if (self._stopping or not polling) and self._writer.blocked:
                 # stopping or losing the partitions during an outage: give up the batches in hand and
                 # this one; nothing after an abandoned batch may be committed (that would skip it)
-                self._writer.abandon()
+                self._abandon()
                 log.warning("%d records not written (database unavailable); they will be consumed again",
                             len(buffer))
                 return
@@ -225,10 +228,16 @@ class Sink:
         self.metrics.paused.set(1 if blocked else 0)
         return blocked
 
+    def _abandon(self) -> None:
+        """Give up the batches in hand (see ``BatchWriter.abandon``)."""
+        self._writer.abandon()
+        self._position_trusted = False
+
     def _commit(self) -> None:
         """Commit the offsets of the batches the writer has stored in the database."""
         offsets = self._writer.completed_offsets()
-        if self._assigned and not len(self._buffer) and self._writer.idle and not self._paused:
+        if (self._position_trusted and self._assigned and not len(self._buffer) and self._writer.idle
+                and not self._paused):
             # Everything consumed is stored, so each position is a safe commit point. It matters for topics
             # written by transactional producers (scored, alerts): a commit marker follows the last record,
             # and "last record + 1" would leave a lag of 1 per partition forever.
@@ -251,6 +260,7 @@ class Sink:
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._assigned = list(partitions)
         self._position_committed.clear()
+        self._position_trusted = True  # fetching restarts from the committed offsets
         self.metrics.assigned.set(len(self._assigned))
         if self._paused and partitions:
             consumer.pause(partitions)
@@ -261,12 +271,12 @@ class Sink:
         outage, abandon it (the next owner consumes it again from the committed offsets)."""
         self._commit()
         if self._writer.blocked:
-            self._writer.abandon()
+            self._abandon()
             self._buffer = MessageBuffer()
         else:
             self._flush(polling=False)
             if not self._writer.wait_idle(_SHUTDOWN_WRITE_S):
-                self._writer.abandon()
+                self._abandon()
             self._commit()
         gone = {(tp.topic, tp.partition) for tp in partitions}
         self._buffer.drop_partitions(gone)

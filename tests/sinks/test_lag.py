@@ -81,3 +81,24 @@ def test_exported_lag_equals_kafkas_view_for_every_group(rig: Any, stream: Any) 
                 ts = timestamp_at[(partition, committed)] / 1000.0
                 assert before - ts - 0.01 <= seconds[(group, partition)] <= after - ts + 0.01
     assert len([key for key in exported if key[0] in groups]) == 6
+
+
+def test_records_from_a_transactional_producer_leave_no_lag(rig: Any, stream: Any) -> None:
+    """A commit marker follows each transaction's records (the processor writes scored and alerts this
+    way): once the sink has stored everything, its committed offsets must reach the end offsets."""
+    from confluent_kafka import Producer
+
+    topic = rig.topics["transactions"]
+    records = stream.transactions.slice(0, 2_000)
+    producer = Producer({"bootstrap.servers": rig.bootstrap, "transactional.id": f"lag-tx-{rig.tag}"})
+    producer.init_transactions(30)
+    for start in range(0, len(records.keys), 500):  # four transactions: four markers per partition
+        producer.begin_transaction()
+        for key, value, ts in zip(records.keys[start:start + 500], records.values[start:start + 500],
+                                  records.timestamps[start:start + 500], strict=True):
+            producer.produce(topic, key=key, value=value, timestamp=ts)
+        producer.commit_transaction(30)
+    rig.run_sink("--topics", "transactions")
+    assert rig.counts("transactions") == (2_000, 2_000)
+    view = _kafka_view(rig.bootstrap, rig.group, topic, 3)
+    assert all(committed == end > 0 for committed, end in view.values()), view
