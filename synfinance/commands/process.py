@@ -16,8 +16,6 @@ from types import FrameType
 
 import typer
 
-from processors.app import run_worker
-from processors.worker import WorkerConfig
 from synfinance.errors import UsageError
 from synfinance.settings import load_settings
 
@@ -44,6 +42,10 @@ def process(
     """Score every transaction (features + River model), learn from labels, emit scores and alerts."""
     settings = load_settings()
     if worker_index is not None or workers == 1:
+        # imported here: Faust and River take ~2.5 s to import, which every other command would pay
+        from processors.app import run_worker
+        from processors.worker import WorkerConfig
+
         index = worker_index or 0
         logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         config = WorkerConfig(kafka=settings.kafka_config(), topics=settings.topics, group=group,
