@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from schemas.codec import load_raw_schema, single_object_prefix
-from schemas.fields import leaf_fields, resolver
+from schemas.fields import leaf_fields, nullable, resolver
 
 __all__ = ["BatchEncoder", "Column", "FixedStrings", "Vocab"]
 
@@ -195,12 +195,10 @@ class BatchEncoder:
 
     def _field(self, name: str, type_: Any) -> _Field:
         where = f"{self.schema_name}.{name}"
-        if isinstance(type_, list):
-            branches = [self._resolve(b) for b in type_]
-            if len(branches) != 2 or "null" not in branches:
-                raise TypeError(f'{where}: only ["null", T] unions are supported by BatchEncoder')
-            null_index = branches.index("null")
-            inner = self._field(name, branches[1 - null_index])
+        union = nullable(type_, self._resolve, where, "BatchEncoder")
+        if union is not None:
+            null_index, branch = union
+            inner = self._field(name, branch)
             if inner.kind not in (_Kind.DOUBLE, _Kind.STRING, _Kind.ENUM):
                 raise TypeError(f"{where}: nullable {inner.kind.value} is not supported by BatchEncoder")
             tags = zigzag_varint(null_index), zigzag_varint(1 - null_index)

@@ -35,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from schemas.codec import load_raw_schema, single_object_prefix
-from schemas.fields import leaf_fields, resolver
+from schemas.fields import leaf_fields, nullable, resolver
 
 __all__ = ["BatchDecoder", "DecodedBatch", "DecodedColumn", "FieldKind", "FieldSpec"]
 
@@ -161,12 +161,10 @@ class BatchDecoder:
 
     def _spec(self, name: str, type_: Any) -> FieldSpec:
         where = f"{self.schema_name}.{name}"
-        if isinstance(type_, list):
-            branches = [self._resolve(b) for b in type_]
-            if len(branches) != 2 or "null" not in branches:
-                raise TypeError(f'{where}: only ["null", T] unions are supported by BatchDecoder')
-            null_index = branches.index("null")
-            inner = self._spec(name, branches[1 - null_index])
+        union = nullable(type_, self._resolve, where, "BatchDecoder")
+        if union is not None:
+            null_index, branch = union
+            inner = self._spec(name, branch)
             return FieldSpec(name, inner.kind, True, null_index, inner.symbols)
         if isinstance(type_, str) and type_ in _PRIMITIVES:
             return FieldSpec(name, _PRIMITIVES[type_])

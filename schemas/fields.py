@@ -42,3 +42,14 @@ def leaf_fields(schema: dict[str, Any]) -> list[tuple[str, Any]]:
 
     collect(schema, "")
     return out
+
+
+def nullable(type_: Any, resolve: Callable[[Any], Any], where: str, who: str) -> tuple[int, Any] | None:
+    """For a ["null", T] union: (index of the null branch, resolved T); None for any other type."""
+    if not isinstance(type_, list):
+        return None
+    branches = [resolve(b) for b in type_]
+    if len(branches) != 2 or "null" not in branches:
+        raise TypeError(f'{where}: only ["null", T] unions are supported by {who}')
+    null_index = branches.index("null")
+    return null_index, branches[1 - null_index]
