@@ -1,8 +1,10 @@
 """Consumer-group lag of every group on the cluster, exported as Prometheus gauges.
 
-Computed at scrape time from the group's committed offsets and the partitions' end offsets (high
-watermarks), both read with the AdminClient, for every consumer group the cluster lists, not only
-the sink's own:
+Computed from the group's committed offsets and the partitions' end offsets (high watermarks), both
+read with the AdminClient, for every consumer group the cluster lists, not only the sink's own. A
+background thread takes a snapshot every few seconds and a scrape serves the latest one at once: on a
+busy cluster a snapshot can take longer than Prometheus' scrape timeout, and a scrape that times out
+records nothing at all.
 
 * ``kafka_consumergroup_group_lag{group,topic,partition}`` = end offset - committed offset;
 * ``kafka_consumergroup_group_lag_seconds{group,topic,partition}``: the age of the oldest record the
@@ -58,7 +60,7 @@ class LagReader:
                  clock: Callable[[], float] = time.time) -> None:
         self._config = kafka_config
         self._admin = AdminClient(kafka_config)
-        self._timeout = timeout
+        self.timeout = timeout
         self._clock = clock
         self._probe: Any = None
         self._lock = threading.Lock()
@@ -66,13 +68,13 @@ class LagReader:
 
     def groups(self) -> list[str]:
         """Every consumer group the cluster lists."""
-        listed = self._admin.list_consumer_groups(request_timeout=self._timeout).result()
+        listed = self._admin.list_consumer_groups(request_timeout=self.timeout).result()
         return sorted(g.group_id for g in listed.valid if not g.group_id.startswith(PROBE_GROUP))
 
     def committed(self, group: str) -> dict[tuple[str, int], int]:
         """The group's committed offsets (partitions without one are left out)."""
         request = [ConsumerGroupTopicPartitions(group)]
-        future = self._admin.list_consumer_group_offsets(request, request_timeout=self._timeout)[group]
+        future = self._admin.list_consumer_group_offsets(request, request_timeout=self.timeout)[group]
         return {(tp.topic, tp.partition): tp.offset for tp in future.result().topic_partitions or []
                 if tp.offset >= 0 and tp.error is None}
 
@@ -80,7 +82,7 @@ class LagReader:
         if not partitions:
             return {}
         request = {TopicPartition(t, p): spec for t, p in partitions}
-        futures = self._admin.list_offsets(request, request_timeout=self._timeout)
+        futures = self._admin.list_offsets(request, request_timeout=self.timeout)
         return {(tp.topic, tp.partition): future.result().offset for tp, future in futures.items()}
 
     def snapshot(self, groups: list[str] | None = None) -> list[PartitionLag]:
@@ -141,7 +143,7 @@ class LagReader:
         probe.resume(assignment)  # librdkafka keeps a partition's pause across assignments
         found: dict[tuple[str, int, int], int] = {}
         pending = dict(starts)
-        deadline = time.monotonic() + self._timeout
+        deadline = time.monotonic() + self.timeout
         try:
             while pending and time.monotonic() < deadline:
                 for message in probe.consume(num_messages=max(len(pending), 1), timeout=0.2):
@@ -156,20 +158,55 @@ class LagReader:
         finally:
             probe.unassign()
         if pending:
-            log.warning("lag exporter: no record read within %.0f s for %d partitions", self._timeout, len(pending))
+            log.warning("lag exporter: no record read within %.0f s for %d partitions", self.timeout, len(pending))
         return found
 
     def close(self) -> None:
-        if self._probe is not None:
-            self._probe.close()
-            self._probe = None
+        with self._lock:
+            if self._probe is not None:
+                self._probe.close()
+                self._probe = None
 
 
 class LagCollector(Collector):
-    """Prometheus collector: a fresh ``LagReader.snapshot()`` at every scrape."""
+    """Prometheus collector serving the latest ``LagReader.snapshot()``.
 
-    def __init__(self, reader: LagReader) -> None:
+    ``refresh()`` takes a snapshot now; ``start()`` keeps taking one every ``interval`` seconds on a
+    daemon thread until ``stop()``. The age of the oldest waiting record is advanced by the time since
+    its snapshot, so ``_lag_seconds`` keeps growing between snapshots as it would in reality.
+    """
+
+    def __init__(self, reader: LagReader, interval: float = 5.0, clock: Callable[[], float] = time.time) -> None:
         self.reader = reader
+        self.interval = interval
+        self._clock = clock
+        self._latest: tuple[float, list[PartitionLag]] | None = None
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def refresh(self) -> None:
+        """Take a snapshot now; a Kafka error keeps the previous one (and is logged)."""
+        try:
+            snapshot = self.reader.snapshot()
+        except KafkaException as exc:
+            log.warning("lag exporter: %s", exc)
+            return
+        self._latest = (self._clock(), snapshot)
+
+    def start(self) -> LagCollector:
+        self._thread = threading.Thread(target=self._loop, name="lag-exporter", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2 * self.reader.timeout + self.interval)
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            self.refresh()
+            self._stopping.wait(self.interval)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         labels = ["group", "topic", "partition"]
@@ -179,15 +216,12 @@ class LagCollector(Collector):
             "kafka_consumergroup_group_lag_seconds",
             "Age of the oldest record the group has not consumed: now - timestamp of the record at the committed "
             "offset (records carry their event time).", labels=labels)
-        try:
-            snapshot = self.reader.snapshot()
-        except KafkaException as exc:  # a scrape must still answer: the families stay empty
-            log.warning("lag exporter: %s", exc)
-            snapshot = []
+        taken, snapshot = self._latest or (0.0, [])  # before the first snapshot the families are empty
+        since = max(self._clock() - taken, 0.0)
         for item in snapshot:
             values = [item.group, item.topic, str(item.partition)]
             lag.add_metric(values, item.lag)
             if item.lag_seconds is not None:
-                seconds.add_metric(values, item.lag_seconds)
+                seconds.add_metric(values, item.lag_seconds + since if item.lag else 0.0)
         yield lag
         yield seconds

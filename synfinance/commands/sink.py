@@ -119,11 +119,12 @@ def sink(
     metrics = SinkMetrics()
     worker = Sink(config, metrics)
     worker.install_signal_handlers()
-    server = reader = None
+    server = reader = collector = None
     if metrics_port:
         if lag:
             reader = LagReader(settings.kafka_config())
-            metrics.registry.register(LagCollector(reader))
+            collector = LagCollector(reader)
+            metrics.registry.register(collector.start())
         try:
             server = MetricsServer(metrics, metrics_port, alive=worker.alive, ready=worker.ready)
         except OSError as error:
@@ -141,6 +142,8 @@ def sink(
     finally:
         if server is not None:
             server.close()
+        if collector is not None:
+            collector.stop()
         if reader is not None:
             reader.close()
     log.info("stopped: %d records in %d batches", stats.records, stats.batches)

@@ -138,9 +138,10 @@ def test_every_referenced_metric_is_exported_and_prometheus_scrapes_lag(pipeline
         f"  - job_name: {name}\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
         for name, port in pipeline.items()))
     port = free_port()
+    log = tmp_path / "prometheus.log"
     server = subprocess.Popen([prometheus, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                               f"--web.listen-address=127.0.0.1:{port}"], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+                               f"--web.listen-address=127.0.0.1:{port}"], stdout=open(log, "wb"),  # noqa: SIM115
+                              stderr=subprocess.STDOUT)
     try:
         def lag_series() -> bool:
             query = urllib.parse.urlencode({"query": "kafka_consumergroup_group_lag"})
@@ -148,7 +149,13 @@ def test_every_referenced_metric_is_exported_and_prometheus_scrapes_lag(pipeline
                 answer = json.loads(response.read())
             return answer["status"] == "success" and len(answer["data"]["result"]) > 0
 
-        assert wait_for(lag_series, 60), "Prometheus returned no kafka_consumergroup_group_lag series"
+        targets = f"http://127.0.0.1:{port}/api/v1/targets"
+        if not wait_for(lag_series, 60):
+            with urllib.request.urlopen(targets, timeout=5) as response:
+                health = [(t["labels"]["job"], t["health"], t["lastError"], t["lastScrapeDuration"])
+                          for t in json.loads(response.read())["data"]["activeTargets"]]
+            pytest.fail(f"Prometheus returned no kafka_consumergroup_group_lag series; targets {health}; "
+                        f"log tail {log.read_text()[-1500:]}")
     finally:
         server.terminate()
         server.wait(30)
