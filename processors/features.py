@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 MINUTE_US, HOUR_US, DAY_US = 60_000_000, 3_600_000_000, 86_400_000_000
 IST_OFFSET_US = 19_800_000_000
@@ -43,9 +43,8 @@ FEATURE_NAMES = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Txn:
-    """The fields of a Transaction record the features read."""
+class Txn(NamedTuple):
+    """The fields of a Transaction record the features read (a tuple: cheap to make, keep and store)."""
 
     time_us: int
     amount_paise: int
@@ -92,34 +91,61 @@ class CustomerHistory:
     def features(self, txn: Txn, home: tuple[float, float], merchant_rate: float) -> dict[str, Any]:
         """The features of `txn` from history before it (call before `update`)."""
         t = txn.time_us
-        while self.recent and self.recent[0].time_us <= t - DAY_US:
-            self.recent.popleft()
-        in_1h = [r for r in self.recent if r.time_us > t - HOUR_US]
+        recent = self.recent
+        while recent and recent[0].time_us <= t - DAY_US:
+            recent.popleft()
+        # one pass over the last 24 h (a handful of transactions per customer)
+        hour_ago, five_min_ago = t - HOUR_US, t - 5 * MINUTE_US
+        count_5m = count_1h = sum_1h = sum_24h = declines = small = 0
+        merchants_1h: set[str] = set()
+        devices: set[str] = set()
+        cities: set[str] = set()
+        for r in recent:
+            sum_24h += r.amount_paise
+            cities.add(r.city)
+            if r.device_id is not None:
+                devices.add(r.device_id)
+            if r.time_us > hour_ago:
+                count_1h += 1
+                sum_1h += r.amount_paise
+                if r.time_us > five_min_ago:
+                    count_5m += 1
+                if r.merchant_id is not None:
+                    merchants_1h.add(r.merchant_id)
+                if r.declined:
+                    declines += 1
+                if r.amount_paise < SMALL_PAISE:
+                    small += 1
         std = math.sqrt(self.m2 / (self.count - 1)) if self.count > 1 else 0.0
         last = self.last
-        gap_s = (t - last.time_us) / 1e6 if last else None
-        km_prev = haversine_km(last.latitude, last.longitude, txn.latitude, txn.longitude) if last else None
+        if last is not None:
+            gap_s: float | None = (t - last.time_us) / 1e6
+            km_prev: float | None = haversine_km(last.latitude, last.longitude, txn.latitude, txn.longitude)
+            speed = km_prev / (gap_s / 3600.0) if gap_s else None
+        else:
+            gap_s = km_prev = speed = None
         local = t + IST_OFFSET_US
         hour = int(local // HOUR_US % 24)
         weekday = int((local // DAY_US + 3) % 7)  # 1970-01-01 was a Thursday; Monday = 0
+        counterparty = txn.payee_vpa if txn.payee_vpa is not None else txn.merchant_id
         return {
-            "txn_count_5m": sum(1 for r in in_1h if r.time_us > t - 5 * MINUTE_US),
-            "txn_count_1h": len(in_1h),
-            "txn_count_24h": len(self.recent),
-            "amount_sum_1h_paise": sum(r.amount_paise for r in in_1h),
-            "amount_sum_24h_paise": sum(r.amount_paise for r in self.recent),
+            "txn_count_5m": count_5m,
+            "txn_count_1h": count_1h,
+            "txn_count_24h": len(recent),
+            "amount_sum_1h_paise": sum_1h,
+            "amount_sum_24h_paise": sum_24h,
             "amount_zscore": (txn.amount_paise - self.mean) / std if std > 0 else 0.0,
-            "distinct_merchants_1h": len({r.merchant_id for r in in_1h if r.merchant_id is not None}),
-            "distinct_devices_24h": len({r.device_id for r in self.recent if r.device_id is not None}),
-            "distinct_cities_24h": len({r.city for r in self.recent}),
+            "distinct_merchants_1h": len(merchants_1h),
+            "distinct_devices_24h": len(devices),
+            "distinct_cities_24h": len(cities),
             "seconds_since_prev": gap_s,
             "km_from_prev": km_prev,
-            "speed_kmh_from_prev": km_prev / (gap_s / 3600.0) if km_prev is not None and gap_s else None,
+            "speed_kmh_from_prev": speed,
             "km_from_home": haversine_km(home[0], home[1], txn.latitude, txn.longitude),
             "is_new_device": txn.device_id is not None and txn.device_id not in self.devices,
-            "is_new_merchant": txn.counterparty is not None and txn.counterparty not in self.merchants,
-            "declines_1h": sum(1 for r in in_1h if r.declined),
-            "small_txns_1h": sum(1 for r in in_1h if r.amount_paise < SMALL_PAISE),
+            "is_new_merchant": counterparty is not None and counterparty not in self.merchants,
+            "declines_1h": declines,
+            "small_txns_1h": small,
             "hour_of_day": hour,
             "is_night": hour in NIGHT_HOURS,
             "is_weekend": weekday >= 5,

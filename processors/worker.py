@@ -30,19 +30,26 @@ from typing import Any, NamedTuple
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
-from processors.engine import Engine, UnknownCustomer
+from processors.engine import Engine, Prepared, UnknownCustomer
 from processors.features import DAY_US, HOUR_US
 from processors.kafka_io import _QUIET, TransactionalProducer, ensure_compacted, partition_counts, read_to_end
 from processors.metrics import ProcessorMetrics
+from processors.outputs import ScoredEncoder, encode_alert
 from processors.replica import ReplicaReader
 from processors.scoring import FraudModel
 from processors.state import CustomerState, dumps, loads
 from processors.wire import read_label
-from schemas.codec import CodecError, decode, encode
+from schemas.batch_decode import BatchDecoder
+from schemas.codec import CodecError, decode
 from sinks.dlq import ERROR_CLASS, ERROR_MESSAGE, SOURCE_OFFSET, SOURCE_PARTITION, SOURCE_TOPIC
 from synfinance.settings import TopicNames
 
 log = logging.getLogger(__name__)
+
+# what the engine reads of a Transaction (features, model input, output records)
+TRANSACTION_FIELDS = ("transaction_id", "customer_id", "event_time", "amount_paise", "merchant_id", "device_id",
+                      "city", "latitude", "longitude", "status", "payee_vpa", "channel", "entry_mode",
+                      "transaction_type", "payment_mode")
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,8 @@ class WorkerConfig:
     max_label_delay_us: int = 90 * DAY_US  # producers.labels.LabelDelays.max_us of the default delays
     lookahead_us: int = HOUR_US
     batch_size: int = 2_000
+    score_batch: int = 256  # transactions scored together (learning waits until a batch is scored)
+    learn_negatives: float = 0.2  # share of legitimate labels the model learns (all frauds)
     max_buffered: int = 5_000  # per partition: beyond it, pause fetching it
     stop_when_idle_s: float | None = None  # tests and benchmarks: exit once nothing came for this long
 
@@ -107,7 +116,9 @@ class Worker:
         self.replica = ReplicaReader(config.kafka, topics, counts, config.max_label_delay_us, config.lookahead_us)
         self.replica.load_homes()
         self.engine = Engine(self._restore_model(), self.replica.risk, self.replica.homes, worker=config.worker_id,
-                             threshold=config.threshold)
+                             threshold=config.threshold, learn_negatives=config.learn_negatives)
+        self.decoder = BatchDecoder("transaction")
+        self.scored_encoder = ScoredEncoder()
         self.producer = TransactionalProducer(config.kafka, f"{config.group}-{config.worker_id}")
         self.held: dict[int, deque[Held]] = {}
         self.next_offset: dict[tuple[str, int], int] = {}
@@ -139,8 +150,7 @@ class Worker:
                 now, wall = time.monotonic(), time.time()  # wall: received/latency times, as in the records
                 if messages or got or not self.ready:
                     last_input = now  # idleness counts from the assignment on
-                for message in messages:
-                    self._take(message, wall)
+                self._take(messages, wall)
                 self._drain(wall)
                 if now - self.last_commit >= self.config.commit_interval_s:
                     self._commit()
@@ -162,42 +172,61 @@ class Worker:
 
     # -- the loop ---------------------------------------------------------------------------------
 
-    def _take(self, message: Message, wall: float) -> None:
-        error = message.error()
-        if error is not None:
-            if error.fatal():
-                raise KafkaException(error)
-            log.warning("consume: %s", error)
-            return
-        topic, partition = message.topic(), message.partition()
-        if topic == self.config.topics.labels:
+    def _take(self, messages: list[Message], wall: float) -> None:
+        """Labels go to the engine at once; transactions are decoded together and held in order."""
+        transactions: list[Message] = []
+        labels_topic = self.config.topics.labels
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                if error.fatal():
+                    raise KafkaException(error)
+                log.warning("consume: %s", error)
+                continue
+            topic, partition = message.topic(), message.partition()
+            self.next_offset[(topic, partition)] = message.offset() + 1
+            if topic != labels_topic:
+                transactions.append(message)
+                continue
             try:
                 facts = read_label(message.value())
                 self.engine.label(partition, facts)
                 self.label_time[partition] = max(self.label_time.get(partition, facts.label_time), facts.label_time)
             except CodecError as exc:
                 self._dead_letter(message, exc)
-            self.next_offset[(topic, partition)] = message.offset() + 1
+        if not transactions:
             return
-        record, failure = None, None
-        try:
-            record = decode(message.value())
-            if "amount_paise" not in record or "channel" not in record:
-                raise CodecError("not a Transaction value")
-        except CodecError as exc:
-            failure = exc
-        queue = self.held[partition]
-        queue.append(Held(message, record, failure, wall))
-        self.next_offset[(topic, partition)] = message.offset() + 1
-        if len(queue) >= self.config.max_buffered and partition not in self.paused:
-            self.consumer.pause([TopicPartition(topic, partition)])
-            self.paused.add(partition)
+        values = [message.value() or b"" for message in transactions]
+        decoded = self.decoder.decode(values)
+        ok = decoded.ok.tolist()
+        good = iter(decoded.records([i for i, fine in enumerate(ok) if fine], fields=TRANSACTION_FIELDS))
+        topic = self.config.topics.transactions
+        for message, fine in zip(transactions, ok, strict=True):
+            record: dict[str, Any] | None = None
+            failure = None
+            if fine:
+                record = next(good)
+            else:  # the codec, the one authority, decides what the column-wise decoder declined
+                try:
+                    record = decode(message.value())
+                    if "amount_paise" not in record or "channel" not in record:
+                        raise CodecError("not a Transaction value")
+                except CodecError as exc:
+                    record, failure = None, exc
+            partition = message.partition()
+            queue = self.held[partition]
+            queue.append(Held(message, record, failure, wall))
+            if len(queue) >= self.config.max_buffered and partition not in self.paused:
+                self.consumer.pause([TopicPartition(topic, partition)])
+                self.paused.add(partition)
 
     def _drain(self, wall: float) -> None:
-        risk, engine, produce = self.replica.risk, self.engine, self.producer.produce
+        """Score, in batches of up to `score_batch`, every held transaction whose merchant risk is final."""
+        risk, engine = self.replica.risk, self.engine
         topics, metrics = self.config.topics, self.metrics
-        max_hold = self.config.max_hold_s
+        max_hold, chunk_size = self.config.max_hold_s, self.config.score_batch
         scored_before, alerts_before = engine.counters.scored, engine.counters.alerts
+        chunk: list[tuple[Prepared, Held]] = []
         for partition, queue in self.held.items():
             while queue:
                 held = queue[0]
@@ -211,7 +240,7 @@ class Worker:
                         break
                     metrics.hold_timeouts.inc()
                 try:
-                    result = engine.score(partition, held.record, held.received)
+                    prepared = engine.prepare(partition, held.record, held.received)
                 except UnknownCustomer as exc:
                     self._dead_letter(held.message, exc)
                     queue.popleft()
@@ -220,20 +249,34 @@ class Worker:
                 self.last_scored[partition] = t
                 if self.frontier is None or t > self.frontier:
                     self.frontier = t
-                if result is None:
+                if prepared is None:
                     metrics.duplicates.inc()
                     continue
-                key, timestamp = held.message.key(), held.message.timestamp()[1]
-                produce(topics.scored, encode("scored_transaction", result.scored), key, timestamp)
-                if result.alert is not None:
-                    produce(topics.alerts, encode("alert", result.alert), key, timestamp)
-                metrics.latency.observe(result.scored["processing_latency_ms"] / 1000.0)
+                chunk.append((prepared, held))
+                if len(chunk) >= chunk_size:
+                    self._emit(chunk)
+                    chunk = []
             if partition in self.paused and len(queue) < self.config.max_buffered // 2:
                 self.consumer.resume([TopicPartition(topics.transactions, partition)])
                 self.paused.discard(partition)
+        if chunk:
+            self._emit(chunk)
         metrics.processed.inc(engine.counters.scored - scored_before)
         metrics.alerts.inc(engine.counters.alerts - alerts_before)
         self.producer.poll()
+
+    def _emit(self, chunk: list[tuple[Prepared, Held]]) -> None:
+        """Score a batch of prepared transactions and produce their records (and alerts)."""
+        batch = self.engine.score_prepared([prepared for prepared, _ in chunk])
+        produce, topics = self.producer.produce, self.config.topics
+        for value, (prepared, held) in zip(self.scored_encoder.encode(batch), chunk, strict=True):
+            produce(topics.scored, value, held.message.key(), held.message.timestamp()[1])
+            self.metrics.latency.observe(batch.latency_ms(prepared) / 1000.0)
+        if batch.alerts:
+            keys = {prepared.record["transaction_id"]: held.message for prepared, held in chunk}
+            for alert in batch.alerts:
+                message = keys[alert["transaction_id"]]
+                produce(topics.alerts, encode_alert(alert), message.key(), message.timestamp()[1])
 
     def _dead_letter(self, message: Message, error: Exception) -> None:
         headers = [*(message.headers() or []),

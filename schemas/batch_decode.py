@@ -108,12 +108,19 @@ class DecodedBatch:
         """The original framed bytes of ``row``."""
         return self.buffer[self.starts[row]:self.ends[row]].tobytes()
 
-    def records(self, rows: Iterable[int] | None = None) -> list[dict[str, Any]]:
-        """Rows as dicts, exactly as ``schemas.codec.decode`` returns them (only for ``ok`` rows)."""
+    def records(self, rows: Iterable[int] | None = None, fields: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Rows as dicts, exactly as ``schemas.codec.decode`` returns them (only for ``ok`` rows);
+        ``fields``: only these top-level, non-record fields (cheaper when a reader needs a few)."""
         index = np.flatnonzero(self.ok) if rows is None else np.fromiter(rows, dtype=np.int64)
         if not self.ok[index].all():
             raise ValueError("records() asked for rows that did not decode; use schemas.codec for those")
         raw = self.buffer.tobytes()
+        if fields is not None:
+            unknown = [name for name in fields if name not in self.columns]
+            if unknown:
+                raise KeyError(f"{self.schema_name} has no top-level fields {unknown}")
+            values = [_python_values(raw, self.columns[name], index) for name in fields]
+            return [dict(zip(fields, row, strict=True)) for row in zip(*values, strict=True)]
         lists = {name: _python_values(raw, column, index) for name, column in self.columns.items()}
         out: list[dict[str, Any]] = [{} for _ in range(len(index))]
         for name, values in lists.items():

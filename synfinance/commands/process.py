@@ -33,6 +33,9 @@ def process(
                                           help="Seconds between Kafka transactions (outputs, state, offsets)."),
     max_hold: float = typer.Option(5.0, "--max-hold", min=0.0,
                                    help="Seconds a transaction may wait for labels up to its event time."),
+    learn_negatives: float = typer.Option(
+        0.2, "--learn-negatives", min=0.0, max=1.0,
+        help="Share of legitimate labels the model learns (each weighted by its inverse); frauds: all."),
     worker_index: int | None = typer.Option(None, "--worker-index", min=0, hidden=True,
                                             help="Run one worker with this index (what --workers starts)."),
     stop_when_idle: float | None = typer.Option(None, "--stop-when-idle", min=0.0,
@@ -50,13 +53,15 @@ def process(
         logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         config = WorkerConfig(kafka=settings.kafka_config(), topics=settings.topics, group=group,
                               worker_id=str(index), threshold=threshold, commit_interval_s=commit_interval,
-                              max_hold_s=max_hold, stop_when_idle_s=stop_when_idle)
+                              max_hold_s=max_hold, learn_negatives=learn_negatives,
+                              stop_when_idle_s=stop_when_idle)
         code = run_worker(config, web_port + index if web else None, log_level)
         if code:
             raise typer.Exit(code)
         return 0
     base = [sys.executable, "-m", "synfinance.cli", "process", "--group", group, "--threshold", str(threshold),
-            "--commit-interval", str(commit_interval), "--max-hold", str(max_hold), "--log-level", log_level,
+            "--commit-interval", str(commit_interval), "--max-hold", str(max_hold),
+            "--learn-negatives", str(learn_negatives), "--log-level", log_level,
             "--web-port", str(web_port), "--web" if web else "--no-web"]
     if stop_when_idle is not None:
         base += ["--stop-when-idle", str(stop_when_idle)]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from processors.features import DAY_US
-from processors.model_input import model_input
+from processors.model_input import COLUMNS, model_input, model_row
 from processors.risk import RiskReplica
 from processors.scoring import FraudModel, PrequentialAUC
 from processors.state import CustomerState, Pending, dumps, loads
@@ -38,13 +38,17 @@ def test_state_round_trips_exactly(dataset: Any) -> None:
     for record in dataset.transactions[:50]:
         state.history.update(Txn.from_record(record))
     record = dataset.transactions[0]
-    x = model_input(dataset.reference[record["transaction_id"]], record)
-    state.pending["T1"] = Pending(5, 0.123456789012345, x, (True, 99))
+    row = model_row(dataset.reference[record["transaction_id"]], record)
+    state.pending["T1"] = Pending(5, 0.123456789012345, np.array(row).tobytes(), (True, 99))
     state.early["T2"] = (False, 7)
     restored = loads(dumps(state))
     assert restored == state
     assert restored.history.mean == state.history.mean and restored.history.m2 == state.history.m2
     assert restored.expire(6) and list(restored.pending) == [] and list(restored.early) == ["T2"]
+    import pickle
+    for hostile in (pickle.dumps((3, print)), pickle.dumps(CustomerState()), b"not a pickle", pickle.dumps((1, ()))):
+        with pytest.raises(ValueError):
+            loads(hostile)  # classes and functions are refused, never called; other formats named
 
 
 def exact_roc_auc(y: np.ndarray, s: np.ndarray) -> float:
@@ -83,6 +87,28 @@ def test_model_checkpoint_restores_the_same_scores(dataset: Any) -> None:
     assert [restored.score(x) for x, _ in rows[:100]] == [model.score(x) for x, _ in rows[:100]]
 
 
+def test_batch_scoring_equals_rivers_own_scoring(dataset: Any) -> None:
+    """score_rows applies River's predict_proba_one arithmetic to a matrix: the same scores, to rounding,
+    including for inputs whose variance is still 0 and for weighted learning."""
+    model = FraudModel()
+    label_of = {label["transaction_id"]: label["is_fraud"] for label in dataset.labels}
+    records = dataset.transactions[:3000]
+    rows = [model_row(dataset.reference[r["transaction_id"]], r) for r in records]
+    assert all(list(model_input(dataset.reference[r["transaction_id"]], r).values()) == row
+               for r, row in zip(records[:200], rows, strict=False))
+    checked = 0
+    for start in range(0, len(rows), 500):
+        chunk = np.array(rows[start:start + 500])
+        river = np.array([model.score(dict(zip(COLUMNS, row, strict=True))) for row in chunk.tolist()])
+        assert np.allclose(model.score_rows(chunk), river, rtol=1e-12, atol=1e-15)
+        checked += len(chunk)
+        for row, r in zip(rows[start:start + 500], records[start:start + 500], strict=True):
+            fraud = label_of[r["transaction_id"]]
+            model.learn(row, fraud, 1.0 if fraud else 5.0)
+    assert checked == 3000 and model.learned == 3000
+    assert 0.0 < float(model.score_rows(np.array(rows[:1]))[0]) < 1.0
+
+
 def test_replica_drops_resent_records_and_orphans() -> None:
     replica = RiskReplica(label_partitions=1, max_label_delay_us=90 * DAY_US)
     replica.add_transaction(TransactionFacts("T1", 10, "C1", "M1"), 0)
@@ -95,3 +121,19 @@ def test_replica_drops_resent_records_and_orphans() -> None:
     assert replica.ready(30)
     assert replica.counters.duplicates == 2 and replica.counters.orphans == 1
     assert replica.rate("M1", 30) == (1 + 0.02 * 20.0) / (1 + 20.0)
+
+
+def test_scored_records_encode_column_wise_as_the_codec_does(dataset: Any) -> None:
+    from processors.engine import Engine
+    from processors.outputs import ScoredEncoder
+    from schemas.codec import decode, encode
+
+    engine = Engine(FraudModel(), RiskReplica(1, 90 * DAY_US), dataset.homes)
+    engine.assign(0, {})
+    prepared = [engine.prepare(0, record, received=1.7e9) for record in dataset.transactions[:1500]]
+    batch = engine.score_prepared([p for p in prepared if p is not None])
+    records = batch.records()
+    assert len(records) == 1500 and any(r["features"]["seconds_since_prev"] is None for r in records)
+    encoded = ScoredEncoder().encode(batch)
+    assert encoded == [encode("scored_transaction", r) for r in records]
+    assert decode(encoded[7]) == records[7]

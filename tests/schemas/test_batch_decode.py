@@ -84,6 +84,12 @@ def test_the_generated_stream_decodes_like_the_codec() -> None:
         assert decoded.ok.all()
         assert decoded.records() == [decode(v) for v in values]
         assert not decoded.nul_in_strings.any()
+    chosen = ("event_time", "merchant_id", "latitude", "status")  # long, nullable string, double, enum
+    values = encoder.encode_transactions(batch)
+    subset = BatchDecoder("transaction").decode(values).records(range(5, 500), fields=chosen)
+    assert subset == [{name: decode(v)[name] for name in chosen} for v in values[5:500]]
+    with pytest.raises(KeyError):
+        BatchDecoder("transaction").decode(values[:3]).records(fields=("no_such_field",))
 
 
 def test_rows_it_declines_are_rows_the_codec_rejects() -> None:
