@@ -210,7 +210,9 @@ class Engine:
         """Score prepared transactions at once with the model as it is, then learn the labels due by the
         newest of them."""
         now = time.time()
-        scores = self.model.score_rows(np.array([p.row for p in batch])) if batch else np.empty(0)
+        rows = np.array([p.row for p in batch]) if batch else np.empty((0, len(COLUMNS)))
+        scores = self.model.score_rows(rows)
+        self.model.observe(rows)  # the scaler learns the traffic once it has been scored
         version = self.model.version(self.worker)
         alerting = self.model.learned >= self.alert_warmup
         alerts: list[dict[str, Any]] = []

@@ -59,6 +59,7 @@ class RiskReplica:
         self.fold_lag_us = fold_lag_us
         self.counters = RiskCounters()
         self.label_frontier: list[int | None] = [None] * label_partitions  # last label_time per partition
+        self._watermark: int | None = None  # min of label_frontier, None while a partition has none
         self.txn_frontier: dict[int, int] = {}  # last event_time per transaction partition
         self.fold_point = -(2**63)
         self._merchant_of: dict[str, tuple[str | None, int]] = {}  # unjoined: txn id -> (merchant, event time)
@@ -91,6 +92,8 @@ class RiskReplica:
         frontier = self.label_frontier[partition]
         if frontier is None or facts.label_time > frontier:
             self.label_frontier[partition] = facts.label_time
+            if frontier is None or frontier == self._watermark:
+                self._watermark = _watermark(self.label_frontier)
         txn_id = facts.transaction_id
         if txn_id in self._joined or txn_id in self._waiting:
             self.counters.duplicates += 1
@@ -122,13 +125,11 @@ class RiskReplica:
     @property
     def label_watermark(self) -> int | None:
         """Every label with label_time < this has arrived (None until every partition sent one)."""
-        if any(frontier is None for frontier in self.label_frontier):
-            return None
-        return min(frontier for frontier in self.label_frontier if frontier is not None)
+        return self._watermark
 
     def ready(self, t: int) -> bool:
         """True when `rate(m, t)` is final: all labels with label_time <= t are in and joined."""
-        watermark = self.label_watermark
+        watermark = self._watermark
         if watermark is None or watermark <= t:
             return False
         waiting = self._waiting_order
@@ -205,6 +206,12 @@ class RiskReplica:
             del fraud_times[:fraud_cut]
             self._base[merchant_id] = (labels + cut, frauds + fraud_cut)
         self.fold_point = fold_point
+
+
+def _watermark(frontiers: list[int | None]) -> int | None:
+    if any(frontier is None for frontier in frontiers):
+        return None
+    return min(frontier for frontier in frontiers if frontier is not None)
 
 
 def _insort(times: list[int], value: int) -> None:

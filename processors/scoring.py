@@ -2,7 +2,8 @@
 
 `FraudModel` is River's StandardScaler + LogisticRegression (SGD step 0.002, as swept in
 bench/bench_learnability.py) over `processors.model_input`: scores before the label is known, `learn`
-once it is. River holds the model and does the learning (`learn_one`, per label); scoring is River's
+once it is. River holds the model: the scaler's statistics grow from every scored batch (`observe`,
+River's batch formula), the regression learns per label (`learn`, River's `learn_one`); scoring is River's
 `predict_proba_one` arithmetic applied to a whole batch of input rows at once with numpy
 (`score_rows`; equal to `score`, River's own per-dict call, to rounding), which is what lets one worker
 score thousands of transactions a second. `PrequentialAUC` keeps the score histograms of labelled transactions, split by
@@ -103,12 +104,33 @@ class FraudModel:
             p = 1.0 / (1.0 + np.exp(-z))
         return np.where(z < -30, 0.0, np.where(z > 30, 1.0, p))
 
+    def observe(self, rows: np.ndarray) -> None:
+        """Fold a batch of input rows into the scaler's running means and variances with the parallel
+        (Chan et al.) update River's `StandardScaler.learn_many` uses: the statistics `learn_one` row by
+        row would give, to rounding. The scaler is unsupervised, so it learns from every scored
+        transaction, not only the labelled ones, and costs a few numpy calls per batch."""
+        n_b = len(rows)
+        if not n_b:
+            return
+        scaler = self.pipeline["StandardScaler"]
+        counts, means, variances = scaler.counts, scaler.means, scaler.vars
+        for column, mean_b, var_b in zip(COLUMNS, rows.mean(axis=0).tolist(), rows.var(axis=0).tolist(),
+                                         strict=True):
+            n_a, mean_a, var_a = counts.get(column, 0), means.get(column, 0.0), variances.get(column, 0.0)
+            n = n_a + n_b
+            delta = mean_b - mean_a
+            means[column] = mean_a + delta * n_b / n
+            variances[column] = (var_a * n_a + var_b * n_b + delta * delta * n_a * n_b / n) / n
+            counts[column] = n
+
     def learn(self, x: Mapping[str, float] | Sequence[float] | np.ndarray, is_fraud: bool,
               weight: float = 1.0) -> None:
-        """Learn one label; `x` is an input dict or a row in `COLUMNS` order; `weight` scales the step."""
+        """Learn one label with the regression (the scaler learns in `observe`); `x` is an input dict or
+        a row in `COLUMNS` order; `weight` scales the step."""
         if not isinstance(x, Mapping):
             x = dict(zip(COLUMNS, np.asarray(x, dtype=np.float64).tolist(), strict=True))
-        self.pipeline.learn_one(dict(x), is_fraud, w=weight)
+        scaled = self.pipeline["StandardScaler"].transform_one(dict(x))
+        self.pipeline["LogisticRegression"].learn_one(scaled, is_fraud, w=weight)
         self.learned += 1
 
     def reasons(self, x: Mapping[str, float] | Sequence[float] | np.ndarray, top: int = 3) -> list[str]:

@@ -102,11 +102,30 @@ def test_batch_scoring_equals_rivers_own_scoring(dataset: Any) -> None:
         river = np.array([model.score(dict(zip(COLUMNS, row, strict=True))) for row in chunk.tolist()])
         assert np.allclose(model.score_rows(chunk), river, rtol=1e-12, atol=1e-15)
         checked += len(chunk)
+        model.observe(chunk)
         for row, r in zip(rows[start:start + 500], records[start:start + 500], strict=True):
             fraud = label_of[r["transaction_id"]]
             model.learn(row, fraud, 1.0 if fraud else 5.0)
     assert checked == 3000 and model.learned == 3000
     assert 0.0 < float(model.score_rows(np.array(rows[:1]))[0]) < 1.0
+
+
+def test_batch_scaler_updates_equal_rivers_row_by_row(dataset: Any) -> None:
+    from river import preprocessing
+
+    records = dataset.transactions[:2000]
+    rows = np.array([model_row(dataset.reference[r["transaction_id"]], r) for r in records])
+    model, river = FraudModel(), preprocessing.StandardScaler()
+    for start in range(0, len(rows), 300):  # uneven batches: 6 of 300, one of 200
+        model.observe(rows[start:start + 300])
+    for row in rows.tolist():
+        river.learn_one(dict(zip(COLUMNS, row, strict=True)))
+    scaler = model.pipeline["StandardScaler"]
+    for column in COLUMNS:
+        assert scaler.counts[column] == river.counts[column] == 2000
+        assert scaler.means[column] == pytest.approx(river.means[column], rel=1e-9, abs=1e-12), column
+        assert scaler.vars[column] == pytest.approx(river.vars[column], rel=1e-9, abs=1e-12), column
+    assert any(scaler.vars[column] > 0 for column in COLUMNS if "=" in column)  # one-hot columns vary
 
 
 def test_replica_drops_resent_records_and_orphans() -> None:
