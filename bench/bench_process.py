@@ -123,6 +123,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--learn-negatives", type=float, default=None,
+                        help="passed to synfinance process (default: its own default)")
+    parser.add_argument("--skip-faust", action="store_true", help="do not measure Faust's plain iteration")
     parser.add_argument("--faust-iterate", nargs=2, metavar=("BOOTSTRAP", "TOPIC"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.faust_iterate:
@@ -139,17 +142,20 @@ def main() -> None:
         _, is_fraud = publish(bootstrap, topics, args.events, args.seed)
         print(f"published {args.events:,} transactions + labels in {time.perf_counter() - started:.0f} s")
 
-        child = subprocess.run([sys.executable, __file__, "--events", str(args.events), "--faust-iterate",
-                                bootstrap, topics.transactions], capture_output=True, text=True, timeout=1800)
-        # Faust's worker redirects stdout into its logger (WARNING, stderr): look in both
-        rates = re.findall(r"FAUST_RATE ([0-9.]+)", child.stdout + child.stderr)
-        faust_rate = float(rates[0]) if rates else float("nan")
-        print(f"Faust plain iteration (raw values, no work): {faust_rate:,.0f} events/s")
+        faust_rate = float("nan")
+        if not args.skip_faust:
+            child = subprocess.run([sys.executable, __file__, "--events", str(args.events), "--faust-iterate",
+                                    bootstrap, topics.transactions], capture_output=True, text=True, timeout=1800)
+            # Faust's worker redirects stdout into its logger (WARNING, stderr): look in both
+            rates = re.findall(r"FAUST_RATE ([0-9.]+)", child.stdout + child.stderr)
+            faust_rate = float(rates[0]) if rates else float("nan")
+            print(f"Faust plain iteration (raw values, no work): {faust_rate:,.0f} events/s")
 
         env = {**os.environ, "SYNFIN_BOOTSTRAP_SERVERS": bootstrap,
                **{f"SYNFIN_TOPICS__{f.upper()}": n for f, n in topics.model_dump().items()}}
+        extra = [] if args.learn_negatives is None else ["--learn-negatives", str(args.learn_negatives)]
         subprocess.run([sys.executable, "-m", "synfinance.cli", "process", "--no-web", "--group", f"bench-{run}",
-                        "--stop-when-idle", "8"], env=env, check=True, timeout=3600)
+                        "--stop-when-idle", "8", *extra], env=env, check=True, timeout=3600)
         scored = read_scored(bootstrap, topics.scored)
         times = np.array([s["processed_at"] for s in scored]) / 1e6
         rate = (len(scored) - 1) / (times.max() - times.min())

@@ -9,7 +9,7 @@ topics, then, per repeat, with a fresh database schema each time:
   the default 2 connections (two batches in flight), and with ``--connections 1``;
 * sink, 2 processes in one group: the same backlog shared; aggregate rows/s and each process's share;
 * database side of the sink alone: the same batches pre-decoded to binary COPY rows, written by one
-  ``CopyWriter`` (staging COPY + INSERT ... ON CONFLICT, one transaction per batch), no Kafka; and
+  ``CopyWriter`` (binary COPY straight into the table, staging + ON CONFLICT on replays), no Kafka; and
   by two, two batches at a time;
 * (a) raw COPY of the same rows from Python tuples (text COPY built in Python, straight into tables of
   the same shape and indexes, no staging, no conflict handling);
@@ -348,7 +348,7 @@ def main() -> None:
         ("sink, 1 process (consume+decode+COPY+upsert+commit)", "one"),
         ("sink, 1 process, --connections 1 (no concurrent batches)", "one_c1"),
         ("sink, 2 processes in one group (aggregate)", "two"),
-        ("sink write path alone, 1 connection (binary COPY + ON CONFLICT)", "db"),
+        ("sink write path alone, 1 connection (binary COPY, idempotent)", "db"),
         ("sink write path alone, 2 connections", "db2"),
         ("(a) raw COPY from Python tuples (text, no staging)", "raw"),
         ("(b) SQLAlchemy ORM add_all, commit per 1,000", "orm"),

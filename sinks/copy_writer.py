@@ -1,10 +1,17 @@
-"""Idempotent batched writes: binary COPY into a staging table, then ``INSERT ... ON CONFLICT``.
+"""Idempotent batched writes: binary COPY, straight into the table or via ``INSERT ... ON CONFLICT``.
 
 One ``write`` is one database transaction covering every table of a batch, so a batch lands whole or
 not at all, and the caller commits Kafka offsets only after it returns. Replays are harmless: rows
 go through a temporary staging table (no indexes, no WAL) and are inserted with ``ON CONFLICT (key)
 DO NOTHING``; profiles (customers, merchants) use ``DO UPDATE ... WHERE updated_at`` is newer, after
 ``DISTINCT ON`` keeps the newest version within the batch (a statement may not update a row twice).
+
+Most batches hold no row the table already has, and for the insert-only tables (transactions,
+labels, scores, alerts) PostgreSQL does about half the work when the COPY goes straight into the
+table. So a batch is first COPYed directly, under a savepoint; if any key is already there (a replay,
+a re-sent record) the COPY fails as a whole on the unique index, is rolled back to the savepoint and
+the batch takes the staging path above. After such a conflict the table's next few batches go
+straight to the staging path, since a replay usually spans many batches.
 
 Failures are sorted, because each needs a different answer:
 
@@ -34,6 +41,7 @@ from sinks.tables import TableSpec
 
 __all__ = ["CopyWriter", "DatabaseUnavailable", "Rejected", "TableLoad", "WriteConflict", "WriteResult"]
 
+_DIRECT_COOLDOWN = 20  # batches of a table that skip the direct COPY after one hit an existing key
 _COPY_CHUNK = 1 << 20  # bytes handed to libpq per read; the default 8 KiB costs a Python call per 8 KiB
 _CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
 _ROW_ERRORS = (psycopg2.DataError, psycopg2.IntegrityError)
@@ -94,9 +102,10 @@ def _insert_sql(spec: TableSpec) -> sql.Composed:
     ).format(t=table, c=columns, s=_stage(spec), k=key, u=updates)
 
 
-def _copy_sql(spec: TableSpec) -> sql.Composed:
+def _copy_sql(spec: TableSpec, direct: bool = False) -> sql.Composed:
     columns = sql.SQL(", ").join(sql.Identifier(c.name) for c in spec.columns)
-    return sql.SQL("COPY {s} ({c}) FROM STDIN (FORMAT binary)").format(s=_stage(spec), c=columns)
+    target = sql.Identifier(spec.name) if direct else _stage(spec)
+    return sql.SQL("COPY {s} ({c}) FROM STDIN (FORMAT binary)").format(s=target, c=columns)
 
 
 class CopyWriter:
@@ -110,6 +119,8 @@ class CopyWriter:
         self._connect_timeout = connect_timeout
         self._connection: Any = None
         self._staged: set[str] = set()
+        self._cooldown: dict[str, int] = {}  # table -> batches left that skip the direct COPY
+        self.direct_copies = self.direct_conflicts = 0
 
     def _connect(self) -> Any:
         if self._connection is not None and not self._connection.closed:
@@ -167,6 +178,8 @@ class CopyWriter:
     def _load(self, cursor: Any, load: TableLoad, lo: int, hi: int, rejected: list[Rejected],
               bisecting: bool) -> int:
         spec = load.spec
+        if not bisecting and not spec.newer_wins and self._direct(cursor, load):
+            return len(load.rows)
         cursor.execute("SAVEPOINT sink_load")
         try:
             if bisecting:  # earlier halves already went through the staging table
@@ -184,6 +197,25 @@ class CopyWriter:
             mid = (lo + hi) // 2
             return (self._load(cursor, load, lo, mid, rejected, bisecting=True)
                     + self._load(cursor, load, mid, hi, rejected, bisecting=True))
+
+    def _direct(self, cursor: Any, load: TableLoad) -> bool:
+        """COPY the whole load straight into its table; False (rolled back) if any row is refused."""
+        name = load.spec.name
+        if self._cooldown.get(name, 0) > 0:
+            self._cooldown[name] -= 1
+            return False
+        cursor.execute("SAVEPOINT sink_direct")
+        try:
+            cursor.copy_expert(_copy_sql(load.spec, direct=True), io.BytesIO(load.rows.stream(0, len(load.rows))),
+                               size=_COPY_CHUNK)
+        except _ROW_ERRORS:  # a key already there (or a bad row): the staging path sorts it out
+            cursor.execute("ROLLBACK TO SAVEPOINT sink_direct")
+            self._cooldown[name] = _DIRECT_COOLDOWN
+            self.direct_conflicts += 1
+            return False
+        cursor.execute("RELEASE SAVEPOINT sink_direct")
+        self.direct_copies += 1
+        return True
 
     def close(self) -> None:
         if self._connection is not None:

@@ -146,9 +146,16 @@ def test_replays_are_no_ops_and_newer_profiles_win(database_url: str, db_schema:
     decoded = decoder.decode(encoder.encode_transactions(batch))
     rows = rows_from_batch(spec, decoded, np.arange(500))
     writer = CopyWriter(database_url, db_schema)
-    assert writer.write([TableLoad(spec, rows)]).written == {"transactions": 500}
-    again = writer.write([TableLoad(spec, CopyRows.concat([rows, rows]))])  # a replay, twice over
-    assert again.written == {"transactions": 0} and again.staged == {"transactions": 1000}
+    first, rest = rows.slice(0, 300), rows.slice(300, 500)
+    assert writer.write([TableLoad(spec, first)]).written == {"transactions": 300}
+    assert (writer.direct_copies, writer.direct_conflicts) == (1, 0)  # new keys: straight into the table
+    again = writer.write([TableLoad(spec, CopyRows.concat([rows, rows]))])  # a replay, with new rows, twice over
+    assert again.written == {"transactions": 200} and again.staged == {"transactions": 1000}
+    assert (writer.direct_copies, writer.direct_conflicts) == (1, 1)  # refused whole, then staged
+    assert writer.write([TableLoad(spec, rest)]).written == {"transactions": 0}  # staged: cooling down
+    assert writer.direct_copies == 1
+    assert _select(database_url, db_schema, "SELECT count(*), count(DISTINCT transaction_id) FROM transactions") == [
+        (500, 500)]
 
     customers = TABLES["customer"]
     old = source.world.customers.record(0, 1_000)
