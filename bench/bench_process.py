@@ -160,7 +160,8 @@ def main() -> None:
         times = np.array([s["processed_at"] for s in scored]) / 1e6
         rate = (len(scored) - 1) / (times.max() - times.min())
         print(f"synfinance process, 1 worker (features + scoring + learning + state + EOS outputs): "
-              f"{len(scored):,} scored at {rate:,.0f} events/s = {rate / faust_rate:.2f}x Faust plain iteration")
+              f"{len(scored):,} scored at {rate:,.0f} events/s"
+              + ("" if np.isnan(faust_rate) else f" = {rate / faust_rate:.2f}x Faust plain iteration"))
         learned = max(int(s["model_version"].rsplit("/", 1)[1]) for s in scored)
         print(f"labels learned by the end: {learned:,}")
         y = np.array([is_fraud[s["transaction_id"]] for s in scored], dtype=np.int64)
