@@ -2,9 +2,9 @@
 
 Computed from the group's committed offsets and the partitions' end offsets (high watermarks), both
 read with the AdminClient, for every consumer group the cluster lists, not only the sink's own. A
-background thread takes a snapshot every few seconds and a scrape serves the latest one at once: on a
-busy cluster a snapshot can take longer than Prometheus' scrape timeout, and a scrape that times out
-records nothing at all.
+background thread takes the snapshots: a scrape gets one taken after it arrived when that comes within
+a bounded wait, else the latest (on a busy cluster a snapshot can outlive Prometheus' scrape timeout,
+and a scrape that times out records nothing at all).
 
 * ``kafka_consumergroup_group_lag{group,topic,partition}`` = end offset - committed offset;
 * ``kafka_consumergroup_group_lag_seconds{group,topic,partition}``: the age of the oldest record the
@@ -169,29 +169,43 @@ class LagReader:
 
 
 class LagCollector(Collector):
-    """Prometheus collector serving the latest ``LagReader.snapshot()``.
+    """Prometheus collector of ``LagReader.snapshot()``, fresh at each scrape within a bounded wait.
 
-    ``refresh()`` takes a snapshot now; ``start()`` keeps taking one every ``interval`` seconds on a
-    daemon thread until ``stop()``. The age of the oldest waiting record is advanced by the time since
-    its snapshot, so ``_lag_seconds`` keeps growing between snapshots as it would in reality.
+    ``start()`` runs a daemon thread that takes a snapshot every ``interval`` seconds and whenever a
+    scrape asks; a scrape waits up to ``fresh_wait`` seconds for a snapshot begun after it arrived
+    (the lag at the moment of the scrape), else serves the latest one, so a slow cluster never makes a
+    scrape outlive Prometheus' timeout (a timed-out scrape records nothing at all). The age of the
+    oldest waiting record is advanced by the time since its snapshot. Without the thread, ``refresh()``
+    takes a snapshot and scrapes serve it.
     """
 
-    def __init__(self, reader: LagReader, interval: float = 5.0, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, reader: LagReader, interval: float = 5.0, fresh_wait: float = 0.8,
+                 clock: Callable[[], float] = time.time) -> None:
         self.reader = reader
         self.interval = interval
+        self.fresh_wait = fresh_wait
         self._clock = clock
         self._latest: tuple[float, list[PartitionLag]] | None = None
+        self._changed = threading.Condition()
+        self._asked = 0  # scrapes that asked for a snapshot, numbered
+        self._answered = 0  # every scrape numbered up to this has a snapshot begun after it asked
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
     def refresh(self) -> None:
         """Take a snapshot now; a Kafka error keeps the previous one (and is logged)."""
+        with self._changed:
+            answers = self._asked  # the scrapes that asked before this snapshot began
         try:
-            snapshot = self.reader.snapshot()
+            snapshot: list[PartitionLag] | None = self.reader.snapshot()
         except KafkaException as exc:
             log.warning("lag exporter: %s", exc)
-            return
-        self._latest = (self._clock(), snapshot)
+            snapshot = None
+        with self._changed:
+            if snapshot is not None:
+                self._latest = (self._clock(), snapshot)
+            self._answered = max(self._answered, answers)
+            self._changed.notify_all()
 
     def start(self) -> LagCollector:
         self._thread = threading.Thread(target=self._loop, name="lag-exporter", daemon=True)
@@ -200,13 +214,26 @@ class LagCollector(Collector):
 
     def stop(self) -> None:
         self._stopping.set()
+        with self._changed:
+            self._changed.notify_all()
         if self._thread is not None:
             self._thread.join(timeout=2 * self.reader.timeout + self.interval)
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
             self.refresh()
-            self._stopping.wait(self.interval)
+            with self._changed:
+                self._changed.wait_for(lambda: self._stopping.is_set() or self._asked > self._answered,
+                                       timeout=self.interval)
+
+    def _await_fresh(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            return
+        with self._changed:
+            self._asked += 1
+            ticket = self._asked
+            self._changed.notify_all()
+            self._changed.wait_for(lambda: self._answered >= ticket, timeout=self.fresh_wait)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         labels = ["group", "topic", "partition"]
@@ -216,6 +243,7 @@ class LagCollector(Collector):
             "kafka_consumergroup_group_lag_seconds",
             "Age of the oldest record the group has not consumed: now - timestamp of the record at the committed "
             "offset (records carry their event time).", labels=labels)
+        self._await_fresh()
         taken, snapshot = self._latest or (0.0, [])  # before the first snapshot the families are empty
         since = max(self._clock() - taken, 0.0)
         for item in snapshot:

@@ -1,4 +1,5 @@
-"""The lag collector answers a scrape at once from its latest snapshot, however slow a snapshot is."""
+"""The lag collector answers a scrape with a snapshot taken after the scrape arrived, or, when that
+does not come within its wait, at once with the latest one."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from sinks.lag import LagCollector, PartitionLag
 
 
 class SlowReader:
-    """Stands in for LagReader: each snapshot takes `delay` seconds (a busy cluster)."""
+    """Stands in for LagReader: each snapshot takes `delay` seconds (a busy cluster); the n-th
+    snapshot reports a lag of n on partition 0."""
 
     timeout = 1.0
 
@@ -25,37 +27,44 @@ class SlowReader:
         time.sleep(self.delay)
         self.snapshots += 1
         self.first.set()
-        return [PartitionLag("g", "t", 0, 10, 15, 5, 30.0), PartitionLag("g", "t", 1, 7, 7, 0, 0.0)]
+        n = self.snapshots
+        return [PartitionLag("g", "t", 0, 10, 10 + n, n, 30.0), PartitionLag("g", "t", 1, 7, 7, 0, 0.0)]
 
 
-def samples(registry: CollectorRegistry) -> dict[tuple[str, str], float]:
+def scrape(registry: CollectorRegistry) -> tuple[dict[tuple[str, str], float], float]:
+    started = time.monotonic()
     text = generate_latest(registry).decode()
-    return {(s.name, s.labels["partition"]): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    samples = {(s.name, s.labels["partition"]): s.value
+               for family in text_string_to_metric_families(text) for s in family.samples}
+    return samples, time.monotonic() - started
 
 
-def test_scrapes_are_served_from_the_latest_snapshot_without_waiting() -> None:
+def test_a_scrape_waits_for_a_fresh_snapshot_only_as_long_as_allowed() -> None:
     now = [1000.0]
     reader = SlowReader(delay=0.3)
-    collector = LagCollector(reader, interval=60.0, clock=lambda: now[0])  # type: ignore[arg-type]
+    collector = LagCollector(reader, interval=60.0, fresh_wait=0.05, clock=lambda: now[0])  # type: ignore[arg-type]
     registry = CollectorRegistry()
     registry.register(collector)
 
-    started = time.monotonic()
-    assert samples(registry) == {}  # before the first snapshot: declared, empty
-    assert time.monotonic() - started < 0.1
+    samples, took = scrape(registry)
+    assert samples == {} and took < 0.1  # no thread, no snapshot yet: declared, empty, at once
 
     collector.start()
     try:
         assert reader.first.wait(5)
         time.sleep(0.05)
-        now[0] += 4.0  # four seconds after the snapshot
-        started = time.monotonic()
-        got = samples(registry)
-        assert time.monotonic() - started < 0.1  # no snapshot taken during the scrape
-        assert reader.snapshots == 1
+        now[0] += 4.0  # four seconds after the first snapshot
+        samples, took = scrape(registry)  # asks for a fresh one, which takes 0.3 s: the wait is 0.05 s
+        assert took < 0.25
+        assert samples == {("kafka_consumergroup_group_lag", "0"): 1.0, ("kafka_consumergroup_group_lag", "1"): 0.0,
+                           ("kafka_consumergroup_group_lag_seconds", "0"): 34.0,  # aged since its snapshot
+                           ("kafka_consumergroup_group_lag_seconds", "1"): 0.0}
+
+        collector.fresh_wait = 5.0
+        before = reader.snapshots
+        samples, took = scrape(registry)  # now it waits for a snapshot begun after the scrape arrived
+        assert reader.snapshots >= before + 1 and 0.25 <= took < 2.0
+        assert samples[("kafka_consumergroup_group_lag", "0")] == reader.snapshots
+        assert samples[("kafka_consumergroup_group_lag_seconds", "0")] == 30.0
     finally:
         collector.stop()
-    assert got == {("kafka_consumergroup_group_lag", "0"): 5.0, ("kafka_consumergroup_group_lag", "1"): 0.0,
-                   ("kafka_consumergroup_group_lag_seconds", "0"): 34.0,  # aged by the time since the snapshot
-                   ("kafka_consumergroup_group_lag_seconds", "1"): 0.0}
