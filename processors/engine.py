@@ -119,6 +119,11 @@ class Engine:
     # (label_time, txn id, partition, customer): labelled pending transactions, learnt in label-time order
     _due: list[tuple[int, str, int, str]] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        # a legitimate label is learned when crc32(transaction id) < cut, with weight 1 / share
+        self._negative_cut = int(self.learn_negatives * 2**32)
+        self._negative_weight = 1.0 / self.learn_negatives if self.learn_negatives > 0 else 0.0
+
     # -- partitions -------------------------------------------------------------------------------
 
     def assign(self, partition: int, states: dict[str, CustomerState]) -> None:
@@ -162,8 +167,7 @@ class Engine:
         inverse so the model's calibration stays that of learning them all (River's learn_one is the
         cost that limits a worker; bench/RESULTS.md has the quality with and without sampling)."""
         due, model = self._due, self.model
-        cut = int(self.learn_negatives * 2**32)
-        weight = 1.0 / self.learn_negatives if self.learn_negatives > 0 else 0.0
+        cut, weight = self._negative_cut, self._negative_weight
         while due and due[0][0] <= t:
             _, txn_id, partition, customer = heapq.heappop(due)
             state = self.states.get(partition, {}).get(customer)

@@ -127,7 +127,7 @@ class CustomerHistory:
         local = t + IST_OFFSET_US
         hour = int(local // HOUR_US % 24)
         weekday = int((local // DAY_US + 3) % 7)  # 1970-01-01 was a Thursday; Monday = 0
-        counterparty = txn.payee_vpa if txn.payee_vpa is not None else txn.merchant_id
+        counterparty = txn.counterparty
         return {
             "txn_count_5m": count_5m,
             "txn_count_1h": count_1h,

@@ -76,6 +76,13 @@ class PrequentialAUC:
         return float((precision * pos).sum() / pos.sum())
 
 
+def _as_input(x: Mapping[str, float] | Sequence[float] | np.ndarray) -> dict[str, float]:
+    """River's input form of an input dict or a row in `COLUMNS` order."""
+    if isinstance(x, Mapping):
+        return dict(x)
+    return dict(zip(COLUMNS, np.asarray(x, dtype=np.float64).tolist(), strict=True))
+
+
 class FraudModel:
     """Scores before learning; learns from labels; checkpoints as bytes."""
 
@@ -87,7 +94,7 @@ class FraudModel:
 
     def score(self, x: Mapping[str, float]) -> float:
         """River's own score of one input dict (the reference for `score_rows`)."""
-        return float(self.pipeline.predict_proba_one(dict(x)).get(True, 0.0))
+        return float(self.pipeline.predict_proba_one(_as_input(x)).get(True, 0.0))
 
     def score_rows(self, rows: np.ndarray) -> np.ndarray:
         """Scores of input rows (n x len(COLUMNS), `COLUMNS` order): River's StandardScaler transform
@@ -127,17 +134,13 @@ class FraudModel:
               weight: float = 1.0) -> None:
         """Learn one label with the regression (the scaler learns in `observe`); `x` is an input dict or
         a row in `COLUMNS` order; `weight` scales the step."""
-        if not isinstance(x, Mapping):
-            x = dict(zip(COLUMNS, np.asarray(x, dtype=np.float64).tolist(), strict=True))
-        scaled = self.pipeline["StandardScaler"].transform_one(dict(x))
+        scaled = self.pipeline["StandardScaler"].transform_one(_as_input(x))
         self.pipeline["LogisticRegression"].learn_one(scaled, is_fraud, w=weight)
         self.learned += 1
 
     def reasons(self, x: Mapping[str, float] | Sequence[float] | np.ndarray, top: int = 3) -> list[str]:
         """The inputs that pushed the score up most (weight x standardised value), strongest first."""
-        if not isinstance(x, Mapping):
-            x = dict(zip(COLUMNS, np.asarray(x, dtype=np.float64).tolist(), strict=True))
-        scaled = self.pipeline["StandardScaler"].transform_one(dict(x))
+        scaled = self.pipeline["StandardScaler"].transform_one(_as_input(x))
         weights = self.pipeline["LogisticRegression"].weights
         contributions = sorted(((weights.get(k, 0.0) * v, k) for k, v in scaled.items()), reverse=True)
         return [name for c, name in contributions[:top] if c > 0]

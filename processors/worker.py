@@ -39,9 +39,9 @@ from processors.outputs import ScoredEncoder, encode_alert
 from processors.replica import ReplicaReader
 from processors.scoring import FraudModel
 from processors.state import CustomerState, dumps, loads
-from processors.wire import LabelFacts, read_label
+from processors.wire import LabelFacts, decode_rows
 from schemas.batch_decode import BatchDecoder
-from schemas.codec import CodecError, decode
+from schemas.codec import CodecError
 from sinks.dlq import ERROR_CLASS, ERROR_MESSAGE, SOURCE_OFFSET, SOURCE_PARTITION, SOURCE_TOPIC
 from synfinance.settings import TopicNames
 
@@ -203,22 +203,9 @@ class Worker:
         if not transactions:
             return
         values = [message.value() or b"" for message in transactions]
-        decoded = self.decoder.decode(values)
-        ok = decoded.ok.tolist()
-        good = iter(decoded.records([i for i, fine in enumerate(ok) if fine], fields=TRANSACTION_FIELDS))
         topic = self.config.topics.transactions
-        for message, fine in zip(transactions, ok, strict=True):
-            record: dict[str, Any] | None = None
-            failure = None
-            if fine:
-                record = next(good)
-            else:  # the codec, the one authority, decides what the column-wise decoder declined
-                try:
-                    record = decode(message.value())
-                    if "amount_paise" not in record or "channel" not in record:
-                        raise CodecError("not a Transaction value")
-                except CodecError as exc:
-                    record, failure = None, exc
+        for message, row in zip(transactions, decode_rows(self.decoder, values, TRANSACTION_FIELDS), strict=True):
+            record, failure = (None, row) if isinstance(row, CodecError) else (row, None)
             partition = message.partition()
             queue = self.held[partition]
             queue.append(Held(message, record, failure, wall))
@@ -227,17 +214,13 @@ class Worker:
                 self.paused.add(partition)
 
     def _take_labels(self, messages: list[Message]) -> None:
-        decoded = self.label_decoder.decode([message.value() or b"" for message in messages])
-        ok = decoded.ok.tolist()
-        good = iter(decoded.records([i for i, fine in enumerate(ok) if fine], fields=LabelFacts._fields))
+        values = [message.value() or b"" for message in messages]
         engine, label_time = self.engine, self.label_time
-        for message, fine in zip(messages, ok, strict=True):
-            partition = message.partition()
-            try:  # what the column-wise decoder declined, the codec decides (it raises CodecError)
-                facts = LabelFacts(**next(good)) if fine else read_label(message.value() or b"")
-            except CodecError as exc:
-                self._dead_letter(message, exc)
+        for message, row in zip(messages, decode_rows(self.label_decoder, values, LabelFacts._fields), strict=True):
+            if isinstance(row, CodecError):
+                self._dead_letter(message, row)
                 continue
+            facts, partition = LabelFacts(**row), message.partition()
             engine.label(partition, facts)
             label_time[partition] = max(label_time.get(partition, facts.label_time), facts.label_time)
 
