@@ -16,7 +16,6 @@ one block, to save scatters. Python touches each record once, to slice it out.
 
 from __future__ import annotations
 
-import enum
 import itertools
 import math
 from collections.abc import Mapping, Sequence
@@ -26,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from schemas.codec import load_raw_schema, single_object_prefix
-from schemas.fields import leaf_fields, nullable, resolver
+from schemas.fields import PRIMITIVE_KINDS, FieldKind, leaf_fields, nullable, resolver
 
 __all__ = ["BatchEncoder", "Column", "FixedStrings", "Vocab"]
 
@@ -54,19 +53,10 @@ class FixedStrings:
 Column = np.ndarray | Vocab | FixedStrings
 
 
-class _Kind(enum.Enum):
-    LONG = "long"
-    INT = "int"
-    BOOLEAN = "boolean"
-    DOUBLE = "double"
-    STRING = "string"
-    ENUM = "enum"
-
-
 @dataclass(frozen=True, slots=True)
 class _Field:
     name: str  # dotted path for fields of nested records, e.g. "features.txn_count_5m"
-    kind: _Kind
+    kind: FieldKind
     nullable: bool = False  # ["null", T] union
     null_tag: bytes = b""  # union branch index of null, zigzag-encoded
     value_tag: bytes = b""  # union branch index of T
@@ -108,7 +98,6 @@ class _VocabPart:
     codes: np.ndarray
 
 
-_PRIMITIVE_KINDS = {kind.value: kind for kind in _Kind if kind is not _Kind.ENUM}
 _VARINT_LIMITS = np.array([1 << (7 * k) for k in range(1, 10)], dtype=np.uint64)
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 # Consecutive Vocab fields whose combined vocabulary has at most this many entries are encoded as one
@@ -199,14 +188,14 @@ class BatchEncoder:
         if union is not None:
             null_index, branch = union
             inner = self._field(name, branch)
-            if inner.kind not in (_Kind.DOUBLE, _Kind.STRING, _Kind.ENUM):
+            if inner.kind not in (FieldKind.DOUBLE, FieldKind.STRING, FieldKind.ENUM):
                 raise TypeError(f"{where}: nullable {inner.kind.value} is not supported by BatchEncoder")
             tags = zigzag_varint(null_index), zigzag_varint(1 - null_index)
             return _Field(name, inner.kind, True, *tags, symbols=inner.symbols)
-        if isinstance(type_, str) and type_ in _PRIMITIVE_KINDS:
-            return _Field(name, _PRIMITIVE_KINDS[type_])
+        if isinstance(type_, str) and type_ in PRIMITIVE_KINDS:
+            return _Field(name, PRIMITIVE_KINDS[type_])
         if isinstance(type_, dict) and type_.get("type") == "enum":
-            return _Field(name, _Kind.ENUM, symbols=tuple(type_["symbols"]))
+            return _Field(name, FieldKind.ENUM, symbols=tuple(type_["symbols"]))
         kind = type_.get("type") if isinstance(type_, dict) else type_
         raise TypeError(f"{where}: {kind} fields are not supported by BatchEncoder")
 
@@ -226,11 +215,11 @@ class BatchEncoder:
     def _parts(self, field: _Field, column: Column, n: int) -> list[_Block | _VocabPart]:
         where = f"{self.schema_name}.{field.name}"
         if isinstance(column, Vocab):
-            if field.kind not in (_Kind.STRING, _Kind.ENUM):
+            if field.kind not in (FieldKind.STRING, FieldKind.ENUM):
                 raise TypeError(f"{where}: Vocab column given for a {field.kind.value} field")
             return [self._vocab_part(field, column, n)]
         if isinstance(column, FixedStrings):
-            if field.kind is not _Kind.STRING:
+            if field.kind is not FieldKind.STRING:
                 raise TypeError(f"{where}: FixedStrings column given for a {field.kind.value} field")
             return _fixed_string_blocks(where, field, column.data, n)
         if not isinstance(column, np.ndarray):
@@ -238,11 +227,11 @@ class BatchEncoder:
         if column.shape != (n,):
             raise ValueError(f"{where}: column shape {column.shape}, expected ({n},)")
         dtype_kind = column.dtype.kind
-        if field.kind in (_Kind.LONG, _Kind.INT) and dtype_kind in "iu":
+        if field.kind in (FieldKind.LONG, FieldKind.INT) and dtype_kind in "iu":
             return [_integer_block(where, field, column)]
-        if field.kind is _Kind.BOOLEAN and dtype_kind == "b":
+        if field.kind is FieldKind.BOOLEAN and dtype_kind == "b":
             return [_Block(column.view(np.uint8), 1, 1)]
-        if field.kind is _Kind.DOUBLE and dtype_kind == "f":
+        if field.kind is FieldKind.DOUBLE and dtype_kind == "f":
             return [_double_block(field, column)]
         raise TypeError(f"{where}: {column.dtype} array given for a {field.kind.value} field")
 
@@ -303,7 +292,7 @@ def _encode_vocab(where: str, field: _Field, values: Sequence[str | None]) -> li
             continue
         if not isinstance(value, str):
             raise TypeError(f"{where}: Vocab values must be str or None, got {type(value).__name__}")
-        if field.kind is _Kind.ENUM:
+        if field.kind is FieldKind.ENUM:
             if value not in index:
                 raise ValueError(f"{where}: {value!r} is not one of {list(field.symbols)}")
             body = zigzag_varint(index[value])
@@ -328,7 +317,7 @@ def _fixed_string_blocks(where: str, field: _Field, data: np.ndarray, n: int) ->
 def _integer_block(where: str, field: _Field, column: np.ndarray) -> _Block:
     if column.dtype == np.uint64 and column.size and int(column.max()) > np.iinfo(np.int64).max:
         raise ValueError(f"{where}: value above the Avro long range")
-    if field.kind is _Kind.INT and column.size:
+    if field.kind is FieldKind.INT and column.size:
         low, high = int(column.min()), int(column.max())
         if low < _INT32_MIN or high > _INT32_MAX:
             raise ValueError(f"{where}: value outside the Avro int range")

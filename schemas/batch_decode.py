@@ -26,7 +26,6 @@ and other unions raise ``TypeError`` at construction (such schemas use the codec
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from schemas.codec import load_raw_schema, single_object_prefix
-from schemas.fields import leaf_fields, nullable, resolver
+from schemas.fields import PRIMITIVE_KINDS, FieldKind, leaf_fields, nullable, resolver
 
 __all__ = ["BatchDecoder", "DecodedBatch", "DecodedColumn", "FieldKind", "FieldSpec"]
 
@@ -48,19 +47,6 @@ _SHIFTS = np.arange(0, 7 * _VARINT_MAX_BYTES, 7, dtype=np.uint64)
 _WINDOW = np.arange(_VARINT_MAX_BYTES, dtype=np.int64)
 _DOUBLE_WINDOW = np.arange(8, dtype=np.int64)
 
-
-class FieldKind(enum.Enum):
-    """The Avro types a column can hold."""
-
-    LONG = "long"
-    INT = "int"
-    BOOLEAN = "boolean"
-    DOUBLE = "double"
-    STRING = "string"
-    ENUM = "enum"
-
-
-_PRIMITIVES = {kind.value: kind for kind in FieldKind if kind is not FieldKind.ENUM}
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,8 +159,8 @@ class BatchDecoder:
             null_index, branch = union
             inner = self._spec(name, branch)
             return FieldSpec(name, inner.kind, True, null_index, inner.symbols)
-        if isinstance(type_, str) and type_ in _PRIMITIVES:
-            return FieldSpec(name, _PRIMITIVES[type_])
+        if isinstance(type_, str) and type_ in PRIMITIVE_KINDS:
+            return FieldSpec(name, PRIMITIVE_KINDS[type_])
         if isinstance(type_, dict) and type_.get("type") == "enum":
             return FieldSpec(name, FieldKind.ENUM, symbols=tuple(type_["symbols"]))
         kind = type_.get("type") if isinstance(type_, dict) else type_

@@ -6,10 +6,26 @@ schema's `__named_schemas`, and `{"type": "long", "logicalType": ...}` wrappers 
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from typing import Any
 
 AVRO_PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
+
+
+class FieldKind(enum.Enum):
+    """The Avro types a leaf field of the column-wise encoder and decoder can have."""
+
+    LONG = "long"
+    INT = "int"
+    BOOLEAN = "boolean"
+    DOUBLE = "double"
+    STRING = "string"
+    ENUM = "enum"
+
+
+# the kinds an Avro primitive type name stands for
+PRIMITIVE_KINDS = {kind.value: kind for kind in FieldKind if kind is not FieldKind.ENUM}
 
 
 def resolver(schema: dict[str, Any]) -> Callable[[Any], Any]:
