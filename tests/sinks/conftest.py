@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psycopg2
 import pytest
 from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -25,6 +24,7 @@ from producers.stream import StreamConfig, TransactionStream
 from schemas.codec import encode
 from sinks import database
 from synfinance.stack.processes import free_port
+from tests.sinks.db_support import scratch_schema
 
 EVENTS = 50_000
 PARTITIONS = 3
@@ -208,14 +208,7 @@ def rig(kafka_bootstrap: str, database_url: str) -> Iterator[SinkRig]:
                                             config={"retention.ms": "-1"}) for t in rig.topics.values()])
     for future in futures.values():
         future.result(30)
-    engine = database.engine(database_url, rig.schema)
-    database.upgrade(engine, rig.schema)
-    engine.dispose()
-    yield rig
-    connection = psycopg2.connect(database_url)
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP SCHEMA IF EXISTS {rig.schema} CASCADE")
-    connection.close()
+    with scratch_schema(database_url, rig.schema):
+        yield rig
     for future in admin.delete_topics(list(rig.topics.values())).values():
         future.result(30)

@@ -10,7 +10,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
-import psycopg2
 import pytest
 
 from producers.records import RecordEncoder
@@ -20,22 +19,15 @@ from sinks import database
 from sinks.copy_writer import CopyWriter, DatabaseUnavailable, TableLoad
 from sinks.pgcopy import CopyRows, PgType, Segments, encode_rows
 from sinks.tables import TABLES, record_problem, rows_from_batch, rows_from_records
+from tests.sinks.db_support import scratch_schema
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def db_schema(database_url: str) -> Iterator[str]:
-    name = f"copytest_{uuid.uuid4().hex[:8]}"
-    engine = database.engine(database_url, name)
-    database.upgrade(engine, name)
-    engine.dispose()
-    yield name
-    connection = psycopg2.connect(database_url)
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP SCHEMA {name} CASCADE")
-    connection.close()
+    with scratch_schema(database_url, f"copytest_{uuid.uuid4().hex[:8]}") as name:
+        yield name
 
 
 def _select(url: str, schema: str, sql: str) -> list[tuple[Any, ...]]:

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from importlib import import_module
 from typing import Any
 
-import psycopg2
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -21,20 +20,16 @@ from sinks import database, schema
 from sinks.copy_writer import CopyWriter, TableLoad
 from sinks.tables import TABLES, rows_from_records
 from synfinance.cli import main
+from tests.sinks.db_support import scratch_schema
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def db_schema(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    name = f"schematest_{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("SYNFIN_DATABASE_URL", database_url)
-    yield name
-    connection = psycopg2.connect(database_url)
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
-    connection.close()
+    with scratch_schema(database_url, f"schematest_{uuid.uuid4().hex[:8]}", migrate=False) as name:
+        yield name
 
 
 def _squash(sql: str) -> str:

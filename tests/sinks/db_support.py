@@ -1,0 +1,27 @@
+"""A throwaway database schema per test: created (migrated to head) on entry, dropped on exit."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import psycopg2
+
+from sinks import database
+
+
+@contextlib.contextmanager
+def scratch_schema(database_url: str, name: str, migrate: bool = True) -> Iterator[str]:
+    """Schema `name`, migrated to head unless `migrate` is False (a test that migrates it itself)."""
+    if migrate:
+        engine = database.engine(database_url, name)
+        database.upgrade(engine, name)
+        engine.dispose()
+    try:
+        yield name
+    finally:
+        connection = psycopg2.connect(database_url)
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+        connection.close()
