@@ -11,7 +11,7 @@ on (seed, customer) and the block count, never on other customers or on sharding
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -65,14 +65,15 @@ _REASON_CUM = np.concatenate([np.cumsum([DECLINE_REASONS[i].weight for i in rail
     DECLINE_REASONS[i].weight for i in rail) + offset for offset, rail in enumerate((_CARD_REASONS, _UPI_REASONS))])
 _NEVER = -(2**62)
 FIELD_CHUNK = 16_384  # rows per derive_fields call: keeps its temporaries in cache
+_POISSON_ROWS = 2_048  # rows per poisson_quantile table
 _CITY_CUM_ARRAY = np.cumsum(CITY_WEIGHTS)
 _NEARBY_COUNT = np.array([len(n) for n in NEARBY], dtype=np.int64)
 _NEARBY_TABLE = np.array([list(n) + [0] * (max(_NEARBY_COUNT) - len(n)) for n in NEARBY], dtype=np.int64)
 
 
-@dataclass
-class Trip:
-    """A stay away from home: transactions in [start, end) happen in `city`; none in transit."""
+class Trip(NamedTuple):
+    """A stay away from home: transactions in [start, end) happen in `city`; none in transit.
+    (A NamedTuple: thousands are made per block, and `_locate` reads them as rows of an array.)"""
 
     city: int
     blocked_from: int   # start of the outbound transit
@@ -94,9 +95,12 @@ class ArrivalGenerator:
         self.start_us = start_us
         self.trips: list[tuple[int, Trip]] = []   # (member position, trip) not yet over
         self.busy: dict[int, list[Trip]] = {}     # member position -> its trips not yet over
-        self.heads = np.array([rng.random(HEADS) for rng in rngs]).reshape(-1, HEADS)  # block 0's head uniforms
+        self.heads = np.empty((len(rngs), HEADS))  # block 0's head uniforms, drawn into their rows
+        for rng, row in zip(rngs, self.heads, strict=True):
+            rng.random(out=row)
         self.extra_heads = self.heads[:, 2:]
         self.anomaly_rate = anomaly_rate
+        self._buffers: dict[str, npt.NDArray[np.float64]] = {}
         self.purchase_share = PURCHASE_SHARE
         self.label_delay = label_delay
         c = customers
@@ -105,6 +109,14 @@ class ArrivalGenerator:
         # ~12 x propensity trips a week, 30% of them far (1-6 days), the rest day trips nearby (4-14 h):
         # about 2 x propensity of the time away, in line with "home 80%, nearby 15%, travel 5%"
         self.trip_rate = c.travel_propensity[members] * 12.0 * (BLOCK_US / (7 * 86_400e6))
+
+    def _buffer(self, name: str, rows: int) -> npt.NDArray[np.float64]:
+        """The first `rows` rows of the reused (rows, N_UNIFORMS) buffer `name`, grown with headroom when short.
+        Nothing derived from a block keeps a view of it (every field is computed into new arrays)."""
+        buffer = self._buffers.get(name)
+        if buffer is None or len(buffer) < rows:
+            buffer = self._buffers[name] = np.empty((rows + rows // 4, N_UNIFORMS))
+        return buffer[:rows]
 
     def expected(self, curves: BlockCurves) -> npt.NDArray[np.float64]:
         """Expected transactions of each member in the block of `curves`."""
@@ -122,32 +134,45 @@ class ArrivalGenerator:
         self.extra_heads = heads[:, 2:]
         counts = poisson_quantile(self.expected(curves), heads[:, 0])
         n_trips = poisson_quantile(self.trip_rate, heads[:, 1])
-        flat = [rng.random(n * N_UNIFORMS + HEADS) for rng, n in zip(self.rngs, counts.tolist(), strict=True)]
-        self.heads = np.array([f[-HEADS:] for f in flat]).reshape(-1, HEADS)
-        draws = [f[:-HEADS].reshape(-1, N_UNIFORMS) for f in flat]
+        # Each member's call fills its own region of one reused (rows, N_UNIFORMS) buffer: its `count` rows, then
+        # a row whose first HEADS cells take the next block's heads. Same draws as rng.random(count * N_UNIFORMS +
+        # HEADS), without ~10^4 small arrays, their concatenation, and a fresh ~25 MB matrix per block (fresh large
+        # arrays are hugepage-backed and can stall for tens of ms on first touch).
+        first = np.cumsum(counts + 1) - (counts + 1)  # each member's first row
+        grid = self._buffer("drawn", int(first[-1] + counts[-1] + 1) if len(counts) else 0)
+        flat = grid.reshape(-1)
+        for rng, start, n in zip(self.rngs, (first * N_UNIFORMS).tolist(), counts.tolist(), strict=True):
+            rng.random(out=flat[start:start + n * N_UNIFORMS + HEADS])
+        self.heads = grid[first + counts, :HEADS]  # a copy: the buffer is refilled next block
         travellers = np.flatnonzero(n_trips)
         trip_draws = [self.rngs[i].random((n, TRIP_UNIFORMS)) for i, n in
                       zip(travellers.tolist(), n_trips[travellers].tolist(), strict=True)]
         self._plan_trips(np.repeat(travellers, n_trips[travellers]),
                          np.concatenate(trip_draws) if trip_draws else np.empty((0, TRIP_UNIFORMS)), block_start)
-        u = np.concatenate(draws) if draws else np.empty((0, N_UNIFORMS))
         member = np.repeat(np.arange(len(self.members)), counts)
-        times = curves.arrival_times(self.group[member], u[:, U_HOUR], u[:, U_OFFSET])
-        purchase = _is_purchase(self.customers.holds[self.members[member]], u[:, U_TYPE])
-        kind = anomalies.choose(u[:, U_ANOMALY], u[:, U_ANOMALY_KIND], self.anomaly_rate, purchase,
+        row = np.arange(len(member)) + member  # the event's row in `grid` (members' head rows skipped)
+        times = curves.arrival_times(self.group[member], grid[row, U_HOUR], grid[row, U_OFFSET])
+        purchase = _is_purchase(self.customers.holds[self.members[member]], grid[row, U_TYPE])
+        kind = anomalies.choose(grid[row, U_ANOMALY], grid[row, U_ANOMALY_KIND], self.anomaly_rate, purchase,
                                 self.purchase_share)
+        size = grid[row, U_ANOMALY_SIZE]
         night = kind == anomalies.TEMPORAL
-        times[night] = anomalies.to_night(times[night], u[night, U_ANOMALY_SIZE], block_start, block_start + BLOCK_US)
+        times[night] = anomalies.to_night(times[night], size[night], block_start, block_start + BLOCK_US)
         geo = np.flatnonzero(kind == anomalies.GEOGRAPHIC)
         severity = np.zeros(len(member))
-        placed, distance = self._force_trips(member[geo], times[geo], u[geo, U_ANOMALY_SIZE])
+        placed, distance = self._force_trips(member[geo], times[geo], size[geo])
         kind[geo[~placed]] = anomalies.AMOUNT  # no room for a trip: an unusual amount instead
         severity[geo[placed]] = np.minimum(distance[placed] / 2_500.0, 1.0)
         city, keep = self._locate(member, times, block_start)
         kept = np.flatnonzero(keep)
         # one sort key (member, time) and one gather of the uniform matrix
         index = kept[np.argsort((member[kept] << 42) + (times[kept] - block_start), kind="stable")]
-        member, times, city, u = member[index], times[index], city[index], u[index]
+        # the rows of uniforms in that order, as one C-ordered matrix like every block before: derive_fields feeds
+        # its columns to log1p/cos/exp, whose SIMD loops are not promised to round alike for every memory layout.
+        # Gathered into a reused buffer (mode="clip": with the default "raise", numpy buffers `out` once more).
+        u = self._buffer("sorted", len(index))
+        np.take(grid, row[index], axis=0, out=u, mode="clip")
+        member, times, city = member[index], times[index], city[index]
         kind, severity = kind[index], severity[index]
         times = strictly_increasing(member, times)
         block_end = block_start + BLOCK_US
@@ -248,8 +273,12 @@ class ArrivalGenerator:
         # not, which keeps the rule vectorised and can only drop more trips, never overlap them
         previous_busy = np.concatenate([[_NEVER], end[:-1] + transit[:-1]])
         previous_busy[np.concatenate([[True], member[1:] != member[:-1]])] = _NEVER
-        carried = np.array([max((t.blocked_until for t in self.busy.get(i, [])), default=_NEVER)
-                            for i in member.tolist()], dtype=np.int64)
+        # the end of each member's last journey home carried over (busy[i] holds member i's entries of trips)
+        last_busy = np.full(len(self.members), _NEVER, dtype=np.int64)
+        if self.trips:
+            np.maximum.at(last_busy, np.array([i for i, _ in self.trips], dtype=np.int64),
+                          np.array([t.blocked_until for _, t in self.trips], dtype=np.int64))
+        carried = last_busy[member]
         ok = (city != home) & (start - transit >= np.maximum(previous_busy, carried))
         for i, c, t, s0, e0 in zip(*(a[ok].tolist() for a in (member, city, transit, start, end)), strict=True):
             trip = Trip(c, s0 - t, s0, e0, e0 + t)
@@ -263,8 +292,8 @@ class ArrivalGenerator:
         if not self.trips:
             return city, np.ones(len(member), dtype=bool)
         who = np.array([i for i, _ in self.trips], dtype=np.int64)
-        table = np.array([(t.blocked_from, t.start, t.end, t.blocked_until, t.city) for _, t in self.trips],
-                         dtype=np.int64)
+        # columns blocked_from, start, end, blocked_until, city
+        table = np.array([t for _, t in self.trips], dtype=np.int64)[:, [1, 2, 3, 4, 0]]
         # a member's trips never overlap, so the only candidate for an event is the member's last trip
         # starting (transit included) at or before it: one searchsorted on (member, time) keys
         offset = 1 << 40  # keeps carried-over trips (started up to ~12 days earlier) positive
@@ -291,13 +320,13 @@ def derive_fields(c: Customers, m: Merchants, pools: MerchantPools, customer: np
                   u: npt.NDArray[np.float64]) -> EventColumns:
     """Every field of a legitimate transaction from its customer, time, city and uniforms."""
     n = len(customer)
-    holds = c.holds[customer]
+    holds_upi, holds_debit = c.holds[customer, ev.UPI], c.holds[customer, ev.DEBIT_CARD]  # the two columns used
     at_home = city == c.home_city[customer]
 
     # transaction type: P2P for UPI holders, ATM cash for debit-card holders, some refunds
     ttype = np.full(n, ev.PURCHASE, dtype=np.int64)
-    p2p = holds[:, ev.UPI] & (u[:, U_TYPE] < P2P_PROBABILITY)
-    cash = ~p2p & holds[:, ev.DEBIT_CARD] & (u[:, U_TYPE] > 1.0 - CASH_WITHDRAWAL_SHARE)
+    p2p = holds_upi & (u[:, U_TYPE] < P2P_PROBABILITY)
+    cash = ~p2p & holds_debit & (u[:, U_TYPE] > 1.0 - CASH_WITHDRAWAL_SHARE)
     refund = ~p2p & ~cash & (np.abs(u[:, U_TYPE] - 0.5) < REFUND_SHARE / 2)
     ttype[p2p], ttype[cash], ttype[refund] = ev.P2P_TRANSFER, ev.CASH_WITHDRAWAL, ev.REFUND
     merchant_txn = ~p2p & ~cash
@@ -306,9 +335,11 @@ def derive_fields(c: Customers, m: Merchants, pools: MerchantPools, customer: np
     category = c.pick_category(customer, u[:, U_CATEGORY])
     loyal = at_home & (u[:, U_LOYAL] < _CATEGORY_LOYALTY[category])
     wants_online = u[:, U_CHANNEL] < _CATEGORY_ONLINE[category]
-    merchant = np.where(loyal, c.favourite[customer, category],
-                        pools.pick(category, city, wants_online, u[:, U_PICK]))
-    merchant = np.where(merchant_txn, merchant, -1)
+    merchant = np.full(n, -1, dtype=np.int64)  # each pick is per row: made only for the rows that keep it
+    favourite = np.flatnonzero(merchant_txn & loyal)
+    merchant[favourite] = c.favourite[customer[favourite], category[favourite]]
+    picked = np.flatnonzero(merchant_txn & ~loyal)
+    merchant[picked] = pools.pick(category[picked], city[picked], wants_online[picked], u[picked, U_PICK])
     online = merchant_txn & m.is_online[np.maximum(merchant, 0)]
     category = np.where(merchant_txn, m.category[np.maximum(merchant, 0)], -1)
 
@@ -384,7 +415,8 @@ def assemble(c: Customers, m: Merchants, customer: npt.NDArray[np.int64], seq: n
     lat = np.where(at_home, c.home_lat[customer], CITY_LAT[city])
     lon = np.where(at_home, c.home_lon[customer], CITY_LON[city])
     shop = (merchant >= 0) & ~online
-    lat[shop], lon[shop] = m.latitude[merchant[shop]], m.longitude[merchant[shop]]
+    shops = np.flatnonzero(shop)
+    lat[shops], lon[shops] = m.latitude[merchant[shops]], m.longitude[merchant[shops]]
 
     # card-present payments name a terminal: one of the merchant's, or an ATM of the city for cash
     shop_merchant = np.maximum(merchant, 0)
@@ -394,15 +426,17 @@ def assemble(c: Customers, m: Merchants, customer: npt.NDArray[np.int64], seq: n
                         m.terminal_start[shop_merchant] + slot, -1)
     terminal[cash] = m.atm_terminal(city[cash])
 
-    # card rail reasons on [0, 1), UPI rail reasons on [1, 2): one lookup for both
-    reason = _REASON_CODE[np.minimum(np.searchsorted(_REASON_CUM, u_reason + upi, side="right"),
-                                     len(_REASON_CODE) - 1)]
+    # card rail reasons on [0, 1), UPI rail reasons on [1, 2): one lookup for both, for the declined rows only
+    reason = np.full(n, -1, dtype=np.int64)
+    declines = np.flatnonzero(declined)
+    reason[declines] = _REASON_CODE[np.minimum(np.searchsorted(_REASON_CUM, u_reason[declines] + upi[declines],
+                                                               side="right"), len(_REASON_CODE) - 1)]
     minus_one = np.full(n, -1, dtype=np.int64)
     return EventColumns(
         customer=customer, seq=seq, time_us=times, merchant=merchant, payee=payee, amount_paise=amount,
         payment_mode=mode, instrument=customer * len(ev.PAYMENT_MODES) + mode, channel=channel, entry_mode=entry,
         transaction_type=ttype, city=city, latitude=lat, longitude=lon, device=device, terminal=terminal,
-        status=declined.astype(np.int64), decline_reason=np.where(declined, reason, -1),
+        status=declined.astype(np.int64), decline_reason=reason,
         fraud_type=minus_one, scenario=minus_one.copy(), anomaly_type=minus_one.copy(),
         severity=np.zeros(n), label_delay_us=np.zeros(n, dtype=np.int64),
     )
@@ -417,14 +451,25 @@ def poisson_quantile(mean: npt.NDArray[np.float64], u: npt.NDArray[np.float64]) 
     if not len(mean):
         return np.zeros(0, dtype=np.int64)
     top = int(np.max(mean) + 12 * np.sqrt(np.max(mean)) + 12)
-    # pmf(k) = pmf(k-1) * mean / k: a running product instead of an exp per cell
-    ratios = mean[:, None] / np.arange(1, top, dtype=np.float64)[None, :]
-    pmf = np.empty((len(mean), top))
-    pmf[:, 0] = np.exp(-mean)
-    np.cumprod(ratios, axis=1, out=pmf[:, 1:])
-    pmf[:, 1:] *= pmf[:, :1]
-    cdf = np.cumsum(pmf, axis=1, out=pmf)
-    return np.minimum((cdf <= u[:, None]).sum(axis=1), top - 1).astype(np.int64)
+    zero = np.exp(-mean)  # pmf(0) = cdf(0)
+    # A row's cdf never decreases from cdf(0), so u < cdf(0) draws 0: most rows when means are small (the
+    # scenario engine's ~0.001 per customer and type). Only the other rows need the table; each row's
+    # arithmetic is the same whichever rows are in it.
+    draws = np.zeros(len(mean), dtype=np.int64)
+    needed = np.flatnonzero(u >= zero)
+    ks = np.arange(1, top, dtype=np.float64)[None, :]
+    # in chunks of rows, so that the tables stay small (in cache, and below numpy's hugepage threshold)
+    for lo in range(0, len(needed), _POISSON_ROWS):
+        rows = needed[lo:lo + _POISSON_ROWS]
+        # pmf(k) = pmf(k-1) * mean / k: a running product instead of an exp per cell
+        ratios = mean[rows, None] / ks
+        pmf = np.empty((len(rows), top))
+        pmf[:, 0] = zero[rows]
+        np.cumprod(ratios, axis=1, out=pmf[:, 1:])
+        pmf[:, 1:] *= pmf[:, :1]
+        cdf = np.cumsum(pmf, axis=1, out=pmf)
+        draws[rows] = np.minimum((cdf <= u[rows, None]).sum(axis=1), top - 1)
+    return draws
 
 
 def strictly_increasing(member: npt.NDArray[np.int64], times: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:

@@ -160,14 +160,20 @@ class Customers:
         return {name: (table + np.arange(len(table))[:, None]).ravel() for name, table in (
             ("category", self.category_cum), ("mode", modes))}
 
+    @cached_property
+    def _rows_bounded(self) -> dict[str, bool]:
+        """Per flat table: whether it is sorted, NaN-free, and row k's entries lie in [k, k + 1] (see _pick_flat)."""
+        return {name: _rows_bounded(flat, width) for name, flat, width in (
+            ("category", self._flat_tables["category"], N_CATEGORIES), ("mode", self._flat_tables["mode"], N_MODES))}
+
     def pick_category(self, customer: npt.NDArray[np.int64], u: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
         """Per-row draw of a merchant category from each customer's category mix."""
-        return _pick_flat(self._flat_tables["category"], N_CATEGORIES, customer, u)
+        return _pick_flat(self._flat_tables["category"], N_CATEGORIES, customer, u, self._rows_bounded["category"])
 
     def pick_mode(self, customer: npt.NDArray[np.int64], online: npt.NDArray[np.bool_],
                   u: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
         """Per-row draw of a payment mode from the customer's holdings (online, or at a shop)."""
-        return _pick_flat(self._flat_tables["mode"], N_MODES, 2 * customer + online, u)
+        return _pick_flat(self._flat_tables["mode"], N_MODES, 2 * customer + online, u, self._rows_bounded["mode"])
 
     def record(self, k: int, updated_at_us: int) -> dict[str, Any]:
         """Customer k as an Avro `Customer` record."""
@@ -348,9 +354,28 @@ def build_customers(seed: int, count: int, pools: MerchantPools, start_us: int) 
 
 
 def _pick_flat(flat: npt.NDArray[np.float64], width: int, row: npt.NDArray[np.int64],
-               u: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
-    position = np.searchsorted(flat, row + u, side="right") - row * width
+               u: npt.NDArray[np.float64], bounded: bool = False) -> npt.NDArray[np.int64]:
+    """min(#entries of `flat` <= row + u, less row * width, width - 1): the pick in row `row` for uniform u.
+
+    When `bounded` (see _rows_bounded), the rows before `row` hold exactly row * width entries <= row + u, and
+    an entry of a later row can only count once row + u has rounded up to row + 1, i.e. when every entry of
+    the row counts too and the result is width - 1 anyway: so counting within the row gives the same pick,
+    ~3x faster than a binary search of the whole table.
+    """
+    needle = row + u
+    if bounded:
+        # rows are sorted, so the entries <= needle are a prefix: its length is the first False (argmin), or
+        # the whole row when the last entry counts (then the pick is width - 1)
+        counted = flat.reshape(-1, width).take(row, axis=0) <= needle[:, None]
+        return np.where(counted[:, -1], width - 1, np.argmin(counted, axis=1))
+    position = np.searchsorted(flat, needle, side="right") - row * width
     return np.minimum(position, width - 1)
+
+
+def _rows_bounded(flat: npt.NDArray[np.float64], width: int) -> bool:
+    table = flat.reshape(-1, width)
+    k = np.arange(len(table), dtype=np.float64)[:, None]
+    return bool((flat[1:] >= flat[:-1]).all() and (table >= k).all() and (table <= k + 1).all())
 
 
 def _cumulative(weights: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

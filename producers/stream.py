@@ -14,20 +14,22 @@ killed run resumes exactly with `skip`.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+import numpy.typing as npt
 
 from producers.arrivals import ArrivalGenerator, strictly_increasing
 from producers.customers import Customers, build_customers
-from producers.events import EventColumns
+from producers.events import EventColumns, stable_order
 from producers.labels import LabelDelays
 from producers.merchants import MerchantPools, Merchants, build_merchants
 from producers.scenarios.actors import FraudActors
 from producers.scenarios.engine import FraudEngine
-from producers.seeding import Kind, Purpose, entity_rng
+from producers.seeding import Kind, Purpose, entity_rngs
 from producers.timeline import DEFAULT_START, BlockCurves, parse_start
 
 MAX_CUSTOMERS = 2_000_000  # arrival keys pack the customer ordinal into 21 bits
@@ -85,6 +87,27 @@ class World:
         self.actors = FraudActors.build(config.seed, self.customers, self.merchants)
 
 
+def merge_by_customer(legit: EventColumns, fraud: EventColumns, start_us: int) -> npt.NDArray[np.int64]:
+    """The stable argsort of (customer << 42) + (time - start_us) over the rows of `legit` then `fraud`.
+
+    `legit` comes sorted by that key (grouped by customer, times increasing), so the few fraud rows are
+    sorted alone and merged in: a fraud row goes after the legitimate rows whose key is <= its own, as a
+    stable sort of the concatenation puts it.
+    """
+    legit_key = (legit.customer << 42) + (legit.time_us - start_us)
+    fraud_key = (fraud.customer << 42) + (fraud.time_us - start_us)
+    if len(legit_key) > 1 and not bool((legit_key[1:] >= legit_key[:-1]).all()):
+        return np.argsort(np.concatenate([legit_key, fraud_key]), kind="stable")
+    fraud_order = np.argsort(fraud_key, kind="stable")
+    slots = np.searchsorted(legit_key, fraud_key[fraud_order], side="right") + np.arange(len(fraud_key))
+    order = np.empty(len(legit_key) + len(fraud_key), dtype=np.int64)
+    is_fraud = np.zeros(len(order), dtype=bool)
+    is_fraud[slots] = True
+    order[slots] = len(legit_key) + fraud_order
+    order[~is_fraud] = np.arange(len(legit_key))
+    return order
+
+
 class TransactionStream:
     """Blocks of legitimate (and, with scenarios, fraudulent) transactions in event-time order."""
 
@@ -101,7 +124,7 @@ class TransactionStream:
         """Endless: block 0, 1, 2, ... each sorted by event time."""
         config, world = self.config, self.world
         delays = config.delays
-        rngs = [entity_rng(config.seed, Kind.CUSTOMER, int(k), Purpose.ARRIVALS) for k in self.members]
+        rngs = entity_rngs(config.seed, Kind.CUSTOMER, self.members, Purpose.ARRIVALS)
         # anomalies are drawn on legitimate rows: scale so their share of ALL rows is anomaly_rate
         arrivals = ArrivalGenerator(world.customers, world.merchants, world.pools, self.members, rngs,
                                     config.start_us, config.anomaly_rate / (1.0 - config.fraud_rate), delays.legit)
@@ -114,20 +137,28 @@ class TransactionStream:
             curves = BlockCurves.for_block(config.start_us, block)
             legit = arrivals.block(curves)
             fraud = engine.block(block, curves, arrivals.extra_heads, legit)
-            rows = EventColumns.concat([legit, fraud]) if len(fraud) else legit
+            # Rows in (customer, time) order to number each customer's events, then in time order (stable). Only
+            # the columns these steps need are permuted; the whole table is gathered once, in the final order.
+            rows, by_customer = legit, None
+            customer, times = legit.customer, legit.time_us
             if len(fraud):
-                rows = rows.take(np.argsort((rows.customer << 42) + (rows.time_us - curves.start_us), kind="stable"))
-                rows.time_us = strictly_increasing(rows.customer, rows.time_us)
-            position = (rows.customer - index) // count
+                rows = EventColumns.concat([legit, fraud])
+                by_customer = merge_by_customer(legit, fraud, curves.start_us)
+                customer = rows.customer[by_customer]
+                times = strictly_increasing(customer, rows.time_us[by_customer])
+            position = (customer - index) // count
             per_member = np.bincount(position, minlength=len(self.members))
-            rows.seq = seq[position] + np.arange(len(rows)) - np.repeat(np.cumsum(per_member) - per_member, per_member)
+            numbers = seq[position] + np.arange(len(rows)) - np.repeat(np.cumsum(per_member) - per_member, per_member)
             seq += per_member
-            yield rows.grouped_in_time_order()
+            in_time = stable_order(times)
+            ordered = rows.take(in_time if by_customer is None else by_customer[in_time])
+            ordered.time_us, ordered.seq = times[in_time], numbers[in_time]
+            yield ordered
             block += 1
 
     def batches(self, size: int, skip: int = 0) -> Iterator[EventColumns]:
         """Batches of at most `size` events, after skipping the first `skip` events of the stream."""
-        pending: list[EventColumns] = []
+        pending: deque[EventColumns] = deque()  # blocks (or their unsent tails), oldest first
         buffered = 0
         for block in self.blocks():
             if skip >= len(block):
@@ -137,11 +168,17 @@ class TransactionStream:
                 block, skip = block.slice(skip, len(block)), 0
             pending.append(block)
             buffered += len(block)
-            if buffered < size:
-                continue
-            merged = EventColumns.concat(pending)
-            full = (len(merged) // size) * size
-            for start in range(0, full, size):
-                yield merged.slice(start, start + size)
-            pending = [merged.slice(full, len(merged))] if full < len(merged) else []
-            buffered = len(merged) - full
+            while buffered >= size:
+                # a batch inside one block is a view of it; only batches straddling blocks are copied
+                parts, need = [], size
+                while need:
+                    head = pending[0]
+                    if len(head) <= need:
+                        parts.append(pending.popleft())
+                        need -= len(head)
+                    else:
+                        parts.append(head.slice(0, need))
+                        pending[0] = head.slice(need, len(head))
+                        need = 0
+                buffered -= size
+                yield EventColumns.concat(parts)

@@ -72,21 +72,50 @@ class _Block:
 
 @dataclass(frozen=True, slots=True)
 class _EncodedVocab:
-    """Every entry of a vocabulary encoded once: as bytes, and as padded ``V<width>`` items."""
+    """Every entry of a vocabulary encoded once, as padded ``V<width>`` items and their true lengths."""
 
     values: Sequence[str | None] | None  # the Vocab.values this encodes (None for a joint vocab)
-    encoded: list[bytes]
     items: np.ndarray
     lens: np.ndarray
     width: int
 
+    def __len__(self) -> int:
+        return len(self.lens)
+
+    def matrix(self) -> np.ndarray:
+        """The items as an (entries, width) uint8 matrix (a view)."""
+        return self.items.view(np.uint8).reshape(len(self.lens), self.width)
+
+    def entries(self) -> list[bytes]:
+        """Each entry's bytes: made on demand, as only small vocabularies are joined entry by entry."""
+        buf, width = self.matrix().tobytes(), self.width
+        return [buf[i * width:i * width + k] for i, k in enumerate(self.lens.tolist())]
+
     @classmethod
     def pack(cls, values: Sequence[str | None] | None, encoded: list[bytes]) -> _EncodedVocab:
-        width = max((len(e) for e in encoded), default=1) or 1
-        buf = b"".join(e.ljust(width, b"\0") for e in encoded)
-        items = np.frombuffer(buf, dtype=f"V{width}") if buf else np.empty(0, dtype=f"V{width}")
         lens = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
-        return cls(values, encoded, items, lens, width)
+        return cls._place(values, lens, np.frombuffer(b"".join(encoded), dtype=np.uint8))
+
+    @classmethod
+    def concatenated(cls, values: Sequence[str | None] | None,
+                     pieces: list[tuple[np.ndarray, np.ndarray]]) -> _EncodedVocab:
+        """Entry i is, for each (matrix, lens) piece in turn, the first lens[i] bytes of the matrix's row i."""
+        total = np.zeros(len(pieces[0][1]), dtype=np.int64)
+        for _, lens in pieces:
+            total += lens
+        matrix = np.concatenate([m for m, _ in pieces], axis=1)
+        used = np.concatenate([np.arange(m.shape[1]) < lens[:, None] for m, lens in pieces], axis=1)
+        return cls._place(values, total, matrix[used])  # C order: row by row, pieces in turn
+
+    @classmethod
+    def _place(cls, values: Sequence[str | None] | None, lens: np.ndarray, flat: np.ndarray) -> _EncodedVocab:
+        """Entries whose bytes, joined in order, are `flat`, padded with NULs to the widest without a Python
+        ljust per entry (instrument or device vocabularies hold ~10^5 entries): a boolean mask assignment
+        fills the True cells in C order, i.e. row by row, left to right, which is exactly the joined order."""
+        width = int(lens.max(initial=1)) or 1
+        matrix = np.zeros((len(lens), width), dtype=np.uint8)
+        matrix[np.arange(width) < lens[:, None]] = flat
+        return cls(values, matrix.view(f"V{width}").reshape(len(lens)), lens, width)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +149,9 @@ def _varints(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Vectorised zigzag varints: an (n, w) uint8 matrix, left-aligned, and the per-row lengths."""
     v = np.ascontiguousarray(values, dtype=np.int64)
     zz = (v.view(np.uint64) << np.uint64(1)) ^ (v >> np.int64(63)).view(np.uint64)
+    top = int(zz.max()) if len(zz) else 0
+    if len(zz) and top < 1 << 56 and _HAS_BITWISE_COUNT:
+        return _short_varints(zz, max(1, -(-top.bit_length() // 7)))
     lens = np.searchsorted(_VARINT_LIMITS, zz, side="right") + 1
     width = int(lens.max())
     groups = zz[:, None] >> np.arange(0, 7 * width, 7, dtype=np.uint64)
@@ -127,6 +159,38 @@ def _varints(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     matrix &= 0x7F
     matrix |= (groups > 0x7F).view(np.uint8) << 7  # continuation bit while higher groups remain
     return matrix, lens
+
+
+_HAS_BITWISE_COUNT = hasattr(np, "bitwise_count")  # numpy >= 2.0
+_U = np.uint64
+
+
+def _short_varints(zz: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """`_varints` of zigzagged values below 2**56 (at most 8 groups of 7 bits, e.g. timestamps in µs), with
+    ~15 whole-array operations on one uint64 per value instead of an (n, width) uint64 matrix: each group is
+    moved to its own byte of a little-endian word, which then is the varint, continuation bits added."""
+    n = len(zz)
+    if width == 1:  # below 128: the value is its own byte
+        return zz.astype(np.uint8).reshape(n, 1), np.ones(n, dtype=np.int64)
+    # bits 7j..7j+6 to byte j by halvings: 28-bit halves to 32-bit ones, 14-bit quarters to 16, 7 bits to 8
+    # (a step is a no-op when no value has bits above its lower part)
+    word = zz
+    if width > 4:
+        word = (word & _U(0x0FFF_FFFF)) | ((word & _U(0x0FFF_FFFF << 28)) << _U(4))
+    if width > 2:
+        word = (word & _U(0x0000_3FFF_0000_3FFF)) | ((word & _U(0x0FFF_C000_0FFF_C000)) << _U(2))
+    word = (word & _U(0x007F_007F_007F_007F)) | ((word & _U(0x3F80_3F80_3F80_3F80)) << _U(1))
+    # the high bit of each byte set iff that group (<= 0x7F, so no carry) is nonzero, then OR-ed into every
+    # lower byte: set bits = bytes up to the highest nonzero group (the length), and shifted down one byte,
+    # exactly the continuation bits
+    flags = (word + _U(0x7F7F_7F7F_7F7F_7F7F)) & _U(0x8080_8080_8080_8080)
+    for shift, above in ((8, 1), (16, 2), (32, 4)):
+        if width > above:
+            flags |= flags >> _U(shift)
+    lens = np.maximum(np.bitwise_count(flags), 1).astype(np.int64)
+    word |= flags >> _U(8)
+    matrix = word.astype("<u8", copy=False).view(np.uint8).reshape(n, 8)[:, :width]
+    return np.ascontiguousarray(matrix), lens
 
 
 def _as_items(matrix: np.ndarray) -> np.ndarray:
@@ -181,6 +245,7 @@ class BatchEncoder:
         self.field_names = tuple(f.name for f in self._fields)
         self._vocabs: dict[str, _EncodedVocab] = {}
         self._joint_vocabs: dict[tuple[str, ...], tuple[tuple[_EncodedVocab, ...], _EncodedVocab]] = {}
+        self._zipped_vocabs: dict[tuple[str, ...], tuple[tuple[_EncodedVocab, ...], _EncodedVocab]] = {}
 
     def _field(self, name: str, type_: Any) -> _Field:
         where = f"{self.schema_name}.{name}"
@@ -241,20 +306,22 @@ class BatchEncoder:
         if codes.shape != (n,) or codes.dtype.kind not in "iu":
             raise ValueError(f"{where}: Vocab codes must be an integer array of shape ({n},)")
         vocab = self._vocabs.get(field.name)
-        if vocab is None or vocab.values is not column.values or len(vocab.encoded) != len(column.values):
-            vocab = _EncodedVocab.pack(column.values, _encode_vocab(where, field, column.values))
+        if vocab is None or vocab.values is not column.values or len(vocab) != len(column.values):
+            vocab = _ascii_string_vocab(field, column.values) if field.kind is FieldKind.STRING else None
+            if vocab is None:
+                vocab = _EncodedVocab.pack(column.values, _encode_vocab(where, field, column.values))
             self._vocabs[field.name] = vocab
-        if int(codes.min()) < 0 or int(codes.max()) >= len(vocab.encoded):
-            raise ValueError(f"{where}: Vocab codes outside 0..{len(vocab.encoded) - 1}")
+        if int(codes.min()) < 0 or int(codes.max()) >= len(vocab):
+            raise ValueError(f"{where}: Vocab codes outside 0..{len(vocab) - 1}")
         return _VocabPart(field.name, vocab, codes)
 
     def _join_vocabs(self, parts: list[_Block | _VocabPart]) -> list[_Block]:
         """Turn Vocab parts into blocks, joining runs of neighbours with small combined vocabularies."""
         blocks: list[_Block] = []
         run: list[_VocabPart] = []
-        for part in [*parts, None]:
+        for part in [*self._zip_shared_codes(parts), None]:
             if isinstance(part, _VocabPart):
-                size = math.prod(len(p.vocab.encoded) for p in run) * len(part.vocab.encoded)
+                size = math.prod(len(p.vocab) for p in run) * len(part.vocab)
                 if not run or size <= _JOINT_VOCAB_LIMIT:
                     run.append(part)
                     continue
@@ -266,6 +333,35 @@ class BatchEncoder:
                 blocks.append(part)
         return blocks
 
+    def _zip_shared_codes(self, parts: list[_Block | _VocabPart]) -> list[_Block | _VocabPart]:
+        """Join neighbouring Vocab parts given the same codes array (e.g. the five fields of one instrument) into
+        one part, whatever their sizes: its entry i is the parts' entries i, concatenated. Each field costs a
+        gather and a scatter over the batch; a zipped run costs one."""
+        out: list[_Block | _VocabPart] = []
+        run: list[_VocabPart] = []
+        for part in [*parts, None]:
+            if isinstance(part, _VocabPart) and run and part.codes is run[0].codes:
+                run.append(part)
+                continue
+            if len(run) > 1:
+                out.append(self._zipped(run))
+            elif run:
+                out.append(run[0])
+            run = [part] if isinstance(part, _VocabPart) else []
+            if isinstance(part, _Block):
+                out.append(part)
+        return out
+
+    def _zipped(self, run: list[_VocabPart]) -> _VocabPart:
+        vocabs = tuple(p.vocab for p in run)
+        key = tuple(p.name for p in run)
+        cached = self._zipped_vocabs.get(key)
+        if cached is None or any(a is not b for a, b in zip(cached[0], vocabs, strict=True)):
+            size = min(len(v) for v in vocabs)  # codes were checked against every part's vocabulary
+            zipped = _EncodedVocab.concatenated(None, [(v.matrix()[:size], v.lens[:size]) for v in vocabs])
+            self._zipped_vocabs[key] = cached = (vocabs, zipped)
+        return _VocabPart("+".join(key), cached[1], run[0].codes)
+
     def _joint(self, run: list[_VocabPart]) -> tuple[_EncodedVocab, np.ndarray]:
         if len(run) == 1:
             return run[0].vocab, run[0].codes
@@ -273,15 +369,19 @@ class BatchEncoder:
         key = tuple(p.name for p in run)
         cached = self._joint_vocabs.get(key)
         if cached is None or any(a is not b for a, b in zip(cached[0], parts, strict=True)):
-            entries = [b"".join(t) for t in itertools.product(*(v.encoded for v in parts))]
+            entries = [b"".join(t) for t in itertools.product(*(v.entries() for v in parts))]
             self._joint_vocabs[key] = cached = (parts, _EncodedVocab.pack(None, entries))
         codes = run[0].codes.astype(np.int64)
         for p in run[1:]:
-            codes = codes * len(p.vocab.encoded) + p.codes
+            codes = codes * len(p.vocab) + p.codes
         return cached[1], codes
 
 
 def _encode_vocab(where: str, field: _Field, values: Sequence[str | None]) -> list[bytes]:
+    if field.kind is FieldKind.STRING:
+        fast = _encode_strings(field, values)
+        if fast is not None:
+            return fast
     index = {s: i for i, s in enumerate(field.symbols)}
     encoded = []
     for value in values:
@@ -301,6 +401,72 @@ def _encode_vocab(where: str, field: _Field, values: Sequence[str | None]) -> li
             body = zigzag_varint(len(utf8)) + utf8
         encoded.append(field.value_tag + body)
     return encoded
+
+
+def _ascii_string_vocab(field: _Field, values: Sequence[str | None]) -> _EncodedVocab | None:
+    """The encoded vocabulary of a string field whose values are all ASCII str (or None, if nullable), built
+    from the joined text with whole-array operations: [value tag] + varint(length) + text, or the null tag.
+    None for other values (`_encode_vocab` handles, and reports, those)."""
+    n = len(values)
+    types = set(map(type, values))
+    if not n or not types <= ({str, type(None)} if field.nullable else {str}):
+        return None
+    nulls = values.count(None) if type(None) in types else 0
+    if nulls == 1 and values[0] is None:  # the usual shape: [None, *ids]
+        null = np.zeros(1, dtype=np.intp)
+    else:
+        null = np.array([i for i, value in enumerate(values) if value is None] if nulls else [], dtype=np.intp)
+    texts = ["" if value is None else value for value in values] if nulls else values
+    text = "".join(texts)  # type: ignore[arg-type]
+    if not text.isascii() or "\0" in text:  # characters and UTF-8 bytes do not line up / NULs read as padding
+        return None
+    lens = np.fromiter(map(len, texts), dtype=np.int64, count=n)  # type: ignore[arg-type]
+    varint, varint_lens = _varints(lens)
+    tag = np.frombuffer(field.value_tag, dtype=np.uint8)
+    head = len(tag) + varint_lens  # where each text starts
+    total = head + lens
+    null_tag = np.frombuffer(field.null_tag, dtype=np.uint8)
+    total[null] = len(null_tag)
+    width = int(total.max()) or 1
+    # the header first (its NUL padding falls where the text goes), then the text; null rows last
+    matrix = np.zeros((n, max(width, len(tag) + varint.shape[1])), dtype=np.uint8)
+    matrix[:, :len(tag)] = tag
+    matrix[:, len(tag):len(tag) + varint.shape[1]] = varint
+    start, longest = int(head[0]), int(lens.max())
+    if (head == start).all():  # every text starts in the same column (lengths < 64): numpy pads them itself
+        if longest:
+            texts_matrix = np.array(texts, dtype=f"S{longest}").view(np.uint8).reshape(n, longest)
+            matrix[:, start:start + longest] = texts_matrix
+    else:
+        columns = np.arange(matrix.shape[1])
+        matrix[(columns >= head[:, None]) & (columns < (head + lens)[:, None])] = np.frombuffer(
+            text.encode("ascii"), dtype=np.uint8)
+    matrix[null] = 0
+    matrix[null, :len(null_tag)] = null_tag
+    if matrix.shape[1] != width:
+        matrix = np.ascontiguousarray(matrix[:, :width])
+    return _EncodedVocab(values, matrix.view(f"V{width}").reshape(n), total, width)
+
+
+_SHORT_STRING = 4096  # strings shorter than this (in UTF-8 bytes) take the fast path of _encode_strings
+_STRING_HEADS: dict[bytes, list[bytes]] = {}  # union tag -> tag + zigzag_varint(length) for every short length
+
+
+def _encode_strings(field: _Field, values: Sequence[str | None]) -> list[bytes] | None:
+    """As `_encode_vocab` for a string field, one comprehension instead of a loop with a varint per entry;
+    None when some value is not a plain str (or None, for a nullable field) or is long: the loop handles
+    (and reports) those."""
+    allowed = {str, type(None)} if field.nullable else {str}
+    if not set(map(type, values)) <= allowed:
+        return None
+    utf8 = [b"" if value is None else value.encode("utf-8") for value in values]
+    if max(map(len, utf8), default=0) >= _SHORT_STRING:
+        return None
+    heads = _STRING_HEADS.get(field.value_tag)
+    if heads is None:
+        heads = _STRING_HEADS[field.value_tag] = [field.value_tag + zigzag_varint(k) for k in range(_SHORT_STRING)]
+    null = field.null_tag
+    return [null if value is None else heads[len(b)] + b for value, b in zip(values, utf8, strict=True)]
 
 
 def _fixed_string_blocks(where: str, field: _Field, data: np.ndarray, n: int) -> list[_Block]:

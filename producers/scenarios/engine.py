@@ -24,7 +24,7 @@ from producers.scenarios.actors import FraudActors
 from producers.scenarios.catalogue import SCENARIOS, SPEC_BY_NAME
 from producers.scenarios.plans import PLANNERS, Plan, plan_mule_ring
 from producers.scenarios.rows import RowBuilder
-from producers.seeding import Kind, Purpose, entity_rng
+from producers.seeding import Kind, Purpose, entity_rng, entity_rngs, rng_from_words, seed_words
 from producers.timeline import BLOCK_US, BlockCurves
 
 # Legitimate transactions in a trip's transit are dropped (~3.2% measured over 6 blocks of seed 42):
@@ -56,7 +56,9 @@ class FraudEngine:
         self.member_masks = self.masks[members]
         self.victim_pool = np.flatnonzero(eligible(customers, "upi") & ~mule)  # mule-ring victims
         self.rngs: dict[int, np.random.Generator] = {}
-        self.ring_rngs = [entity_rng(seed, Kind.RING, r, Purpose.FRAUD) for r in range(len(actors.rings))]
+        # victims' FRAUD generators are built on first use; their seed words are hashed for all members at once
+        self.fraud_words = seed_words(seed, Kind.CUSTOMER, members, Purpose.FRAUD)
+        self.ring_rngs = entity_rngs(seed, Kind.RING, range(len(actors.rings)), Purpose.FRAUD)
         self.pending = EventColumns.empty()
         self.daily_rate_all = customers.monthly_rate / 30.4375
         self.group_all = customers.occupation * 6 + customers.region
@@ -77,11 +79,15 @@ class FraudEngine:
             counts = poisson_quantile((self.member_masks * per_customer).ravel(),
                                       heads[:, :len(PER_VICTIM)].ravel()).reshape(len(self.members), -1)
             anchors = {name: getattr(legit, name) for name in ANCHOR_COLUMNS}
-            for i, t in zip(*np.nonzero(counts), strict=True):
-                victim = int(self.members[i])
-                rng = self._rng(victim)
-                lo, hi = np.searchsorted(legit.customer, [victim, victim + 1])
-                for serial in range(int(counts[i, t])):
+            positions, types = np.nonzero(counts)
+            victims = self.members[positions]
+            # each victim's legitimate rows of the block, for all victims in one search
+            los = np.searchsorted(legit.customer, victims)
+            his = np.searchsorted(legit.customer, victims + 1)
+            for i, t, victim, lo, hi, n in zip(positions.tolist(), types.tolist(), victims.tolist(), los.tolist(),
+                                               his.tolist(), counts[positions, types].tolist(), strict=True):
+                rng = self._rng(victim, i)
+                for serial in range(n):
                     plan = Plan(self.customers, self.merchants, self.pools, self.actors, rows, rng, victim,
                                 block_start + int(rng.random() * BLOCK_US), scenario_id(victim, b, t, serial),
                                 self.delays, np.arange(lo, hi), anchors)
@@ -106,10 +112,13 @@ class FraudEngine:
                 plan_mule_ring(rows, self.customers, self.actors, r, rng, block_start + int(rng.random() * BLOCK_US),
                                ring_scenario_id(r, b, serial), victims, self.delays)
 
-    def _rng(self, customer: int) -> np.random.Generator:
+    def _rng(self, customer: int, position: int) -> np.random.Generator:
+        """The FRAUD generator of `customer`, member number `position`."""
         rng = self.rngs.get(customer)
         if rng is None:
-            rng = self.rngs[customer] = entity_rng(self.seed, Kind.CUSTOMER, customer, Purpose.FRAUD)
+            rng = (entity_rng(self.seed, Kind.CUSTOMER, customer, Purpose.FRAUD) if self.fraud_words is None
+                   else rng_from_words(self.fraud_words[position]))
+            self.rngs[customer] = rng
         return rng
 
 

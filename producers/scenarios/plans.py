@@ -7,8 +7,9 @@ rupees. Mule rings are planned by the engine from a ring's generator (`plan_mule
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +29,15 @@ IST_OFFSET = 19_800 * SECOND
 CATEGORY = {name: code for code, name in enumerate(CATEGORY_NAMES)}
 THRESHOLD_AMOUNTS = (9_999.0, 9_990.0, 19_999.0, 49_999.0, 49_900.0, 99_999.0, 99_000.0, 1_99_999.0)
 _CITY_CUM = np.cumsum(CITY_WEIGHTS)
+
+
+T = TypeVar("T")
+
+
+def choose(rng: np.random.Generator, options: Sequence[T] | npt.NDArray[Any]) -> T:
+    """`rng.choice(options)` without turning `options` into an array on every call: for a uniform pick of
+    one item, Generator.choice draws its index with rng.integers(0, len(options)), so this draws the same."""
+    return options[int(rng.integers(0, len(options)))]  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -52,17 +62,17 @@ class Plan:
         return int(self.customers.home_city[self.victim])
 
     def u3(self) -> tuple[float, float, float]:
-        a, b, c = self.rng.random(3)
-        return float(a), float(b), float(c)
+        a, b, c = self.rng.random(3).tolist()
+        return a, b, c
 
     def merchant(self, category: str, city: int, online: bool, strict: bool = True) -> int:
         """A merchant of `category` (in `city` if offline). If the city has no such shop: `strict` takes an
         online merchant of the category, otherwise any shop of the city."""
         code = CATEGORY[category]
-        u = self.rng.random(1)
-        picked = int(self.pools.pick(np.array([code]), np.array([city]), np.array([online]), u)[0])
+        u = float(self.rng.random())  # the same draw as rng.random(1)[0]
+        picked = self.pools.pick_one(code, city, online, u)
         if strict and self.merchants.category[picked] != code and not online:
-            picked = int(self.pools.pick(np.array([code]), np.array([city]), np.array([True]), u)[0])
+            picked = self.pools.pick_one(code, city, True, u)
         return picked
 
     def far_city(self, than: int, at_least_km: float = 1_000.0) -> int:
@@ -103,7 +113,7 @@ def card_testing(p: Plan) -> None:
     t = p.start_us
     for _ in range(int(p.rng.integers(5, 13))):
         t += int(p.rng.uniform(5, 50) * SECOND)
-        amount = float(p.rng.choice([1.0, 2.0, 5.0, 10.0, p.rng.uniform(1, 99)]))
+        amount = float(choose(p.rng, [1.0, 2.0, 5.0, 10.0, p.rng.uniform(1, 99)]))
         p.emit("card_testing", time_us=t, ttype=ev.PURCHASE, mode=mode, amount_inr=amount, city=city, online=True,
                merchant=p.merchant("digital_goods", city, True), device=device, declined=bool(p.rng.random() < 0.6),
                entry=ev.CNP)
@@ -122,7 +132,7 @@ def card_cloning(p: Plan) -> None:
     for i in range(int(p.rng.integers(2, 6))):
         city = (first, second)[i % 2]  # cloned track data is sold to cashers in several cities at once
         t += int(p.rng.uniform(5, 40) * MINUTE)
-        category = str(p.rng.choice(["electronics", "jewellery", "fuel", "fashion"]))
+        category = str(choose(p.rng, ["electronics", "jewellery", "fuel", "fashion"]))
         p.emit("card_cloning", time_us=t, ttype=ev.PURCHASE, mode=mode, amount_inr=p.rng.uniform(2_000, 40_000),
                city=city, merchant=p.merchant(category, city, False, strict=False),
                entry=ev.SWIPE if p.rng.random() < 0.85 else ev.CONTACTLESS, declined=bool(p.rng.random() < 0.1))
@@ -136,8 +146,8 @@ def account_takeover(p: Plan) -> None:
     t = p.night(p.start_us) if p.rng.random() < 0.7 else p.start_us
     for _ in range(int(p.rng.integers(2, 5))):
         t += int(p.rng.uniform(3, 45) * MINUTE)
-        category = str(p.rng.choice(["electronics", "jewellery", "travel", "ecommerce"]))
-        p.emit("account_takeover", time_us=t, ttype=ev.PURCHASE, mode=int(p.rng.choice(modes)),
+        category = str(choose(p.rng, ["electronics", "jewellery", "travel", "ecommerce"]))
+        p.emit("account_takeover", time_us=t, ttype=ev.PURCHASE, mode=int(choose(p.rng, modes)),
                amount_inr=p.rng.uniform(10_000, 1_50_000), city=city, online=True,
                merchant=p.merchant(category, city, True), device=device, declined=bool(p.rng.random() < 0.15))
 
@@ -158,7 +168,7 @@ def upi_collect_scam(p: Plan) -> None:
     payee, t = p.fraud_payee(), p.start_us
     for _ in range(int(p.rng.integers(1, 4))):
         t += int(p.rng.uniform(10, 180) * MINUTE)
-        amount = float(p.rng.choice([4_999.0, 9_999.0, 10_000.0, 24_999.0, round(p.rng.uniform(2_000, 50_000), -1)]))
+        amount = float(choose(p.rng, [4_999.0, 9_999.0, 10_000.0, 24_999.0, round(p.rng.uniform(2_000, 50_000), -1)]))
         p.emit("upi_collect_scam", time_us=t, ttype=ev.P2P_TRANSFER, mode=ev.UPI, amount_inr=amount, city=p.home,
                payee=payee, device=p.rows.own_device(p.victim), entry=ev.UPI_COLLECT)
 
@@ -166,13 +176,13 @@ def upi_collect_scam(p: Plan) -> None:
 def merchant_collusion(p: Plan) -> None:
     """Round, just-under-threshold amounts at one of a few colluding merchants, from many cards."""
     mode = card_mode(p.customers, p.victim, prefer_credit=True)
-    merchant = int(p.rng.choice(p.actors.colluders))
+    merchant = int(choose(p.rng, p.actors.colluders))
     city = int(p.merchants.city[merchant])
     t = p.start_us
     for _ in range(int(p.rng.integers(1, 4))):
         t += int(p.rng.uniform(0.5, 24) * HOUR)
         p.emit("merchant_collusion", time_us=t, ttype=ev.PURCHASE, mode=mode,
-               amount_inr=float(p.rng.choice(THRESHOLD_AMOUNTS)), city=city,
+               amount_inr=float(choose(p.rng, THRESHOLD_AMOUNTS)), city=city,
                online=bool(p.merchants.is_online[merchant]), merchant=merchant, entry=ev.CNP,
                device=p.fraud_device())
 
@@ -189,7 +199,7 @@ def stolen_card(p: Plan) -> None:
             p.emit("stolen_card", time_us=t, ttype=ev.CASH_WITHDRAWAL, mode=mode, amount_inr=10_000.0, city=city,
                    declined=bool(p.rng.random() < 0.2))
         else:
-            category = str(p.rng.choice(["jewellery", "electronics", "cash_like"]))
+            category = str(choose(p.rng, ["jewellery", "electronics", "cash_like"]))
             merchant = p.merchant(category, city, False)
             p.emit("stolen_card", time_us=t, ttype=ev.PURCHASE, mode=mode, amount_inr=p.rng.uniform(8_000, 60_000),
                    city=city, merchant=merchant, online=bool(p.merchants.is_online[merchant]),
@@ -202,7 +212,7 @@ def bust_out(p: Plan) -> None:
     t = p.start_us
     for _ in range(int(p.rng.integers(4, 9))):
         t += int(p.rng.uniform(1, 8) * HOUR)
-        category = str(p.rng.choice(["electronics", "jewellery", "travel", "fashion"]))
+        category = str(choose(p.rng, ["electronics", "jewellery", "travel", "fashion"]))
         online = bool(p.rng.random() < 0.5)
         merchant = p.merchant(category, p.home, online)
         online = bool(p.merchants.is_online[merchant])
@@ -215,7 +225,7 @@ def friendly_fraud(p: Plan) -> None:
     """An ordinary-looking online purchase the customer disputes weeks later: almost no signal."""
     holds = p.customers.holds[p.victim]
     mode = next(m for m in (ev.CREDIT_CARD, ev.DEBIT_CARD, ev.UPI, ev.WALLET, ev.NET_BANKING, ev.BNPL) if holds[m])
-    category = str(p.rng.choice(["ecommerce", "fashion", "electronics"]))
+    category = str(choose(p.rng, ["ecommerce", "fashion", "electronics"]))
     p.emit("friendly_fraud", time_us=p.start_us, ttype=ev.PURCHASE, mode=mode,
            amount_inr=p.rng.uniform(800, 6_000) * float(p.customers.amount_scale[p.victim]), city=p.home, online=True,
            merchant=p.merchant(category, p.home, True), device=p.rows.own_device(p.victim))
@@ -228,7 +238,7 @@ def refund_abuse(p: Plan) -> None:
     t = p.start_us
     for _ in range(int(p.rng.integers(2, 5))):
         t += int(p.rng.uniform(4, 48) * HOUR)
-        category = str(p.rng.choice(["ecommerce", "fashion"]))
+        category = str(choose(p.rng, ["ecommerce", "fashion"]))
         p.emit("refund_abuse", time_us=t, ttype=ev.REFUND, mode=mode, amount_inr=p.rng.uniform(1_000, 10_000),
                city=p.home, online=True, merchant=p.merchant(category, p.home, True),
                device=p.rows.own_device(p.victim))
@@ -236,7 +246,7 @@ def refund_abuse(p: Plan) -> None:
 
 def qr_code_swap(p: Plan) -> None:
     """A QR payment at a shop whose payee VPA is not the shop's."""
-    category = str(p.rng.choice(["groceries", "food_dining", "fuel", "healthcare"]))
+    category = str(choose(p.rng, ["groceries", "food_dining", "fuel", "healthcare"]))
     merchant = p.merchant(category, p.home, False)
     payee, t = p.fraud_payee(), p.start_us
     for _ in range(1 + int(p.rng.random() < 0.5)):
