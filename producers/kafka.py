@@ -268,12 +268,19 @@ class KafkaProducer:
         """Wait until every produced message is settled or `timeout` passes; returns those left.
         `tick` is called between short waits (live stats during a long flush)."""
         deadline = self.clock() + timeout
-        while len(self._producer) and self.clock() < deadline:
+        while self._outstanding() and self.clock() < deadline:
             self._producer.flush(min(0.2, max(deadline - self.clock(), 0.0)))
             self.service()
             if tick is not None:
                 tick()
         self.service()
+        return self._outstanding()
+
+    def _outstanding(self) -> int:
+        """Messages not yet settled. len() counts unserved client events too (error and log callbacks,
+        which keep coming while a broker is down), so serve those first."""
+        while self._producer.poll(0):
+            pass
         return len(self._producer)
 
     # -- counters ---------------------------------------------------------------------------------
@@ -292,7 +299,9 @@ class KafkaProducer:
 
     @property
     def delivered_total(self) -> int:
-        return self._produced_total - len(self._producer) - self.failed_total
+        # len() also counts client events not yet served (an error or log callback while a broker is
+        # down): for a moment it can exceed the messages outstanding, never the other way round
+        return max(self._produced_total - len(self._producer) - self.failed_total, 0)
 
     # -- callbacks (run inside poll/flush, on this thread) ------------------------------------------
 
