@@ -2,12 +2,13 @@
 
 `ProduceRun(config, sink).run()` publishes the customers and merchants of this shard to their compacted
 topics and waits for them to be acknowledged, then generates and encodes the stream in chunks
-(`GENERATION_BATCH` events: encoding is column-wise, so big chunks are cheap) on a prefetch thread,
-and sends each chunk in the slices the `Pacer` releases (a couple of milliseconds' worth at high
-rates). Labels wait in a `LabelSchedule` and go out when the stream's clock (the event time of the
-last transaction sent) reaches their label time; a finite run (`events` or `duration_s`) ends by
-sending the labels still pending, each with its own label time as timestamp. A stop request
-(SIGINT/SIGTERM) ends it at the next slice; pending labels then stay unsent, for a resumed run.
+(`producers.chunks`: encoding is column-wise, so big chunks are cheap) ahead of the sender, on a
+thread or in a child process (`RunConfig.generator`, see `producers.prefetch`), and sends each chunk in
+the slices the `Pacer` releases (a couple of milliseconds' worth at high rates). Labels wait in a
+`LabelSchedule` and go out when the stream's clock (the event time of the last transaction sent)
+reaches their label time; a finite run (`events` or `duration_s`) ends by sending the labels still
+pending, each with its own label time as timestamp. A stop request (SIGINT/SIGTERM) ends it at the
+next slice; pending labels then stay unsent, for a resumed run.
 
 Headers: `synfin-seq` is the record's position in this process's stream: for a transaction its index
 in the (shard's) stream, `--from-seq` included; a label carries its transaction's position; customers
@@ -25,27 +26,26 @@ killed run had delivered are sent again: at-least-once, duplicates only there.
 from __future__ import annotations
 
 import dataclasses
-import queue
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
+from producers.chunks import Chunk, ChunkPlan, prepared_chunks
 from producers.events import EventColumns
 from producers.kafka import DeliveryTracker, RecordHeaders, traceparents
 from producers.pacing import Columns, LabelSchedule, Pacer
+from producers.prefetch import ProcessPrefetch, ThreadPrefetch
 from producers.rates import Poisson, Profile
 from producers.records import RecordEncoder
 from producers.stream import StreamConfig, TransactionStream, World
 from schemas.codec import encode, single_object_prefix
 from synfinance.settings import TopicNames
 
-GENERATION_BATCH = 10_000
 LABEL_SEND_BATCH = 10_000
 FLUSH_TIMEOUT_S = 330.0  # librdkafka fails a message after message.timeout.ms (300 s): flush outlasts it
 
@@ -71,77 +71,6 @@ class Sink(Protocol):
     def in_flight(self) -> int: ...
 
 
-@dataclass
-class Chunk:
-    """Up to GENERATION_BATCH events to send, prepared ahead (encoded, unless in live time)."""
-
-    events: EventColumns
-    first: int  # stream position of events[0]
-    values: list[bytes] | None = None
-    labels: np.ndarray | None = None  # encoded Label records (object array)
-    resumed: Columns | None = None  # resume: labels of the skipped rows before `first` still pending
-    resumed_at: int = 0  # event time of the last skipped row
-
-
-class Prefetch:
-    """Runs an iterator on a background thread, `depth` items ahead. Generating a block of the stream
-    takes a second or more; done inline it stalled the stream (an 80% window at 10k/s), while here it
-    uses the pacer's waits (sleep and poll release the GIL) and numpy's GIL-free stretches."""
-
-    _END = object()
-
-    def __init__(self, items: Iterator[Any], depth: int = 3) -> None:
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
-        self._closed = threading.Event()
-        self._thread = threading.Thread(target=self._fill, args=(items,), name="synfin-prefetch", daemon=True)
-
-    def __enter__(self) -> Prefetch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._closed.set()
-        # a block being generated finishes first (~1 s); no need to hold a stopping run for it: daemon
-        self._thread.join(timeout=1)
-
-    def items(self, wait: Callable[[], None], poll_s: float = 0.05) -> Iterator[Any]:
-        """The items in order; `wait` runs every `poll_s` while the next one is not ready."""
-        while True:
-            try:
-                item = self._queue.get(timeout=poll_s)
-            except queue.Empty:
-                wait()
-                continue
-            if item is self._END:
-                return
-            if isinstance(item, _Failed):
-                raise item.error
-            yield item
-
-    def _fill(self, items: Iterator[Any]) -> None:
-        try:
-            for item in items:
-                if not self._put(item):
-                    return
-            self._put(self._END)
-        except Exception as error:  # surfaces in the consuming thread
-            self._put(_Failed(error))
-
-    def _put(self, item: Any) -> bool:
-        while not self._closed.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-
-@dataclass(frozen=True)
-class _Failed:
-    error: Exception
-
-
 @dataclass(frozen=True)
 class RunConfig:
     stream: StreamConfig
@@ -152,6 +81,9 @@ class RunConfig:
     time_mode: Literal["simulated", "live"] = "simulated"
     from_seq: int = 0
     publish_population: bool = True
+    # where the stream is generated and encoded: "thread" (in this process, sharing the GIL with the
+    # sending loop) or "process" (a child process: a core of its own; see producers.prefetch)
+    generator: Literal["thread", "process"] = "thread"
 
 
 @dataclass(frozen=True)
@@ -251,68 +183,43 @@ class ProduceRun:
         self.sink.flush(FLUSH_TIMEOUT_S, tick=self._tick)
 
     def _transactions(self) -> None:
-        with Prefetch(self._prepared()) as chunks:
+        config = self.config
+        plan = ChunkPlan(config.stream, self.stream.world, config.events, config.from_seq, encode=not self.live)
+        prefetch = (ProcessPrefetch(prepared_chunks, (plan,)) if config.generator == "process"
+                    else ThreadPrefetch(prepared_chunks(plan)))
+        with prefetch as chunks:
             for chunk in chunks.items(wait=self._wait_for_chunk):
                 if chunk.resumed is not None:
                     self.schedule.add(**chunk.resumed)
                     self.schedule.due(chunk.resumed_at)  # sent by the killed run before it got this far: drop
-                if len(chunk.events):
+                if len(chunk):
                     self._send_chunk(chunk)
 
-    def _prepared(self) -> Iterator[Chunk]:
-        """The chunks to send, in stream order, encoded (in simulated time); runs on the prefetch thread,
-        which alone uses the encoder then (its vocabulary caches are not shared between threads)."""
-        start, end, resume = 0, self.config.events, self.config.from_seq
-        rng = np.random.default_rng()
-        for events in self.stream.batches(GENERATION_BATCH) if end is None or end > 0 else ():
-            if end is not None:
-                events = events.slice(0, min(len(events), end - start))
-            skip = min(max(resume - start, 0), len(events))
-            chunk = Chunk(events.slice(skip, len(events)), start + skip)
-            if skip:
-                chunk.resumed, chunk.resumed_at = self._still_pending(events.slice(0, skip), start, rng)
-            if not self.live and len(chunk.events):
-                chunk.values = self.encoder.encode_transactions(chunk.events)
-                chunk.labels = np.empty(len(chunk.events), dtype=object)
-                chunk.labels[:] = self.encoder.encode_labels(chunk.events)
-            yield chunk
-            start += len(events)
-            if end is not None and start >= end:
-                return
-
-    def _still_pending(self, part: EventColumns, start: int, rng: np.random.Generator) -> tuple[Columns, int]:
-        """Resume: the labels of not-resent transactions that were still pending after them."""
-        now = int(part.time_us[-1])
-        label_time = part.time_us + part.label_delay_us
-        pending = np.flatnonzero(label_time > now)  # the rest went out before (or with) these transactions
-        rows = part.take(pending)
-        values = np.empty(len(rows), dtype=object)
-        values[:] = self.encoder.encode_labels(rows) if len(rows) else []
-        return {"label_time": label_time[pending], "position": start + pending, "customer": rows.customer,
-                "value": values, "trace": traceparents(rng, len(rows))}, now
-
     def _send_chunk(self, chunk: Chunk) -> None:
-        events, n = chunk.events, len(chunk.events)
+        n = len(chunk)
         traces = traceparents(self._trace_rng, n)
         if not self.live:
-            keys = self.keys[events.customer].tolist()
-            timestamps = (events.time_us // 1000).tolist()
+            keys = self.keys[chunk.customer].tolist()
+            timestamps = (chunk.time_us // 1000).tolist()
         i = 0
         while i < n:
             m = min(self.pacer.suggest_batch_size(), n - i)
-            self.pacer.acquire(m, events.time_us[i:i + m])
+            self.pacer.acquire(m, chunk.time_us[i:i + m])
             j, first = i + m, chunk.first + i
             if self.live:
-                part = self._restamped(events.slice(i, j))
+                assert chunk.events is not None
+                part = self._restamped(chunk.events.slice(i, j))
                 self._send_transactions(self.encoder.encode_transactions(part), self.keys[part.customer].tolist(),
                                         (part.time_us // 1000).tolist(), first, traces[i:j])
                 part_labels = np.empty(m, dtype=object)
                 part_labels[:] = self.encoder.encode_labels(part)
-                self._schedule_labels(part, first, part_labels, traces[i:j])
+                self._schedule_labels(part.time_us, part.label_delay_us, part.customer, first, part_labels,
+                                      traces[i:j])
             else:
                 assert chunk.values is not None and chunk.labels is not None
                 self._send_transactions(chunk.values[i:j], keys[i:j], timestamps[i:j], first, traces[i:j])
-                self._schedule_labels(events.slice(i, j), first, chunk.labels[i:j], traces[i:j])
+                self._schedule_labels(chunk.time_us[i:j], chunk.label_delay_us[i:j], chunk.customer[i:j], first,
+                                      chunk.labels[i:j], traces[i:j])
             self.position = chunk.first + j
             i = j
             self._tick()
@@ -329,13 +236,13 @@ class ProduceRun:
         self.sink.send(self.config.topics.transactions, values, keys, timestamps, self.headers["transaction"],
                        range(first, first + len(values)), traces.tolist())
 
-    def _schedule_labels(self, part: EventColumns, first: int, values: np.ndarray,
+    def _schedule_labels(self, time_us: npt.NDArray[np.int64], label_delay_us: npt.NDArray[np.int64],
+                         customer: npt.NDArray[np.int64], first: int, values: np.ndarray,
                          traces: npt.NDArray[np.bytes_]) -> None:
-        positions = np.arange(first, first + len(part), dtype=np.int64)
+        positions = np.arange(first, first + len(time_us), dtype=np.int64)
         # a label shares its transaction's traceparent: one trace from payment to ground truth
-        self.schedule.add(part.time_us + part.label_delay_us, positions, customer=part.customer, value=values,
-                          trace=traces)
-        self._send_labels(self.schedule.due(int(part.time_us[-1])))
+        self.schedule.add(time_us + label_delay_us, positions, customer=customer, value=values, trace=traces)
+        self._send_labels(self.schedule.due(int(time_us[-1])))
 
     def _send_labels(self, due: Columns) -> None:
         if not due:

@@ -196,6 +196,9 @@ def produce(
                                        help="Create missing topics first (as `synfinance topics create`)."),
     connect_timeout: float = typer.Option(CONNECT_TIMEOUT_S, "--connect-timeout",
                                           help="Seconds to wait for the broker before giving up."),
+    generator: str = typer.Option("process", "--generator",
+                                  help="Where the stream is generated and encoded: process (a child process, "
+                                       "so sending has a core of its own) or thread (all in this process)."),
 ) -> int:
     """Publish customers and merchants, then transactions at the chosen rate and labels at their label time."""
     _check(events is None or events >= 0, f"--events must be >= 0 (got {events})")
@@ -204,6 +207,7 @@ def produce(
     _check(time_mode in ("simulated", "live"), f"--time {time_mode!r}: expected simulated or live")
     _check(metrics_port is None or 0 < metrics_port < 65536, f"--metrics-port {metrics_port}: expected 1-65535")
     _check(connect_timeout > 0, "--connect-timeout must be > 0")
+    _check(generator in ("process", "thread"), f"--generator {generator!r}: expected process or thread")
     if rate is None and not profile_params and profile.strip().lower() in ("constant", "poisson"):
         rate = DEFAULT_RATE
     chosen = build_profile(profile, rate, profile_params)
@@ -228,7 +232,7 @@ def produce(
 
     config = RunConfig(stream=stream_config, profile=chosen, topics=settings.topics, events=events,
                        duration_s=duration, time_mode=time_mode,  # type: ignore[arg-type]
-                       from_seq=from_seq)
+                       from_seq=from_seq, generator=generator)  # type: ignore[arg-type]
     show_panel = not quiet and not json_stats
     with Live(console=console, auto_refresh=False, transient=False) if show_panel else _nothing() as live:
         def on_stats(snap: Snapshot) -> None:

@@ -96,6 +96,20 @@ class Topics:
             consumer.close()
 
 
+def children_of(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as listing:
+        return [int(child) for child in listing.read().split()]
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's exit is reaped by whoever adopted it, perhaps never)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def fresh(bootstrap: str, tag: str) -> Topics:
     return Topics(bootstrap, f"test.produce.{tag}.{uuid.uuid4().hex[:8]}")
 
@@ -136,7 +150,9 @@ def paced_run(kafka_bootstrap: str) -> Topics:
 @pytest.fixture(scope="module")
 def max_run(kafka_bootstrap: str) -> Topics:
     topics = fresh(kafka_bootstrap, "max")
-    topics.produce("--seed", "3", "--events", str(EVENTS), "--profile", "max")
+    # generated on a thread of the producer, where every other run uses the generator process: the
+    # records must not depend on where they were made either
+    topics.produce("--seed", "3", "--events", str(EVENTS), "--profile", "max", "--generator", "thread")
     return topics
 
 
@@ -207,8 +223,14 @@ def test_sigkill_then_from_seq_leaves_no_gap(kafka_bootstrap: str, paced_run: To
     while topics.total("transactions") < 12_000:
         assert killed.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
         time.sleep(0.1)
+    children = children_of(killed.pid)
+    assert children, "the producer runs its generator process"
     killed.send_signal(signal.SIGKILL)
     killed.communicate(timeout=30)
+    deadline = time.monotonic() + 10
+    while any(map(running, children)):  # an orphaned generator ends by itself
+        assert time.monotonic() < deadline, f"generator process {children} outlived its killed producer"
+        time.sleep(0.1)
     first = {kind: topics.read(kind) for kind in ("transactions", "labels")}
     # the resume rule (producers/producer.py): 1 + the least synfin-seq among the partitions' last records
     resume_at = 1 + min(seq(records[-1]) for partitions in first.values() for records in partitions.values())
@@ -269,6 +291,7 @@ def test_sigterm_stops_flushes_and_exits_0_with_stats_and_metrics(kafka_bootstra
         (["--profile", "ramp:1:2"], "bad rate profile"),
         (["--events", "-1"], "--events must be >= 0"),
         (["--from-seq", "5", "--time", "live"], "--from-seq resumes a simulated-time run"),
+        (["--generator", "gpu"], "--generator 'gpu': expected process or thread"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: list[str], fragment: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -16,7 +16,8 @@ import pytest
 from producers import kafka, pacing
 from producers.kafka import DeliveryTracker, KafkaProducer, RecordHeaders, traceparents
 from producers.pacing import LabelSchedule
-from producers.producer import Prefetch, ProduceRun, RunConfig
+from producers.prefetch import PrefetchFailed, ProcessPrefetch, ThreadPrefetch
+from producers.producer import ProduceRun, RunConfig
 from producers.rates import Constant, Max, Profile, Ramp
 from producers.stream import StreamConfig, World
 from schemas.codec import decode, single_object_prefix
@@ -259,8 +260,9 @@ def test_two_shards_are_the_unsharded_run_key_by_key(small_world: World) -> None
         assert per_key(union) == per_key(whole[topic]), topic
 
 
-def test_live_time_stamps_the_send_time_into_value_and_timestamp(small_world: World) -> None:
-    _, records = produce_run(small_world, Constant(2_000), events=3_000, time_mode="live")
+@pytest.mark.parametrize("generator", ["thread", "process"])
+def test_live_time_stamps_the_send_time_into_value_and_timestamp(small_world: World, generator: str) -> None:
+    _, records = produce_run(small_world, Constant(2_000), events=3_000, time_mode="live", generator=generator)
     times = [decode(v)["event_time"] for _, v, _, _ in records["t"]]
     assert [r[2] for r in records["t"]] == [t // 1000 for t in times]
     assert all(b > a for a, b in itertools.pairwise(times))
@@ -287,13 +289,37 @@ def test_duration_ends_a_run_and_flushes_pending_labels(small_world: World) -> N
     assert len(records["l"]) == len(records["t"])
 
 
+def test_the_generator_process_sends_what_the_thread_sends(small_world: World) -> None:
+    _, threaded = produce_run(small_world, Max(), events=12_345)
+    _, spawned = produce_run(small_world, Constant(50_000), events=12_345, generator="process")
+    for topic in "cmtl":
+        assert contract(spawned[topic]) == contract(threaded[topic]), topic
+    _, resumed = produce_run(small_world, Max(), events=12_345, from_seq=10_001, generator="process")
+    assert contract(resumed["t"]) == contract(threaded["t"][10_001:])
+
+
+def test_process_prefetch_keeps_order_surfaces_a_failure_and_leaves_no_child() -> None:
+    # builtins as targets: a spawned child imports its target by name, and test modules are not importable
+    with ProcessPrefetch(iter, (list(range(7)),), depth=2) as prefetch:
+        assert list(prefetch.items(wait=lambda: None)) == list(range(7))
+    got = []
+    with (ProcessPrefetch(map, (int, ["0", "1", "2", "x"]), depth=2) as prefetch,
+          pytest.raises(PrefetchFailed, match="ValueError: invalid literal")):
+        for item in prefetch.items(wait=lambda: None):
+            got.append(item)
+    assert got == [0, 1, 2]
+    with ProcessPrefetch(itertools.count, (), depth=2) as prefetch:  # endless: closed while the child waits
+        assert next(iter(prefetch.items(wait=lambda: None))) == 0
+    assert not prefetch._process.is_alive()
+
+
 def test_prefetch_keeps_order_and_surfaces_a_failure() -> None:
     def items() -> Iterable[int]:
         yield from range(5)
         raise RuntimeError("generator broke")
 
     waits: list[int] = []
-    with Prefetch(iter(items()), depth=2) as prefetch:
+    with ThreadPrefetch(iter(items()), depth=2) as prefetch:
         got = []
         with pytest.raises(RuntimeError, match="generator broke"):
             for item in prefetch.items(wait=lambda: waits.append(1)):

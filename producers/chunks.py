@@ -1,0 +1,125 @@
+"""The stream as chunks ready to send: generated, cut to the run's range, encoded ahead of the sender.
+
+`prepared_chunks(plan)` yields `Chunk`s of up to `GENERATION_BATCH` events in stream order, each with
+what the sender needs and nothing more: the events' customers, event times and label delays, and (in
+simulated time) their Transaction and Label values already encoded. In live time the event time is the
+wall clock at send, so the sender encodes and the chunk carries the whole rows instead. It is a
+module-level function of a picklable `ChunkPlan` so that it can run in a child process
+(`producers.prefetch.ProcessPrefetch`) as well as on a thread; the records are the same either way.
+
+Resuming (`from_seq=K`): the chunk holding position K also carries `resumed`, the labels of the skipped
+positions < K that were still pending after position K-1 (see `producers.producer`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from producers.events import EventColumns
+from producers.kafka import traceparents
+from producers.pacing import Columns
+from producers.records import RecordEncoder
+from producers.stream import StreamConfig, TransactionStream, World
+from schemas.codec import single_object_prefix
+
+__all__ = ["GENERATION_BATCH", "Chunk", "ChunkPlan", "prepared_chunks"]
+
+GENERATION_BATCH = 10_000
+
+
+@dataclass
+class Chunk:
+    """Up to GENERATION_BATCH consecutive events of the stream, from position `first`."""
+
+    first: int
+    customer: npt.NDArray[np.int64]
+    time_us: npt.NDArray[np.int64]
+    label_delay_us: npt.NDArray[np.int64]
+    values: list[bytes] | None = None  # encoded Transaction records (simulated time)
+    labels: np.ndarray | None = None  # encoded Label records, an object array (simulated time)
+    events: EventColumns | None = None  # the rows themselves (live time: encoded at send)
+    resumed: Columns | None = None  # resume: labels of the skipped rows before `first` still pending
+    resumed_at: int = 0  # event time of the last skipped row
+
+    def __len__(self) -> int:
+        return len(self.time_us)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (from the generator process): the encoded records as one buffer and their lengths, which
+        pickle as two copies instead of an object per record."""
+        state = dict(self.__dict__)
+        for name in ("values", "labels"):
+            records = state[name]
+            if records is not None:
+                state[name] = (b"".join(records), np.fromiter(map(len, records), np.int64, len(records)))
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name in ("values", "labels"):
+            if state[name] is not None:
+                blob, lengths = state[name]
+                ends = np.cumsum(lengths).tolist()
+                records = [blob[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+                if name == "labels":
+                    labels = np.empty(len(records), dtype=object)
+                    labels[:] = records
+                    state[name] = labels
+                else:
+                    state[name] = records
+        self.__dict__.update(state)
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """What to generate: the stream, its world, where to stop and resume, and whether to encode."""
+
+    stream: StreamConfig
+    world: World
+    events: int | None = None  # stop at this position (exclusive); None: endless
+    from_seq: int = 0
+    encode: bool = True  # False in live time
+
+
+def prepared_chunks(plan: ChunkPlan) -> Iterator[Chunk]:
+    """The chunks of `plan`, in stream order. Uses one `RecordEncoder` (its vocabulary caches are not
+    shared between threads: whoever runs this owns it)."""
+    encoder = RecordEncoder(plan.world, single_object_prefix("transaction"), single_object_prefix("label"))
+    trace_rng = np.random.default_rng()  # traceparent is random by design (not in the determinism contract)
+    start, end, resume = 0, plan.events, plan.from_seq
+    stream = TransactionStream(plan.stream, plan.world)
+    for events in stream.batches(GENERATION_BATCH) if end is None or end > 0 else ():
+        if end is not None:
+            events = events.slice(0, min(len(events), end - start))
+        skip = min(max(resume - start, 0), len(events))
+        rows = events.slice(skip, len(events))
+        chunk = Chunk(start + skip, rows.customer, rows.time_us, rows.label_delay_us)
+        if skip:
+            chunk.resumed, chunk.resumed_at = _still_pending(encoder, events.slice(0, skip), start, trace_rng)
+        if not plan.encode:
+            chunk.events = rows
+        elif len(rows):
+            chunk.values = encoder.encode_transactions(rows)
+            chunk.labels = np.empty(len(rows), dtype=object)
+            chunk.labels[:] = encoder.encode_labels(rows)
+        yield chunk
+        start += len(events)
+        if end is not None and start >= end:
+            return
+
+
+def _still_pending(encoder: RecordEncoder, part: EventColumns, start: int,
+                   rng: np.random.Generator) -> tuple[Columns, int]:
+    """Resume: the labels of not-resent transactions that were still pending after them."""
+    now = int(part.time_us[-1])
+    label_time = part.time_us + part.label_delay_us
+    pending = np.flatnonzero(label_time > now)  # the rest went out before (or with) these transactions
+    rows = part.take(pending)
+    values = np.empty(len(rows), dtype=object)
+    values[:] = encoder.encode_labels(rows) if len(rows) else []
+    return {"label_time": label_time[pending], "position": start + pending, "customer": rows.customer,
+            "value": values, "trace": traceparents(rng, len(rows))}, now
