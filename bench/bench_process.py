@@ -81,23 +81,30 @@ def publish(bootstrap: str, topics: TopicNames, events: int, seed: int) -> tuple
                          "enable.idempotence": True,
                          # no lz4: aiokafka (Faust) reads lz4 only with the python lz4 package, absent here
                          "compression.type": "none"})
+    def produce(topic: str, value: bytes, key: bytes, **kwargs: int) -> None:
+        while True:
+            try:
+                return producer.produce(topic, value, key, **kwargs)
+            except BufferError:  # the local queue is full: let deliveries drain it
+                producer.poll(0.05)
+
     customers = stream.world.customers
     for k in range(len(customers)):
-        producer.produce(topics.customers, encode("customer", customers.record(k, stream.config.start_us)),
+        produce(topics.customers, encode("customer", customers.record(k, stream.config.start_us)),
                          customers.ids[k].encode())
     producer.flush(60)
     order = sorted(range(len(labels)), key=lambda i: (labels[i]["label_time"], i))
     nxt = 0
     for i, value in enumerate(txn_values):
-        producer.produce(topics.transactions, value, keys[i], timestamp=txn_times[i] // 1000)
+        produce(topics.transactions, value, keys[i], timestamp=txn_times[i] // 1000)
         while nxt < len(order) and labels[order[nxt]]["label_time"] <= txn_times[i]:
             j = order[nxt]
-            producer.produce(topics.labels, label_values[j], keys[j], timestamp=labels[j]["label_time"] // 1000)
+            produce(topics.labels, label_values[j], keys[j], timestamp=labels[j]["label_time"] // 1000)
             nxt += 1
         if i % 1000 == 0:
             producer.poll(0)
     for j in order[nxt:]:
-        producer.produce(topics.labels, label_values[j], keys[j], timestamp=labels[j]["label_time"] // 1000)
+        produce(topics.labels, label_values[j], keys[j], timestamp=labels[j]["label_time"] // 1000)
     producer.flush(120)
     return labels, {label["transaction_id"]: label["is_fraud"] for label in labels}
 
