@@ -11,7 +11,8 @@ delivery reports and stats meanwhile). A failure of the iterator is raised in th
   make forking unsafe) and receives its items pickled through a pipe. Generation then has a core of
   its own; the cost is the copy (a few hundred bytes a record) and a child that starts in ~0.5 s.
   The child stops when the parent closes the prefetch, and by itself if the parent dies (a SIGKILLed
-  producer leaves nothing running).
+  producer leaves nothing running). As with any spawned child, the parent's main module is imported
+  again in the child: a script that uses it runs its work under `if __name__ == "__main__":`.
 
 >>> with ThreadPrefetch(iter(range(3)), depth=2) as prefetch:
 ...     list(prefetch.items(wait=lambda: None))
