@@ -198,51 +198,30 @@ class MerchantPools:
                    on_members, on_start, on_size)
 
     @cached_property
-    def _joint(self) -> tuple[npt.NDArray[np.int64], ...] | None:
-        """`pick`'s tables indexed [online, category, city] (the online pools repeated over cities), with the
-        online then offline members in one array: one gather each instead of both branches and a select.
-        None when some pool is empty (an index of -1 would wrap differently in the joined array)."""
-        if min(self.online_size.min(initial=1), self.offline_size.min(initial=1)) < 1:
-            return None
-        n_online, n_offline = len(self.online_members), len(self.offline_members)
-        online_start = np.broadcast_to(self.online_start[:, None], self.offline_start.shape)
-        online_size = np.broadcast_to(self.online_size[:, None], self.offline_size.shape)
-        start = np.stack([self.offline_start, online_start])
-        size = np.stack([self.offline_size, online_size])
-        limit = np.array([n_offline - 1, n_online - 1], dtype=np.int64)  # pick's clamps, per member array
-        offset = np.array([n_online, 0], dtype=np.int64)                 # where each array starts in `members`
-        members = np.concatenate([self.online_members, self.offline_members]).astype(np.int64)
-        return start, size, limit, offset, members
+    def _joint(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """(start, size) indexed [online, category, city] (the online pools repeated over cities) into one
+        array of the offline members, then the online ones: `pick` is one gather each. `build` never
+        leaves a pool empty, so every slice holds at least one merchant."""
+        shape, n_offline = self.offline_start.shape, len(self.offline_members)
+        start = np.stack([self.offline_start, np.broadcast_to(n_offline + self.online_start[:, None], shape)])
+        size = np.stack([self.offline_size, np.broadcast_to(self.online_size[:, None], shape)])
+        members = np.concatenate([self.offline_members, self.online_members]).astype(np.int64)
+        return start, size, members
 
     def pick(self, category: npt.NDArray[np.int64], city: npt.NDArray[np.int64], online: npt.NDArray[np.bool_],
              u: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
         """One merchant per event: uniform over the pool selected by (category, city, online)."""
-        joint = self._joint
-        if joint is not None and len(self.online_members) and len(self.offline_members):
-            start_table, size_table, limit, offset, members = joint
-            kind = np.asarray(online, dtype=np.intp)
-            size = size_table[kind, category, city]
-            index = start_table[kind, category, city] + np.minimum((u * size).astype(np.int64), size - 1)
-            return members[np.minimum(index, limit[kind]) + offset[kind]]
-        start = np.where(online, self.online_start[category], self.offline_start[category, city])
-        size = np.where(online, self.online_size[category], self.offline_size[category, city])
-        members = np.where(online, 0, 1)
-        index = start + np.minimum((u * size).astype(np.int64), size - 1)
-        picked_online = self.online_members[np.minimum(index, len(self.online_members) - 1)]
-        picked_offline = self.offline_members[np.minimum(index, len(self.offline_members) - 1)]
-        return np.where(members == 0, picked_online, picked_offline)
+        start, size, members = self._joint
+        kind = np.asarray(online, dtype=np.intp)
+        n = size[kind, category, city]
+        return members[start[kind, category, city] + np.minimum((u * n).astype(np.int64), n - 1)]
 
     def pick_one(self, category: int, city: int, online: bool, u: float) -> int:
         """`pick` for one event, in plain Python: the planners pick merchants one at a time, where numpy's
         per-call overhead on 1-element arrays dominates. Same arithmetic (u * size truncated), same merchant."""
-        if online:
-            start, size = int(self.online_start[category]), int(self.online_size[category])
-            members = self.online_members
-        else:
-            start, size = int(self.offline_start[category, city]), int(self.offline_size[category, city])
-            members = self.offline_members
-        index = start + min(int(u * size), size - 1)
-        return int(members[min(index, len(members) - 1)])
+        start, size, members = self._joint
+        n = int(size[int(online), category, city])
+        return int(members[int(start[int(online), category, city]) + min(int(u * n), n - 1)])
 
 
 def _flatten(pools: list[npt.NDArray[np.int64]]) -> tuple[npt.NDArray[np.int64], ...]:

@@ -307,9 +307,7 @@ class BatchEncoder:
             raise ValueError(f"{where}: Vocab codes must be an integer array of shape ({n},)")
         vocab = self._vocabs.get(field.name)
         if vocab is None or vocab.values is not column.values or len(vocab) != len(column.values):
-            vocab = _ascii_string_vocab(field, column.values) if field.kind is FieldKind.STRING else None
-            if vocab is None:
-                vocab = _EncodedVocab.pack(column.values, _encode_vocab(where, field, column.values))
+            vocab = _EncodedVocab.pack(column.values, _encode_vocab(where, field, column.values))
             self._vocabs[field.name] = vocab
         if int(codes.min()) < 0 or int(codes.max()) >= len(vocab):
             raise ValueError(f"{where}: Vocab codes outside 0..{len(vocab) - 1}")
@@ -401,51 +399,6 @@ def _encode_vocab(where: str, field: _Field, values: Sequence[str | None]) -> li
             body = zigzag_varint(len(utf8)) + utf8
         encoded.append(field.value_tag + body)
     return encoded
-
-
-def _ascii_string_vocab(field: _Field, values: Sequence[str | None]) -> _EncodedVocab | None:
-    """The encoded vocabulary of a string field whose values are all ASCII str (or None, if nullable), built
-    from the joined text with whole-array operations: [value tag] + varint(length) + text, or the null tag.
-    None for other values (`_encode_vocab` handles, and reports, those)."""
-    n = len(values)
-    types = set(map(type, values))
-    if not n or not types <= ({str, type(None)} if field.nullable else {str}):
-        return None
-    nulls = values.count(None) if type(None) in types else 0
-    if nulls == 1 and values[0] is None:  # the usual shape: [None, *ids]
-        null = np.zeros(1, dtype=np.intp)
-    else:
-        null = np.array([i for i, value in enumerate(values) if value is None] if nulls else [], dtype=np.intp)
-    texts = ["" if value is None else value for value in values] if nulls else values
-    text = "".join(texts)  # type: ignore[arg-type]
-    if not text.isascii() or "\0" in text:  # characters and UTF-8 bytes do not line up / NULs read as padding
-        return None
-    lens = np.fromiter(map(len, texts), dtype=np.int64, count=n)  # type: ignore[arg-type]
-    varint, varint_lens = _varints(lens)
-    tag = np.frombuffer(field.value_tag, dtype=np.uint8)
-    head = len(tag) + varint_lens  # where each text starts
-    total = head + lens
-    null_tag = np.frombuffer(field.null_tag, dtype=np.uint8)
-    total[null] = len(null_tag)
-    width = int(total.max()) or 1
-    # the header first (its NUL padding falls where the text goes), then the text; null rows last
-    matrix = np.zeros((n, max(width, len(tag) + varint.shape[1])), dtype=np.uint8)
-    matrix[:, :len(tag)] = tag
-    matrix[:, len(tag):len(tag) + varint.shape[1]] = varint
-    start, longest = int(head[0]), int(lens.max())
-    if (head == start).all():  # every text starts in the same column (lengths < 64): numpy pads them itself
-        if longest:
-            texts_matrix = np.array(texts, dtype=f"S{longest}").view(np.uint8).reshape(n, longest)
-            matrix[:, start:start + longest] = texts_matrix
-    else:
-        columns = np.arange(matrix.shape[1])
-        matrix[(columns >= head[:, None]) & (columns < (head + lens)[:, None])] = np.frombuffer(
-            text.encode("ascii"), dtype=np.uint8)
-    matrix[null] = 0
-    matrix[null, :len(null_tag)] = null_tag
-    if matrix.shape[1] != width:
-        matrix = np.ascontiguousarray(matrix[:, :width])
-    return _EncodedVocab(values, matrix.view(f"V{width}").reshape(n), total, width)
 
 
 _SHORT_STRING = 4096  # strings shorter than this (in UTF-8 bytes) take the fast path of _encode_strings
