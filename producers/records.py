@@ -151,6 +151,7 @@ class RecordEncoder:
             "anomaly_type": _vocab(e.anomaly_type + 1, self.anomaly_types),
             "severity": e.severity,
             "label_time": e.time_us + e.label_delay_us,
+            "revision": np.zeros(len(e), dtype=np.int64),
         }
 
     def encode_transactions(self, e: EventColumns) -> list[bytes]:

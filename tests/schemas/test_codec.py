@@ -62,7 +62,7 @@ RECORDS: dict[str, dict[str, Any]] = {
     "label": {
         "transaction_id": "TXN-20241123-000000000017", "customer_id": "CUST00012345", "event_time": T0,
         "is_fraud": True, "fraud_type": "card_testing", "scenario_id": "SCN-000042", "is_anomaly": False,
-        "anomaly_type": None, "severity": 0.0, "label_time": T0 + 3 * 86_400_000_000,
+        "anomaly_type": None, "severity": 0.0, "label_time": T0 + 3 * 86_400_000_000, "revision": 0,
     },
     "customer": {
         "customer_id": "CUST00012345", "name": "Zoë Kumar", "age": 34, "gender": "FEMALE",
