@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from producers import anomalies
+from producers import anomalies, prices
 from producers import events as ev
 from producers.customers import P2P_PROBABILITY, Customers
 from producers.events import EventColumns
@@ -45,16 +45,15 @@ CASH_WITHDRAWAL_SHARE = 0.015   # of a debit-card holder's transactions (ATM)
 REFUND_SHARE = 0.005
 FAR_TRIP_SHARE = 0.3            # trips beyond the nearby radius (the rest are day trips nearby)
 FLIGHT_KMH, ROAD_KMH = 700.0, 60.0
-P2P_MEDIAN_INR, P2P_SIGMA = 1_200.0, 1.1   # lognormal; mean ~2,200 (Worldline 2H 2024 P2P avg 2,666)
 BASE_DECLINE = 0.012
+NEW_PAYEE_SHARE = 0.12     # legitimate P2P to someone never paid before (a shop owner, a new contact)
+OTHER_DEVICE_SHARE = 0.004  # device payments from a phone or browser the bank has not seen for the customer
 # Share of legitimate transactions that are purchases at a merchant, over the default persona mix
 # (1 - P(UPI holder) x P2P share - P(debit holder) x ATM share - refunds ~ 0.70; measured 0.70-0.71).
 # A constant, not the population's average, so that anomalies of customer k do not depend on N.
 PURCHASE_SHARE = 0.70
 
 CATEGORY_INDEX = {name: code for code, name in enumerate(CATEGORY_NAMES)}
-_CATEGORY_MEDIAN = np.array([c.amount_median_inr for c in CATEGORIES])
-_CATEGORY_SIGMA = np.array([c.amount_sigma for c in CATEGORIES])
 _CATEGORY_ONLINE = np.array([c.online_share for c in CATEGORIES])
 _CATEGORY_LOYALTY = np.array([c.loyalty for c in CATEGORIES])
 _COST = np.array([COST_OF_LIVING[int(t)] for t in CITY_TIERS])
@@ -199,8 +198,8 @@ class ArrivalGenerator:
                                        u[behavioural, U_PICK])
             online = m.is_online[merchant]
             mode = c.pick_mode(customer, online, u[behavioural, U_MODE])
-            amount = (_CATEGORY_MEDIAN[category] * 4.0 * c.amount_scale[customer] * 100).astype(np.int64)
-            device = c.device_start[customer]
+            amount = (prices.CATEGORY_MEDIAN[category] * 4.0 * c.amount_scale[customer] * 100).astype(np.int64)
+            device = c.phone_at(customer, rows.time_us[behavioural])
             redone = assemble(c, m, customer, rows.seq[behavioural], rows.time_us[behavioural], rows.city[behavioural],
                               np.full(len(behavioural), ev.PURCHASE), merchant, np.full(len(behavioural), -1), mode,
                               online, amount, np.where(online | (mode == ev.UPI), device, -1),
@@ -215,8 +214,12 @@ class ArrivalGenerator:
         if len(amount):
             factor = anomalies.amount_multiplier(size[amount])
             cash = rows.transaction_type[amount] == ev.CASH_WITHDRAWAL
-            scaled = (rows.amount_paise[amount] * factor).astype(np.int64)
-            rows.amount_paise[amount] = np.where(cash, 1_000_000, np.minimum(scaled, 50_000_000))
+            scaled = np.minimum((rows.amount_paise[amount] * factor).astype(np.int64), 50_000_000)
+            merchant = rows.merchant[amount]
+            category = np.where(merchant >= 0, m.category[np.maximum(merchant, 0)], -1)
+            rows.amount_paise[amount] = prices.shape(np.where(cash, prices.ATM_MAX_PAISE, scaled), category,
+                                                     rows.channel[amount] >= ev.ECOMMERCE,
+                                                     rows.transaction_type[amount])
             severity[amount] = np.where(cash, 0.3, 0.3 + 0.7 * (factor - 5.0) / 15.0)
         night = kind == anomalies.TEMPORAL
         severity[night] = anomalies.night_severity(rows.time_us[night])
@@ -349,29 +352,41 @@ def derive_fields(c: Customers, m: Merchants, pools: MerchantPools, customer: np
     mode[cash] = ev.DEBIT_CARD
     upi = mode == ev.UPI
 
-    # amount: lognormal per category, scaled by the customer and the city's cost of living
-    z = np.sqrt(-2.0 * np.log1p(-u[:, U_AMOUNT1])) * np.cos(2.0 * np.pi * u[:, U_AMOUNT2])
-    cat = np.maximum(category, 0)
-    median = np.where(merchant_txn, _CATEGORY_MEDIAN[cat], P2P_MEDIAN_INR)
-    sigma = np.where(merchant_txn, _CATEGORY_SIGMA[cat], P2P_SIGMA)
-    rupees = median * np.exp(sigma * z) * c.amount_scale[customer] * _COST[city]
+    # amount: the price model (lognormal per category, scaled by the customer and the city's cost of
+    # living); `assemble` writes it as its kind of payment is written (producers.prices)
+    rupees = prices.rupees(np.where(merchant_txn, category, -1), prices.normal(u[:, U_AMOUNT1], u[:, U_AMOUNT2]),
+                           c.amount_scale[customer], _COST[city])
     rupees[refund] *= 0.6
-    rupees[p2p] = np.maximum(np.round(rupees[p2p], -1), 10.0)            # people send round sums
-    rupees[cash] = np.clip(np.round(rupees[cash] * 4, -2), 100, 10_000)   # ATM notes, daily cap
+    rupees[cash] *= 4  # cash for several purchases at once
     amount = np.maximum(np.round(rupees * 100), 100).astype(np.int64)
 
-    # the customer's own phone (mostly the first) for app, online and UPI payments
+    # the customer's own phone (mostly the first; the new one once they switch) for app, online and UPI
+    # payments, and now and then a device the bank has never seen (borrowed, a new browser). Rows that use a
+    # device have no terminal, so U_TERMINAL is free to choose that.
     uses_device = online | upi | (mode == ev.WALLET)
-    device = np.where(uses_device, c.device_start[customer] + np.minimum(
-        (u[:, U_DEVICE] ** 3 * c.device_count[customer]).astype(np.int64), c.device_count[customer] - 1), -1)
+    count = c.device_count[customer]
+    phone = c.phone_at(customer, times, np.minimum((u[:, U_DEVICE] ** 3 * count).astype(np.int64), count - 1))
+    phone = np.where(u[:, U_TERMINAL] < OTHER_DEVICE_SHARE, c.device_start[customer] + count + 1, phone)
+    device = np.where(uses_device, phone, -1)
 
     # declines: ~1% base, more for large amounts, online, and customers less at home with apps
     rupee_amount = amount / 100.0
     p_decline = (BASE_DECLINE + 0.02 * (rupee_amount > 20_000) + 0.03 * (rupee_amount > 50_000)
                  + 0.008 * online + 0.015 * (1.0 - c.digital_familiarity[customer]))
     declined = u[:, U_DECLINE] < p_decline
+    # P2P: mostly the customer's own family and friends; NEW_PAYEE_SHARE go to someone they never paid
+    # before (one of somebody else's payees, or another customer), as fraud transfers do. U_LOYAL and
+    # U_CATEGORY are not used by P2P rows otherwise.
     payee = np.where(p2p, c.payee_start[customer] + np.minimum(
         (u[:, U_PICK] * c.payee_count[customer]).astype(np.int64), c.payee_count[customer] - 1), -1)
+    new_payee = np.flatnonzero(p2p & (u[:, U_LOYAL] < NEW_PAYEE_SHARE))
+    if len(new_payee):
+        someone = u[new_payee, U_CATEGORY]
+        holders = c.upi_holders
+        payee[new_payee] = np.where(
+            u[new_payee, U_CHANNEL] < 0.5, np.minimum((someone * len(c.payee_vpas)).astype(np.int64),
+                                                      len(c.payee_vpas) - 1),
+            len(c.payee_vpas) + holders[np.minimum((someone * len(holders)).astype(np.int64), len(holders) - 1)])
     return assemble(c, m, customer, seq, times, city, ttype, merchant, payee, mode, online, amount, device,
                     declined, np.full(n, -1, dtype=np.int64), u[:, U_ENTRY], u[:, U_TERMINAL], u[:, U_REASON])
 
@@ -409,6 +424,7 @@ def assemble(c: Customers, m: Merchants, customer: npt.NDArray[np.int64], seq: n
     derived[remote_upi] = np.where(u_entry[remote_upi] < 0.93, ev.UPI_INTENT, ev.UPI_COLLECT)
     derived[(mode == ev.WALLET) & ~online] = ev.QR_SCAN
     entry = np.where(entry >= 0, entry, derived)
+    amount = prices.shape(amount, np.where(merchant >= 0, m.category[np.maximum(merchant, 0)], -1), online, ttype)
 
     # location: the merchant's for shops, home or the city centre otherwise
     at_home = city == c.home_city[customer]
@@ -438,7 +454,7 @@ def assemble(c: Customers, m: Merchants, customer: npt.NDArray[np.int64], seq: n
         transaction_type=ttype, city=city, latitude=lat, longitude=lon, device=device, terminal=terminal,
         status=declined.astype(np.int64), decline_reason=reason,
         fraud_type=minus_one, scenario=minus_one.copy(), anomaly_type=minus_one.copy(),
-        severity=np.zeros(n), label_delay_us=np.zeros(n, dtype=np.int64),
+        severity=np.zeros(n), label_delay_us=np.zeros(n, dtype=np.int64), revision_delay_us=minus_one.copy(),
     )
 
 

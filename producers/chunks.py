@@ -2,7 +2,7 @@
 
 `prepared_chunks(plan)` yields `Chunk`s of up to `GENERATION_BATCH` events in stream order, each with
 what the sender needs and nothing more: the events' customers, event times and label delays, and (in
-simulated time) their Transaction and Label values already encoded. In live time the event time is the
+simulated time) their Transaction, Label and revision Label values already encoded. In live time the event time is the
 wall clock at send, so the sender encodes and the chunk carries the whole rows instead. It is a
 module-level function of a picklable `ChunkPlan` so that it can run in a child process
 (`producers.prefetch.ProcessPrefetch`) as well as on a thread; the records are the same either way.
@@ -40,8 +40,10 @@ class Chunk:
     customer: npt.NDArray[np.int64]
     time_us: npt.NDArray[np.int64]
     label_delay_us: npt.NDArray[np.int64]
+    revision_delay_us: npt.NDArray[np.int64]  # -1: the first label is final
     values: list[bytes] | None = None  # encoded Transaction records (simulated time)
-    labels: np.ndarray | None = None  # encoded Label records, an object array (simulated time)
+    labels: np.ndarray | None = None  # encoded first Label records, an object array (simulated time)
+    revisions: np.ndarray | None = None  # encoded revision Labels of the rows with revision_delay_us >= 0
     events: EventColumns | None = None  # the rows themselves (live time: encoded at send)
     resumed: Columns | None = None  # resume: labels of the skipped rows before `first` still pending
     resumed_at: int = 0  # event time of the last skipped row
@@ -53,19 +55,19 @@ class Chunk:
         """Pickled (from the generator process): the encoded records as one buffer and their lengths, which
         pickle as two copies instead of an object per record."""
         state = dict(self.__dict__)
-        for name in ("values", "labels"):
+        for name in ("values", "labels", "revisions"):
             records = state[name]
             if records is not None:
                 state[name] = (b"".join(records), np.fromiter(map(len, records), np.int64, len(records)))
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        for name in ("values", "labels"):
+        for name in ("values", "labels", "revisions"):
             if state[name] is not None:
                 blob, lengths = state[name]
                 ends = np.cumsum(lengths).tolist()
                 records = [blob[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
-                if name == "labels":
+                if name != "values":
                     labels = np.empty(len(records), dtype=object)
                     labels[:] = records
                     state[name] = labels
@@ -97,29 +99,42 @@ def prepared_chunks(plan: ChunkPlan) -> Iterator[Chunk]:
             events = events.slice(0, min(len(events), end - start))
         skip = min(max(resume - start, 0), len(events))
         rows = events.slice(skip, len(events))
-        chunk = Chunk(start + skip, rows.customer, rows.time_us, rows.label_delay_us)
+        chunk = Chunk(start + skip, rows.customer, rows.time_us, rows.label_delay_us, rows.revision_delay_us)
         if skip:
             chunk.resumed, chunk.resumed_at = _still_pending(encoder, events.slice(0, skip), start, trace_rng)
         if not plan.encode:
             chunk.events = rows
         elif len(rows):
             chunk.values = encoder.encode_transactions(rows)
-            chunk.labels = np.empty(len(rows), dtype=object)
-            chunk.labels[:] = encoder.encode_labels(rows)
+            chunk.labels = _objects(encoder.encode_labels(rows))
+            chunk.revisions = _objects(encoder.encode_revisions(rows)[1])
         yield chunk
         start += len(events)
         if end is not None and start >= end:
             return
 
 
+def _objects(records: list[bytes]) -> np.ndarray:
+    out = np.empty(len(records), dtype=object)
+    out[:] = records
+    return out
+
+
 def _still_pending(encoder: RecordEncoder, part: EventColumns, start: int,
                    rng: np.random.Generator) -> tuple[Columns, int]:
-    """Resume: the labels of not-resent transactions that were still pending after them."""
+    """Resume: the labels (first ones and revisions) of not-resent transactions still pending after them."""
     now = int(part.time_us[-1])
     label_time = part.time_us + part.label_delay_us
     pending = np.flatnonzero(label_time > now)  # the rest went out before (or with) these transactions
+    revised, revision_values = encoder.encode_revisions(part)
+    revision_time = part.time_us[revised] + part.revision_delay_us[revised]
+    later = revision_time > now
     rows = part.take(pending)
-    values = np.empty(len(rows), dtype=object)
-    values[:] = encoder.encode_labels(rows) if len(rows) else []
-    return {"label_time": label_time[pending], "position": start + pending, "customer": rows.customer,
-            "value": values, "trace": traceparents(rng, len(rows))}, now
+    values = _objects(encoder.encode_labels(rows) if len(rows) else [])
+    traces = traceparents(rng, len(pending) + int(later.sum()))
+    return {"label_time": np.concatenate([label_time[pending], revision_time[later]]),
+            "position": start + np.concatenate([pending, revised[later]]),
+            "customer": np.concatenate([rows.customer, part.customer[revised[later]]]),
+            "value": np.concatenate([values, _objects([v for v, keep in zip(revision_values, later.tolist(),
+                                                                          strict=True) if keep])]),
+            "trace": traces}, now

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from producers import ids
 from producers.events import BNPL, CARD_NETWORKS, CREDIT_CARD, DEBIT_CARD, NET_BANKING, PAYMENT_MODES, UPI, WALLET
 from producers.merchants import MerchantPools
 from producers.seeding import Kind, Purpose, entity_rng
@@ -73,10 +74,14 @@ _WALLETS, _WALLET_WEIGHTS = list(WALLET_PROVIDERS), np.array(list(WALLET_PROVIDE
 _BNPLS, _BNPL_WEIGHTS = list(BNPL_PROVIDERS), np.array(list(BNPL_PROVIDERS.values()))
 _HANDLES = [handle for handle, _app in UPI_HANDLES]
 _DRAWS = 48  # uniforms drawn per customer profile (fixed, so adding a field never shifts the others)
-
-
-def customer_id(index: int) -> str:
-    return f"C{index + 1:08d}"
+# Device table rows per customer: the registered phones (1-3, listed in the Customer record), then two the
+# bank has not seen: the phone the customer switches to some day (NEW_PHONE), and a borrowed or new
+# browser device used now and then (OTHER_DEVICE). Fraudsters' phones are just as unknown to the bank.
+EXTRA_DEVICES = 2
+MAX_CUSTOMERS = 2_000_000  # arrival keys pack the customer ordinal into 21 bits
+DEVICE_SLOTS = 8  # device ordinal = k * DEVICE_SLOTS + slot (see producers.ids.device_ids)
+PHONE_LIFETIME_DAYS = 540.0  # mean time to a new phone (~18 months; Indian smartphone replacement cycle)
+PERSON_SLOTS = 16  # person ordinal = k * PERSON_SLOTS + slot: payees in slots 0..14, the customer in 15
 
 
 class _Table:
@@ -127,7 +132,8 @@ class Customers:
     open_day: npt.NDArray[np.int64]
     # devices: rows device_start[k] .. device_start[k] + device_count[k] of the device table
     device_start: npt.NDArray[np.int64]
-    device_count: npt.NDArray[np.int64]
+    device_count: npt.NDArray[np.int64]   # registered; rows start + count, + count + 1 are the unseen two
+    new_phone_us: npt.NDArray[np.int64]   # from this event time the customer pays from the new phone
     device_ids: list[str]
     device_os: list[str]
     device_app: list[str]
@@ -148,6 +154,7 @@ class Customers:
     payee_start: npt.NDArray[np.int64]
     payee_count: npt.NDArray[np.int64]
     payee_vpas: list[str]
+    sid: str = ""
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -165,6 +172,18 @@ class Customers:
         """Per flat table: whether it is sorted, NaN-free, and row k's entries lie in [k, k + 1] (see _pick_flat)."""
         return {name: _rows_bounded(flat, width) for name, flat, width in (
             ("category", self._flat_tables["category"], N_CATEGORIES), ("mode", self._flat_tables["mode"], N_MODES))}
+
+    @cached_property
+    def upi_holders(self) -> npt.NDArray[np.int64]:
+        return np.flatnonzero(self.holds[:, UPI]).astype(np.int64)
+
+    def phone_at(self, customer: npt.NDArray[np.int64], time_us: npt.NDArray[np.int64],
+                 slot: npt.NDArray[np.int64] | None = None) -> npt.NDArray[np.int64]:
+        """The device row a customer pays from at `time_us`: registered phone `slot` (default the first),
+        except that from `new_phone_us` on the new phone replaces the first one."""
+        slot = np.zeros(len(customer), dtype=np.int64) if slot is None else slot
+        switched = (slot == 0) & (time_us >= self.new_phone_us[customer])
+        return self.device_start[customer] + np.where(switched, self.device_count[customer], slot)
 
     def pick_category(self, customer: npt.NDArray[np.int64], u: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
         """Per-row draw of a merchant category from each customer's category mix."""
@@ -209,8 +228,9 @@ class Customers:
         }
 
 
-def build_customers(seed: int, count: int, pools: MerchantPools, start_us: int) -> Customers:
-    """Generate `count` customers; customer k is the same for every `count` > k."""
+def build_customers(seed: int, count: int, pools: MerchantPools, start_us: int, sid: str = "0") -> Customers:
+    """Generate `count` customers; customer k is the same for every `count` > k (but for the stream id in
+    its identifiers)."""
     cols: dict[str, list[Any]] = {}
 
     def put(key: str, value: Any) -> None:
@@ -258,11 +278,14 @@ def build_customers(seed: int, count: int, pools: MerchantPools, start_us: int) 
         ios = 0.35 if persona.name == "affluent" else 0.05
         app = UPI_APPS[_APP_TABLE.pick(u[16])].name
         put("device_count", n_devices)
-        for d in range(n_devices):
-            put("device_ids", f"D{k + 1:08d}{d}")
-            put("device_os", "iOS" if (u[17 + d] < ios) else "Android")
+        extra = rng.random((EXTRA_DEVICES, 4))
+        for d in range(n_devices + EXTRA_DEVICES):
+            a, b, c = (u[17 + d], u[20 + d], u[23 + d]) if d < n_devices else extra[d - n_devices, :3]
+            put("device_ordinal", k * DEVICE_SLOTS + d)
+            put("device_os", "iOS" if a < ios else "Android")
             put("device_app", app)
-            put("device_ip", f"10.{int(u[20 + d] * 256)}.{int(u[23 + d] * 256)}.{1 + int(u[26 + d] * 254)}")
+            put("device_ip", ids.ip_address(b, c, u[26 + d] if d < n_devices else extra[d - n_devices, 3]))
+        put("new_phone_us", start_us + int(-np.log1p(-u[46]) * PHONE_LIFETIME_DAYS * DAY_US))
 
         # instruments: which modes the customer holds, then one instrument per held mode
         familiarity = persona.digital_familiarity
@@ -280,7 +303,7 @@ def build_customers(seed: int, count: int, pools: MerchantPools, start_us: int) 
         bank = ISSUER_BANKS[_BANK_TABLE.pick(u[35])]
         handle = UPI_APPS[_APP_TABLE.pick(u[16])].handles or (bank.vpa_handle or "@upi",)
         for mode in range(N_MODES):
-            put("instrument_ids", f"I{k + 1:08d}{mode}")
+            put("instrument_ids", ids.instrument_id(sid, k, mode))
             network, card_bin, pan, vpa, issuer = -1, None, None, None, bank.name
             if mode in (DEBIT_CARD, CREDIT_CARD):
                 pairs, table = ((_DEBIT_PRODUCTS[0], _DEBIT_TABLE) if mode == DEBIT_CARD
@@ -291,7 +314,8 @@ def build_customers(seed: int, count: int, pools: MerchantPools, start_us: int) 
                 pan = f"{card_bin}XXXXXX{int(u[40 + mode] * 10_000):04d}"
                 network = _NETWORK_CODE[network_name.upper()]
             elif mode == UPI:
-                vpa = f"{first.lower()}.{surname.lower()}{k % 97}{handle[int(u[42] * len(handle))]}"
+                # spelled after the loop, when every person's tag is computed at once
+                vpa = (first, surname, k * PERSON_SLOTS + PERSON_SLOTS - 1, handle[int(u[42] * len(handle))])
             elif mode == WALLET:
                 issuer = _WALLETS[_WALLET_TABLE.pick(u[43])]
             elif mode == BNPL:
@@ -307,15 +331,18 @@ def build_customers(seed: int, count: int, pools: MerchantPools, start_us: int) 
         # P2P payees: family and friends the customer sends money to
         n_payees = 3 + int(u[45] * 12)
         put("payee_count", n_payees)
-        for a, b, c, d, e in rng.random((n_payees, 5)):
+        for slot, (a, b, c, d, e) in enumerate(rng.random((n_payees, 5)).tolist()):
             # mostly family and friends from the customer's own region
             region = city.region if a < 0.7 else REGIONS[int(b * len(REGIONS))]
             names = FIRST_NAMES_MALE if c < 0.5 else FIRST_NAMES_FEMALE
             name = names[region][int(d * len(names[region]))]
             sname = SURNAMES[region][int(e * len(SURNAMES[region]))]
-            put("payee_vpas", f"{name.lower()}.{sname.lower()}{int(b * 100)}{_HANDLES[int(e * 997) % len(_HANDLES)]}")
-        put("ids", customer_id(k))
+            app_handles = UPI_APPS[_APP_TABLE.pick((b * 7.0 + e) % 1.0)].handles or _HANDLES
+            put("payee_vpas", (name, sname, k * PERSON_SLOTS + slot, app_handles[int(e * 997) % len(app_handles)]))
+        put("ids", ids.customer_id(sid, k))
 
+    for key in ("instrument_vpa", "payee_vpas"):
+        cols[key] = _spelled(sid, cols[key])
     home_city = np.asarray(cols["home_city"], dtype=np.int64)
     persona = np.asarray(cols["persona"], dtype=np.int64)
     z = np.stack(cols["z"])
@@ -331,6 +358,7 @@ def build_customers(seed: int, count: int, pools: MerchantPools, start_us: int) 
     favourite = pools.pick(categories.ravel(), np.repeat(home_city, N_CATEGORIES),
                            (fav_u[:, :, 0] < online_share).ravel(), fav_u[:, :, 1].ravel())
     device_count = np.asarray(cols["device_count"], dtype=np.int64)
+    device_ids = ids.device_ids(sid, np.asarray(cols["device_ordinal"], dtype=np.int64))
     payee_count = np.asarray(cols["payee_count"], dtype=np.int64)
     as_int = {key: np.asarray(cols[key], dtype=np.int64) for key in (
         "occupation", "gender", "age", "income_paise", "region", "credit_band", "open_day",
@@ -342,15 +370,23 @@ def build_customers(seed: int, count: int, pools: MerchantPools, start_us: int) 
         ids=cols["ids"], names=cols["names"], persona=persona, home_city=home_city, **as_int, **as_float,
         amount_scale=_PERSONA_TICKET[persona] * np.exp(0.25 * z[:, 0] - 0.03125),
         travel_propensity=travel * np.exp(0.4 * z[:, 1] - 0.08),
-        device_start=_starts(device_count), device_count=device_count, device_ids=cols["device_ids"],
+        device_start=_starts(device_count + EXTRA_DEVICES), device_count=device_count,
+        new_phone_us=np.asarray(cols["new_phone_us"], dtype=np.int64), device_ids=device_ids,
         device_os=cols["device_os"], device_app=cols["device_app"], device_ip=cols["device_ip"],
         holds=holds, instrument_ids=cols["instrument_ids"],
         instrument_bin=cols["instrument_bin"], instrument_pan=cols["instrument_pan"],
         instrument_vpa=cols["instrument_vpa"], instrument_bank=cols["instrument_bank"],
         offline_mode_cum=_cumulative(offline), online_mode_cum=_cumulative(modes),
         category_cum=_cumulative(mix), favourite=favourite.reshape(count, N_CATEGORIES),
-        payee_start=_starts(payee_count), payee_count=payee_count, payee_vpas=cols["payee_vpas"],
+        payee_start=_starts(payee_count), payee_count=payee_count, payee_vpas=cols["payee_vpas"], sid=sid,
     )
+
+
+def _spelled(sid: str, people: list[Any]) -> list[Any]:
+    """(first, last, person ordinal, handle) tuples as VPAs (None stays None), all tags in one call."""
+    present = [p for p in people if p is not None]
+    tags = iter(ids.person_tags(sid, np.array([p[2] for p in present], dtype=np.int64)))
+    return [None if p is None else ids.vpa_from_tag(sid, p[0], p[1], next(tags), p[3]) for p in people]
 
 
 def _pick_flat(flat: npt.NDArray[np.float64], width: int, row: npt.NDArray[np.int64],

@@ -64,7 +64,9 @@ def write_dataset(config: StreamConfig, events: int, out_dir: Path, fmt: str = "
             for batch in stream.batches(min(BATCH, events)):
                 batch = batch.slice(0, min(len(batch), events - written))
                 _write(transactions, encoder.encode_transactions(batch))
-                _write(labels, encoder.encode_labels(batch))
+                # every transaction's first label, then the revisions of this batch's transactions (a reader
+                # takes the highest revision of a transaction as its truth)
+                _write(labels, encoder.encode_labels(batch) + encoder.encode_revisions(batch)[1])
                 written += len(batch)
                 if progress:
                     progress(len(batch))

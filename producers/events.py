@@ -66,7 +66,8 @@ class EventColumns:
     scenario: I64          # scenario ordinal or -1
     anomaly_type: I64      # index into the anomaly type table or -1
     severity: F64
-    label_delay_us: I64
+    label_delay_us: I64    # first label (revision 0) after the event
+    revision_delay_us: I64  # the revision (the fraud truth of a fraud first labelled legitimate), or -1
 
     def __len__(self) -> int:
         return len(self.time_us)

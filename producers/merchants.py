@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from producers import ids
 from producers.seeding import Kind, Purpose, entity_rng
 from producers.world.catalogue import BANK_NAMES, CATEGORIES, CATEGORY_WEIGHTS, DEITIES, ISSUER_BANKS
 from producers.world.geography import CITIES, CITY_WEIGHTS
@@ -29,13 +30,12 @@ _ACQUIRER_WEIGHTS = np.array([b.debit_share + b.credit_share for b in ISSUER_BAN
 _ACQUIRER_WEIGHTS /= _ACQUIRER_WEIGHTS.sum()
 
 
-def merchant_id(index: int) -> str:
-    return f"M{index + 1:07d}"
+PERSONAL_VPA_SHARE = 0.4  # small local shops that take UPI on the owner's own VPA (a person's, not a business's)
 
 
 @dataclass(frozen=True)
 class Merchants:
-    """Merchant attributes as columns; row j is merchant `merchant_id(j)`."""
+    """Merchant attributes as columns; row j is merchant `producers.ids.merchant_id(sid, j)`."""
 
     ids: list[str]
     names: list[str]
@@ -51,6 +51,7 @@ class Merchants:
     risk_tier: npt.NDArray[np.int64]
     terminal_ids: list[tuple[str, ...]]
     vpa: list[str]
+    sid: str = ""
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -75,7 +76,8 @@ class Merchants:
     def _terminals(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], list[str]]:
         counts = np.array([len(t) for t in self.terminal_ids], dtype=np.int64)
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
-        vocab = [t for ts in self.terminal_ids for t in ts] + [f"ATM{k:04d}" for k in range(len(CITIES))]
+        atms = [ids.atm_terminal_id(self.sid, k) for k in range(len(CITIES))]
+        vocab = [t for ts in self.terminal_ids for t in ts] + atms
         return starts, counts, vocab
 
     def record(self, j: int, updated_at_us: int) -> dict[str, Any]:
@@ -105,7 +107,7 @@ _CITY_CUMULATIVE = np.cumsum(CITY_WEIGHTS)
 _CATEGORY_CUMULATIVE = np.cumsum(CATEGORY_WEIGHTS)
 
 
-def build_merchants(seed: int, count: int) -> Merchants:
+def build_merchants(seed: int, count: int, sid: str = "0") -> Merchants:
     """Generate `count` merchants; merchant j is the same for every `count` > j."""
     columns: dict[str, list[Any]] = {key: [] for key in (
         "ids", "names", "category", "subcategory", "city", "latitude", "longitude", "is_online",
@@ -131,7 +133,7 @@ def build_merchants(seed: int, count: int) -> Merchants:
                 deity=DEITIES[int(u[6] * len(DEITIES))], city=city.name)
             online = bool(u[7] < category.online_share * 0.5)  # local businesses are mostly offline
         risk = float(np.clip(category.risk * (0.6 + 0.8 * u[8]), 0.0, 1.0))
-        columns["ids"].append(merchant_id(j))
+        columns["ids"].append(ids.merchant_id(sid, j))
         columns["names"].append(name)
         columns["category"].append(cat_code)
         columns["subcategory"].append(category.subcategories[int(u[9] * len(category.subcategories))])
@@ -144,8 +146,16 @@ def build_merchants(seed: int, count: int) -> Merchants:
         columns["acquirer"].append(BANK_NAMES[_pick(_ACQUIRER_WEIGHTS, u[10])])
         columns["risk"].append(risk)
         terminals = 0 if online else 1 + int(u[11] * 4)
-        columns["terminal_ids"].append(tuple(f"T{j + 1:07d}{t:02d}" for t in range(terminals)))
-        columns["vpa"].append(f"{_slug(name)}.{j + 1}@{'ybl' if u[11] < 0.5 else 'paytm'}")
+        columns["terminal_ids"].append(tuple(ids.terminal_id(sid, j, t) for t in range(terminals)))
+        handle = "@ybl" if u[11] < 0.5 else "@paytm"
+        if not is_chain and not online and u[6] < PERSONAL_VPA_SHARE:
+            region = city.region
+            owner = (FIRST_NAMES_MALE[region][int(u[5] * len(FIRST_NAMES_MALE[region]))],
+                     SURNAMES[region][int(u[4] * len(SURNAMES[region]))])
+            # owners are persons too: numbered after every customer slot, so no ordinal is shared
+            columns["vpa"].append(ids.person_vpa(sid, *owner, (1 << 30) + j, handle))
+        else:
+            columns["vpa"].append(f"{_slug(name)}.{j + 1}.{sid.lower()}{handle}")
     risk = np.asarray(columns["risk"], dtype=np.float64)
     return Merchants(
         ids=columns["ids"], names=columns["names"],
@@ -156,7 +166,7 @@ def build_merchants(seed: int, count: int) -> Merchants:
         is_online=np.asarray(columns["is_online"], dtype=bool),
         is_chain=np.asarray(columns["is_chain"], dtype=bool), acquirer=columns["acquirer"], risk=risk,
         risk_tier=np.digitize(risk, [0.25, 0.5]).astype(np.int64),
-        terminal_ids=columns["terminal_ids"], vpa=columns["vpa"],
+        terminal_ids=columns["terminal_ids"], vpa=columns["vpa"], sid=sid,
     )
 
 

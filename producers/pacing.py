@@ -195,7 +195,8 @@ class Pacer:
 class LabelSchedule:
     """Labels waiting for their label time, released in (label_time, position) order.
 
-    Rows are added in position order and kept as runs sorted by that key; `due(now)` takes every row
+    Rows are added in runs whose positions all follow the previous runs' (within a run, in any order) and
+    kept as runs sorted by that key; `due(now)` takes every row
     with label_time <= now. The order of the released rows does not depend on how adds and releases were
     batched, which is what makes the labels topic identical at any rate. Runs merge like timsort's (each
     kept larger than twice the next), so a row is copied O(log n) times however long its delay.
@@ -219,8 +220,9 @@ class LabelSchedule:
         if not len(position):
             return
         run = {"label_time": label_time, "position": position, **columns}
-        if np.any(label_time[1:] < label_time[:-1]):
-            order = np.argsort(label_time, kind="stable")  # stable: equal times stay in position order
+        if np.any(label_time[1:] < label_time[:-1]) or np.any(position[1:] < position[:-1]):
+            # by (label time, position): a run may hold a transaction's revision after later positions' labels
+            order = np.lexsort((position, label_time))
             run = {name: values[order] for name, values in run.items()}
         self._runs.append(run)
         while len(self._runs) > 1 and len(self._runs[-2]["position"]) <= 2 * len(self._runs[-1]["position"]):

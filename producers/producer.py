@@ -201,6 +201,7 @@ class ProduceRun:
         if not self.live:
             keys = self.keys[chunk.customer].tolist()
             timestamps = (chunk.time_us // 1000).tolist()
+            revised_rows = np.flatnonzero(chunk.revision_delay_us >= 0)
         i = 0
         while i < n:
             m = min(self.pacer.suggest_batch_size(), n - i)
@@ -213,13 +214,19 @@ class ProduceRun:
                                         (part.time_us // 1000).tolist(), first, traces[i:j])
                 part_labels = np.empty(m, dtype=object)
                 part_labels[:] = self.encoder.encode_labels(part)
+                revised, revision_values = self.encoder.encode_revisions(part)
+                revisions = np.empty(len(revised), dtype=object)
+                revisions[:] = revision_values
                 self._schedule_labels(part.time_us, part.label_delay_us, part.customer, first, part_labels,
-                                      traces[i:j])
+                                      traces[i:j], (revised, part.revision_delay_us[revised], revisions))
             else:
-                assert chunk.values is not None and chunk.labels is not None
+                assert chunk.values is not None and chunk.labels is not None and chunk.revisions is not None
                 self._send_transactions(chunk.values[i:j], keys[i:j], timestamps[i:j], first, traces[i:j])
+                a, b = np.searchsorted(revised_rows, (i, j))
+                rows = revised_rows[a:b]
                 self._schedule_labels(chunk.time_us[i:j], chunk.label_delay_us[i:j], chunk.customer[i:j], first,
-                                      chunk.labels[i:j], traces[i:j])
+                                      chunk.labels[i:j], traces[i:j],
+                                      (rows - i, chunk.revision_delay_us[rows], chunk.revisions[a:b]))
             self.position = chunk.first + j
             i = j
             self._tick()
@@ -238,10 +245,22 @@ class ProduceRun:
 
     def _schedule_labels(self, time_us: npt.NDArray[np.int64], label_delay_us: npt.NDArray[np.int64],
                          customer: npt.NDArray[np.int64], first: int, values: np.ndarray,
-                         traces: npt.NDArray[np.bytes_]) -> None:
+                         traces: npt.NDArray[np.bytes_],
+                         revisions: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], np.ndarray]) -> None:
+        """Schedule the first labels of these transactions and the revisions of some (rows relative to
+        `first`, their revision delays, values), in one run: the schedule orders a run by (label time,
+        position), and runs by position, so the release order does not depend on how sends are batched."""
+        rows, revision_delay_us, revision_values = revisions
         positions = np.arange(first, first + len(time_us), dtype=np.int64)
         # a label shares its transaction's traceparent: one trace from payment to ground truth
-        self.schedule.add(time_us + label_delay_us, positions, customer=customer, value=values, trace=traces)
+        if len(rows):
+            self.schedule.add(np.concatenate([time_us + label_delay_us, time_us[rows] + revision_delay_us]),
+                              np.concatenate([positions, positions[rows]]),
+                              customer=np.concatenate([customer, customer[rows]]),
+                              value=np.concatenate([values, revision_values]),
+                              trace=np.concatenate([traces, traces[rows]]))
+        else:
+            self.schedule.add(time_us + label_delay_us, positions, customer=customer, value=values, trace=traces)
         self._send_labels(self.schedule.due(int(time_us[-1])))
 
     def _send_labels(self, due: Columns) -> None:

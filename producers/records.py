@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 from producers import events as ev
 from producers.events import EventColumns
+from producers.ids import transaction_prefix
 from producers.world.catalogue import APPROVED_RESPONSE_CODE, CATEGORIES, DECLINE_REASONS
 from producers.world.geography import CITY_NAMES, CITY_REGIONS, CITY_STATES, CITY_TIERS
 from schemas.batch import BatchEncoder, FixedStrings, Vocab
@@ -24,32 +25,34 @@ if TYPE_CHECKING:
 
 ATM_CATEGORY, ATM_MCC = "atm_cash_withdrawal", "6011"
 ID_DIGITS = 8
+PREFIX = 8  # "T" + the six-character stream id + "-"
 # "0000".."9999" as ASCII: an 8-digit number is two row lookups instead of eight divisions. Each 4-byte row is
 # gathered as one little-endian uint32 into a field of _ID_LAYOUT (cheaper than gathering and copying byte rows).
 _FOUR_DIGITS = np.array([list(f"{i:04d}".encode()) for i in range(10_000)], dtype=np.uint8)
 _FOUR_DIGITS_U32 = _FOUR_DIGITS.view("<u4").reshape(-1)
-# T<customer: high 4 digits, low 4>-<seq: high 4, low 4>
-_ID_LAYOUT = np.dtype({"names": ["t", "customer_high", "customer_low", "dash", "seq_high", "seq_low"],
-                       "formats": ["u1", "<u4", "<u4", "u1", "<u4", "<u4"],
-                       "offsets": [0, 1, 5, ID_DIGITS + 1, ID_DIGITS + 2, ID_DIGITS + 6],
-                       "itemsize": 2 * ID_DIGITS + 2})
+# T<stream id>-<customer: high 4 digits, low 4>-<seq: high 4, low 4>
+_ID_LAYOUT = np.dtype({"names": ["prefix", "customer_high", "customer_low", "dash", "seq_high", "seq_low"],
+                       "formats": [f"S{PREFIX}", "<u4", "<u4", "u1", "<u4", "<u4"],
+                       "offsets": [0, PREFIX, PREFIX + 4, PREFIX + ID_DIGITS, PREFIX + ID_DIGITS + 1,
+                                   PREFIX + ID_DIGITS + 5],
+                       "itemsize": PREFIX + 2 * ID_DIGITS + 1})
 
 
-def transaction_ids(customer: npt.NDArray[np.int64], seq: npt.NDArray[np.int64]) -> npt.NDArray[np.bytes_]:
-    """`T<customer ordinal + 1, 8 digits>-<customer's own counter, 8 digits>`, e.g. T00000042-00000007.
+def transaction_ids(customer: npt.NDArray[np.int64], seq: npt.NDArray[np.int64], sid: str) -> npt.NDArray[np.bytes_]:
+    """`T<stream id>-<customer ordinal + 1, 8 digits>-<customer's own counter, 8 digits>`.
 
-    Unique, and the same whatever the number of customers, shards or the rate.
+    Unique, the same whatever the number of shards or the rate, and never equal to an id of another stream.
 
-    >>> transaction_ids(np.array([41]), np.array([7])).tolist()
-    [b'T00000042-00000007']
+    >>> transaction_ids(np.array([41]), np.array([7]), "7KQ2MX").tolist()
+    [b'T7KQ2MX-00000042-00000007']
     """
     out = np.empty(len(customer), dtype=_ID_LAYOUT)
-    out["t"], out["dash"] = ord("T"), ord("-")
+    out["prefix"], out["dash"] = transaction_prefix(sid), ord("-")
     for field, values in (("customer", customer + 1), ("seq", seq)):
         high, low = np.divmod(values % 100_000_000, 10_000)
         out[f"{field}_high"] = _FOUR_DIGITS_U32[high]
         out[f"{field}_low"] = _FOUR_DIGITS_U32[low]
-    return out.view(f"S{2 * ID_DIGITS + 2}")
+    return out.view(f"S{PREFIX + 2 * ID_DIGITS + 1}")
 
 
 def _vocab(codes: npt.NDArray[np.int64], values: Sequence[str | None]) -> Vocab:
@@ -65,11 +68,12 @@ class RecordEncoder:
             raise TypeError("RecordEncoder(world, ...) takes the stream's World (populations and fraud actors)")
         customers, merchants, actors = world.customers, world.merchants, world.actors
         self.customers, self.merchants = customers, merchants
+        self.sid = customers.sid
         self.transactions = BatchEncoder("transaction", transaction_prefix)
         self.labels = BatchEncoder("label", label_prefix)
         m = len(merchants)
         self.merchant_ids: list[str | None] = [None, *merchants.ids]
-        self.payees: list[str | None] = [None, *merchants.vpa, *customers.payee_vpas, *actors.payee_vpas]
+        self.payees: list[str | None] = [None, *merchants.vpa, *customers.payee_vpas, *actors.mule_vpas]
         self.payee_offset = 1 + m
         self.categories: list[str | None] = [None, *(c.name for c in CATEGORIES), ATM_CATEGORY]
         self.mccs: list[str | None] = [None, *(c.mcc for c in CATEGORIES), ATM_MCC]
@@ -102,7 +106,7 @@ class RecordEncoder:
         # one codes array per source column: BatchEncoder encodes neighbouring fields that share theirs as one
         device, reason = e.device + 1, e.decline_reason + 1
         return {
-            "transaction_id": FixedStrings(transaction_ids(e.customer, e.seq)),
+            "transaction_id": FixedStrings(transaction_ids(e.customer, e.seq, self.sid)),
             "event_time": e.time_us,
             "customer_id": _vocab(e.customer, c.ids),
             "merchant_id": _vocab(e.merchant + 1, self.merchant_ids),
@@ -136,26 +140,40 @@ class RecordEncoder:
             "response_code": _vocab(reason, self.codes),
         }
 
-    def label_columns(self, e: EventColumns) -> dict[str, object]:
-        scenarios = np.unique(e.scenario[e.scenario >= 0])
-        scenario_code = np.searchsorted(scenarios, e.scenario) + 1
-        scenario_code[e.scenario < 0] = 0
+    def label_columns(self, e: EventColumns, revision: bool = False) -> dict[str, object]:
+        """First labels (revision 0) of `e`, or with `revision` the revision-1 labels of rows that have one.
+        A fraud that will be charged back is first labelled legitimate: the bank does not know yet."""
+        known = (e.revision_delay_us < 0) | revision
+        fraud_type = np.where(known, e.fraud_type, -1)
+        scenario = np.where(known, e.scenario, -1)
+        scenarios = np.unique(scenario[scenario >= 0])
+        scenario_code = np.searchsorted(scenarios, scenario) + 1
+        scenario_code[scenario < 0] = 0
+        delay = e.revision_delay_us if revision else e.label_delay_us
         return {
-            "transaction_id": FixedStrings(transaction_ids(e.customer, e.seq)),
+            "transaction_id": FixedStrings(transaction_ids(e.customer, e.seq, self.sid)),
             "customer_id": _vocab(e.customer, self.customers.ids),
             "event_time": e.time_us,
-            "is_fraud": e.fraud_type >= 0,
-            "fraud_type": _vocab(e.fraud_type + 1, self.fraud_types),
-            "scenario_id": _vocab(scenario_code, [None, *(f"S{s:010d}" for s in scenarios.tolist())]),
+            "is_fraud": fraud_type >= 0,
+            "fraud_type": _vocab(fraud_type + 1, self.fraud_types),
+            "scenario_id": _vocab(scenario_code, [None, *(f"S{self.sid}-{s:010d}" for s in scenarios.tolist())]),
             "is_anomaly": e.anomaly_type >= 0,
             "anomaly_type": _vocab(e.anomaly_type + 1, self.anomaly_types),
             "severity": e.severity,
-            "label_time": e.time_us + e.label_delay_us,
-            "revision": np.zeros(len(e), dtype=np.int64),
+            "label_time": e.time_us + delay,
+            "revision": np.full(len(e), int(revision), dtype=np.int64),
         }
 
     def encode_transactions(self, e: EventColumns) -> list[bytes]:
         return self.transactions.encode(self.transaction_columns(e), len(e))
 
     def encode_labels(self, e: EventColumns) -> list[bytes]:
+        """The first label of every row of `e`."""
         return self.labels.encode(self.label_columns(e), len(e))
+
+    def encode_revisions(self, e: EventColumns) -> tuple[npt.NDArray[np.int64], list[bytes]]:
+        """(row indices, revision labels) of the rows of `e` whose first label is revised later."""
+        rows = np.flatnonzero(e.revision_delay_us >= 0)
+        if not len(rows):
+            return rows, []
+        return rows, self.labels.encode(self.label_columns(e.take(rows), revision=True), len(rows))

@@ -23,16 +23,16 @@ import numpy as np
 import numpy.typing as npt
 
 from producers.arrivals import ArrivalGenerator, strictly_increasing
-from producers.customers import Customers, build_customers
+from producers.customers import MAX_CUSTOMERS, Customers, build_customers
 from producers.events import EventColumns, stable_order
+from producers.ids import stream_id
 from producers.labels import LabelDelays
 from producers.merchants import MerchantPools, Merchants, build_merchants
 from producers.scenarios.actors import FraudActors
 from producers.scenarios.engine import FraudEngine
-from producers.seeding import Kind, Purpose, entity_rngs
+from producers.seeding import GENERATOR_VERSION, Kind, Purpose, entity_rngs
 from producers.timeline import DEFAULT_START, BlockCurves, parse_start
 
-MAX_CUSTOMERS = 2_000_000  # arrival keys pack the customer ordinal into 21 bits
 DEFAULT_FRAUD_RATE = 0.02    # share of transactions labelled fraud (a training stream, not the ~0.1% of production)
 DEFAULT_ANOMALY_RATE = 0.02  # share labelled as legitimate anomalies
 
@@ -68,6 +68,12 @@ class StreamConfig:
         LabelDelays.parse(self.label_delay)
 
     @property
+    def stream_id(self) -> str:
+        """The six characters in every id of this stream (`producers.ids`): all but the shard decide it."""
+        return stream_id(self.seed, self.customers, self.merchants, self.start, self.fraud_rate, self.anomaly_rate,
+                         self.label_delay, GENERATOR_VERSION)
+
+    @property
     def delays(self) -> LabelDelays:
         return LabelDelays.parse(self.label_delay)
 
@@ -81,9 +87,11 @@ class World:
 
     def __init__(self, config: StreamConfig) -> None:
         self.config = config
-        self.merchants: Merchants = build_merchants(config.seed, config.merchants)
+        self.sid = config.stream_id
+        self.merchants: Merchants = build_merchants(config.seed, config.merchants, self.sid)
         self.pools = MerchantPools.build(self.merchants)
-        self.customers: Customers = build_customers(config.seed, config.customers, self.pools, config.start_us)
+        self.customers: Customers = build_customers(config.seed, config.customers, self.pools, config.start_us,
+                                                    self.sid)
         self.actors = FraudActors.build(config.seed, self.customers, self.merchants)
 
 
@@ -127,9 +135,9 @@ class TransactionStream:
         rngs = entity_rngs(config.seed, Kind.CUSTOMER, self.members, Purpose.ARRIVALS)
         # anomalies are drawn on legitimate rows: scale so their share of ALL rows is anomaly_rate
         arrivals = ArrivalGenerator(world.customers, world.merchants, world.pools, self.members, rngs,
-                                    config.start_us, config.anomaly_rate / (1.0 - config.fraud_rate), delays.legit)
+                                    config.start_us, config.anomaly_rate / (1.0 - config.fraud_rate), delays.first)
         engine = FraudEngine(config.seed, world.customers, world.merchants, world.pools, world.actors, self.members,
-                             config.fraud_rate, delays)
+                             config.fraud_rate, delays, config.start_us)
         seq = np.zeros(len(self.members), dtype=np.int64)
         index, count = config.shard
         block = 0

@@ -24,37 +24,46 @@ from producers.scenarios.actors import FraudActors
 from producers.scenarios.catalogue import SCENARIOS, SPEC_BY_NAME
 from producers.scenarios.plans import PLANNERS, Plan, plan_mule_ring
 from producers.scenarios.rows import RowBuilder
-from producers.seeding import Kind, Purpose, entity_rng, entity_rngs, rng_from_words, seed_words
-from producers.timeline import BLOCK_US, BlockCurves
+from producers.seeding import Kind, Purpose, entity_rng, entity_rngs, entity_uniforms, rng_from_words, seed_words
+from producers.timeline import BLOCK_DAYS, BLOCK_US, BlockCurves
 
 # Legitimate transactions in a trip's transit are dropped (~3.2% measured over 6 blocks of seed 42):
 # scheduling against the expected count before the drop would overshoot the fraud rate by that much.
 TRANSIT_SURVIVAL = 0.965
+WARM_UP_BLOCKS = 4  # blocks planned before the start: the longest scenario (synthetic identity) spans ~4 weeks
 PER_VICTIM = [s for s in SCENARIOS if s.name in PLANNERS]   # column j of the engine's head uniforms
 ANCHOR_COLUMNS = ("time_us", "merchant", "amount_paise", "payment_mode", "city", "device", "entry_mode")
 
 
-def eligible(customers: Customers, needs: str) -> npt.NDArray[np.bool_]:
+NEW_ACCOUNT_DAYS = 365  # synthetic identities are accounts opened within this many days before the start
+
+
+def eligible(customers: Customers, needs: str, start_day: int) -> npt.NDArray[np.bool_]:
     holds = customers.holds
+    new = customers.open_day >= start_day - NEW_ACCOUNT_DAYS
     return {"card": holds[:, ev.DEBIT_CARD] | holds[:, ev.CREDIT_CARD], "credit": holds[:, ev.CREDIT_CARD],
-            "upi": holds[:, ev.UPI], "any": np.ones(len(holds), dtype=bool)}[needs]
+            "new_credit": holds[:, ev.CREDIT_CARD] & new, "upi": holds[:, ev.UPI],
+            "any": np.ones(len(holds), dtype=bool)}[needs]
 
 
 class FraudEngine:
     """Plans and emits the fraudulent transactions of each block for the customers in `members`."""
 
     def __init__(self, seed: int, customers: Customers, merchants: Merchants, pools: MerchantPools,
-                 actors: FraudActors, members: npt.NDArray[np.int64], fraud_rate: float, delays: LabelDelays) -> None:
+                 actors: FraudActors, members: npt.NDArray[np.int64], fraud_rate: float, delays: LabelDelays,
+                 start_us: int) -> None:
         self.seed, self.customers, self.merchants, self.pools, self.actors = seed, customers, merchants, pools, actors
         self.members, self.fraud_rate, self.delays = members, fraud_rate, delays
+        self.start_us = start_us
+        start_day = start_us // 86_400_000_000
         self.is_member = np.zeros(len(customers), dtype=bool)
         self.is_member[members] = True
         mule = np.zeros(len(customers), dtype=bool)
         for ring in actors.rings:
             mule[ring] = True
-        self.masks = np.stack([eligible(customers, s.needs) & ~mule for s in PER_VICTIM], axis=1)
+        self.masks = np.stack([eligible(customers, s.needs, start_day) & ~mule for s in PER_VICTIM], axis=1)
         self.member_masks = self.masks[members]
-        self.victim_pool = np.flatnonzero(eligible(customers, "upi") & ~mule)  # mule-ring victims
+        self.victim_pool = np.flatnonzero(eligible(customers, "upi", start_day) & ~mule)  # mule-ring victims
         self.rngs: dict[int, np.random.Generator] = {}
         # victims' FRAUD generators are built on first use; their seed words are hashed for all members at once
         self.fraud_words = seed_words(seed, Kind.CUSTOMER, members, Purpose.FRAUD)
@@ -71,36 +80,68 @@ class FraudEngine:
     def block(self, b: int, curves: BlockCurves, heads: npt.NDArray[np.float64], legit: EventColumns) -> EventColumns:
         """This block's fraudulent rows (including those planned earlier that fall in it)."""
         rows = RowBuilder(self.customers, self.merchants)
-        block_start = curves.start_us
         if self.fraud_rate > 0:
-            frauds = self.fraud_rate / (1.0 - self.fraud_rate) * self.expected_legit(curves)
-            starts_per_type = np.array([frauds * s.weight / s.mean_events for s in PER_VICTIM])
-            per_customer = starts_per_type / np.maximum(self.masks.sum(axis=0), 1)
-            counts = poisson_quantile((self.member_masks * per_customer).ravel(),
-                                      heads[:, :len(PER_VICTIM)].ravel()).reshape(len(self.members), -1)
-            anchors = {name: getattr(legit, name) for name in ANCHOR_COLUMNS}
-            positions, types = np.nonzero(counts)
-            victims = self.members[positions]
-            # each victim's legitimate rows of the block, for all victims in one search
-            los = np.searchsorted(legit.customer, victims)
-            his = np.searchsorted(legit.customer, victims + 1)
-            for i, t, victim, lo, hi, n in zip(positions.tolist(), types.tolist(), victims.tolist(), los.tolist(),
-                                               his.tolist(), counts[positions, types].tolist(), strict=True):
-                rng = self._rng(victim, i)
-                for serial in range(n):
-                    plan = Plan(self.customers, self.merchants, self.pools, self.actors, rows, rng, victim,
-                                block_start + int(rng.random() * BLOCK_US), scenario_id(victim, b, t, serial),
-                                self.delays, np.arange(lo, hi), anchors)
-                    PLANNERS[PER_VICTIM[t].name](plan)
-            self._rings(b, frauds, rows, block_start)
+            if b == 0:
+                self._warm_up(rows, curves.start_us)
+            self._plan(b, curves, heads, legit, rows)
         planned = rows.build()
-        planned = planned.take(np.flatnonzero(self.is_member[planned.customer])) if len(planned) else planned
+        if len(planned):
+            keep = self.is_member[planned.customer] & (planned.time_us >= self.start_us)
+            planned = planned.take(np.flatnonzero(keep))
         everything = EventColumns.concat([self.pending, planned])
-        due = everything.time_us < block_start + BLOCK_US
+        due = everything.time_us < curves.start_us + BLOCK_US
         self.pending = everything.take(np.flatnonzero(~due))
         return everything.take(np.flatnonzero(due))
 
-    def _rings(self, b: int, frauds: float, rows: RowBuilder, block_start: int) -> None:
+    def _warm_up(self, rows: RowBuilder, start_us: int) -> None:
+        """Plan the WARM_UP_BLOCKS before the start as if the stream had been running: their scenarios'
+        transactions at or after the start are kept, so the first days carry the same fraud rate as any
+        other. Warm-up block -k plans only the types whose scenarios can last into the start (`span_days`).
+        Each member's head uniforms are hashed from (seed, member, WARM_UP); scenarios come from the
+        victim's FRAUD generator, as always."""
+        heads = entity_uniforms(self.seed, Kind.CUSTOMER, self.members, Purpose.WARM_UP,
+                                WARM_UP_BLOCKS * len(PER_VICTIM)).reshape(len(self.members), WARM_UP_BLOCKS, -1)
+        spans = np.array([s.span_days for s in PER_VICTIM])
+        for k in range(WARM_UP_BLOCKS, 0, -1):
+            reach = spans > (k - 1) * BLOCK_DAYS
+            self._plan(-k, BlockCurves.for_block(start_us, -k), heads[:, k - 1], EventColumns.empty(), rows, reach,
+                       rings=k == 1)
+
+    def _plan(self, b: int, curves: BlockCurves, heads: npt.NDArray[np.float64], legit: EventColumns,
+              rows: RowBuilder, types: npt.NDArray[np.bool_] | None = None, rings: bool = True) -> None:
+        """Plan block b's scenarios (of `types` only, if given; mule rings if `rings`)."""
+        frauds = self.fraud_rate / (1.0 - self.fraud_rate) * self.expected_legit(curves)
+        starts_per_type = np.array([frauds * s.weight / s.mean_events for s in PER_VICTIM])
+        if types is not None:
+            starts_per_type = np.where(types, starts_per_type, 0.0)
+        per_customer = starts_per_type / np.maximum(self.masks.sum(axis=0), 1)
+        counts = poisson_quantile((self.member_masks * per_customer).ravel(),
+                                  heads[:, :len(PER_VICTIM)].ravel()).reshape(len(self.members), -1)
+        anchors = {name: getattr(legit, name) for name in ANCHOR_COLUMNS}
+        positions, types = np.nonzero(counts)
+        victims = self.members[positions]
+        # each victim's legitimate rows of the block, for all victims in one search
+        los = np.searchsorted(legit.customer, victims)
+        his = np.searchsorted(legit.customer, victims + 1)
+        for i, t, victim, lo, hi, n in zip(positions.tolist(), types.tolist(), victims.tolist(), los.tolist(),
+                                           his.tolist(), counts[positions, types].tolist(), strict=True):
+            rng = self._rng(victim, i)
+            for serial in range(n):
+                start = self._start_time(curves, int(self.group_all[victim]), rng)
+                plan = Plan(self.customers, self.merchants, self.pools, self.actors, rows, rng, victim, start,
+                            scenario_id(victim, b, t, serial), self.delays, np.arange(lo, hi), anchors)
+                PLANNERS[PER_VICTIM[t].name](plan)
+        if rings:
+            self._rings(b, frauds, rows, curves)
+
+    @staticmethod
+    def _start_time(curves: BlockCurves, group: int, rng: np.random.Generator) -> int:
+        """When a scenario starts: drawn from the block's arrival curve of the (occupation, region) group, so
+        that fraud follows the daily volume (salary days, festivals) and its share stays level."""
+        u = rng.random(2)
+        return int(curves.arrival_times(np.array([group]), u[:1], u[1:])[0])
+
+    def _rings(self, b: int, frauds: float, rows: RowBuilder, curves: BlockCurves) -> None:
         if not self.actors.rings or not len(self.victim_pool):
             return
         spec = SPEC_BY_NAME["mule_ring"]
@@ -109,7 +150,8 @@ class FraudEngine:
             count = int(poisson_quantile(np.array([per_ring]), rng.random(1))[0])
             for serial in range(count):
                 victims = self.victim_pool[rng.integers(len(self.victim_pool), size=int(rng.integers(4, 11)))]
-                plan_mule_ring(rows, self.customers, self.actors, r, rng, block_start + int(rng.random() * BLOCK_US),
+                start = self._start_time(curves, int(self.group_all[self.actors.rings[r][0]]), rng)
+                plan_mule_ring(rows, self.customers, self.actors, r, rng, start,
                                ring_scenario_id(r, b, serial), victims, self.delays)
 
     def _rng(self, customer: int, position: int) -> np.random.Generator:
@@ -123,9 +165,10 @@ class FraudEngine:
 
 
 def scenario_id(customer: int, block: int, type_index: int, serial: int) -> int:
-    """Unique per scenario: (customer, block, type, serial) packed into one integer."""
-    return ((customer + 1) * 100_000 + block) * 1_000 + type_index * 50 + serial
+    """Unique per scenario: (customer, block, type, serial) packed into one integer (warm-up blocks are
+    negative: the block field holds block + WARM_UP_BLOCKS)."""
+    return ((customer + 1) * 100_000 + block + WARM_UP_BLOCKS) * 1_000 + type_index * 50 + serial
 
 
 def ring_scenario_id(ring: int, block: int, serial: int) -> int:
-    return 9 * 10**17 + (ring * 100_000 + block) * 100 + serial
+    return 9 * 10**17 + (ring * 100_000 + block + WARM_UP_BLOCKS) * 100 + serial

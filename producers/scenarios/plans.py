@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from producers import events as ev
+from producers import prices
 from producers.customers import Customers
 from producers.labels import LabelDelays
 from producers.merchants import MerchantPools, Merchants
@@ -22,13 +23,15 @@ from producers.scenarios.actors import FraudActors
 from producers.scenarios.catalogue import FRAUD_CODE, SPEC_BY_NAME
 from producers.scenarios.rows import RowBuilder, card_mode
 from producers.world.catalogue import CATEGORY_NAMES
-from producers.world.geography import CITY_WEIGHTS, DISTANCE_KM, NEARBY
+from producers.world.geography import CITY_TIERS, CITY_WEIGHTS, COST_OF_LIVING, DISTANCE_KM, NEARBY
 
 SECOND, MINUTE, HOUR, DAY = 1_000_000, 60_000_000, 3_600_000_000, 86_400_000_000
 IST_OFFSET = 19_800 * SECOND
 CATEGORY = {name: code for code, name in enumerate(CATEGORY_NAMES)}
-THRESHOLD_AMOUNTS = (9_999.0, 9_990.0, 19_999.0, 49_999.0, 49_900.0, 99_999.0, 99_000.0, 1_99_999.0)
+# just under round limits, and price points that ordinary online checkouts reach too
+THRESHOLD_AMOUNTS = (4_999.0, 9_999.0, 19_999.0, 24_999.0, 49_999.0, 99_999.0)
 _CITY_CUM = np.cumsum(CITY_WEIGHTS)
+COST = np.array([COST_OF_LIVING[int(t)] for t in CITY_TIERS])
 
 
 T = TypeVar("T")
@@ -88,16 +91,29 @@ class Plan:
         return self.rows.fraud_device(int(self.rng.integers(len(self.actors.device_ids))))
 
     def fraud_payee(self) -> int:
-        fraudsters = len(self.actors.payee_vpas) - len(self.actors.mule_payee)
-        return self.rows.fraud_payee(int(self.rng.integers(fraudsters)))
+        return int(choose(self.rng, self.actors.fraud_payees))
 
     def emit(self, name: str, **fields: object) -> None:
         """Add one transaction of this scenario (label fields filled in)."""
-        self.rows.add(customer=self.victim, fraud_type=FRAUD_CODE[name], scenario=self.scenario,
-                      label_delay_us=self.delays.fraud(name, self.rng), u=self.u3(), **fields)  # type: ignore[arg-type]
+        first, revision = self.delays.fraud(name, self.rng)
+        self.rows.add(customer=self.victim, fraud_type=FRAUD_CODE[name], scenario=self.scenario, label_delay_us=first,
+                      revision_delay_us=revision, u=self.u3(), **fields)  # type: ignore[arg-type]
 
     def legit_delay(self) -> int:
-        return int(self.delays.legit(self.rng.random(1))[0])
+        return int(self.delays.first(self.rng.random(1))[0])
+
+    def price(self, category: str, city: int, low: float, high: float) -> float:
+        """What the victim would pay in `category` in `city` (the legitimate price model), times a shift drawn
+        from [low, high): the fraud moves the amount, it does not invent a scale of its own."""
+        return self._amount(CATEGORY[category], city) * float(self.rng.uniform(low, high))
+
+    def transfer(self, low: float, high: float) -> float:
+        """A P2P transfer of the victim's usual size, times a shift drawn from [low, high)."""
+        return self._amount(-1, self.home) * float(self.rng.uniform(low, high))
+
+    def _amount(self, category: int, city: int) -> float:
+        u1, u2 = self.rng.random(2).tolist()
+        return prices.rupees_one(category, u1, u2, float(self.customers.amount_scale[self.victim]), float(COST[city]))
 
     def night(self, after_us: int) -> int:
         """A moment between 01:00 and 05:00 IST on the first night after `after_us`."""
@@ -107,18 +123,18 @@ class Plan:
 
 
 def card_testing(p: Plan) -> None:
-    """5-12 sub-INR 100 card-not-present attempts within minutes, many declined, then one large purchase."""
+    """5-12 tiny card-not-present attempts within minutes, many declined, then one large purchase."""
     mode = card_mode(p.customers, p.victim)
     city, device = p.far_city(p.home, 300.0), p.fraud_device()
     t = p.start_us
     for _ in range(int(p.rng.integers(5, 13))):
         t += int(p.rng.uniform(5, 50) * SECOND)
-        amount = float(choose(p.rng, [1.0, 2.0, 5.0, 10.0, p.rng.uniform(1, 99)]))
-        p.emit("card_testing", time_us=t, ttype=ev.PURCHASE, mode=mode, amount_inr=amount, city=city, online=True,
-               merchant=p.merchant("digital_goods", city, True), device=device, declined=bool(p.rng.random() < 0.6),
-               entry=ev.CNP)
+        p.emit("card_testing", time_us=t, ttype=ev.PURCHASE, mode=mode,
+               amount_inr=p.price("digital_goods", city, 0.03, 0.3), city=city, online=True,
+               merchant=p.merchant("digital_goods", city, True), device=device,
+               declined=bool(p.rng.random() < 0.6), entry=ev.CNP)
     t += int(p.rng.uniform(1, 8) * MINUTE)
-    p.emit("card_testing", time_us=t, ttype=ev.PURCHASE, mode=mode, amount_inr=p.rng.uniform(15_000, 80_000),
+    p.emit("card_testing", time_us=t, ttype=ev.PURCHASE, mode=mode, amount_inr=p.price("electronics", city, 1.5, 4.0),
            city=city, online=True, merchant=p.merchant("electronics", city, True), device=device,
            declined=bool(p.rng.random() < 0.25), entry=ev.CNP)
 
@@ -133,7 +149,7 @@ def card_cloning(p: Plan) -> None:
         city = (first, second)[i % 2]  # cloned track data is sold to cashers in several cities at once
         t += int(p.rng.uniform(5, 40) * MINUTE)
         category = str(choose(p.rng, ["electronics", "jewellery", "fuel", "fashion"]))
-        p.emit("card_cloning", time_us=t, ttype=ev.PURCHASE, mode=mode, amount_inr=p.rng.uniform(2_000, 40_000),
+        p.emit("card_cloning", time_us=t, ttype=ev.PURCHASE, mode=mode, amount_inr=p.price(category, city, 1.5, 4.0),
                city=city, merchant=p.merchant(category, city, False, strict=False),
                entry=ev.SWIPE if p.rng.random() < 0.85 else ev.CONTACTLESS, declined=bool(p.rng.random() < 0.1))
 
@@ -148,7 +164,7 @@ def account_takeover(p: Plan) -> None:
         t += int(p.rng.uniform(3, 45) * MINUTE)
         category = str(choose(p.rng, ["electronics", "jewellery", "travel", "ecommerce"]))
         p.emit("account_takeover", time_us=t, ttype=ev.PURCHASE, mode=int(choose(p.rng, modes)),
-               amount_inr=p.rng.uniform(10_000, 1_50_000), city=city, online=True,
+               amount_inr=p.price(category, city, 2.0, 6.0), city=city, online=True,
                merchant=p.merchant(category, city, True), device=device, declined=bool(p.rng.random() < 0.15))
 
 
@@ -158,9 +174,8 @@ def sim_swap(p: Plan) -> None:
     t = p.night(p.start_us) if p.rng.random() < 0.5 else p.start_us
     for _ in range(int(p.rng.integers(2, 6))):
         t += int(p.rng.uniform(2, 20) * MINUTE)
-        p.emit("sim_swap", time_us=t, ttype=ev.P2P_TRANSFER, mode=ev.UPI,
-               amount_inr=round(p.rng.uniform(5_000, 99_000), -2), city=city, payee=p.fraud_payee(),
-               device=device, entry=ev.UPI_INTENT, declined=bool(p.rng.random() < 0.1))
+        p.emit("sim_swap", time_us=t, ttype=ev.P2P_TRANSFER, mode=ev.UPI, amount_inr=p.transfer(3.0, 10.0), city=city,
+               payee=p.fraud_payee(), device=device, entry=ev.UPI_INTENT, declined=bool(p.rng.random() < 0.1))
 
 
 def upi_collect_scam(p: Plan) -> None:
@@ -168,13 +183,12 @@ def upi_collect_scam(p: Plan) -> None:
     payee, t = p.fraud_payee(), p.start_us
     for _ in range(int(p.rng.integers(1, 4))):
         t += int(p.rng.uniform(10, 180) * MINUTE)
-        amount = float(choose(p.rng, [4_999.0, 9_999.0, 10_000.0, 24_999.0, round(p.rng.uniform(2_000, 50_000), -1)]))
-        p.emit("upi_collect_scam", time_us=t, ttype=ev.P2P_TRANSFER, mode=ev.UPI, amount_inr=amount, city=p.home,
-               payee=payee, device=p.rows.own_device(p.victim), entry=ev.UPI_COLLECT)
+        p.emit("upi_collect_scam", time_us=t, ttype=ev.P2P_TRANSFER, mode=ev.UPI, amount_inr=p.transfer(2.0, 8.0),
+               city=p.home, payee=payee, device=p.rows.own_device(p.victim, t), entry=ev.UPI_COLLECT)
 
 
 def merchant_collusion(p: Plan) -> None:
-    """Round, just-under-threshold amounts at one of a few colluding merchants, from many cards."""
+    """Price-point amounts just under round thresholds at one of a few colluding merchants, from many cards."""
     mode = card_mode(p.customers, p.victim, prefer_credit=True)
     merchant = int(choose(p.rng, p.actors.colluders))
     city = int(p.merchants.city[merchant])
@@ -196,12 +210,12 @@ def stolen_card(p: Plan) -> None:
     for _ in range(int(p.rng.integers(2, 6))):
         t += int(p.rng.uniform(10, 90) * MINUTE)
         if mode == ev.DEBIT_CARD and p.rng.random() < 0.5:
-            p.emit("stolen_card", time_us=t, ttype=ev.CASH_WITHDRAWAL, mode=mode, amount_inr=10_000.0, city=city,
-                   declined=bool(p.rng.random() < 0.2))
+            p.emit("stolen_card", time_us=t, ttype=ev.CASH_WITHDRAWAL, mode=mode,
+                   amount_inr=p.transfer(3.0, 8.0), city=city, declined=bool(p.rng.random() < 0.2))
         else:
             category = str(choose(p.rng, ["jewellery", "electronics", "cash_like"]))
             merchant = p.merchant(category, city, False)
-            p.emit("stolen_card", time_us=t, ttype=ev.PURCHASE, mode=mode, amount_inr=p.rng.uniform(8_000, 60_000),
+            p.emit("stolen_card", time_us=t, ttype=ev.PURCHASE, mode=mode, amount_inr=p.price(category, city, 1.5, 5.0),
                    city=city, merchant=merchant, online=bool(p.merchants.is_online[merchant]),
                    entry=ev.CNP if p.merchants.is_online[merchant] else ev.CHIP,
                    device=p.fraud_device() if p.merchants.is_online[merchant] else -1)
@@ -217,8 +231,30 @@ def bust_out(p: Plan) -> None:
         merchant = p.merchant(category, p.home, online)
         online = bool(p.merchants.is_online[merchant])
         p.emit("bust_out", time_us=t, ttype=ev.PURCHASE, mode=ev.CREDIT_CARD,
-               amount_inr=p.rng.uniform(20_000, 1_50_000), city=p.home, merchant=merchant, online=online,
-               device=p.rows.own_device(p.victim) if online else -1)
+               amount_inr=p.price(category, p.home, 3.0, 8.0), city=p.home, merchant=merchant, online=online,
+               device=p.rows.own_device(p.victim, t) if online else -1)
+
+
+def synthetic_identity(p: Plan) -> None:
+    """A new account's credit card used modestly, then faster and bigger within weeks, then maxed out and
+    abandoned (the identity was never a real person)."""
+    t, growth = p.start_us, 1.0
+    for _ in range(int(p.rng.integers(4, 8))):
+        t += int(p.rng.uniform(1, 4) * DAY)
+        category = str(choose(p.rng, ["ecommerce", "fashion", "electronics", "groceries"]))
+        merchant = p.merchant(category, p.home, category != "groceries")
+        online = bool(p.merchants.is_online[merchant])
+        p.emit("synthetic_identity", time_us=t, ttype=ev.PURCHASE, mode=ev.CREDIT_CARD,
+               amount_inr=p.price(category, p.home, 0.8 * growth, 1.2 * growth), city=p.home, merchant=merchant,
+               online=online, device=p.rows.own_device(p.victim, t) if online else -1)
+        growth *= 1.5
+    for _ in range(int(p.rng.integers(2, 4))):
+        t += int(p.rng.uniform(0.5, 6) * HOUR)
+        category = str(choose(p.rng, ["electronics", "jewellery", "travel"]))
+        merchant = p.merchant(category, p.home, True)
+        p.emit("synthetic_identity", time_us=t, ttype=ev.PURCHASE, mode=ev.CREDIT_CARD,
+               amount_inr=p.price(category, p.home, 3.0, 8.0), city=p.home, merchant=merchant,
+               online=bool(p.merchants.is_online[merchant]), device=p.rows.own_device(p.victim, t))
 
 
 def friendly_fraud(p: Plan) -> None:
@@ -227,21 +263,26 @@ def friendly_fraud(p: Plan) -> None:
     mode = next(m for m in (ev.CREDIT_CARD, ev.DEBIT_CARD, ev.UPI, ev.WALLET, ev.NET_BANKING, ev.BNPL) if holds[m])
     category = str(choose(p.rng, ["ecommerce", "fashion", "electronics"]))
     p.emit("friendly_fraud", time_us=p.start_us, ttype=ev.PURCHASE, mode=mode,
-           amount_inr=p.rng.uniform(800, 6_000) * float(p.customers.amount_scale[p.victim]), city=p.home, online=True,
-           merchant=p.merchant(category, p.home, True), device=p.rows.own_device(p.victim))
+           amount_inr=p.price(category, p.home, 0.8, 2.0), city=p.home, online=True,
+           merchant=p.merchant(category, p.home, True), device=p.rows.own_device(p.victim, p.start_us))
 
 
 def refund_abuse(p: Plan) -> None:
-    """Repeated refunds at online merchants shortly after purchases."""
+    """Purchases at online merchants refunded in full hours to days later, again and again (the goods kept)."""
     holds = p.customers.holds[p.victim]
     mode = next(m for m in (ev.UPI, ev.CREDIT_CARD, ev.DEBIT_CARD, ev.WALLET, ev.NET_BANKING, ev.BNPL) if holds[m])
     t = p.start_us
     for _ in range(int(p.rng.integers(2, 5))):
         t += int(p.rng.uniform(4, 48) * HOUR)
         category = str(choose(p.rng, ["ecommerce", "fashion"]))
-        p.emit("refund_abuse", time_us=t, ttype=ev.REFUND, mode=mode, amount_inr=p.rng.uniform(1_000, 10_000),
-               city=p.home, online=True, merchant=p.merchant(category, p.home, True),
-               device=p.rows.own_device(p.victim))
+        merchant = p.merchant(category, p.home, True)
+        purchase = {"mode": mode, "amount_inr": p.price(category, p.home, 1.0, 2.5), "city": p.home, "online": True,
+                    "merchant": merchant}
+        p.rows.add(customer=p.victim, time_us=t, ttype=ev.PURCHASE, device=p.rows.own_device(p.victim, t), u=p.u3(),
+                   label_delay_us=p.legit_delay(), **purchase)  # type: ignore[arg-type]
+        refunded = t + int(p.rng.uniform(2, 72) * HOUR)
+        p.emit("refund_abuse", time_us=refunded, ttype=ev.REFUND, device=p.rows.own_device(p.victim, refunded),
+               **purchase)
 
 
 def qr_code_swap(p: Plan) -> None:
@@ -251,9 +292,10 @@ def qr_code_swap(p: Plan) -> None:
     payee, t = p.fraud_payee(), p.start_us
     for _ in range(1 + int(p.rng.random() < 0.5)):
         t += int(p.rng.uniform(1, 120) * MINUTE)
-        p.emit("qr_code_swap", time_us=t, ttype=ev.PURCHASE, mode=ev.UPI, amount_inr=p.rng.uniform(150, 3_000),
-               city=int(p.merchants.city[merchant]), merchant=merchant, payee=payee,
-               online=bool(p.merchants.is_online[merchant]), device=p.rows.own_device(p.victim), entry=ev.QR_SCAN)
+        p.emit("qr_code_swap", time_us=t, ttype=ev.PURCHASE, mode=ev.UPI,
+               amount_inr=p.price(category, p.home, 0.7, 1.5), city=int(p.merchants.city[merchant]), merchant=merchant,
+               payee=payee, online=bool(p.merchants.is_online[merchant]), device=p.rows.own_device(p.victim, t),
+               entry=ev.QR_SCAN)
 
 
 def transaction_replay(p: Plan) -> None:
@@ -271,9 +313,10 @@ def transaction_replay(p: Plan) -> None:
         merchant = p.merchant("ecommerce", p.home, True)
         holds = p.customers.holds[p.victim]
         mode = next(m for m in (ev.UPI, ev.DEBIT_CARD, ev.CREDIT_CARD, ev.WALLET, ev.NET_BANKING, ev.BNPL) if holds[m])
-        base = {"ttype": ev.PURCHASE, "mode": mode, "amount_inr": round(p.rng.uniform(200, 3_000), 2), "city": p.home,
-                "merchant": merchant, "online": True, "device": p.rows.own_device(p.victim), "entry": -1}
         t = p.start_us
+        base = {"ttype": ev.PURCHASE, "mode": mode, "amount_inr": p.price("ecommerce", p.home, 1.0, 1.0),
+                "city": p.home, "merchant": merchant, "online": True, "device": p.rows.own_device(p.victim, t),
+                "entry": -1}
         p.rows.add(customer=p.victim, time_us=t, u=p.u3(), label_delay_us=p.legit_delay(), **base)  # type: ignore[arg-type]
     for _ in range(1 + int(p.rng.random() < 0.4) + int(p.rng.random() < 0.2)):
         t += int(p.rng.uniform(5, 120) * SECOND)
@@ -285,6 +328,7 @@ PLANNERS: dict[str, Callable[[Plan], None]] = {
     "sim_swap": sim_swap, "upi_collect_scam": upi_collect_scam, "merchant_collusion": merchant_collusion,
     "stolen_card": stolen_card, "bust_out": bust_out, "friendly_fraud": friendly_fraud,
     "refund_abuse": refund_abuse, "qr_code_swap": qr_code_swap, "transaction_replay": transaction_replay,
+    "synthetic_identity": synthetic_identity,
 }
 assert set(PLANNERS) | {"mule_ring"} == set(SPEC_BY_NAME)
 
@@ -296,24 +340,26 @@ def plan_mule_ring(rows: RowBuilder, customers: Customers, actors: FraudActors, 
     code = FRAUD_CODE["mule_ring"]
     inbound: dict[int, list[tuple[int, float]]] = {int(m): [] for m in mules}
     t = start_us
+
+    def add(customer: int, time_us: int, amount: float, payee: int, entry: int) -> None:
+        first, revision = delays.fraud("mule_ring", rng)
+        rows.add(customer=customer, time_us=time_us, ttype=ev.P2P_TRANSFER, mode=ev.UPI, amount_inr=amount,
+                 city=int(customers.home_city[customer]), payee=payee, device=rows.own_device(customer, time_us),
+                 entry=entry, fraud_type=code, scenario=scenario, label_delay_us=first, revision_delay_us=revision,
+                 u=tuple(rng.random(3).tolist()))  # type: ignore[arg-type]
+
     for victim in victims.tolist():
         t += int(rng.uniform(0.5, 6) * HOUR)
         mule = int(mules[int(rng.integers(len(mules)))])
-        amount = round(float(rng.uniform(5_000, 50_000)), -1)
-        rows.add(customer=victim, time_us=t, ttype=ev.P2P_TRANSFER, mode=ev.UPI, amount_inr=amount,
-                 city=int(customers.home_city[victim]), payee=rows.fraud_payee(actors.mule_payee[mule]),
-                 device=rows.own_device(victim), entry=ev.UPI_COLLECT if rng.random() < 0.5 else ev.UPI_INTENT,
-                 fraud_type=code, scenario=scenario, label_delay_us=delays.fraud("mule_ring", rng),
-                 u=tuple(rng.random(3).tolist()))  # type: ignore[arg-type]
+        u1, u2, shift = rng.random(3).tolist()
+        amount = prices.rupees_one(-1, u1, u2, float(customers.amount_scale[victim]),
+                                   float(COST[customers.home_city[victim]])) * (2.0 + 6.0 * shift)
+        add(victim, t, amount, rows.customer_payee(mule), ev.UPI_COLLECT if rng.random() < 0.5 else ev.UPI_INTENT)
         inbound[mule].append((t, amount))
-    fraudsters = len(actors.payee_vpas) - len(actors.mule_payee)
     for mule, received in inbound.items():
         # forward every two receipts as one transfer, minutes after the second, keeping a small cut
         for i in range(0, len(received), 2):
             chunk = received[i:i + 2]
             t_out = chunk[-1][0] + int(rng.uniform(3, 30) * MINUTE)
-            rows.add(customer=mule, time_us=t_out, ttype=ev.P2P_TRANSFER, mode=ev.UPI,
-                     amount_inr=round(sum(a for _, a in chunk) * float(rng.uniform(0.9, 0.98)), -1),
-                     city=int(customers.home_city[mule]), payee=rows.fraud_payee(int(rng.integers(fraudsters))),
-                     device=rows.own_device(mule), entry=ev.UPI_INTENT, fraud_type=code, scenario=scenario,
-                     label_delay_us=delays.fraud("mule_ring", rng), u=tuple(rng.random(3).tolist()))  # type: ignore[arg-type]
+            add(mule, t_out, sum(a for _, a in chunk) * float(rng.uniform(0.9, 0.98)),
+                int(choose(rng, actors.fraud_payees)), ev.UPI_INTENT)

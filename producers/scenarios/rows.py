@@ -3,8 +3,8 @@
 Planners state only the choices a fraud makes (who, when, where, which instrument, merchant or payee,
 amount, device, outcome); `RowBuilder.build` hands them to `arrivals.assemble`, which derives every
 dependent field (channel, entry mode, location, terminal, decline reason), so injected rows obey the
-same consistency rules as legitimate ones. Device and payee indices beyond the customers' own ones
-address the fraudsters' devices and accounts (`FraudActors`).
+same consistency rules as legitimate ones. Device indices beyond the customers' own ones address the
+fraudsters' phones; payee indices address the customers' payees, then the customers' own VPAs (`FraudActors`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from producers.merchants import Merchants
 
 DAY_US = 86_400_000_000
 _COLUMNS = ("customer", "time_us", "ttype", "mode", "amount", "city", "online", "merchant", "payee", "device",
-            "declined", "entry", "fraud_type", "scenario", "label_delay_us", "anomaly_type", "severity", "u_entry",
-            "u_terminal", "u_reason")
+            "declined", "entry", "fraud_type", "scenario", "label_delay_us", "revision_delay_us", "anomaly_type",
+            "severity", "u_entry", "u_terminal", "u_reason")
 _CARD_PRESENT = (ev.CHIP, ev.CONTACTLESS, ev.SWIPE)
 
 
@@ -30,7 +30,7 @@ class RowBuilder:
     def __init__(self, customers: Customers, merchants: Merchants) -> None:
         self.customers, self.merchants = customers, merchants
         self.fraud_device_base = len(customers.device_ids)
-        self.fraud_payee_base = len(customers.payee_vpas)
+        self.customer_payee_base = len(customers.payee_vpas)
         self.planned: list[tuple[object, ...]] = []  # one tuple per row, in _COLUMNS order
 
     def __len__(self) -> int:
@@ -46,7 +46,8 @@ class RowBuilder:
     def add(self, *, customer: int, time_us: int, ttype: int, mode: int, amount_inr: float, city: int,
             online: bool = False, merchant: int = -1, payee: int = -1, device: int = -1, declined: bool = False,
             entry: int = -1, fraud_type: int = -1, scenario: int = -1, label_delay_us: int = 0,
-            anomaly_type: int = -1, severity: float = 0.0, u: tuple[float, float, float] = (0.5, 0.5, 0.5)) -> None:
+            revision_delay_us: int = -1, anomaly_type: int = -1, severity: float = 0.0,
+            u: tuple[float, float, float] = (0.5, 0.5, 0.5)) -> None:
         """One planned transaction. `device`/`payee` index the vocabularies (see module docstring)."""
         if merchant >= 0 and bool(self.merchants.is_online[merchant]) != online:
             # the pool fell back to a merchant of the other kind: the merchant decides the channel
@@ -57,17 +58,20 @@ class RowBuilder:
                 entry = -1
         # a tuple per row, transposed once in build(): cheaper than a dict and 20 list appends per row
         self.planned.append((customer, time_us, ttype, mode, max(round(amount_inr * 100), 100), city, online, merchant,
-                             payee, device, declined, entry, fraud_type, scenario, label_delay_us, anomaly_type,
+                             payee, device, declined, entry, fraud_type, scenario, label_delay_us,
+                             revision_delay_us, anomaly_type,
                              severity, u[0], u[1], u[2]))
 
-    def own_device(self, customer: int) -> int:
-        return int(self.customers.device_start[customer])
+    def own_device(self, customer: int, time_us: int) -> int:
+        """The phone the customer pays from at that time (`Customers.phone_at`)."""
+        return int(self.customers.phone_at(np.array([customer]), np.array([time_us]))[0])
 
     def fraud_device(self, index: int) -> int:
         return self.fraud_device_base + index
 
-    def fraud_payee(self, index: int) -> int:
-        return self.fraud_payee_base + index
+    def customer_payee(self, customer: int) -> int:
+        """The payee index of a customer's own VPA (a mule is paid there)."""
+        return self.customer_payee_base + customer
 
     def build(self) -> EventColumns:
         """The planned rows as event columns (seq is assigned when they merge into the stream)."""
@@ -84,6 +88,7 @@ class RowBuilder:
         rows.fraud_type = col["fraud_type"].astype(np.int64)
         rows.scenario = col["scenario"].astype(np.int64)
         rows.label_delay_us = col["label_delay_us"].astype(np.int64)
+        rows.revision_delay_us = col["revision_delay_us"].astype(np.int64)
         rows.anomaly_type = col["anomaly_type"].astype(np.int64)
         rows.severity = col["severity"].astype(np.float64)
         return rows

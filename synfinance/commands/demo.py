@@ -32,7 +32,8 @@ NEXT_QUERIES = (
      "SELECT avg(l.is_fraud::int) AS precision, count(*) AS alerts "
      "FROM alerts a JOIN labels l USING (transaction_id);"),
     ("a customer's day", "SELECT event_time, amount_paise / 100.0 AS inr, merchant_category, city, is_fraud "
-                         "FROM transactions_labelled WHERE customer_id = 'C00000042' ORDER BY event_time LIMIT 20;"),
+                         "FROM transactions_labelled WHERE customer_id LIKE 'C%-00000042' "
+                         "ORDER BY event_time LIMIT 20;"),
 )
 
 
