@@ -5,8 +5,11 @@ They are the false-positive pressure a fraud model must cope with, so each mimic
 - geographic: the customer is on a genuine trip to a distant city (a trip is planned around it), like
   cloned cards far from home — but reached by plausible travel;
 - amount: 5-20x the customer's usual ticket, like bust-outs and card testing's final purchase;
-- behavioural: a big-ticket purchase in a category the customer rarely uses, at a new merchant.
-Rows are chosen by their own uniforms, so anomalies depend only on (seed, customer).
+- behavioural: a big-ticket purchase in a category the customer rarely uses, at a new merchant;
+- velocity: a burst of small online purchases within minutes (recharges, in-game items), some declined,
+  like card testing — planned as bursts by the scenario engine (`plan_velocity_burst`), VELOCITY_SHARE of
+  all anomalous rows.
+Row-level kinds are chosen by the rows' own uniforms, so they depend only on (seed, customer).
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ import numpy.typing as npt
 from producers import events as ev
 from producers.events import ANOMALY_TYPES, EventColumns
 
-KIND_WEIGHTS = {"behavioural": 0.25, "geographic": 0.25, "temporal": 0.25, "amount": 0.25}
+KIND_WEIGHTS = {"behavioural": 0.25, "geographic": 0.25, "temporal": 0.25, "amount": 0.25}  # of row-level ones
+VELOCITY_SHARE = 0.15   # of all anomalous rows: the bursts
+BURST_MEAN_ROWS = 5.5   # rows per burst (3-8)
 # A geographic anomaly needs room for a trip; when the customer is busy travelling around that time it
 # becomes an amount anomaly. About 82% find room (measured, seed 42, 400k events), so rows are drawn
 # with geographic weight / 0.82 and amount weight reduced by the same mass: the realised mix follows
@@ -27,8 +32,8 @@ _SELECTION = dict(KIND_WEIGHTS)
 _SELECTION["geographic"] = KIND_WEIGHTS["geographic"] / GEO_PLACEMENT
 _SELECTION["amount"] = KIND_WEIGHTS["amount"] - (_SELECTION["geographic"] - KIND_WEIGHTS["geographic"])
 ANOMALY_CODE = {name: code for code, name in enumerate(ANOMALY_TYPES)}
-BEHAVIOURAL, GEOGRAPHIC, TEMPORAL, AMOUNT = (ANOMALY_CODE[k] for k in ("behavioural", "geographic", "temporal",
-                                                                        "amount"))
+BEHAVIOURAL, GEOGRAPHIC, TEMPORAL, AMOUNT, VELOCITY = (ANOMALY_CODE[k] for k in (
+    "behavioural", "geographic", "temporal", "amount", "velocity"))
 BIG_TICKET = ("electronics", "jewellery", "travel")
 HOUR_US, DAY_US = 3_600_000_000, 86_400_000_000
 IST_OFFSET_US = 19_800_000_000
@@ -41,7 +46,7 @@ def choose(u_pick: npt.NDArray[np.float64], u_kind: npt.NDArray[np.float64], rat
     Behavioural anomalies need a purchase: purchases take them with weight w / purchase_share and the
     other kinds share the rest, so that the overall mix still follows KIND_WEIGHTS.
     """
-    weights = np.array([_SELECTION[k] for k in ANOMALY_TYPES])
+    weights = np.array([_SELECTION.get(k, 0.0) for k in ANOMALY_TYPES])
     on_purchase = weights.copy()
     on_purchase[BEHAVIOURAL] = min(weights[BEHAVIOURAL] / purchase_share, 1.0)
     others = np.arange(len(weights)) != BEHAVIOURAL

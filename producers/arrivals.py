@@ -47,7 +47,7 @@ FAR_TRIP_SHARE = 0.3            # trips beyond the nearby radius (the rest are d
 FLIGHT_KMH, ROAD_KMH = 700.0, 60.0
 BASE_DECLINE = 0.012
 NEW_PAYEE_SHARE = 0.12     # legitimate P2P to someone never paid before (a shop owner, a new contact)
-OTHER_DEVICE_SHARE = 0.004  # device payments from a phone or browser the bank has not seen for the customer
+OTHER_DEVICE_SHARE = 0.02   # device payments from a phone or browser the bank has not seen for the customer
 # Share of legitimate transactions that are purchases at a merchant, over the default persona mix
 # (1 - P(UPI holder) x P2P share - P(debit holder) x ATM share - refunds ~ 0.70; measured 0.70-0.71).
 # A constant, not the population's average, so that anomalies of customer k do not depend on N.
@@ -223,6 +223,9 @@ class ArrivalGenerator:
             severity[amount] = np.where(cash, 0.3, 0.3 + 0.7 * (factor - 5.0) / 15.0)
         night = kind == anomalies.TEMPORAL
         severity[night] = anomalies.night_severity(rows.time_us[night])
+        # an unusual payment is often made from an unusual device too (a hotel's wifi, a new phone for the trip)
+        odd = np.flatnonzero((kind >= 0) & (rows.device >= 0) & ((u[:, U_ANOMALY_KIND] * 7_919.0) % 1.0 < 0.3))
+        rows.device[odd] = c.device_start[rows.customer[odd]] + c.device_count[rows.customer[odd]] + 1
         anomalies.label(rows, kind, severity)
 
     def _force_trips(self, member: npt.NDArray[np.int64], times: npt.NDArray[np.int64],

@@ -80,7 +80,7 @@ _DRAWS = 48  # uniforms drawn per customer profile (fixed, so adding a field nev
 EXTRA_DEVICES = 2
 MAX_CUSTOMERS = 2_000_000  # arrival keys pack the customer ordinal into 21 bits
 DEVICE_SLOTS = 8  # device ordinal = k * DEVICE_SLOTS + slot (see producers.ids.device_ids)
-PHONE_LIFETIME_DAYS = 540.0  # mean time to a new phone (~18 months; Indian smartphone replacement cycle)
+PHONE_LIFETIME_DAYS = 365.0  # mean time to a new phone, a reinstall or a new SIM (a new device id to the bank)
 PERSON_SLOTS = 16  # person ordinal = k * PERSON_SLOTS + slot: payees in slots 0..14, the customer in 15
 
 

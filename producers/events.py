@@ -33,7 +33,7 @@ FRAUD_TYPES = (
     "merchant_collusion", "stolen_card", "bust_out", "friendly_fraud", "refund_abuse",
     "synthetic_identity", "qr_code_swap", "transaction_replay",
 )
-ANOMALY_TYPES = ("behavioural", "geographic", "temporal", "amount")
+ANOMALY_TYPES = ("behavioural", "geographic", "temporal", "amount", "velocity")
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]

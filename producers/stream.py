@@ -22,6 +22,7 @@ from functools import cached_property
 import numpy as np
 import numpy.typing as npt
 
+from producers.anomalies import VELOCITY_SHARE
 from producers.arrivals import ArrivalGenerator, strictly_increasing
 from producers.customers import MAX_CUSTOMERS, Customers, build_customers
 from producers.events import EventColumns, stable_order
@@ -133,11 +134,13 @@ class TransactionStream:
         config, world = self.config, self.world
         delays = config.delays
         rngs = entity_rngs(config.seed, Kind.CUSTOMER, self.members, Purpose.ARRIVALS)
-        # anomalies are drawn on legitimate rows: scale so their share of ALL rows is anomaly_rate
+        # row-level anomalies are drawn on legitimate rows: scale so their share of ALL rows is anomaly_rate, less
+        # the velocity bursts' share (planned by the scenario engine)
+        row_anomaly_rate = config.anomaly_rate * (1.0 - VELOCITY_SHARE) / (1.0 - config.fraud_rate)
         arrivals = ArrivalGenerator(world.customers, world.merchants, world.pools, self.members, rngs,
-                                    config.start_us, config.anomaly_rate / (1.0 - config.fraud_rate), delays.first)
+                                    config.start_us, row_anomaly_rate, delays.first)
         engine = FraudEngine(config.seed, world.customers, world.merchants, world.pools, world.actors, self.members,
-                             config.fraud_rate, delays, config.start_us)
+                             config.fraud_rate, delays, config.start_us, config.anomaly_rate)
         seq = np.zeros(len(self.members), dtype=np.int64)
         index, count = config.shard
         block = 0

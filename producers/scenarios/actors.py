@@ -23,8 +23,8 @@ from producers.world.geography import CITIES
 COLLUDER_SHARE = 0.01
 MULE_SHARE = 0.003
 RING_SIZE = 3
-FRAUD_DEVICES = 400
-FRAUD_PAYEES = 600
+FRAUD_DEVICES = 1_500  # phones churn: one is binned after a few victims
+FRAUD_PAYEES = 3_000  # accounts churn too: banks freeze them within days
 # fraudsters' phones are numbered after every customer's device slots (producers.ids scrambles ordinals)
 FRAUD_DEVICE_ORDINAL = MAX_CUSTOMERS * DEVICE_SLOTS
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from producers import anomalies
 from producers import events as ev
 from producers.arrivals import poisson_quantile
 from producers.customers import Customers
@@ -22,7 +23,7 @@ from producers.labels import LabelDelays
 from producers.merchants import MerchantPools, Merchants
 from producers.scenarios.actors import FraudActors
 from producers.scenarios.catalogue import SCENARIOS, SPEC_BY_NAME
-from producers.scenarios.plans import PLANNERS, Plan, plan_mule_ring
+from producers.scenarios.plans import PLANNERS, Plan, plan_mule_ring, velocity_burst
 from producers.scenarios.rows import RowBuilder
 from producers.seeding import Kind, Purpose, entity_rng, entity_rngs, entity_uniforms, rng_from_words, seed_words
 from producers.timeline import BLOCK_DAYS, BLOCK_US, BlockCurves
@@ -51,10 +52,10 @@ class FraudEngine:
 
     def __init__(self, seed: int, customers: Customers, merchants: Merchants, pools: MerchantPools,
                  actors: FraudActors, members: npt.NDArray[np.int64], fraud_rate: float, delays: LabelDelays,
-                 start_us: int) -> None:
+                 start_us: int, anomaly_rate: float = 0.0) -> None:
         self.seed, self.customers, self.merchants, self.pools, self.actors = seed, customers, merchants, pools, actors
         self.members, self.fraud_rate, self.delays = members, fraud_rate, delays
-        self.start_us = start_us
+        self.start_us, self.anomaly_rate = start_us, anomaly_rate
         start_day = start_us // 86_400_000_000
         self.is_member = np.zeros(len(customers), dtype=bool)
         self.is_member[members] = True
@@ -118,13 +119,13 @@ class FraudEngine:
         counts = poisson_quantile((self.member_masks * per_customer).ravel(),
                                   heads[:, :len(PER_VICTIM)].ravel()).reshape(len(self.members), -1)
         anchors = {name: getattr(legit, name) for name in ANCHOR_COLUMNS}
-        positions, types = np.nonzero(counts)
+        positions, kinds = np.nonzero(counts)
         victims = self.members[positions]
         # each victim's legitimate rows of the block, for all victims in one search
         los = np.searchsorted(legit.customer, victims)
         his = np.searchsorted(legit.customer, victims + 1)
-        for i, t, victim, lo, hi, n in zip(positions.tolist(), types.tolist(), victims.tolist(), los.tolist(),
-                                           his.tolist(), counts[positions, types].tolist(), strict=True):
+        for i, t, victim, lo, hi, n in zip(positions.tolist(), kinds.tolist(), victims.tolist(), los.tolist(),
+                                           his.tolist(), counts[positions, kinds].tolist(), strict=True):
             rng = self._rng(victim, i)
             for serial in range(n):
                 start = self._start_time(curves, int(self.group_all[victim]), rng)
@@ -133,6 +134,22 @@ class FraudEngine:
                 PLANNERS[PER_VICTIM[t].name](plan)
         if rings:
             self._rings(b, frauds, rows, curves)
+        if types is None and self.anomaly_rate > 0 and heads.shape[1] > len(PER_VICTIM):
+            self._bursts(b, curves, heads[:, len(PER_VICTIM)], rows)
+
+    def _bursts(self, b: int, curves: BlockCurves, u: npt.NDArray[np.float64], rows: RowBuilder) -> None:
+        """Legitimate velocity bursts (anomalies.VELOCITY_SHARE of anomalous rows), planned like scenarios from
+        each customer's spare head uniform and FRAUD generator."""
+        total = self.anomaly_rate * anomalies.VELOCITY_SHARE / (1.0 - self.fraud_rate) * self.expected_legit(curves)
+        per_customer = total / anomalies.BURST_MEAN_ROWS / len(self.customers)
+        counts = poisson_quantile(np.full(len(self.members), per_customer), u)
+        for i in np.flatnonzero(counts).tolist():
+            customer = int(self.members[i])
+            rng = self._rng(customer, i)
+            for _ in range(int(counts[i])):
+                start = self._start_time(curves, int(self.group_all[customer]), rng)
+                velocity_burst(Plan(self.customers, self.merchants, self.pools, self.actors, rows, rng, customer, start,
+                                    -1, self.delays, np.arange(0), {}))
 
     @staticmethod
     def _start_time(curves: BlockCurves, group: int, rng: np.random.Generator) -> int:

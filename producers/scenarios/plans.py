@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from producers import anomalies, prices
 from producers import events as ev
-from producers import prices
 from producers.customers import Customers
 from producers.labels import LabelDelays
 from producers.merchants import MerchantPools, Merchants
@@ -28,6 +28,7 @@ from producers.world.geography import CITY_TIERS, CITY_WEIGHTS, COST_OF_LIVING, 
 SECOND, MINUTE, HOUR, DAY = 1_000_000, 60_000_000, 3_600_000_000, 86_400_000_000
 IST_OFFSET = 19_800 * SECOND
 CATEGORY = {name: code for code, name in enumerate(CATEGORY_NAMES)}
+REMOTE_ACCESS_SHARE = 0.5  # account takeovers run through a remote-access app on the victim's own phone
 # just under round limits, and price points that ordinary online checkouts reach too
 THRESHOLD_AMOUNTS = (4_999.0, 9_999.0, 19_999.0, 24_999.0, 49_999.0, 99_999.0)
 _CITY_CUM = np.cumsum(CITY_WEIGHTS)
@@ -115,6 +116,14 @@ class Plan:
         u1, u2 = self.rng.random(2).tolist()
         return prices.rupees_one(category, u1, u2, float(self.customers.amount_scale[self.victim]), float(COST[city]))
 
+    def online_mode(self) -> int:
+        """A payment mode for an online purchase, from the victim's own online mix (as its own purchases pick)."""
+        return int(self.customers.pick_mode(np.array([self.victim]), np.array([True]), self.rng.random(1))[0])
+
+    def category(self) -> str:
+        """A merchant category from the victim's own category mix."""
+        return CATEGORY_NAMES[int(self.customers.pick_category(np.array([self.victim]), self.rng.random(1))[0])]
+
     def night(self, after_us: int) -> int:
         """A moment between 01:00 and 05:00 IST on the first night after `after_us`."""
         local = after_us + IST_OFFSET
@@ -125,16 +134,17 @@ class Plan:
 def card_testing(p: Plan) -> None:
     """5-12 tiny card-not-present attempts within minutes, many declined, then one large purchase."""
     mode = card_mode(p.customers, p.victim)
-    city, device = p.far_city(p.home, 300.0), p.fraud_device()
-    t = p.start_us
+    # card numbers bought online are tested from anywhere: the IP's city is as often the cardholder's own
+    city = p.home if p.rng.random() < 0.5 else p.far_city(p.home, 300.0)
+    device, t = p.fraud_device(), p.start_us
     for _ in range(int(p.rng.integers(5, 13))):
         t += int(p.rng.uniform(5, 50) * SECOND)
         p.emit("card_testing", time_us=t, ttype=ev.PURCHASE, mode=mode,
                amount_inr=p.price("digital_goods", city, 0.03, 0.3), city=city, online=True,
                merchant=p.merchant("digital_goods", city, True), device=device,
-               declined=bool(p.rng.random() < 0.6), entry=ev.CNP)
+               declined=bool(p.rng.random() < 0.4), entry=ev.CNP)
     t += int(p.rng.uniform(1, 8) * MINUTE)
-    p.emit("card_testing", time_us=t, ttype=ev.PURCHASE, mode=mode, amount_inr=p.price("electronics", city, 1.5, 4.0),
+    p.emit("card_testing", time_us=t, ttype=ev.PURCHASE, mode=mode, amount_inr=p.price("electronics", city, 1.2, 3.0),
            city=city, online=True, merchant=p.merchant("electronics", city, True), device=device,
            declined=bool(p.rng.random() < 0.25), entry=ev.CNP)
 
@@ -149,32 +159,34 @@ def card_cloning(p: Plan) -> None:
         city = (first, second)[i % 2]  # cloned track data is sold to cashers in several cities at once
         t += int(p.rng.uniform(5, 40) * MINUTE)
         category = str(choose(p.rng, ["electronics", "jewellery", "fuel", "fashion"]))
-        p.emit("card_cloning", time_us=t, ttype=ev.PURCHASE, mode=mode, amount_inr=p.price(category, city, 1.5, 4.0),
+        p.emit("card_cloning", time_us=t, ttype=ev.PURCHASE, mode=mode, amount_inr=p.price(category, city, 1.2, 3.0),
                city=city, merchant=p.merchant(category, city, False, strict=False),
                entry=ev.SWIPE if p.rng.random() < 0.85 else ev.CONTACTLESS, declined=bool(p.rng.random() < 0.1))
 
 
 def account_takeover(p: Plan) -> None:
-    """A never-seen device in another city, often at night, then high-value online purchases."""
-    holds = p.customers.holds[p.victim]
-    modes = [m for m in (ev.CREDIT_CARD, ev.DEBIT_CARD, ev.UPI, ev.WALLET, ev.NET_BANKING) if holds[m]]
-    city, device = p.far_city(p.home, 500.0), p.fraud_device()
-    t = p.night(p.start_us) if p.rng.random() < 0.7 else p.start_us
+    """High-value online purchases, often at night: from a never-seen device in another city, or from the
+    customer's own phone at home through a remote-access (screen-sharing) app."""
+    remote = p.rng.random() < REMOTE_ACCESS_SHARE
+    city, device = (p.home, -1) if remote else (p.far_city(p.home, 500.0), p.fraud_device())
+    t = p.night(p.start_us) if p.rng.random() < 0.4 else p.start_us
     for _ in range(int(p.rng.integers(2, 5))):
         t += int(p.rng.uniform(3, 45) * MINUTE)
         category = str(choose(p.rng, ["electronics", "jewellery", "travel", "ecommerce"]))
-        p.emit("account_takeover", time_us=t, ttype=ev.PURCHASE, mode=int(choose(p.rng, modes)),
-               amount_inr=p.price(category, city, 2.0, 6.0), city=city, online=True,
-               merchant=p.merchant(category, city, True), device=device, declined=bool(p.rng.random() < 0.15))
+        p.emit("account_takeover", time_us=t, ttype=ev.PURCHASE, mode=p.online_mode(),
+               amount_inr=p.price(category, city, 1.5, 4.0), city=city, online=True,
+               merchant=p.merchant(category, city, True), device=p.rows.own_device(p.victim, t) if remote else device,
+               declined=bool(p.rng.random() < 0.15))
 
 
 def sim_swap(p: Plan) -> None:
     """A new device, then rapid UPI transfers to payees the customer never paid before."""
-    city, device = p.far_city(p.home, 300.0), p.fraud_device()
+    city = p.home if p.rng.random() < 0.5 else p.far_city(p.home, 300.0)  # the fraudster may be local
+    device = p.fraud_device()
     t = p.night(p.start_us) if p.rng.random() < 0.5 else p.start_us
     for _ in range(int(p.rng.integers(2, 6))):
         t += int(p.rng.uniform(2, 20) * MINUTE)
-        p.emit("sim_swap", time_us=t, ttype=ev.P2P_TRANSFER, mode=ev.UPI, amount_inr=p.transfer(3.0, 10.0), city=city,
+        p.emit("sim_swap", time_us=t, ttype=ev.P2P_TRANSFER, mode=ev.UPI, amount_inr=p.transfer(2.0, 6.0), city=city,
                payee=p.fraud_payee(), device=device, entry=ev.UPI_INTENT, declined=bool(p.rng.random() < 0.1))
 
 
@@ -183,7 +195,7 @@ def upi_collect_scam(p: Plan) -> None:
     payee, t = p.fraud_payee(), p.start_us
     for _ in range(int(p.rng.integers(1, 4))):
         t += int(p.rng.uniform(10, 180) * MINUTE)
-        p.emit("upi_collect_scam", time_us=t, ttype=ev.P2P_TRANSFER, mode=ev.UPI, amount_inr=p.transfer(2.0, 8.0),
+        p.emit("upi_collect_scam", time_us=t, ttype=ev.P2P_TRANSFER, mode=ev.UPI, amount_inr=p.transfer(1.5, 5.0),
                city=p.home, payee=payee, device=p.rows.own_device(p.victim, t), entry=ev.UPI_COLLECT)
 
 
@@ -215,7 +227,7 @@ def stolen_card(p: Plan) -> None:
         else:
             category = str(choose(p.rng, ["jewellery", "electronics", "cash_like"]))
             merchant = p.merchant(category, city, False)
-            p.emit("stolen_card", time_us=t, ttype=ev.PURCHASE, mode=mode, amount_inr=p.price(category, city, 1.5, 5.0),
+            p.emit("stolen_card", time_us=t, ttype=ev.PURCHASE, mode=mode, amount_inr=p.price(category, city, 1.2, 3.0),
                    city=city, merchant=merchant, online=bool(p.merchants.is_online[merchant]),
                    entry=ev.CNP if p.merchants.is_online[merchant] else ev.CHIP,
                    device=p.fraud_device() if p.merchants.is_online[merchant] else -1)
@@ -231,7 +243,7 @@ def bust_out(p: Plan) -> None:
         merchant = p.merchant(category, p.home, online)
         online = bool(p.merchants.is_online[merchant])
         p.emit("bust_out", time_us=t, ttype=ev.PURCHASE, mode=ev.CREDIT_CARD,
-               amount_inr=p.price(category, p.home, 3.0, 8.0), city=p.home, merchant=merchant, online=online,
+               amount_inr=p.price(category, p.home, 2.0, 5.0), city=p.home, merchant=merchant, online=online,
                device=p.rows.own_device(p.victim, t) if online else -1)
 
 
@@ -258,20 +270,19 @@ def synthetic_identity(p: Plan) -> None:
 
 
 def friendly_fraud(p: Plan) -> None:
-    """An ordinary-looking online purchase the customer disputes weeks later: almost no signal."""
-    holds = p.customers.holds[p.victim]
-    mode = next(m for m in (ev.CREDIT_CARD, ev.DEBIT_CARD, ev.UPI, ev.WALLET, ev.NET_BANKING, ev.BNPL) if holds[m])
-    category = str(choose(p.rng, ["ecommerce", "fashion", "electronics"]))
-    p.emit("friendly_fraud", time_us=p.start_us, ttype=ev.PURCHASE, mode=mode,
-           amount_inr=p.price(category, p.home, 0.8, 2.0), city=p.home, online=True,
-           merchant=p.merchant(category, p.home, True), device=p.rows.own_device(p.victim, p.start_us))
+    """An ordinary online purchase, as the customer would make it, disputed weeks later: almost no signal."""
+    category = p.category()
+    merchant = p.merchant(category, p.home, True)
+    online = bool(p.merchants.is_online[merchant])
+    p.emit("friendly_fraud", time_us=p.start_us, ttype=ev.PURCHASE, mode=p.online_mode() if online else
+           int(p.customers.pick_mode(np.array([p.victim]), np.array([False]), p.rng.random(1))[0]),
+           amount_inr=p.price(category, p.home, 0.8, 2.0), city=p.home, online=online, merchant=merchant,
+           device=p.rows.own_device(p.victim, p.start_us) if online else -1)
 
 
 def refund_abuse(p: Plan) -> None:
     """Purchases at online merchants refunded in full hours to days later, again and again (the goods kept)."""
-    holds = p.customers.holds[p.victim]
-    mode = next(m for m in (ev.UPI, ev.CREDIT_CARD, ev.DEBIT_CARD, ev.WALLET, ev.NET_BANKING, ev.BNPL) if holds[m])
-    t = p.start_us
+    mode, t = p.online_mode(), p.start_us
     for _ in range(int(p.rng.integers(2, 5))):
         t += int(p.rng.uniform(4, 48) * HOUR)
         category = str(choose(p.rng, ["ecommerce", "fashion"]))
@@ -311,9 +322,7 @@ def transaction_replay(p: Plan) -> None:
         t = int(rows["time_us"][i])
     else:  # no recent purchase to replay: the replayed original is an ordinary (unlabelled) purchase
         merchant = p.merchant("ecommerce", p.home, True)
-        holds = p.customers.holds[p.victim]
-        mode = next(m for m in (ev.UPI, ev.DEBIT_CARD, ev.CREDIT_CARD, ev.WALLET, ev.NET_BANKING, ev.BNPL) if holds[m])
-        t = p.start_us
+        mode, t = p.online_mode(), p.start_us
         base = {"ttype": ev.PURCHASE, "mode": mode, "amount_inr": p.price("ecommerce", p.home, 1.0, 1.0),
                 "city": p.home, "merchant": merchant, "online": True, "device": p.rows.own_device(p.victim, t),
                 "entry": -1}
@@ -321,6 +330,24 @@ def transaction_replay(p: Plan) -> None:
     for _ in range(1 + int(p.rng.random() < 0.4) + int(p.rng.random() < 0.2)):
         t += int(p.rng.uniform(5, 120) * SECOND)
         p.emit("transaction_replay", time_us=t, **base)
+
+
+def velocity_burst(p: Plan) -> None:
+    """Legitimate: 3-8 small online purchases within minutes on the customer's own phone (recharges, in-game
+    items, tickets for a group), some declined for funds: what card testing looks like, without the fraud."""
+    holds = p.customers.holds[p.victim]
+    modes = [m for m in (ev.UPI, ev.DEBIT_CARD, ev.CREDIT_CARD, ev.WALLET) if holds[m]]
+    mode, t = int(choose(p.rng, modes)), p.start_us
+    category = str(choose(p.rng, ["digital_goods", "telecom", "entertainment"]))
+    merchant = p.merchant(category, p.home, True)
+    n = int(p.rng.integers(3, 9))
+    for _ in range(n):
+        t += int(p.rng.uniform(10, 120) * SECOND)
+        device = p.rows.own_device(p.victim, t)
+        p.rows.add(customer=p.victim, time_us=t, ttype=ev.PURCHASE, mode=mode,
+                   amount_inr=p.price(category, p.home, 0.05, 1.0), city=p.home, online=True, merchant=merchant,
+                   device=device, declined=bool(p.rng.random() < 0.2), label_delay_us=p.legit_delay(),
+                   anomaly_type=anomalies.VELOCITY, severity=round(0.3 + 0.7 * n / 8, 4), u=p.u3())
 
 
 PLANNERS: dict[str, Callable[[Plan], None]] = {
@@ -353,7 +380,7 @@ def plan_mule_ring(rows: RowBuilder, customers: Customers, actors: FraudActors, 
         mule = int(mules[int(rng.integers(len(mules)))])
         u1, u2, shift = rng.random(3).tolist()
         amount = prices.rupees_one(-1, u1, u2, float(customers.amount_scale[victim]),
-                                   float(COST[customers.home_city[victim]])) * (2.0 + 6.0 * shift)
+                                   float(COST[customers.home_city[victim]])) * (2.0 + 4.0 * shift)
         add(victim, t, amount, rows.customer_payee(mule), ev.UPI_COLLECT if rng.random() < 0.5 else ev.UPI_INTENT)
         inbound[mule].append((t, amount))
     for mule, received in inbound.items():
