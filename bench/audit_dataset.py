@@ -5,6 +5,7 @@ transactions, labels) with plain `fastavro.reader`, and nothing of the generator
 are put in event-time order; the Transaction fields become columns (numpy float64 for numeric fields,
 object arrays of str/None for strings and enums), typed from the file's own writer schema.
 
+Customers and merchants: the earliest version of each profile (a compacted topic may hold later ones).
 A transaction may have several Label records (SPEC §4): revision 0 is the first verdict, a higher revision
 replaces it. Its *true* label is the one of the highest revision; its *first label time* is the label_time
 of revision 0.
@@ -59,6 +60,16 @@ def _read(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         return list(reader), reader.writer_schema
 
 
+def _first_versions(records: list[dict[str, Any]], key: str) -> dict[str, dict[str, Any]]:
+    """The earliest version of each profile (by updated_at): a later one may know what happened since."""
+    out: dict[str, dict[str, Any]] = {}
+    for record in records:
+        known = out.get(record[key])
+        if known is None or micros(record["updated_at"]) < micros(known["updated_at"]):
+            out[record[key]] = record
+    return out
+
+
 def _is_a(avro_type: Any, kinds: frozenset[str]) -> bool:
     if isinstance(avro_type, list):  # a union: the non-null branch decides
         return all(_is_a(t, kinds) for t in avro_type if t != "null")
@@ -99,8 +110,8 @@ class AuditData:
 
 def load(directory: Path) -> AuditData:
     """Read a dataset directory written by `write` (or by `synfinance generate --format avro`)."""
-    customers = {c["customer_id"]: c for c in _read(directory / "customers.avro")[0]}
-    merchants = {m["merchant_id"]: m for m in _read(directory / "merchants.avro")[0]}
+    customers = _first_versions(_read(directory / "customers.avro")[0], "customer_id")
+    merchants = _first_versions(_read(directory / "merchants.avro")[0], "merchant_id")
     records, schema = _read(directory / "transactions.avro")
     fields = tuple(f["name"] for f in schema["fields"])
     numeric = frozenset(f["name"] for f in schema["fields"] if _is_a(f["type"], NUMERIC_TYPES))

@@ -177,7 +177,7 @@ def behaviour(data: AuditData, train: slice) -> Features:
     f.number("longitude", c["longitude"])
     for name in CATEGORICAL_FIELDS:
         f.category(name, c[name])
-    people = [data.customers[k] for k in c["customer_id"].tolist()]
+    people = [data.customers[k] for k in c["customer_id"].tolist()]  # the customer record of each row
     f.number("age", [p["age"] for p in people])
     f.number("monthly_income_inr", [p["monthly_income_paise"] / 100 for p in people])
     for name in CUSTOMER_CATEGORIES:
@@ -188,10 +188,13 @@ def behaviour(data: AuditData, train: slice) -> Features:
     home_lon = np.array([p["home_longitude"] for p in people])
     f.number("km_from_home", haversine_km(home_lat, home_lon, c["latitude"], c["longitude"]))
     f.number("registered_devices", [len(p["devices"]) for p in people])
-    f.number("device_registered", [math.nan if d is None else float(any(x["device_id"] == d for x in p["devices"]))
-                                   for p, d in zip(people, c["device_id"].tolist(), strict=True)])
-    f.number("instrument_registered", [float(any(x["instrument_id"] == i for x in p["instruments"]))
-                                       for p, i in zip(people, c["instrument_id"].tolist(), strict=True)])
+    devices = {k: {d["device_id"] for d in p["devices"]} for k, p in data.customers.items()}
+    instruments = {k: {i["instrument_id"] for i in p["instruments"]} for k, p in data.customers.items()}
+    who = c["customer_id"].tolist()
+    f.number("device_registered", [math.nan if d is None else float(d in devices[k])
+                                   for k, d in zip(who, c["device_id"].tolist(), strict=True)])
+    f.number("instrument_registered", [float(i in instruments[k])
+                                       for k, i in zip(who, c["instrument_id"].tolist(), strict=True)])
     shops = [data.merchants.get(m) for m in c["merchant_id"].tolist()]
     for name in MERCHANT_CATEGORIES:
         f.category(f"merchant_{name}", [None if s is None else s[name] for s in shops])

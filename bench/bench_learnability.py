@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import argparse
 import heapq
+import multiprocessing
 import shlex
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -48,8 +50,9 @@ from processors.model_input import COLUMNS, model_input, model_row
 
 __all__ = ["average_precision", "roc_auc"]  # bench_process.py reuses the metrics from here
 
-AUC_RANGE, PR_AUC_MAX, ID_AUC_MAX, FIELD_AUC_MAX, TIMING_RATIO_MAX, RIVER_AUC_MIN = (0.88, 0.97), 0.85, 0.60, \
-    0.85, 1.5, 0.85
+# SPEC §4 and issue #13: where a strong model lands on real card data, and what may not leak
+AUC_RANGE, PR_AUC_MAX = (0.88, 0.97), 0.85
+ID_AUC_MAX, FIELD_AUC_MAX, TIMING_RATIO_MAX, RIVER_AUC_MIN = 0.60, 0.85, 1.5, 0.85
 TARGETS = (f"targets: (a) ROC-AUC {AUC_RANGE[0]}-{AUC_RANGE[1]} and PR-AUC <= {PR_AUC_MAX}; (b) ROC-AUC <= "
            f"{ID_AUC_MAX}; (c) no single field above {FIELD_AUC_MAX}; (d) unlabelled fraud share <= "
            f"{TIMING_RATIO_MAX}x base; River prequential ROC-AUC >= {RIVER_AUC_MIN} after warm-up")
@@ -165,6 +168,15 @@ class Audit:
         ]
 
 
+_FORKED: list[AuditData] = []  # the dataset a forked worker inherits (a fork copies it; pickling it would not pay)
+
+
+def _timed_prequential() -> tuple[RiverResult, tuple[float, float]]:
+    started, cpu = time.perf_counter(), time.process_time()
+    result = prequential(_FORKED[0])
+    return result, (time.perf_counter() - started, time.process_time() - cpu)
+
+
 def audit(directory: Path, seed: str) -> Audit:
     seconds: dict[str, tuple[float, float]] = {}
 
@@ -182,12 +194,17 @@ def audit(directory: Path, seed: str) -> Audit:
     def score(features: Features) -> np.ndarray:
         return leak_audit.fit_and_score(features, y, train, test)
 
-    behaviour_scores = timed("(a) features + model", lambda: score(behaviour(data, train)))
-    id_scores = timed("(b) id formats", lambda: score(id_formats(data, train)))
-    shape_scores = timed("(b) id shapes", lambda: score(id_formats(data, train, numbers=False)))
-    fields = timed("(c) fields", lambda: leak_audit.field_leaks(data, train, test))
-    timing = timed("(d) label timing", lambda: leak_audit.label_timing(data))
-    river = timed("River prequential", lambda: prequential(data))
+    # the River pass is one Python thread, and so is each model fit: on 2 cores they run side by side
+    _FORKED[:] = [data]
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+        river_done = pool.submit(_timed_prequential)
+        behaviour_scores = timed("(a) features + model", lambda: score(behaviour(data, train)))
+        id_scores = timed("(b) id formats", lambda: score(id_formats(data, train)))
+        shape_scores = timed("(b) id shapes", lambda: score(id_formats(data, train, numbers=False)))
+        fields = timed("(c) fields", lambda: leak_audit.field_leaks(data, train, test))
+        timing = timed("(d) label timing", lambda: leak_audit.label_timing(data))
+        river, seconds["River prequential (in parallel)"] = river_done.result()
+    _FORKED.clear()
     return Audit(seed, data.n, train.stop, data.n - train.stop,
                  leak_audit.alerts(behaviour_scores, y_test, types[test], anomalies[test]),
                  roc_auc(y_test, id_scores), average_precision(y_test, id_scores),
@@ -265,7 +282,7 @@ def main() -> None:
                 print(f"  write dataset: {written[0]:.1f} s", file=sys.stderr)
             result = audit(directory, label)
         result.seconds = {"write dataset": written, **result.seconds,
-                          "total": (time.perf_counter() - started, time.process_time() - cpu)}
+                          "total (CPU: this process)": (time.perf_counter() - started, time.process_time() - cpu)}
         print(report(result, command), end="\n\n", flush=True)
         audits.append(result)
     if len(audits) > 1:
