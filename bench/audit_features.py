@@ -224,6 +224,24 @@ def _id_facts(value: str, numbers: bool) -> dict[str, Any]:
 _ID_CATEGORIES = frozenset(("prefix1", "prefix2", "prefix3", "shape", "vpa_handle", "vpa_local_shape"))
 
 
+def null_pattern(data: AuditData) -> npt.NDArray[np.int64]:
+    """Which id-like fields are null, as a bit mask per row: the kind of payment (card, UPI, POS, ...)
+    that the mere presence of an id already tells."""
+    pattern = np.zeros(data.n, dtype=np.int64)
+    for bit, name in enumerate(ID_FIELDS):
+        pattern |= np.array([v is None for v in data.columns[name].tolist()], dtype=np.int64) << bit
+    return pattern
+
+
+def id_presence(data: AuditData, train: slice) -> Features:
+    """Only whether each id-like field is there: the baseline that the format features add to."""
+    f = Features(train)
+    pattern = null_pattern(data)
+    for bit, name in enumerate(ID_FIELDS):
+        f.number(f"{name}.present", (pattern >> bit) & 1 ^ 1)
+    return f
+
+
 def id_formats(data: AuditData, train: slice, numbers: bool = True) -> Features:
     """Only the format of each id-like field (audit part b); `numbers=False`: shape, prefixes, length."""
     f = Features(train)

@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import audit_dataset, leak_audit
 from bench.audit_dataset import AuditData
-from bench.audit_features import Features, behaviour, id_formats
+from bench.audit_features import Features, behaviour, id_formats, id_presence, null_pattern
 from bench.leak_audit import AlertResult, FieldLeak, TimingRow, average_precision, roc_auc
 from processors.features import FEATURE_NAMES, reference_features
 from processors.model_input import COLUMNS, model_input, model_row
@@ -127,6 +127,20 @@ def prequential(data: AuditData) -> RiverResult:
                        average_precision(y[warm], scores[warm]), correlations)
 
 
+@dataclass(frozen=True)
+class IdResult:
+    name: str
+    roc_auc: float
+    pr_auc: float
+    within_pattern: float  # ROC-AUC over pairs whose id fields are null alike (the same kind of payment)
+    judged: bool  # held to the target (the presence-only baseline is not)
+
+
+def id_result(name: str, y: np.ndarray, scores: np.ndarray, pattern: np.ndarray, judged: bool = True) -> IdResult:
+    return IdResult(name, roc_auc(y, scores), average_precision(y, scores),
+                    leak_audit.within_strata_roc_auc(y, scores, pattern), judged)
+
+
 @dataclass
 class Audit:
     seed: str
@@ -134,10 +148,7 @@ class Audit:
     train: int
     test: int
     behaviour: AlertResult
-    id_auc: float
-    id_pr_auc: float
-    shape_auc: float
-    shape_pr_auc: float
+    ids: list[IdResult]  # formats, shapes only, presence only
     fields: list[FieldLeak]
     timing: list[TimingRow]
     river: RiverResult
@@ -155,9 +166,8 @@ class Audit:
             ("(a) behaviour model ROC-AUC", f"{b.roc_auc:.4f}", f"{AUC_RANGE[0]}-{AUC_RANGE[1]}",
              verdict(AUC_RANGE[0] <= b.roc_auc <= AUC_RANGE[1])),
             ("(a) behaviour model PR-AUC", f"{b.pr_auc:.4f}", f"<= {PR_AUC_MAX}", verdict(b.pr_auc <= PR_AUC_MAX)),
-            ("(b) id formats ROC-AUC", f"{self.id_auc:.4f}", f"<= {ID_AUC_MAX}", verdict(self.id_auc <= ID_AUC_MAX)),
-            ("(b) id shapes/prefixes/lengths ROC-AUC", f"{self.shape_auc:.4f}", f"<= {ID_AUC_MAX}",
-             verdict(self.shape_auc <= ID_AUC_MAX)),
+            *((f"(b) {r.name} ROC-AUC", f"{r.roc_auc:.4f}", f"<= {ID_AUC_MAX}", verdict(r.roc_auc <= ID_AUC_MAX))
+              for r in self.ids if r.judged),
             ("(c) most separating single field", f"{worst.field} {worst.worst:.4f}", f"<= {FIELD_AUC_MAX}",
              verdict(worst.worst <= FIELD_AUC_MAX)),
             ("(d) unlabelled fraud share / base", "none unlabelled" if worst_timing is None else
@@ -190,6 +200,7 @@ def audit(directory: Path, seed: str) -> Audit:
     data = timed("read dataset", lambda: audit_dataset.load(directory))
     train, test = data.split()
     y, y_test, types, anomalies = data.y, data.y[test], data.fraud_type, data.is_anomaly
+    pattern = null_pattern(data)[test]
 
     def score(features: Features) -> np.ndarray:
         return leak_audit.fit_and_score(features, y, train, test)
@@ -201,14 +212,17 @@ def audit(directory: Path, seed: str) -> Audit:
         behaviour_scores = timed("(a) features + model", lambda: score(behaviour(data, train)))
         id_scores = timed("(b) id formats", lambda: score(id_formats(data, train)))
         shape_scores = timed("(b) id shapes", lambda: score(id_formats(data, train, numbers=False)))
+        presence_scores = timed("(b) id presence", lambda: score(id_presence(data, train)))
         fields = timed("(c) fields", lambda: leak_audit.field_leaks(data, train, test))
         timing = timed("(d) label timing", lambda: leak_audit.label_timing(data))
         river, seconds["River prequential (in parallel)"] = river_done.result()
     _FORKED.clear()
     return Audit(seed, data.n, train.stop, data.n - train.stop,
                  leak_audit.alerts(behaviour_scores, y_test, types[test], anomalies[test]),
-                 roc_auc(y_test, id_scores), average_precision(y_test, id_scores),
-                 roc_auc(y_test, shape_scores), average_precision(y_test, shape_scores), fields, timing, river,
+                 [id_result("id formats", y_test, id_scores, pattern),
+                  id_result("id shapes/prefixes/lengths", y_test, shape_scores, pattern),
+                  id_result("id presence only (reference)", y_test, presence_scores, pattern, judged=False)],
+                 fields, timing, river,
                  leak_audit.alerts(river.scores, y, types, anomalies), data.revised, len(data.labels), seconds)
 
 
@@ -226,11 +240,14 @@ def report(a: Audit, command: str) -> str:
         table(("fraud type", "test frauds", "ROC-AUC vs all legit", "recall at top-1% threshold"),
               [(t.fraud_type, t.frauds, t.roc_auc, t.recall) for t in b.by_type]),
         "### (b) the same model on id-like fields' formats only (test split)",
-        table(("features", "ROC-AUC", "PR-AUC", "verdict"),
-              [("formats: length, prefixes, shape, digits, punctuation, numbers, VPA handle", a.id_auc, a.id_pr_auc,
-                verdict(a.id_auc <= ID_AUC_MAX)),
-               ("shapes, prefixes, lengths only (no numbers)", a.shape_auc, a.shape_pr_auc,
-                verdict(a.shape_auc <= ID_AUC_MAX))]),
+        "formats: length, prefixes, shape, digit count, dot/hyphen, the numbers in it (IP octets too), VPA "
+        "handle and local-part shape; shapes: the same without the numbers. A null id is missing in every "
+        "feature, so these models also see which ids are present (the kind of payment): the last column ranks "
+        "only pairs whose ids are null alike, and the presence-only model is the baseline of what that alone "
+        "tells.",
+        table(("features", "ROC-AUC", "PR-AUC", "ROC-AUC within the same null pattern", "verdict"),
+              [(r.name, r.roc_auc, r.pr_auc, r.within_pattern,
+                verdict(r.roc_auc <= ID_AUC_MAX) if r.judged else "reference") for r in a.ids]),
         "### (c) each Transaction field alone: max(AUC, 1-AUC) on the test split, most separating first",
         "value: numbers as they are, other fields as the train split's fraud rate of the value (unseen: base "
         "rate); presence: null or not; shape: the train fraud rate of the value's character-class shape.",

@@ -13,6 +13,8 @@
 (0.75, 0.8333)
 >>> separation(np.array([0, 1]), np.array([1.0, 0.0]))
 1.0
+>>> within_strata_roc_auc(np.array([0, 1, 0, 1]), np.array([0.1, 0.2, 0.8, 0.9]), np.array([0, 0, 1, 1]))
+1.0
 """
 
 from __future__ import annotations
@@ -48,6 +50,20 @@ def average_precision(y: np.ndarray, s: np.ndarray) -> float:
     hits = y[order]
     precision = np.cumsum(hits) / np.arange(1, len(hits) + 1)
     return float((precision * hits).sum() / hits.sum())
+
+
+def within_strata_roc_auc(y: np.ndarray, s: np.ndarray, strata: np.ndarray) -> float:
+    """ROC-AUC over the (fraud, legitimate) pairs of the same stratum only: how well `s` ranks the classes
+    apart among rows alike in what `strata` says (pairs weighted equally across strata)."""
+    total = weight = 0.0
+    for stratum in np.unique(strata):
+        rows = strata == stratum
+        positives = int(y[rows].sum())
+        pairs = positives * (int(rows.sum()) - positives)
+        if pairs:
+            total += roc_auc(y[rows], s[rows]) * pairs
+            weight += pairs
+    return total / weight if weight else float("nan")
 
 
 def separation(y: np.ndarray, s: np.ndarray) -> float:
