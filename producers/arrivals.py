@@ -218,7 +218,8 @@ class ArrivalGenerator:
             merchant = rows.merchant[amount]
             category = np.where(merchant >= 0, m.category[np.maximum(merchant, 0)], -1)
             rows.amount_paise[amount] = prices.shape(np.where(cash, prices.ATM_MAX_PAISE, scaled), category,
-                                                     rows.channel[amount] >= ev.ECOMMERCE,
+                                                     (rows.channel[amount] == ev.ECOMMERCE)
+                                                     | (rows.channel[amount] == ev.IN_APP),
                                                      rows.transaction_type[amount])
             severity[amount] = np.where(cash, 0.3, 0.3 + 0.7 * (factor - 5.0) / 15.0)
         night = kind == anomalies.TEMPORAL

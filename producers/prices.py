@@ -69,7 +69,8 @@ def normal(u1: npt.NDArray[np.float64], u2: npt.NDArray[np.float64]) -> npt.NDAr
 def price_point(paise: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """The next price point at or above each amount, in paise (see the module docstring)."""
     r = paise / 100.0
-    step = np.select([r < 100, r < 1_000, r < 10_000], [10, 50, 100], 500)
+    # the step of the band the result falls in (r + 1 > 100 lands at 149 or above, not at 109)
+    step = np.select([r + 1 <= 100, r + 1 <= 1_000, r + 1 <= 10_000], [10, 50, 100], 500)
     return ((np.ceil((r + 1) / step) * step - 1) * 100).astype(np.int64)
 
 

@@ -158,9 +158,11 @@ def card_cloning(p: Plan) -> None:
     for i in range(int(p.rng.integers(2, 6))):
         city = (first, second)[i % 2]  # cloned track data is sold to cashers in several cities at once
         t += int(p.rng.uniform(5, 40) * MINUTE)
-        category = str(choose(p.rng, ["electronics", "jewellery", "fuel", "fashion"]))
+        merchant = p.merchant(str(choose(p.rng, ["electronics", "jewellery", "fuel", "fashion"])), city, False,
+                              strict=False)
+        category = CATEGORY_NAMES[int(p.merchants.category[merchant])]  # the shop the city had
         p.emit("card_cloning", time_us=t, ttype=ev.PURCHASE, mode=mode, amount_inr=p.price(category, city, 1.2, 3.0),
-               city=city, merchant=p.merchant(category, city, False, strict=False),
+               city=city, merchant=merchant,
                entry=ev.SWIPE if p.rng.random() < 0.85 else ev.CONTACTLESS, declined=bool(p.rng.random() < 0.1))
 
 
