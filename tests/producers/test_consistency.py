@@ -98,10 +98,13 @@ def test_records_validate_and_round_trip(stream_100k: tuple[TransactionStream, l
         record = decode(data)
         assert fastavro.validation.validate(record, schema, raise_errors=True)
         assert encode("transaction", record) == data
+    revisions = 0
     for data in labels[::5]:
         record = decode(data)
         assert fastavro.validation.validate(record, label_schema, raise_errors=True)
         assert encode("label", record) == data
+        revisions += record["revision"] == 1
+    assert len(labels) > len(transactions) and revisions > 20  # revision labels validate too
 
 
 def test_population_records_validate(stream_100k: tuple[TransactionStream, list[bytes], list[bytes]]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import re
 import subprocess
 import sys
 from collections import defaultdict
@@ -12,14 +13,19 @@ from pathlib import Path
 
 import pytest
 
-from producers.events import EventColumns
+from producers.events import PAYMENT_MODES, UPI, EventColumns
 from producers.files import read_avro
 from producers.records import RecordEncoder
 from producers.seeding import GENERATOR_VERSION
 from producers.stream import StreamConfig, TransactionStream
-from schemas.codec import single_object_prefix
+from schemas.codec import decode, single_object_prefix
 
 FILES = ("customers.avro", "merchants.avro", "transactions.avro", "labels.avro")
+
+
+def revised_among_first(events: int, config: StreamConfig) -> int:
+    """How many of the stream's first `events` transactions get a revision label (a chargeback)."""
+    return int((next(TransactionStream(config).batches(events)).revision_delay_us >= 0).sum())
 
 
 def generate(out_dir: Path, hash_seed: str, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -41,7 +47,16 @@ def test_same_command_twice_and_another_hash_seed_give_identical_files(tmp_path:
         assert first == (runs[2] / name).read_bytes(), name
     records = read_avro(runs[0] / "transactions.avro")
     assert len(records) == 30_000
-    assert len(read_avro(runs[0] / "labels.avro")) == 30_000
+    # every transaction's first label, in transaction order, and a revision for each one charged back
+    labels = read_avro(runs[0] / "labels.avro")
+    first = [label for label in labels if label["revision"] == 0]
+    revisions = [label for label in labels if label["revision"] == 1]
+    assert [label["transaction_id"] for label in first] == [t["transaction_id"] for t in records]
+    revised = revised_among_first(30_000, StreamConfig(seed=11, customers=2_000, merchants=400))
+    assert len(revisions) == revised > 50 and len(labels) == 30_000 + revised
+    assert all(label["is_fraud"] for label in revisions)
+    assert not any(label["is_fraud"] for label in first if label["transaction_id"] in
+                   {r["transaction_id"] for r in revisions})
     assert len(read_avro(runs[0] / "customers.avro")) == 2_000
     other_seed = tmp_path / "d"
     assert generate(other_seed, "0", "--seed", "12").returncode == 0
@@ -59,12 +74,67 @@ def _per_customer(config: StreamConfig, blocks: int, customers: int) -> dict[str
     return out
 
 
+NEW_PAYEE = "a payee the customer never paid before"
+
+
+def _histories(config: StreamConfig, blocks: int, customers: int) -> tuple[dict[int, list[dict[str, object]]],
+                                                                          list[str]]:
+    """Each of the first `customers` customers' transactions, decoded, with every id written without the stream
+    id: devices as the customer's device slot, their own VPA as such, a merchant's VPA as its merchant's, a
+    P2P payee as the slot among the customer's contacts (or NEW_PAYEE); and the new payees' VPAs in order,
+    without their tag and stream id (first.last@handle)."""
+    stream = TransactionStream(config)
+    world, sid = stream.world, config.stream_id
+    c, m = world.customers, world.merchants
+    device_row = {device: row for row, device in enumerate(c.device_ids)}
+    merchant_row = {merchant: row for row, merchant in enumerate(m.ids)}
+    encoder = RecordEncoder(world)
+    out: dict[int, list[dict[str, object]]] = defaultdict(list)
+    new_payees: list[str] = []
+    for block in itertools.islice(stream.blocks(), blocks):
+        block = block.take((block.customer < customers).nonzero()[0])
+        for k, data in zip(block.customer.tolist(), encoder.encode_transactions(block), strict=True):
+            r = decode(data)
+            if r["device_id"] is not None:
+                r["device_id"] = device_row[r["device_id"]] - int(c.device_start[k])
+            if r["payer_vpa"] is not None:
+                assert r["payer_vpa"] == c.instrument_vpa[k * len(PAYMENT_MODES) + UPI]
+                r["payer_vpa"] = "own"
+            if r["merchant_id"] is not None:
+                assert r["payee_vpa"] in (None, m.vpa[merchant_row[r["merchant_id"]]])
+                r["payee_vpa"] = r["payee_vpa"] and "the merchant's"
+            elif r["payee_vpa"] is not None:
+                contacts = c.payee_vpas[int(c.payee_start[k]):int(c.payee_start[k] + c.payee_count[k])]
+                if r["payee_vpa"] not in contacts:
+                    new_payees.append(re.sub(rf"\.[0-9a-f]{{8}}{sid.lower()}@", "@", r["payee_vpa"]))
+                r["payee_vpa"] = contacts.index(r["payee_vpa"]) if r["payee_vpa"] in contacts else NEW_PAYEE
+            out[k].append({name: value.replace(sid, "~") if isinstance(value, str) else value
+                           for name, value in r.items()})
+    return out, new_payees
+
+
 def test_a_customers_transactions_do_not_depend_on_how_many_customers_exist() -> None:
-    # legitimate traffic and anomalies are per customer; fraud victims are drawn population-wide
-    small = _per_customer(StreamConfig(seed=3, customers=300, merchants=200, fraud_rate=0.0), blocks=2, customers=300)
-    large = _per_customer(StreamConfig(seed=3, customers=900, merchants=200, fraud_rate=0.0), blocks=2, customers=300)
+    """Legitimate traffic and anomalies are per customer: customer k's history is the same in a population of
+    300 and of 900, but for the stream id in its ids (--customers is part of it) and for whom a P2P transfer
+    to a new payee goes to (someone of the whole population)."""
+    small, small_new = _histories(StreamConfig(seed=3, customers=300, merchants=200, fraud_rate=0.0), blocks=2,
+                                  customers=300)
+    large, large_new = _histories(StreamConfig(seed=3, customers=900, merchants=200, fraud_rate=0.0), blocks=2,
+                                  customers=300)
     assert sum(len(v) for v in small.values()) > 5_000
-    assert small == large
+    assert small.keys() == large.keys()
+    new_payees = 0
+    for k, history in small.items():
+        assert len(history) == len(large[k]), k
+        for a, b in zip(history, large[k], strict=True):
+            if a["payee_vpa"] == NEW_PAYEE:
+                assert b["payee_vpa"] == NEW_PAYEE
+                new_payees += 1
+            assert a == b, (k, {name: (a[name], b[name]) for name in a if a[name] != b[name]})
+    assert new_payees == len(small_new) == len(large_new) > 100
+    # ... to other people: they are picked from the whole population
+    assert sum(a == b for a, b in zip(small_new, large_new, strict=True)) < 0.1 * new_payees
+    assert all("@" in v and "." in v.split("@")[0] for v in small_new + large_new)
 
 
 def test_shards_together_are_the_unsharded_stream() -> None:
@@ -124,17 +194,23 @@ def test_csv_has_the_same_records(tmp_path: Path) -> None:
     lines = (tmp_path / "transactions.csv").read_text(encoding="utf-8").splitlines()
     assert len(lines) == 2_001
     assert lines[0].startswith("transaction_id,event_time,customer_id,merchant_id")
-    assert len((tmp_path / "labels.csv").read_text().splitlines()) == 2_001
+    labels = (tmp_path / "labels.csv").read_text().splitlines()
+    revised = revised_among_first(2_000, StreamConfig(seed=11, customers=2_000, merchants=400))
+    assert len(labels) == 2_001 + revised and revised > 0
+    assert labels[0].endswith(",label_time,revision")
+    assert [line.rsplit(",", 1)[1] for line in labels[1:]] == ["0"] * 2_000 + ["1"] * revised
 
 
 def test_the_stream_is_the_one_this_generator_version_has_always_made() -> None:
-    """A pinned digest of 40,000 encoded Transaction and Label records: a change that alters any byte
-    (an optimisation that reorders a draw, say) fails here and must bump GENERATOR_VERSION instead."""
+    """A pinned digest of 40,000 encoded Transactions, their first Labels and the revisions: a change that
+    alters any byte (an optimisation that reorders a draw, say) fails here and must bump GENERATOR_VERSION."""
     stream = TransactionStream(StreamConfig(seed=42, customers=3_000, merchants=500, start="2026-01-01T00:00:00Z"))
     encoder = RecordEncoder(stream.world, single_object_prefix("transaction"), single_object_prefix("label"))
     batch = next(stream.batches(40_000))
     digest = hashlib.sha256()
-    for value in [*encoder.encode_transactions(batch), *encoder.encode_labels(batch)]:
+    revised, revisions = encoder.encode_revisions(batch)
+    assert len(revised) > 100
+    for value in [*encoder.encode_transactions(batch), *encoder.encode_labels(batch), *revisions]:
         digest.update(value)
     assert GENERATOR_VERSION == 2
-    assert digest.hexdigest() == "b097de011524bc3db4afb2e25e3dfc00822f6ea4b2ffcefcc302529411a3e003"
+    assert digest.hexdigest() == "0e772afa9469734d14dbfdb25c86bcdab7e598529a2f20bd5b6f2a748ae41ef2"

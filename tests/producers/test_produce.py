@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
+from producers.stream import StreamConfig, TransactionStream
 from schemas.codec import decode
 from synfinance.cli import main
 
@@ -94,6 +95,12 @@ class Topics:
             return 0
         finally:
             consumer.close()
+
+
+def revised_among_first(events: int, seed: int) -> int:
+    """How many of the first `events` transactions of a run of POPULATION get a revision label (a chargeback)."""
+    config = StreamConfig(seed=seed, customers=2_000, merchants=300, start=START)
+    return int((next(TransactionStream(config).batches(events)).revision_delay_us >= 0).sum())
 
 
 def children_of(pid: int) -> list[int]:
@@ -175,7 +182,13 @@ def test_50k_events_are_all_there_once_in_event_time_order(paced_run: Topics) ->
         stamps = [r[2] for r in records_of_partition]
         assert stamps == sorted(stamps)  # the whole partition runs in event time
     labels = [decode(value) for _, value, _, _ in flat(paced_run.read("labels"))]
-    assert sorted(label["transaction_id"] for label in labels) == sorted(t["transaction_id"] for t in decoded)
+    first = [label["transaction_id"] for label in labels if label["revision"] == 0]
+    revisions = [label for label in labels if label["revision"] == 1]
+    assert sorted(first) == sorted(t["transaction_id"] for t in decoded)  # one first label each
+    # and, the run having flushed what was pending at its end, every chargeback's revision
+    assert len(revisions) == len(labels) - len(first) == revised_among_first(EVENTS, seed=3) > 100
+    assert len({label["transaction_id"] for label in revisions}) == len(revisions)
+    assert all(label["is_fraud"] for label in revisions)
     assert (paced_run.total("customers"), paced_run.total("merchants")) == (2000, 300)
 
 
@@ -191,7 +204,7 @@ def test_same_seed_at_5k_per_second_and_at_max_gives_identical_partitions(paced_
 def test_two_shards_together_are_the_unsharded_run(kafka_bootstrap: str, max_run: Topics) -> None:
     whole = {kind: max_run.read(kind) for kind in ("customers", "merchants", "transactions", "labels")}
     # --events counts a shard's own stream: how many of the first 50,000 events are each shard's
-    shard_events = Counter((int(key[1:]) - 1) % 2 for key, _, _, _ in flat(whole["transactions"]))
+    shard_events = Counter((int(key.split(b"-")[1]) - 1) % 2 for key, _, _, _ in flat(whole["transactions"]))
     topics = fresh(kafka_bootstrap, "shards")
     created = subprocess.run([sys.executable, "-m", "synfinance.cli", "topics", "create"], env=topics.env(),
                              capture_output=True, text=True, timeout=120)
@@ -260,7 +273,7 @@ def test_sigterm_stops_flushes_and_exits_0_with_stats_and_metrics(kafka_bootstra
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    run = topics.start("--rate", "2000", "--json-stats", "--metrics-port", str(port))
+    run = topics.start("--seed", "5", "--rate", "2000", "--json-stats", "--metrics-port", str(port))
     deadline = time.monotonic() + 120
     while topics.total("transactions") < 3_000:
         assert run.poll() is None and time.monotonic() < deadline
@@ -276,9 +289,11 @@ def test_sigterm_stops_flushes_and_exits_0_with_stats_and_metrics(kafka_bootstra
     assert stats[-1]["done"] and not any(s["done"] for s in stats[:-1]) and stats[-1]["failed"] == 0
     position = stats[-1]["position"]
     assert f"next position {position:,}; stopped early" in stderr
-    # everything handed to Kafka before the stop was delivered; pending labels wait for a resumed run
+    # everything handed to Kafka before the stop was delivered; pending labels (first ones and revisions of the
+    # sent transactions) wait for a resumed run
     assert topics.total("transactions") == position
-    assert topics.total("labels") == position - stats[-1]["pending_labels"] == stats[-1]["produced"][
+    scheduled = position + revised_among_first(position, seed=5)
+    assert topics.total("labels") == scheduled - stats[-1]["pending_labels"] == stats[-1]["produced"][
         topics.name("labels")]
 
 

@@ -19,7 +19,7 @@ from producers.pacing import LabelSchedule
 from producers.prefetch import PrefetchFailed, ProcessPrefetch, ThreadPrefetch
 from producers.producer import ProduceRun, RunConfig
 from producers.rates import Constant, Max, Profile, Ramp
-from producers.stream import StreamConfig, World
+from producers.stream import StreamConfig, TransactionStream, World
 from schemas.codec import decode, single_object_prefix
 from synfinance.errors import UsageError
 from synfinance.settings import TopicNames
@@ -183,6 +183,13 @@ def small_world() -> World:
     return World(StreamConfig(seed=11, customers=400, merchants=60))
 
 
+@pytest.fixture(scope="module")
+def revised() -> np.ndarray:
+    """Per position of the runs' stream (seed 11, 400 customers): whether its first label is revised later."""
+    return next(TransactionStream(StreamConfig(seed=11, customers=400, merchants=60)).batches(12_345)
+                ).revision_delay_us >= 0
+
+
 def produce_run(world: World, profile: Profile, events: int | None = 6_000, **options: Any
                 ) -> tuple[ProduceRun, dict[str, list[Record]]]:
     shard = options.pop("shard", (0, 1))
@@ -204,30 +211,39 @@ def seq(record: Record) -> int:
     return int(dict(record[3])["synfin-seq"])
 
 
-def test_same_records_at_any_rate(small_world: World) -> None:
+def test_same_records_at_any_rate(small_world: World, revised: np.ndarray) -> None:
     _, fast = produce_run(small_world, Max())
     _, paced = produce_run(small_world, Constant(5_000))
     _, ramped = produce_run(small_world, Ramp(100, 20_000, 1))
-    assert [len(fast[t]) for t in "cmtl"] == [400, 60, 6_000, 6_000]
+    # every first label and every revision: the end of a run flushes the labels still pending
+    assert [len(fast[t]) for t in "cmtl"] == [400, 60, 6_000, 6_000 + int(revised[:6_000].sum())]
+    assert revised[:6_000].sum() > 10
     for topic in "cmtl":
         assert contract(fast[topic]) == contract(paced[topic]) == contract(ramped[topic]), topic
 
 
-def test_transactions_and_labels_are_consistent(small_world: World) -> None:
+def test_transactions_and_labels_are_consistent(small_world: World, revised: np.ndarray) -> None:
     _, records = produce_run(small_world, Max())
     transactions = [decode(v) for _, v, _, _ in records["t"]]
     assert [seq(r) for r in records["t"]] == list(range(6_000))
     assert [r[2] for r in records["t"]] == [t["event_time"] // 1000 for t in transactions]
     assert [r[0].decode() for r in records["t"]] == [t["customer_id"] for t in transactions]
     labels = [decode(v) for _, v, _, _ in records["l"]]
-    assert sorted(label["transaction_id"] for label in labels) == sorted(t["transaction_id"] for t in transactions)
+    first = [label["transaction_id"] for label in labels if label["revision"] == 0]
+    revisions = [label["transaction_id"] for label in labels if label["revision"] == 1]
+    assert len(first) + len(revisions) == len(labels)
+    assert sorted(first) == sorted(t["transaction_id"] for t in transactions)  # one first label each
+    charged_back = [t["transaction_id"] for t, r in zip(transactions, revised[:6_000], strict=True) if r]
+    assert sorted(revisions) == sorted(charged_back)  # and a revision for each one charged back
     assert [r[2] for r in records["l"]] == [label["label_time"] // 1000 for label in labels]
     keys = [(label["label_time"], seq(r)) for label, r in zip(labels, records["l"], strict=True)]
     assert keys == sorted(keys)  # the labels topic runs in label-time order
     by_id = {t["transaction_id"]: (t, s) for t, s in zip(transactions, (seq(r) for r in records["t"]), strict=True)}
+    first_time = {label["transaction_id"]: label["label_time"] for label in labels if label["revision"] == 0}
     for label, record in zip(labels, records["l"], strict=True):
         transaction, position = by_id[label["transaction_id"]]
         assert seq(record) == position and label["label_time"] >= transaction["event_time"]
+        assert label["revision"] == 0 or label["label_time"] > first_time[label["transaction_id"]]
     traces = {dict(r[3])["traceparent"]: seq(r) for r in records["t"]}
     assert all(traces[dict(r[3])["traceparent"]] == seq(r) for r in records["l"])  # one trace per payment
 
@@ -245,7 +261,7 @@ def test_resume_sends_what_an_uninterrupted_run_sends_after_that_position(small_
 
 def test_two_shards_are_the_unsharded_run_key_by_key(small_world: World) -> None:
     _, whole = produce_run(small_world, Max())
-    counts = Counter((int(k[1:]) - 1) % 2 for k, _, _, _ in whole["t"])  # customer ordinal from the id
+    counts = Counter((int(k.split(b"-")[1]) - 1) % 2 for k, _, _, _ in whole["t"])  # customer ordinal from the id
     shards = [produce_run(small_world, Max(), events=counts[i], shard=(i, 2))[1] for i in range(2)]
 
     def per_key(records: list[Record]) -> dict[bytes, list[tuple[bytes, int]]]:
@@ -269,7 +285,8 @@ def test_live_time_stamps_the_send_time_into_value_and_timestamp(small_world: Wo
     assert times[-1] - times[0] == pytest.approx(1.5e6, rel=0.01)  # 3,000 events at 2,000/s, in µs
 
 
-def test_a_stop_request_ends_at_the_next_slice_and_keeps_pending_labels(small_world: World) -> None:
+def test_a_stop_request_ends_at_the_next_slice_and_keeps_pending_labels(small_world: World,
+                                                                        revised: np.ndarray) -> None:
     clock = FakeClock()
     sink = RecordingSink(clock)
     config = RunConfig(stream=StreamConfig(seed=11, customers=400, merchants=60), profile=Constant(1_000),
@@ -279,14 +296,17 @@ def test_a_stop_request_ends_at_the_next_slice_and_keeps_pending_labels(small_wo
     final = run.run()
     assert run.stopped_early
     assert 2_000 <= final.position == len(sink.records["t"]) <= 2_010
-    assert final.pending_labels == final.position - len(sink.records["l"]) > 0
+    # pending: the first labels and revisions of the sent transactions not sent yet
+    scheduled = final.position + int(revised[:final.position].sum())
+    assert final.pending_labels == scheduled - len(sink.records["l"]) > 0
+    assert len(sink.records["l"]) == final.produced["l"]
 
 
-def test_duration_ends_a_run_and_flushes_pending_labels(small_world: World) -> None:
+def test_duration_ends_a_run_and_flushes_pending_labels(small_world: World, revised: np.ndarray) -> None:
     run, records = produce_run(small_world, Constant(1_000), events=None, duration_s=3.0)
     assert not run.stopped_early
     assert len(records["t"]) == pytest.approx(3_000, abs=5)
-    assert len(records["l"]) == len(records["t"])
+    assert len(records["l"]) == len(records["t"]) + int(revised[:len(records["t"])].sum())
 
 
 def test_the_generator_process_sends_what_the_thread_sends(small_world: World) -> None:
