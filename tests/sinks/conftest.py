@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from producers.records import RecordEncoder
@@ -188,6 +188,26 @@ class SinkRig:
                 return True
             time.sleep(interval)
         return condition()
+
+    def dead_letters(self) -> list[tuple[bytes, bytes, dict[str, bytes]]]:
+        """(key, value, headers) of every record on the dead-letter topic, partition by partition."""
+        topic = self.topics["dlq"]
+        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"read-{topic}",
+                             "enable.auto.commit": False})
+        try:
+            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+            ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
+            consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+            out: list[tuple[bytes, bytes, dict[str, bytes]]] = []
+            deadline = time.monotonic() + 30
+            while len(out) < sum(ends.values()):
+                assert time.monotonic() < deadline, "dead-letter topic ended early"
+                for message in consumer.consume(500, timeout=0.2):
+                    assert message.error() is None
+                    out.append((message.key(), message.value(), dict(message.headers() or [])))
+            return out
+        finally:
+            consumer.close()
 
     def counts(self, table: str) -> tuple[int, int]:
         """(rows, distinct primary keys) of a table."""
