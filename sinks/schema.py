@@ -8,7 +8,10 @@ label or score may land before its transaction, and a stream sink must not rejec
 
 Every table has a primary key on the record's identity, which is what makes the sink idempotent:
 ``INSERT ... ON CONFLICT`` on that key turns redeliveries into no-ops. ``ingested_at`` records when a row
-first landed (freshness), and is the one column the records do not supply.
+first landed (freshness), and is the one column the records do not supply. A column whose ``info`` says
+``per_delivery`` is a wall-clock stamp of the processing that made the record (a re-processing of the
+same transaction differs there and nowhere else): the sink leaves it out when it tells an identical
+redelivery from a conflicting record under the same key (``sinks.conflicts``).
 
 Labels keep their history: the key is (transaction_id, revision), every revision a row. A later label
 with a higher revision replaces an earlier one as the truth (a chargeback after a "legitimate"), so
@@ -70,6 +73,10 @@ def _ingested_at() -> Column[object]:
 def _text(name: str, nullable: bool = False) -> Column[object]:
     return Column(name, Text, nullable=nullable)
 
+
+def _per_delivery(name: str, type_: DateTime | Double) -> Column[object]:
+    """A wall-clock stamp of the processing, not of the event: differs on every re-processing."""
+    return Column(name, type_, nullable=False, info={"per_delivery": True})
 
 
 customers = Table(
@@ -152,7 +159,7 @@ scored_transactions = Table(
     Column("hour_of_day", Integer, nullable=False), Column("is_night", Boolean, nullable=False),
     Column("is_weekend", Boolean, nullable=False), Column("merchant_fraud_rate", Double, nullable=False),
     Column("score", Double, nullable=False),
-    _time("processed_at"), Column("processing_latency_ms", Double, nullable=False),
+    _per_delivery("processed_at", DateTime(timezone=True)), _per_delivery("processing_latency_ms", Double()),
     _ingested_at(),
     Index(None, "model_version", "score"),  # precision@k: the top-k scores of a model version
 )
@@ -162,7 +169,7 @@ alerts = Table(
     Column("alert_id", Text, primary_key=True),
     _text("transaction_id"), _text("customer_id"), _time("event_time"),
     Column("score", Double, nullable=False), Column("threshold", Double, nullable=False), _text("model_version"),
-    Column("reasons", ARRAY(Text), nullable=False), _time("created_at"),
+    Column("reasons", ARRAY(Text), nullable=False), _per_delivery("created_at", DateTime(timezone=True)),
     _ingested_at(),
     Index(None, "customer_id", "event_time"),
 )

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from prometheus_client.parser import text_string_to_metric_families
 
 from producers.records import RecordEncoder
 from producers.stream import StreamConfig, TransactionStream
@@ -168,17 +169,17 @@ class SinkRig:
             self.group, [TopicPartition(self.topics[name], p, 0) for name in logical for p in range(PARTITIONS)])
         admin.alter_consumer_group_offsets([request])[self.group].result(30)
 
-    def metric(self, name: str) -> float | None:
-        """The first sample of ``name`` the running sink exports, or None if it cannot be scraped."""
+    def metric(self, name: str, **labels: str) -> float | None:
+        """The sum of the samples of ``name`` with these labels the running sink exports; None if it
+        cannot be scraped or has no such sample."""
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2) as response:
                 text = response.read().decode()
         except OSError:
             return None
-        for line in text.splitlines():
-            if line.startswith((name + " ", name + "{")):
-                return float(line.rsplit(" ", 1)[1])
-        return None
+        values = [sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+                  if sample.name == name and labels.items() <= sample.labels.items()]
+        return sum(values) if values else None
 
     @staticmethod
     def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
