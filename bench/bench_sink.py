@@ -10,7 +10,8 @@ topics, then, per repeat, with a fresh database schema each time:
 * sink, 2 processes in one group: the same backlog shared; aggregate rows/s and each process's share;
 * database side of the sink alone: the same batches pre-decoded to binary COPY rows, written by one
   ``CopyWriter`` (binary COPY straight into the table, staging + ON CONFLICT on replays), no Kafka; and
-  by two, two batches at a time;
+  by two, two batches at a time; then, by the one, the same batches again (an identical replay: the
+  staging path, where stored rows are compared with the records to tell replays from conflicts);
 * (a) raw COPY of the same rows from Python tuples (text COPY built in Python, straight into tables of
   the same shape and indexes, no staging, no conflict handling);
 * (b) SQLAlchemy ORM inserts (``Session.add_all``, commit per 1,000) of ``--orm-rows`` rows;
@@ -227,9 +228,10 @@ def orm_inserts(dsn: str, db_schema: str, tables: dict[str, tuple[list[str], lis
 
 
 def database_side(dsn: str, db_schema: str, data: dict[str, tuple[list[bytes], list[bytes], list[int]]],
-                  connections: int = 1) -> float:
+                  connections: int = 1, replay: bool = False) -> tuple[float, float | None]:
     """rows/s of the sink's write path alone: pre-built binary COPY rows through CopyWriter(s), each
-    batch one transaction, ``connections`` batches at a time."""
+    batch one transaction, ``connections`` batches at a time; and with ``replay``, rows/s of the same
+    batches written again (the first writer, one at a time)."""
     batches = []
     for lo in range(0, len(data["transactions"][1]), BATCH):
         loads = []
@@ -260,9 +262,14 @@ def database_side(dsn: str, db_schema: str, data: dict[str, tuple[list[bytes], l
     for thread in threads:
         thread.join()
     seconds = time.perf_counter() - started
+    replayed = None
+    if replay:
+        started = time.perf_counter()
+        again = sum(sum(writers[0].write(loads).staged.values()) for loads in batches)
+        replayed = again / (time.perf_counter() - started)
     for writer in writers:
         writer.close()
-    return sum(written) / seconds
+    return sum(written) / seconds, replayed
 
 
 def decode_rates(values: list[bytes]) -> tuple[float, float]:
@@ -307,8 +314,8 @@ def main() -> None:
         env = {**os.environ, "SYNFIN_BOOTSTRAP_SERVERS": bootstrap, "SYNFIN_DATABASE_URL": dsn,
                **{f"SYNFIN_TOPICS__{name.upper()}": topic for name, topic in topics.items()}}
         expected = 2 * args.events
-        results: dict[str, list[float]] = {k: [] for k in ("one", "one_c1", "two", "db", "db2", "raw", "orm",
-                                                           "codec", "batch")}
+        results: dict[str, list[float]] = {k: [] for k in ("one", "one_c1", "two", "db", "db2", "replay", "raw",
+                                                           "orm", "codec", "batch")}
         shares: list[list[int]] = []
         for r in range(args.repeat):
             schemas = {k: f"bench_{k}_{r}" for k in ("one", "one_c1", "two", "db", "db2", "raw", "orm")}
@@ -323,8 +330,10 @@ def main() -> None:
             rate, share = run_sinks(2, env, f"bench-two-{r}", schemas["two"], expected)
             results["two"].append(rate)
             shares.append(share)
-            results["db"].append(database_side(dsn, schemas["db"], data))
-            results["db2"].append(database_side(dsn, schemas["db2"], data, connections=2))
+            fresh, replayed = database_side(dsn, schemas["db"], data, replay=True)
+            results["db"].append(fresh)
+            results["replay"].append(replayed or 0.0)
+            results["db2"].append(database_side(dsn, schemas["db2"], data, connections=2)[0])
             results["raw"].append(raw_copy(dsn, schemas["raw"], tuples))
             results["orm"].append(orm_inserts(dsn, schemas["orm"], tuples, args.orm_rows))
             codec_rate, batch_rate = decode_rates(data["transactions"][1])
@@ -350,6 +359,7 @@ def main() -> None:
         ("sink, 2 processes in one group (aggregate)", "two"),
         ("sink write path alone, 1 connection (binary COPY, idempotent)", "db"),
         ("sink write path alone, 2 connections", "db2"),
+        ("sink write path alone, identical replay (staging, compared)", "replay"),
         ("(a) raw COPY from Python tuples (text, no staging)", "raw"),
         ("(b) SQLAlchemy ORM add_all, commit per 1,000", "orm"),
         ("decode Transaction: schemas.codec.decode per record", "codec"),

@@ -29,6 +29,7 @@ from sinks.dlq import DeadLetterProducer
 from sinks.metrics import SinkMetrics
 from sinks.pipeline import BatchWriter
 from sinks.prepare import MessageBuffer, Preparer
+from sinks.tables import TABLES
 
 __all__ = ["Sink", "SinkConfig", "SinkStats"]
 
@@ -83,6 +84,7 @@ class Sink:
         self._heartbeat = time.monotonic()
         self._active = time.monotonic()  # last time there was something to do (for stop_when_idle)
         self._preparer = Preparer(config.topics)
+        self.metrics.watch_tables(TABLES[schema].name for schema in config.topics.values())
         self._consumer = Consumer({
             **config.kafka, "group.id": config.group, "enable.auto.commit": False,
             "auto.offset.reset": "earliest", "enable.partition.eof": False,

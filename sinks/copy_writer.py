@@ -13,6 +13,10 @@ a re-sent record) the COPY fails as a whole on the unique index, is rolled back 
 the batch takes the staging path above. After such a conflict the table's next few batches go
 straight to the staging path, since a replay usually spans many batches.
 
+A skipped row is either a true duplicate (a replay: silent) or another record under a stored key: the
+staging path tells them apart (``sinks.conflicts``) and returns the latter in ``WriteResult.conflicts``
+(for the dead-letter topic). A direct COPY that succeeded holds neither, so it checks nothing.
+
 Failures are sorted, because each needs a different answer:
 
 * the database is unreachable or went away (``OperationalError``, ``InterfaceError``):
@@ -35,6 +39,7 @@ import psycopg2
 import psycopg2.extensions
 from psycopg2 import sql
 
+from sinks.conflicts import ROW_COLUMN, Conflict, conflicts_from, remove_stored_sql, stored_sql, within_batch_sql
 from sinks.database import DEFAULT_SCHEMA, libpq_options
 from sinks.pgcopy import CopyRows
 from sinks.tables import TableSpec
@@ -76,11 +81,13 @@ class Rejected:
 
 @dataclass
 class WriteResult:
-    """Per table: rows staged, rows inserted or updated (the rest were already there); refused rows."""
+    """Per table: rows staged, rows inserted or updated (the rest were already there, or conflicts);
+    refused rows; rows that conflict with a stored record of their key (not written)."""
 
     staged: dict[str, int] = field(default_factory=dict)
     written: dict[str, int] = field(default_factory=dict)
     rejected: list[Rejected] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
 
 
 def _stage(spec: TableSpec) -> sql.Identifier:
@@ -120,6 +127,8 @@ class CopyWriter:
         self._connection: Any = None
         self._staged: set[str] = set()
         self._cooldown: dict[str, int] = {}  # table -> batches left that skip the direct COPY
+        # table -> a replay is under way (its last batch hit stored keys): probe them before the insert
+        self._replaying: dict[str, bool] = {}
         self.direct_copies = self.direct_conflicts = 0
 
     def _connect(self) -> Any:
@@ -142,9 +151,11 @@ class CopyWriter:
             return
         with connection.cursor() as cursor:
             for spec in missing:
+                # ROW_COLUMN numbers the rows of each COPY in order, so a conflict names its record
                 cursor.execute(sql.SQL(
-                    "CREATE TEMP TABLE IF NOT EXISTS {s} (LIKE {t} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-                ).format(s=_stage(spec), t=sql.Identifier(spec.name)))
+                    "CREATE TEMP TABLE IF NOT EXISTS {s} (LIKE {t} INCLUDING DEFAULTS, "
+                    "{r} bigint GENERATED ALWAYS AS IDENTITY) ON COMMIT DELETE ROWS"
+                ).format(s=_stage(spec), t=sql.Identifier(spec.name), r=sql.Identifier(ROW_COLUMN)))
         connection.commit()  # a later rollback must not take the staging tables with it
         self._staged.update(s.name for s in missing)
 
@@ -159,7 +170,7 @@ class CopyWriter:
             self._ensure_stages(connection, [load.spec for load in loads])
             with connection.cursor() as cursor:
                 for load in loads:
-                    written = self._load(cursor, load, 0, len(load.rows), result.rejected, bisecting=False)
+                    written = self._load(cursor, load, 0, len(load.rows), result, bisecting=False)
                     result.staged[load.spec.name] = len(load.rows)
                     result.written[load.spec.name] = written
             connection.commit()
@@ -175,8 +186,7 @@ class CopyWriter:
             raise
         return result
 
-    def _load(self, cursor: Any, load: TableLoad, lo: int, hi: int, rejected: list[Rejected],
-              bisecting: bool) -> int:
+    def _load(self, cursor: Any, load: TableLoad, lo: int, hi: int, result: WriteResult, bisecting: bool) -> int:
         spec = load.spec
         if not bisecting and not spec.newer_wins and self._direct(cursor, load):
             return len(load.rows)
@@ -185,18 +195,47 @@ class CopyWriter:
             if bisecting:  # earlier halves already went through the staging table
                 cursor.execute(sql.SQL("TRUNCATE {s}").format(s=_stage(spec)))
             cursor.copy_expert(_copy_sql(spec), io.BytesIO(load.rows.stream(lo, hi)), size=_COPY_CHUNK)
+            conflicts: list[Conflict] = []
+            left = hi - lo  # staged rows the insert may write
+            probe_first = spec.newer_wins or self._replaying.get(spec.name, False)
+            if probe_first:  # stored rows leave the staging table (identical ones are just no-ops)
+                cursor.execute(remove_stored_sql(spec, hi - lo))
+                found = cursor.fetchall()
+                conflicts += conflicts_from(spec, found, lo)
+                stored = next(int(count) for row, count, _, _ in found if row is None)
+                self._replaying[spec.name] = stored > 0
+                left -= stored
+            if spec.newer_wins:
+                left -= self._remove_within_batch(cursor, spec, lo, hi, conflicts)
             cursor.execute(_insert_sql(spec))
             written = int(cursor.rowcount)
+            if written < left:  # stored keys, a key repeated in the batch, or one a concurrent batch stored
+                cursor.execute(stored_sql(spec, hi - lo))
+                conflicts += conflicts_from(spec, cursor.fetchall(), lo)
+                if not probe_first:
+                    self._replaying[spec.name] = True
             cursor.execute("RELEASE SAVEPOINT sink_load")
-            return written
         except _ROW_ERRORS as exc:
             cursor.execute("ROLLBACK TO SAVEPOINT sink_load")
             if hi - lo == 1:
-                rejected.append(Rejected(spec.name, lo, type(exc).__name__, _one_line(exc)))
+                result.rejected.append(Rejected(spec.name, lo, type(exc).__name__, _one_line(exc)))
                 return 0
             mid = (lo + hi) // 2
-            return (self._load(cursor, load, lo, mid, rejected, bisecting=True)
-                    + self._load(cursor, load, mid, hi, rejected, bisecting=True))
+            return (self._load(cursor, load, lo, mid, result, bisecting=True)
+                    + self._load(cursor, load, mid, hi, result, bisecting=True))
+        result.conflicts += conflicts
+        return written
+
+    def _remove_within_batch(self, cursor: Any, spec: TableSpec, lo: int, hi: int, conflicts: list[Conflict]) -> int:
+        """Profiles: take the staged rows that differ from an earlier one of their version out of the
+        staging table (the insert keeps the newest version only: it could not compare two older ones)."""
+        cursor.execute(within_batch_sql(spec, hi - lo))
+        found = cursor.fetchall()
+        if found:
+            cursor.execute(sql.SQL("DELETE FROM {s} WHERE {r} = ANY(%s)").format(
+                s=_stage(spec), r=sql.Identifier(ROW_COLUMN)), ([int(f[0]) for f in found],))
+            conflicts += conflicts_from(spec, found, lo)
+        return len(found)
 
     def _direct(self, cursor: Any, load: TableLoad) -> bool:
         """COPY the whole load straight into its table; False (rolled back) if any row is refused."""
@@ -211,6 +250,7 @@ class CopyWriter:
         except _ROW_ERRORS:  # a key already there (or a bad row): the staging path sorts it out
             cursor.execute("ROLLBACK TO SAVEPOINT sink_direct")
             self._cooldown[name] = _DIRECT_COOLDOWN
+            self._replaying[name] = True
             self.direct_conflicts += 1
             return False
         cursor.execute("RELEASE SAVEPOINT sink_direct")

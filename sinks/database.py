@@ -3,7 +3,8 @@
 Everything the sink owns lives in one PostgreSQL schema (``public`` unless told otherwise), chosen by
 putting it first on the connection's ``search_path``: SQL and migrations stay unqualified, and tests
 or side-by-side deployments get a schema each. ``upgrade`` is what ``synfinance db init`` runs:
-``alembic upgrade head`` on a connection we pass, creating the schema first if needed.
+``alembic upgrade head`` on a connection we pass, creating the schema first if needed; ``downgrade``
+is its reverse (tests of the migrations use both).
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from sqlalchemy import Engine, create_engine, text
 
 from synfinance.errors import UsageError
 
-__all__ = ["DEFAULT_SCHEMA", "check_schema_name", "connect", "current_revision", "engine", "head_revision",
-           "libpq_options", "upgrade"]
+__all__ = ["DEFAULT_SCHEMA", "check_schema_name", "connect", "current_revision", "downgrade", "engine",
+           "head_revision", "libpq_options", "upgrade"]
 
 DEFAULT_SCHEMA = "public"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -78,11 +79,20 @@ def current_revision(db: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
-def upgrade(db: Engine, schema: str) -> str:
-    """Create ``schema`` if missing and migrate it to head; returns the revision."""
+def upgrade(db: Engine, schema: str, target: str = "head") -> str:
+    """Create ``schema`` if missing and migrate it to ``target`` (head: the newest); returns the revision."""
     with db.begin() as connection:
         connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {check_schema_name(schema)}"))
         config = _config()
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
-    return head_revision()
+        command.upgrade(config, target)
+    return head_revision() if target == "head" else target
+
+
+def downgrade(db: Engine, schema: str, target: str) -> None:
+    """Migrate ``schema`` back to revision ``target`` (what each revision's ``downgrade`` says it keeps)."""
+    check_schema_name(schema)
+    with db.begin() as connection:
+        config = _config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, target)

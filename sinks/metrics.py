@@ -5,6 +5,9 @@ Metric names (what ``infra/`` dashboards and alert rules may reference):
 * ``synfin_sink_records_total{topic}``: messages consumed;
 * ``synfin_sink_rows_written_total{table}``: rows inserted or updated;
 * ``synfin_sink_rows_duplicate_total{table}``: rows already stored (redeliveries, replays), skipped;
+* ``synfin_sink_conflicts_total{table}``: records whose key is stored (or repeated in their batch) with
+  other content, not written but sent to the dead-letter topic (``sinks.conflicts``); any is a problem
+  upstream;
 * ``synfin_sink_dlq_records_total{topic,error_class}``: records sent to the dead-letter topic;
 * ``synfin_sink_batch_seconds``: histogram of a batch's write: database transaction, dead letters,
   offset commit;
@@ -18,7 +21,7 @@ Metric names (what ``infra/`` dashboards and alert rules may reference):
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -38,6 +41,9 @@ class SinkMetrics:
         self.rows_written = Counter("synfin_sink_rows_written", "Rows inserted or updated.", ["table"], registry=r)
         self.rows_duplicate = Counter("synfin_sink_rows_duplicate",
                                       "Rows already stored (redeliveries, replays), skipped.", ["table"], registry=r)
+        self.conflicts = Counter("synfin_sink_conflicts",
+                                 "Records whose key is stored with other content: not written, dead-lettered.",
+                                 ["table"], registry=r)
         self.dead_letters = Counter("synfin_sink_dlq_records", "Records sent to the dead-letter topic.",
                                     ["topic", "error_class"], registry=r)
         self.batch_seconds = Histogram(
@@ -52,6 +58,12 @@ class SinkMetrics:
                             registry=r)
         self.assigned = Gauge("synfin_sink_assigned_partitions", "Partitions this process owns in its group.",
                               registry=r)
+
+    def watch_tables(self, tables: Iterable[str]) -> None:
+        """Export the per-table counters at 0 from the start: an alert on ``increase()`` sees the first
+        conflict only if the series existed before it."""
+        for table in tables:
+            self.conflicts.labels(table)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

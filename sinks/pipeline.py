@@ -7,9 +7,10 @@ PostgreSQL backend, not Python, is what bounds one connection's rows/s. Concurre
 share keys on a replay; ``ON CONFLICT`` resolves that (a deadlock between them is retried).
 
 A batch's offsets are released (``completed_offsets``) only after its transaction committed and its
-dead letters were delivered, and only in submission order: a batch's offsets wait for every earlier
-batch. The consumer thread commits them: confluent-kafka's synchronous commit can block
-indefinitely when called from a thread other than the one polling.
+dead letters (undecodable records, rows PostgreSQL refused, conflicting duplicates) were delivered,
+and only in submission order: a batch's offsets wait for every earlier batch. The consumer thread
+commits them: confluent-kafka's synchronous commit can block indefinitely when called from a thread
+other than the one polling.
 
 While the database is unavailable, batches are retried through a pybreaker circuit breaker, with
 exponential backoff and full jitter; ``blocked`` tells the consumer to pause its partitions (and
@@ -25,11 +26,13 @@ import queue
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import pybreaker
 
+from sinks.conflicts import ERROR_CLASS as CONFLICT
 from sinks.copy_writer import CopyWriter, DatabaseUnavailable, WriteConflict, WriteResult
 from sinks.dlq import DeadLetter, DeadLetterProducer
 from sinks.metrics import BREAKER_STATES, SinkMetrics
@@ -200,7 +203,8 @@ class BatchWriter:
         if result is None:
             return
         letters = batch.dead_letters + [
-            DeadLetter(batch.sources[r.table][r.row], r.error_class, r.message) for r in result.rejected]
+            DeadLetter(batch.sources[r.table][r.row], r.error_class, r.message) for r in result.rejected] + [
+            DeadLetter(batch.sources[c.table][c.row], CONFLICT, c.reason) for c in result.conflicts]
         if letters and self._retry(lambda: self._send(letters)) is None:
             return
         with self._lock:
@@ -250,8 +254,11 @@ class BatchWriter:
         m.batch_seconds.observe(seconds)
         for topic, count in batch.records.items():
             m.records.labels(topic).inc(count)
+        conflicts = Counter(c.table for c in result.conflicts)
         for table, written in result.written.items():
             m.rows_written.labels(table).inc(written)
-            m.rows_duplicate.labels(table).inc(result.staged[table] - written)
+            m.rows_duplicate.labels(table).inc(result.staged[table] - written - conflicts[table])
+        for table, count in conflicts.items():
+            m.conflicts.labels(table).inc(count)
         for letter in letters:
             m.dead_letters.labels(letter.message.topic(), letter.error_class).inc()

@@ -2,7 +2,8 @@
 
 Each report is a fixed SQL text with bound parameters, run in a read-only transaction with a
 statement timeout: ``db query`` lets a user look, never change, and never splices input into SQL.
-Amounts are reported in rupees (paise / 100).
+Amounts are reported in rupees (paise / 100). A transaction's label is its latest revision (the view
+``labels_latest``): a chargeback that revised a "legitimate" counts as fraud, and once.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ REPORTS: dict[str, Report] = {r.name: r for r in (
                count(*) AS transactions,
                round(100.0 * count(*) / sum(count(*)) OVER (), 3) AS pct,
                round(sum(t.amount_paise) / 100.0, 2) AS amount_inr
-        FROM labels l
+        FROM labels_latest l
         JOIN transactions t ON t.transaction_id = l.transaction_id
         WHERE l.event_time >= coalesce(CAST(:since AS timestamptz), '-infinity')
         GROUP BY 1
@@ -58,7 +59,7 @@ REPORTS: dict[str, Report] = {r.name: r for r in (
             SELECT s.model_version, l.is_fraud,
                    row_number() OVER (PARTITION BY s.model_version ORDER BY s.score DESC, s.transaction_id) AS rank
             FROM scored_transactions s
-            JOIN labels l ON l.transaction_id = s.transaction_id
+            JOIN labels_latest l ON l.transaction_id = s.transaction_id
             WHERE CAST(:model_version AS text) IS NULL OR s.model_version = :model_version
         )
         SELECT model_version, count(*) AS k, count(*) FILTER (WHERE is_fraud) AS frauds,
@@ -80,7 +81,7 @@ REPORTS: dict[str, Report] = {r.name: r for r in (
                round(100.0 * count(*) FILTER (WHERE l.is_fraud) / count(*), 2) AS fraud_pct,
                round(sum(t.amount_paise) FILTER (WHERE l.is_fraud) / 100.0, 2) AS fraud_amount_inr
         FROM transactions t
-        JOIN labels l ON l.transaction_id = t.transaction_id
+        JOIN labels_latest l ON l.transaction_id = t.transaction_id
         LEFT JOIN merchants m ON m.merchant_id = t.merchant_id
         WHERE t.merchant_id IS NOT NULL
           AND t.event_time >= coalesce(CAST(:since AS timestamptz), '-infinity')

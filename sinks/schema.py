@@ -8,11 +8,18 @@ label or score may land before its transaction, and a stream sink must not rejec
 
 Every table has a primary key on the record's identity, which is what makes the sink idempotent:
 ``INSERT ... ON CONFLICT`` on that key turns redeliveries into no-ops. ``ingested_at`` records when a row
-first landed (freshness), and is the one column the records do not supply.
+first landed (freshness), and is the one column the records do not supply. A column whose ``info`` says
+``per_delivery`` is a wall-clock stamp of the processing that made the record (a re-processing of the
+same transaction differs there and nowhere else): the sink leaves it out when it tells an identical
+redelivery from a conflicting record under the same key (``sinks.conflicts``).
 
-The view ``transactions_labelled`` joins each transaction with its label and its latest score.
-Versioned by Alembic (``sinks/migrations``); ``tests/sinks/test_schema.py`` checks the migration
-builds exactly this metadata.
+Labels keep their history: the key is (transaction_id, revision), every revision a row. A later label
+with a higher revision replaces an earlier one as the truth (a chargeback after a "legitimate"), so
+readers use the view ``labels_latest`` (the highest revision of each transaction, whatever order the
+revisions arrived in), never ``labels`` itself, unless they want the history. The view
+``transactions_labelled`` joins each transaction with that latest label and its latest score.
+Versioned by Alembic (``sinks/migrations``); ``tests/sinks/test_schema.py`` checks the migrations
+build exactly this metadata and these views.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 __all__ = [
+    "LABELS_VIEW_NAME",
     "VIEW_NAME",
     "alerts",
     "create_view_sql",
@@ -64,6 +72,11 @@ def _ingested_at() -> Column[object]:
 
 def _text(name: str, nullable: bool = False) -> Column[object]:
     return Column(name, Text, nullable=nullable)
+
+
+def _per_delivery(name: str, type_: DateTime | Double) -> Column[object]:
+    """A wall-clock stamp of the processing, not of the event: differs on every re-processing."""
+    return Column(name, type_, nullable=False, info={"per_delivery": True})
 
 
 customers = Table(
@@ -114,11 +127,13 @@ transactions = Table(
 
 labels = Table(
     "labels", metadata,
+    # the history of a transaction's labels: one row per revision (0 first, then 1, 2, ...)
     Column("transaction_id", Text, primary_key=True),
     _text("customer_id"), _time("event_time"),
     Column("is_fraud", Boolean, nullable=False), _text("fraud_type", True), _text("scenario_id", True),
     Column("is_anomaly", Boolean, nullable=False), _text("anomaly_type", True),
     Column("severity", Double, nullable=False), _time("label_time"),
+    Column("revision", Integer, primary_key=True),
     _ingested_at(),
     # fraud reports read only the few fraudulent rows: a partial index stays small
     Index("ix_labels_fraud", "fraud_type", "event_time", postgresql_where=text("is_fraud")),
@@ -144,7 +159,7 @@ scored_transactions = Table(
     Column("hour_of_day", Integer, nullable=False), Column("is_night", Boolean, nullable=False),
     Column("is_weekend", Boolean, nullable=False), Column("merchant_fraud_rate", Double, nullable=False),
     Column("score", Double, nullable=False),
-    _time("processed_at"), Column("processing_latency_ms", Double, nullable=False),
+    _per_delivery("processed_at", DateTime(timezone=True)), _per_delivery("processing_latency_ms", Double()),
     _ingested_at(),
     Index(None, "model_version", "score"),  # precision@k: the top-k scores of a model version
 )
@@ -154,20 +169,33 @@ alerts = Table(
     Column("alert_id", Text, primary_key=True),
     _text("transaction_id"), _text("customer_id"), _time("event_time"),
     Column("score", Double, nullable=False), Column("threshold", Double, nullable=False), _text("model_version"),
-    Column("reasons", ARRAY(Text), nullable=False), _time("created_at"),
+    Column("reasons", ARRAY(Text), nullable=False), _per_delivery("created_at", DateTime(timezone=True)),
     _ingested_at(),
     Index(None, "customer_id", "event_time"),
 )
 
+LABELS_VIEW_NAME = "labels_latest"
 VIEW_NAME = "transactions_labelled"
+
+# the highest revision of each transaction's labels; an anti-join, so a filter on the view (is_fraud,
+# event_time) still reaches the labels' indexes
+_LABELS_VIEW_BODY = """
+SELECT l.*
+FROM labels l
+WHERE NOT EXISTS (
+    SELECT 1 FROM labels later
+    WHERE later.transaction_id = l.transaction_id AND later.revision > l.revision
+)
+"""
 
 # LEFT JOINs: a transaction shows before its label or score arrives (labels come hours to weeks later)
 _VIEW_BODY = """
 SELECT t.*,
        l.is_fraud, l.fraud_type, l.scenario_id, l.is_anomaly, l.anomaly_type, l.severity, l.label_time,
+       l.revision AS label_revision,
        s.score, s.model_version, s.processed_at AS scored_at
 FROM transactions t
-LEFT JOIN labels l ON l.transaction_id = t.transaction_id
+LEFT JOIN labels_latest l ON l.transaction_id = t.transaction_id
 LEFT JOIN LATERAL (
     SELECT sc.score, sc.model_version, sc.processed_at
     FROM scored_transactions sc
@@ -179,9 +207,11 @@ LEFT JOIN LATERAL (
 
 
 def create_view_sql() -> str:
-    """DDL of the view (unqualified: it lands in the first schema on the search_path)."""
-    return f"CREATE OR REPLACE VIEW {VIEW_NAME} AS{_VIEW_BODY}"
+    """DDL of the views, in dependency order (unqualified: they land in the first schema on the
+    search_path)."""
+    return "".join(f"CREATE VIEW {name} AS{body.rstrip()};\n"
+                   for name, body in ((LABELS_VIEW_NAME, _LABELS_VIEW_BODY), (VIEW_NAME, _VIEW_BODY)))
 
 
 def drop_view_sql() -> str:
-    return f"DROP VIEW IF EXISTS {VIEW_NAME}"
+    return f"DROP VIEW IF EXISTS {VIEW_NAME};\nDROP VIEW IF EXISTS {LABELS_VIEW_NAME};\n"

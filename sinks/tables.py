@@ -59,7 +59,11 @@ class ColumnSpec:
 
 @dataclass(frozen=True)
 class TableSpec:
-    """One Avro schema and the table it lands in."""
+    """One Avro schema and the table it lands in.
+
+    ``identity`` names one record: the primary key, and for profiles also ``updated_at`` (a profile with
+    another ``updated_at`` is another version, not a duplicate). Two records of one identity are the
+    same record when they agree on ``compared``: every other column except the per-delivery ones."""
 
     schema_name: str
     table: Table
@@ -67,6 +71,8 @@ class TableSpec:
     key: tuple[str, ...]
     # customers/merchants are profiles that change: a newer version (by updated_at) replaces the row
     newer_wins: bool = False
+    identity: tuple[str, ...] = ()
+    compared: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -120,7 +126,9 @@ def _spec(schema_name: str, table: Table, newer_wins: bool = False) -> TableSpec
     if missing:
         raise RuntimeError(f"table {table.name} has no column for {schema_name} fields {sorted(missing)}")
     key = tuple(c.name for c in table.primary_key.columns)
-    return TableSpec(schema_name, table, tuple(columns), key, newer_wins)
+    identity = (*key, "updated_at") if newer_wins else key
+    compared = tuple(c.name for c in columns if c.name not in identity and not table.c[c.name].info.get("per_delivery"))
+    return TableSpec(schema_name, table, tuple(columns), key, newer_wins, identity, compared)
 
 
 TABLES: dict[str, TableSpec] = {spec.schema_name: spec for spec in (

@@ -61,7 +61,7 @@ def init(db_schema: str = SCHEMA_OPTION) -> None:
 
 @app.command()
 def status(db_schema: str = SCHEMA_OPTION) -> None:
-    """Show the schema's revision and the row count of every table."""
+    """Show the schema's revision and the row count of every table (and of labels_latest)."""
     from sqlalchemy import text
     from sqlalchemy.exc import OperationalError
 
@@ -78,7 +78,9 @@ def status(db_schema: str = SCHEMA_OPTION) -> None:
             return
         table = Table("table", "rows", box=None, pad_edge=False)
         with engine.connect() as connection:
-            for name in schema.metadata.tables:
+            # labels holds every revision; the view (at head) has one row per labelled transaction
+            views = [schema.LABELS_VIEW_NAME] if current == head else []
+            for name in [*schema.metadata.tables, *views]:
                 count = connection.execute(text(f'SELECT count(*) FROM "{name}"')).scalar_one()
                 table.add_row(name, f"{count:,}")
         console.print(table)

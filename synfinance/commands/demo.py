@@ -27,10 +27,10 @@ console = Console(highlight=False)
 
 NEXT_QUERIES = (
     ("fraud by type",
-     "SELECT coalesce(fraud_type, '-') AS fraud_type, count(*) FROM labels GROUP BY 1 ORDER BY 2 DESC;"),
+     "SELECT coalesce(fraud_type, '-') AS fraud_type, count(*) FROM labels_latest GROUP BY 1 ORDER BY 2 DESC;"),
     ("alerts that were fraud (precision)",
      "SELECT avg(l.is_fraud::int) AS precision, count(*) AS alerts "
-     "FROM alerts a JOIN labels l USING (transaction_id);"),
+     "FROM alerts a JOIN labels_latest l USING (transaction_id);"),
     ("a customer's day", "SELECT event_time, amount_paise / 100.0 AS inr, merchant_category, city, is_fraud "
                          "FROM transactions_labelled WHERE customer_id LIKE 'C%-00000042' "
                          "ORDER BY event_time LIMIT 20;"),
@@ -58,13 +58,13 @@ def _produced(kafka: dict[str, str], topic: str) -> int:
 def _database_counts(dsn: str) -> dict[str, float]:
     queries = {
         "transactions": "SELECT count(*) FROM transactions",
-        "labels": "SELECT count(*) FROM labels",
+        "labels": "SELECT count(*) FROM labels_latest",
         "scored": "SELECT count(DISTINCT transaction_id) FROM scored_transactions",
         "alerts": "SELECT count(*) FROM alerts",
-        "frauds": "SELECT count(*) FROM labels WHERE is_fraud",
-        "frauds_alerted": "SELECT count(*) FROM labels l WHERE l.is_fraud AND EXISTS "
+        "frauds": "SELECT count(*) FROM labels_latest WHERE is_fraud",
+        "frauds_alerted": "SELECT count(*) FROM labels_latest l WHERE l.is_fraud AND EXISTS "
                           "(SELECT 1 FROM alerts a WHERE a.transaction_id = l.transaction_id)",
-        "alerts_fraud": "SELECT count(*) FROM alerts a JOIN labels l USING (transaction_id) WHERE l.is_fraud",
+        "alerts_fraud": "SELECT count(*) FROM alerts a JOIN labels_latest l USING (transaction_id) WHERE l.is_fraud",
     }
     with psycopg2.connect(dsn) as connection, connection.cursor() as cursor:
         out = {}
@@ -135,7 +135,7 @@ def _summary(produced: int, counts: dict[str, float], lag: dict[str, int], elaps
     table.add_column("value", justify="right")
     table.add_row("produced transactions (topic end offsets)", f"{produced:,}")
     table.add_row("persisted transactions (PostgreSQL)", f"{counts['transactions']:,.0f}")
-    table.add_row("labels persisted", f"{counts['labels']:,.0f}")
+    table.add_row("labelled transactions (PostgreSQL)", f"{counts['labels']:,.0f}")
     table.add_row("scored transactions", f"{counts['scored']:,.0f}")
     table.add_row("alerts", f"{counts['alerts']:,.0f}")
     recall = counts["frauds_alerted"] / counts["frauds"] if counts["frauds"] else 0.0

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from prometheus_client.parser import text_string_to_metric_families
 
 from producers.records import RecordEncoder
 from producers.stream import StreamConfig, TransactionStream
@@ -168,17 +169,17 @@ class SinkRig:
             self.group, [TopicPartition(self.topics[name], p, 0) for name in logical for p in range(PARTITIONS)])
         admin.alter_consumer_group_offsets([request])[self.group].result(30)
 
-    def metric(self, name: str) -> float | None:
-        """The first sample of ``name`` the running sink exports, or None if it cannot be scraped."""
+    def metric(self, name: str, **labels: str) -> float | None:
+        """The sum of the samples of ``name`` with these labels the running sink exports; None if it
+        cannot be scraped or has no such sample."""
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2) as response:
                 text = response.read().decode()
         except OSError:
             return None
-        for line in text.splitlines():
-            if line.startswith((name + " ", name + "{")):
-                return float(line.rsplit(" ", 1)[1])
-        return None
+        values = [sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+                  if sample.name == name and labels.items() <= sample.labels.items()]
+        return sum(values) if values else None
 
     @staticmethod
     def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
@@ -188,6 +189,26 @@ class SinkRig:
                 return True
             time.sleep(interval)
         return condition()
+
+    def dead_letters(self) -> list[tuple[bytes, bytes, dict[str, bytes]]]:
+        """(key, value, headers) of every record on the dead-letter topic, partition by partition."""
+        topic = self.topics["dlq"]
+        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"read-{topic}",
+                             "enable.auto.commit": False})
+        try:
+            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+            ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
+            consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+            out: list[tuple[bytes, bytes, dict[str, bytes]]] = []
+            deadline = time.monotonic() + 30
+            while len(out) < sum(ends.values()):
+                assert time.monotonic() < deadline, "dead-letter topic ended early"
+                for message in consumer.consume(500, timeout=0.2):
+                    assert message.error() is None
+                    out.append((message.key(), message.value(), dict(message.headers() or [])))
+            return out
+        finally:
+            consumer.close()
 
     def counts(self, table: str) -> tuple[int, int]:
         """(rows, distinct primary keys) of a table."""

@@ -4,12 +4,10 @@ with its error and source in headers; every valid record still lands."""
 from __future__ import annotations
 
 import random
-import time
 from collections import Counter
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 from schemas.codec import decode, encode, single_object_prefix
 
@@ -80,7 +78,7 @@ def test_corrupt_records_go_to_the_dead_letter_topic_and_valid_ones_land(rig: An
 
     assert rig.counts("transactions") == (VALID, VALID)
     assert rig.counts("labels") == (VALID, VALID)
-    letters = _read_all(rig.bootstrap, rig.topics["dlq"])
+    letters = rig.dead_letters()
     assert len(letters) == 100
     classes: Counter[str] = Counter()
     for key, value, headers in letters:
@@ -97,20 +95,3 @@ def test_corrupt_records_go_to_the_dead_letter_topic_and_valid_ones_land(rig: An
     assert {k for k, _, _ in letters} == set(expected)
     assert classes == {"CodecError": 70, "SchemaMismatch": 10, "InvalidRecord": 20}
 
-
-def _read_all(bootstrap: str, topic: str) -> list[tuple[bytes, bytes, dict[str, bytes]]]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"read-{topic}", "enable.auto.commit": False})
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
-        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
-        out: list[tuple[bytes, bytes, dict[str, bytes]]] = []
-        deadline = time.monotonic() + 30
-        while len(out) < sum(ends.values()):
-            assert time.monotonic() < deadline, "dead-letter topic ended early"
-            for message in consumer.consume(500, timeout=0.2):
-                assert message.error() is None
-                out.append((message.key(), message.value(), dict(message.headers() or [])))
-        return out
-    finally:
-        consumer.close()
