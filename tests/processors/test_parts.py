@@ -22,7 +22,7 @@ def test_prefix_readers_agree_with_the_codec(dataset: Any) -> None:
                                                            record["customer_id"], record["merchant_id"])
     for value, label in zip(dataset.label_values[:3000], dataset.labels, strict=False):
         assert read_label(value) == LabelFacts(label["transaction_id"], label["customer_id"], label["event_time"],
-                                               label["is_fraud"], label["label_time"])
+                                               label["is_fraud"], label["label_time"], label["revision"])
     with pytest.raises(CodecError):
         read_transaction(b"\xc3\x01garbage!")
     with pytest.raises(CodecError):
