@@ -114,7 +114,7 @@ class Worker:
         self.partitions = counts[topics.transactions]
         ensure_compacted(config.kafka, config.state_topic, self.partitions)
         ensure_compacted(config.kafka, config.checkpoint_topic, 1)
-        self._learned_at_checkpoint = -1
+        self._checkpointed = (-1, -1)  # (labels learned, labels counted in the AUCs) of the last checkpoint
         self._next_expiry = 0.0
         self._learned_reported = self._inexact_reported = 0
         self.replica = ReplicaReader(config.kafka, topics, counts, config.max_label_delay_us, config.lookahead_us)
@@ -302,9 +302,11 @@ class Worker:
                 self.producer.produce(config.state_topic, dumps(states[customer]), customer.encode(),
                                       partition=partition)
             customers.clear()
-        if engine.model.learned != self._learned_at_checkpoint:
+        # also when only the AUCs counted labels (they count on arrival): else a restart would lose them
+        mark = (engine.model.learned, engine.model.quality.count)
+        if mark != self._checkpointed:
             self.producer.produce(config.checkpoint_topic, engine.model.to_bytes(), config.checkpoint_key)
-            self._learned_at_checkpoint = engine.model.learned
+            self._checkpointed = mark
         offsets = []
         for (topic, partition), offset in self.next_offset.items():
             queue = self.held.get(partition) if topic == config.topics.transactions else None
@@ -387,6 +389,6 @@ class Worker:
         if latest is None:
             return FraudModel()
         model = FraudModel.from_bytes(latest)
-        self._learned_at_checkpoint = model.learned
+        self._checkpointed = (model.learned, model.quality.count)
         log.info("model restored from checkpoint (%d labels learned)", model.learned)
         return model
