@@ -25,7 +25,7 @@ The Kafka loop (`processors.worker`) decodes records and decides *when* a transa
   that only ever had its latest label. A revision at or below one seen is a no-op (`stale_revisions`).
 
 Everything a restart needs is in `CustomerState` (written per touched customer by the worker), the
-labelled inputs' records (`inputs[p].drain()`, written by the worker) and the model checkpoint; `dirty`
+labelled inputs' records (`drain_inputs()`, written by the worker) and the model checkpoint; `dirty`
 says which customers changed since the worker last wrote them.
 """
 
@@ -43,10 +43,10 @@ from typing import Any
 import numpy as np
 
 from processors.features import FEATURE_NAMES, Txn
-from processors.labelled_inputs import FLAG_FRAUD, FLAG_LEARNED, NO_BIN, HeldInput, LabelledInputs
+from processors.labelled_inputs import FLAG_FRAUD, FLAG_LEARNED, HeldInput, LabelledInputs
 from processors.model_input import COLUMNS, model_row
 from processors.risk import RiskReplica
-from processors.scoring import FraudModel, PrequentialAUC
+from processors.scoring import FraudModel
 from processors.state import CustomerState, Label, Pending, Revision
 from processors.wire import LabelFacts
 
@@ -136,9 +136,8 @@ class Engine:
     counters: EngineCounters = field(default_factory=EngineCounters)
     # (label_time, txn id, partition, customer, revision): labels and revisions to apply, in label-time order
     _due: list[tuple[int, str, int, str, int]] = field(default_factory=list)
-    # per partition, labelled inputs on their way into `inputs` (added a batch at a time)
-    _keep: dict[int, tuple[list[str], list[int], list[int], list[int], list[int], list[bytes]]] = field(
-        default_factory=dict)
+    # per partition, labelled inputs on their way into `inputs` (added a commit's worth at a time)
+    _keep: dict[int, list[tuple[str, int, float, int, int, bytes]]] = field(default_factory=dict)
     _inputs_before: int = -(2**63)  # inputs of transactions older than this are expired
 
     def __post_init__(self) -> None:
@@ -202,7 +201,7 @@ class Engine:
                                         pending.label if pending is not None else None) if label is not None]
         last = state.history.last
         if pending is None and txn_id not in state.early and last is not None and facts.event_time <= last.time_us:
-            held = self._held(partition, txn_id)  # scored and labelled already (or expired)
+            held = self.held(partition, txn_id)  # scored and labelled already (or expired)
             if held is None and not known:
                 self.counters.revisions_not_learned += 1  # its input is no longer held
                 return
@@ -235,7 +234,6 @@ class Engine:
             if pending is not None and pending.label is not None and pending.label[1] == label_time:
                 self._learn_first(partition, customer, state, txn_id)
             # else: expired, or superseded by a higher revision (scheduled again)
-        self._flush_inputs()
 
     def _learn(self, x: np.ndarray, is_fraud: bool, txn_id: str) -> bool:
         """Learn a transaction's label under the sampling rule; True if the model learned it."""
@@ -258,14 +256,9 @@ class Engine:
         self.dirty[partition].add(customer)
         keep = self._keep.get(partition)
         if keep is None:
-            keep = self._keep[partition] = ([], [], [], [], [], [])
-        ids, times, bins, flags, revisions, rows = keep
-        ids.append(txn_id)
-        times.append(pending.event_time)
-        bins.append(NO_BIN if math.isnan(pending.score) else PrequentialAUC.bin_of(pending.score))
-        flags.append(FLAG_FRAUD * is_fraud | FLAG_LEARNED * learned)
-        revisions.append(revision)
-        rows.append(pending.x)
+            keep = self._keep[partition] = []
+        keep.append((txn_id, pending.event_time, pending.score, FLAG_FRAUD * is_fraud | FLAG_LEARNED * learned,
+                     revision, pending.x))
 
     def _apply_revision(self, partition: int, customer: str, state: CustomerState, txn_id: str,
                         scheduled: Revision) -> None:
@@ -279,7 +272,7 @@ class Engine:
                 if pending.label is None:
                     self.model.quality.update(pending.score, is_fraud)
                 else:
-                    self.model.quality.relabel(PrequentialAUC.bin_of(pending.score), pending.label[0], is_fraud)
+                    self.model.quality.relabel(pending.score, pending.label[0], is_fraud)
             pending.label = label
             self._learn_first(partition, customer, state, txn_id)
             self.counters.revisions_learned += 1
@@ -289,8 +282,7 @@ class Engine:
             state.early[txn_id] = label  # not scored yet: it will be learned with this label
             self.counters.revisions_learned += 1
             return
-        self._flush_inputs()
-        held = self._held(partition, txn_id)
+        held = self.held(partition, txn_id)
         if held is None:
             self.counters.revisions_not_learned += 1
         elif held.revision >= revision:
@@ -304,24 +296,33 @@ class Engine:
     def _correct(self, inputs: LabelledInputs, held: HeldInput, is_fraud: bool, revision: int) -> None:
         """Learn a revised verdict of a transaction learned (or left out) under another one."""
         x = held.x()
-        if held.bin != NO_BIN:
-            self.model.quality.relabel(held.bin, held.is_fraud, is_fraud)
+        if not math.isnan(held.score):
+            self.model.quality.relabel(held.score, held.is_fraud, is_fraud)
         if held.learned:  # undo the earlier step, to first order
             self.model.learn(x, held.is_fraud, -(1.0 if held.is_fraud else self._negative_weight))
         inputs.update(held, is_fraud, self._learn(x, is_fraud, held.txn_id), revision)
         self.counters.revisions_learned += 1
 
-    def _held(self, partition: int, txn_id: str) -> HeldInput | None:
+    def held(self, partition: int, txn_id: str) -> HeldInput | None:
+        """The labelled input kept for a transaction of `partition`, None if none is (any more)."""
+        self.flush_inputs()
         inputs = self.inputs.get(partition)
         held = inputs.find(txn_id) if inputs is not None else None
         return held if held is not None and held.event_time >= self._inputs_before else None
 
-    def _flush_inputs(self) -> None:
-        for partition, (ids, times, bins, flags, revisions, rows) in self._keep.items():
-            if ids:
-                self.inputs[partition].add(ids, times, bins, flags, revisions, b"".join(rows))
+    def flush_inputs(self) -> None:
+        """Move the inputs of transactions learned since the last flush into `inputs` (before a lookup, and
+        before the worker drains their records: a commit's worth is one batch of numpy work)."""
+        for partition, keep in self._keep.items():
+            if keep:
+                self.inputs[partition].add(keep)
         self._keep.clear()
         self._cap_inputs()
+
+    def drain_inputs(self) -> dict[int, list[tuple[bytes, bytes | None]]]:
+        """Per partition, the labelled inputs' records of what changed since the last drain."""
+        self.flush_inputs()
+        return {partition: inputs.drain() for partition, inputs in self.inputs.items()}
 
     def _cap_inputs(self) -> None:
         """Evict the oldest chunks of labelled inputs while there are more than `max_inputs`."""
@@ -409,6 +410,7 @@ class Engine:
                     self.dirty[partition].add(customer)
                     changed += 1
         self._inputs_before = max(self._inputs_before, before_us)
+        self.flush_inputs()
         for inputs in self.inputs.values():
             inputs.expire(before_us)
         return changed
@@ -417,4 +419,4 @@ class Engine:
         return sum(len(s.pending) for states in self.states.values() for s in states.values())
 
     def inputs_count(self) -> int:
-        return sum(len(inputs) for inputs in self.inputs.values())
+        return sum(len(inputs) for inputs in self.inputs.values()) + sum(len(k) for k in self._keep.values())

@@ -4,14 +4,14 @@ A transaction's first label (revision 0, hours to days after the event) takes it
 customer's pending state and the model learns it; a later revision, typically a fraud first confirmed
 legitimate and charged back 30-90 days after the event, is learned as a correction, which needs the
 input the transaction was scored with. `LabelledInputs` keeps, for one owned partition, every labelled
-transaction's input row, the histogram bin of its score (to move it in the prequential AUCs), the
+transaction's input row, its score (to move it in the prequential AUCs, exactly: kept as float64), the
 verdict applied and whether the model learned it, until `max_label_delay_us` of event time after its
 event (`expire`), or fewer rows under a count cap (`evict_oldest`).
 
 Rows are compact: 50 inputs as float16 and `amount_zscore` as float32 (the one input without a bound in
 practice: a customer with near-constant amounts gives z-scores beyond float16's 65504). float16 keeps 11
 significant bits (relative error <= 2^-11 = 4.9e-4, absolute <= 6e-8 below 6e-5; counts up to 2048,
-flags and one-hot inputs exact), finer than one SGD step can tell. A row costs 129 bytes with its index
+flags and one-hot inputs exact), finer than one SGD step can tell. A row costs 135 bytes with its index
 (`processors.keyed_chunks`), against 408 for the float64 row alone and ~150 more for a dict entry.
 
 Restarts and rebalances: every change is also written to the compacted `<group>-labelled-inputs` topic,
@@ -25,7 +25,7 @@ rest. Record values are pickles of plain values, read with the unpickler of `pro
 >>> from processors.model_input import COLUMNS
 >>> inputs = LabelledInputs()
 >>> row = [0.5] * len(COLUMNS)
->>> inputs.add(["T1"], [100], [7], [0], [0], struct.pack(f"<{len(COLUMNS)}d", *row))
+>>> inputs.add([("T1", 100, 0.25, 0, 0, struct.pack(f"<{len(COLUMNS)}d", *row))])
 >>> held = inputs.find("T1")
 >>> held.is_fraud, held.revision, held.x().tolist() == row
 (False, 0, True)
@@ -40,7 +40,7 @@ from __future__ import annotations
 import heapq
 import pickle
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,14 +52,13 @@ from processors.model_input import COLUMNS
 from processors.state import plain_loads
 
 FLAG_FRAUD, FLAG_LEARNED = 1, 2
-NO_BIN = 0xFFFF  # a transaction not counted in the prequential AUCs (labelled before it was scored)
 RECORD_ROWS = 2_048  # rows per record: ~300 kB, well under Kafka's default 1 MB message limit
 FORMAT_VERSION = 1
 _WIDE = np.array([COLUMNS.index("amount_zscore")])
 _NARROW = np.array([i for i in range(len(COLUMNS)) if i not in _WIDE])
 _F16_MAX = float(np.finfo(np.float16).max)
 _LAYOUT = zlib.crc32(",".join(COLUMNS).encode())  # rows of another model input are not restored
-SPECS = {"event_time": ("<i8", ()), "bin": ("<u2", ()), "flags": ("u1", ()), "revision": ("<i4", ()),
+SPECS = {"event_time": ("<i8", ()), "score": ("<f8", ()), "flags": ("u1", ()), "revision": ("<i4", ()),
          "narrow": ("<f2", (len(_NARROW),)), "wide": ("<f4", (len(_WIDE),))}
 
 
@@ -70,7 +69,7 @@ class HeldInput:
     txn_id: str
     ref: RowRef
     event_time: int
-    bin: int
+    score: float  # NaN: not counted in the prequential AUCs (labelled before it was scored)
     is_fraud: bool
     learned: bool
     revision: int
@@ -103,12 +102,13 @@ class LabelledInputs:
 
     # -- rows -------------------------------------------------------------------------------------
 
-    def add(self, txn_ids: list[str], event_times: Sequence[int], bins: Sequence[int], flags: Sequence[int],
-            revisions: Sequence[int], rows: bytes) -> None:
-        """Keep labelled transactions: their ids, event times, score bins, flags (`FLAG_*`), revisions
-        applied, and input rows (float64 bytes, `COLUMNS` order, one after the other)."""
-        x = np.frombuffer(rows, np.float64).reshape(len(txn_ids), len(COLUMNS))
-        columns = {"event_time": np.array(event_times, np.int64), "bin": np.array(bins, np.uint16),
+    def add(self, entries: list[tuple[str, int, float, int, int, bytes]]) -> None:
+        """Keep labelled transactions: (id, event time, score, flags (`FLAG_*`), revision applied, input
+        row as float64 bytes in `COLUMNS` order) each; best a commit's worth at a time."""
+        ids, event_times, scores, flags, revisions, rows = zip(*entries, strict=True)
+        txn_ids = list(ids)
+        x = np.frombuffer(b"".join(rows), np.float64).reshape(len(txn_ids), len(COLUMNS))
+        columns = {"event_time": np.array(event_times, np.int64), "score": np.array(scores, np.float64),
                    "flags": np.array(flags, np.uint8), "revision": np.array(revisions, np.int32),
                    # clipped: an input past float16's range (none has one in practice) stays finite
                    "narrow": np.clip(x[:, _NARROW], -_F16_MAX, _F16_MAX).astype(np.float16),
@@ -124,7 +124,7 @@ class LabelledInputs:
         if ref is None:
             return None
         flags = int(ref.get("flags"))
-        return HeldInput(txn_id, ref, int(ref.get("event_time")), int(ref.get("bin")), bool(flags & FLAG_FRAUD),
+        return HeldInput(txn_id, ref, int(ref.get("event_time")), float(ref.get("score")), bool(flags & FLAG_FRAUD),
                          bool(flags & FLAG_LEARNED), int(ref.get("revision")))
 
     def update(self, held: HeldInput, is_fraud: bool, learned: bool, revision: int) -> None:

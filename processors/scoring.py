@@ -53,16 +53,12 @@ class PrequentialAUC:
     def update(self, score: float, is_fraud: bool) -> None:
         (self.positives if is_fraud else self.negatives)[self._bin(score)] += 1
 
-    @classmethod
-    def bin_of(cls, score: float) -> int:
-        """The histogram bin a score counts in (what to keep of a score to `relabel` it later)."""
-        return cls._bin(score)
-
-    def relabel(self, bin_: int, was_fraud: bool, is_fraud: bool) -> None:
-        """Count a transaction scored into `bin_` under its revised label instead of its earlier one."""
+    def relabel(self, score: float, was_fraud: bool, is_fraud: bool) -> None:
+        """Count a transaction given `score` under its revised label instead of its earlier one."""
         if was_fraud != is_fraud:
-            (self.positives if was_fraud else self.negatives)[bin_] -= 1
-            (self.positives if is_fraud else self.negatives)[bin_] += 1
+            b = self._bin(score)
+            (self.positives if was_fraud else self.negatives)[b] -= 1
+            (self.positives if is_fraud else self.negatives)[b] += 1
 
     @property
     def count(self) -> int:

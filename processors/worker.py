@@ -312,8 +312,8 @@ class Worker:
                 self.producer.produce(config.state_topic, dumps(states[customer]), customer.encode(),
                                       partition=partition)
             customers.clear()
-        for partition, inputs in engine.inputs.items():
-            for key, value in inputs.drain():
+        for partition, records in engine.drain_inputs().items():
+            for key, value in records:
                 self.producer.produce(config.inputs_topic, value, key, partition=partition)
         # also when only the AUCs counted labels (they count on arrival): else a restart would lose them
         mark = (engine.model.learned, engine.model.quality.count)

@@ -81,9 +81,9 @@ def test_a_chargeback_is_learned_as_a_correction_and_counted_under_the_true_labe
     assert len(revisions) >= 10 and any(sampled(r["transaction_id"]) for r in revisions)
     assert len(set(scores.values())) > 1000  # the model learned while it scored
     label_all(engine, rest)
-    rows = np.array([engine.inputs[0].find(r["transaction_id"]).x() for r in revisions])
+    rows = np.array([engine.held(0, r["transaction_id"]).x() for r in revisions])
     before, learned_before = engine.model.score_rows(rows), engine.model.learned
-    assert all(not engine.inputs[0].find(r["transaction_id"]).is_fraud for r in revisions)
+    assert all(not engine.held(0, r["transaction_id"]).is_fraud for r in revisions)
     label_all(engine, revisions)
 
     assert engine.counters.revisions_learned == len(revisions)
@@ -92,7 +92,7 @@ def test_a_chargeback_is_learned_as_a_correction_and_counted_under_the_true_labe
     undone = sum(sampled(r["transaction_id"]) for r in revisions)
     assert engine.model.learned - learned_before == len(revisions) + undone
     for r in revisions:
-        held = engine.inputs[0].find(r["transaction_id"])
+        held = engine.held(0, r["transaction_id"])
         assert (held.is_fraud, held.learned, held.revision) == (True, True, 1)
     assert engine.model.score_rows(rows).mean() > before.mean()
     # every scored transaction counts once, against its latest label, at the score it was given
@@ -157,7 +157,7 @@ def test_stale_and_duplicate_revisions_are_no_ops(revised: Any) -> None:
     engine.label(0, facts(first))
     engine.learn_until(horizon)
     assert engine.counters.stale_revisions == 3
-    held = engine.inputs[0].find(first["transaction_id"])
+    held = engine.held(0, first["transaction_id"])
     assert (held.is_fraud, held.revision) == (False, 2)
 
 
@@ -196,7 +196,7 @@ def test_revisions_before_the_first_label_is_learned_apply_in_label_time_order(r
     # live: its first label (if sampled), the undo of it, the fraud; early: the fraud only
     assert engine.model.learned - learned == 2 * sampled(live["transaction_id"]) + 1 + 1
     for r in (live, early):
-        held = engine.inputs[0].find(r["transaction_id"])
+        held = engine.held(0, r["transaction_id"])
         assert (held.is_fraud, held.revision) == (True, 1)
 
 
@@ -211,7 +211,7 @@ def test_a_revision_before_its_transaction_is_scored_labels_it(revised: Any) -> 
     assert engine.counters.revisions_learned == 1
     assert engine.score(0, record) is not None
     engine.learn_until(record["event_time"])
-    held = engine.inputs[0].find(later["transaction_id"])
+    held = engine.held(0, later["transaction_id"])
     assert (held.is_fraud, held.learned, held.revision) == (True, True, 1)
     engine.label(0, facts(later, revision=0, is_fraud=False))
     assert engine.counters.stale_labels == 1
@@ -225,7 +225,7 @@ def test_labelled_inputs_come_back_from_their_records_after_a_restart(revised: A
         engine, _, rest = scored_engine(dataset)
         label_all(engine, rest)
         if restart:
-            records = engine.inputs[0].drain()
+            records = engine.drain_inputs()[0]
             states = {c: loads(dumps(s)) for c, s in engine.states[0].items()}
             engine = Engine(FraudModel.from_bytes(engine.model.to_bytes()), engine.risk, dataset.homes)
             engine.assign(0, states, LabelledInputs.restore(records))
@@ -234,7 +234,7 @@ def test_labelled_inputs_come_back_from_their_records_after_a_restart(revised: A
         runs.append(engine.model)
     assert runs[0].learned == runs[1].learned
     assert np.array_equal(runs[0].quality.positives, runs[1].quality.positives)
-    rows = np.array([engine.inputs[0].find(r["transaction_id"]).x() for r in revisions])
+    rows = np.array([engine.held(0, r["transaction_id"]).x() for r in revisions])
     assert np.array_equal(runs[0].score_rows(rows), runs[1].score_rows(rows))  # the same model
 
 
