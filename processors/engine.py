@@ -13,9 +13,20 @@ The Kafka loop (`processors.worker`) decodes records and decides *when* a transa
   where a label cannot be used before it exists. Learning on arrival instead would let a worker reading a
   backlog learn labels from hours ahead of the transactions it scores, and overstate the AUCs.
 - A label that arrives before its transaction is scored waits in the customer's `early` labels.
+- Revisions (`revision` > 0; the highest revision of a transaction is the truth, e.g. a chargeback of a
+  transaction first confirmed legitimate) wait in the customer's `revisions` until their label time, as
+  labels do, and are then applied: to a transaction whose first label is not learned yet, as that label;
+  to one learned already, as a correction, from the input kept in `inputs` (`processors.labelled_inputs`,
+  every labelled transaction for `max_label_delay_us`): the prequential AUCs count the transaction under
+  its new label instead of the old, the old learning step is undone to first order (River's
+  LogisticRegression cannot unlearn: a step of the old label with the negated weight, at today's
+  weights), and the new label is learned under the rule of a first label (frauds weight 1; legitimate
+  ones sampled and weighted by the inverse share), so a revised transaction weighs in the model as one
+  that only ever had its latest label. A revision at or below one seen is a no-op (`stale_revisions`).
 
-Everything a restart needs is in `CustomerState` (written per touched customer by the worker) and the
-model checkpoint; `dirty` says which customers changed since the worker last wrote them.
+Everything a restart needs is in `CustomerState` (written per touched customer by the worker), the
+labelled inputs' records (`drain_inputs()`, written by the worker) and the model checkpoint; `dirty`
+says which customers changed since the worker last wrote them.
 """
 
 from __future__ import annotations
@@ -32,10 +43,11 @@ from typing import Any
 import numpy as np
 
 from processors.features import FEATURE_NAMES, Txn
+from processors.labelled_inputs import FLAG_FRAUD, FLAG_LEARNED, HeldInput, LabelledInputs
 from processors.model_input import COLUMNS, model_row
 from processors.risk import RiskReplica
 from processors.scoring import FraudModel
-from processors.state import CustomerState, Pending
+from processors.state import CustomerState, Label, Pending, Revision
 from processors.wire import LabelFacts
 
 
@@ -52,6 +64,10 @@ class EngineCounters:
     duplicates: int = 0  # transactions at or before the customer's last one: already scored
     stale_labels: int = 0  # labels of transactions already learned (re-sent) or expired
     inexact_risk: int = 0  # merchant risk asked for behind the replica's fold point
+    revisions_learned: int = 0  # revisions the model learned (as a correction, or as the first label)
+    revisions_not_learned: int = 0  # input no longer held (expired, evicted), or the verdict unchanged
+    stale_revisions: int = 0  # a revision at or below one seen for its transaction: a no-op
+    inputs_evicted: int = 0  # labelled inputs dropped by the count cap before the end of their window
 
 
 _ROW = struct.Struct(f"<{len(COLUMNS)}d")  # a model input row as bytes (what `Pending.x` holds)
@@ -113,11 +129,16 @@ class Engine:
     # an unfitted logistic regression scores everything 0.5: no alerts until it has learned this many labels
     alert_warmup: int = 1_000
     learn_negatives: float = 0.2  # share of legitimate labels learned (frauds: all)
+    max_inputs: int = 4_000_000  # labelled inputs kept for revisions, all partitions (oldest evicted)
     states: dict[int, dict[str, CustomerState]] = field(default_factory=dict)
     dirty: dict[int, set[str]] = field(default_factory=dict)
+    inputs: dict[int, LabelledInputs] = field(default_factory=dict)
     counters: EngineCounters = field(default_factory=EngineCounters)
-    # (label_time, txn id, partition, customer): labelled pending transactions, learnt in label-time order
-    _due: list[tuple[int, str, int, str]] = field(default_factory=list)
+    # (label_time, txn id, partition, customer, revision): labels and revisions to apply, in label-time order
+    _due: list[tuple[int, str, int, str, int]] = field(default_factory=list)
+    # per partition, labelled inputs on their way into `inputs` (added a commit's worth at a time)
+    _keep: dict[int, list[tuple[str, int, float, int, int, bytes]]] = field(default_factory=dict)
+    _inputs_before: int = -(2**63)  # inputs of transactions older than this are expired
 
     def __post_init__(self) -> None:
         # a legitimate label is learned when crc32(transaction id) < cut, with weight 1 / share
@@ -126,18 +147,24 @@ class Engine:
 
     # -- partitions -------------------------------------------------------------------------------
 
-    def assign(self, partition: int, states: dict[str, CustomerState]) -> None:
-        """Own `partition`, with its customers' states as restored from the state topic."""
+    def assign(self, partition: int, states: dict[str, CustomerState], inputs: LabelledInputs | None = None) -> None:
+        """Own `partition`, with its customers' states and labelled inputs as restored from their topics."""
         self.states[partition] = states
         self.dirty[partition] = set()
+        self.inputs[partition] = inputs if inputs is not None else LabelledInputs()
         for customer, state in states.items():
             for txn_id, pending in state.pending.items():
                 if pending.label is not None:
-                    heapq.heappush(self._due, (pending.label[1], txn_id, partition, customer))
+                    heapq.heappush(self._due, (pending.label[1], txn_id, partition, customer, pending.label[2]))
+            for txn_id, (_, label_time, revision, _) in state.revisions.items():
+                heapq.heappush(self._due, (label_time, txn_id, partition, customer, revision))
+        self._cap_inputs()
 
     def revoke(self, partition: int) -> None:
         self.states.pop(partition, None)
         self.dirty.pop(partition, None)  # the worker wrote them before giving the partition up
+        self.inputs.pop(partition, None)
+        self._keep.pop(partition, None)
 
     # -- events -----------------------------------------------------------------------------------
 
@@ -146,43 +173,166 @@ class Engine:
         state = states.get(facts.customer_id)
         if state is None:
             state = states[facts.customer_id] = CustomerState()
+        if facts.revision > 0:
+            self._revision_arrived(partition, state, facts)
+            return
         pending = state.pending.get(facts.transaction_id)
         if pending is not None:
             if pending.label is not None:
                 return  # a re-sent label
-            pending.label = (facts.is_fraud, facts.label_time)
+            pending.label = (facts.is_fraud, facts.label_time, 0)
             if not math.isnan(pending.score):  # else prepared, not scored yet: scoring counts it
                 self.model.quality.update(pending.score, facts.is_fraud)
-                heapq.heappush(self._due, (facts.label_time, facts.transaction_id, partition, facts.customer_id))
+                heapq.heappush(self._due, (facts.label_time, facts.transaction_id, partition, facts.customer_id, 0))
         elif state.history.last is not None and facts.event_time <= state.history.last.time_us:
             self.counters.stale_labels += 1  # its transaction was scored and learned (or expired) already
             return
+        elif facts.transaction_id in state.early:
+            return  # a re-sent label, or the transaction's revision is there already
         else:
-            state.early[facts.transaction_id] = (facts.is_fraud, facts.label_time)
+            state.early[facts.transaction_id] = (facts.is_fraud, facts.label_time, 0)
+        self.dirty[partition].add(facts.customer_id)
+
+    def _revision_arrived(self, partition: int, state: CustomerState, facts: LabelFacts) -> None:
+        """Schedule a revision at its label time, unless one as high is known (then it is a no-op)."""
+        txn_id, revision = facts.transaction_id, facts.revision
+        pending = state.pending.get(txn_id)
+        known = [label[2] for label in (state.revisions.get(txn_id), state.early.get(txn_id),
+                                        pending.label if pending is not None else None) if label is not None]
+        last = state.history.last
+        if pending is None and txn_id not in state.early and last is not None and facts.event_time <= last.time_us:
+            held = self.held(partition, txn_id)  # scored and labelled already (or expired)
+            if held is None and not known:
+                self.counters.revisions_not_learned += 1  # its input is no longer held
+                return
+            if held is not None:
+                known.append(held.revision)
+        if known and revision <= max(known):
+            self.counters.stale_revisions += 1
+            return
+        state.revisions[txn_id] = (facts.is_fraud, facts.label_time, revision, facts.event_time)
+        heapq.heappush(self._due, (facts.label_time, txn_id, partition, facts.customer_id, revision))
         self.dirty[partition].add(facts.customer_id)
 
     def learn_until(self, t: int) -> None:
-        """Learn every label with label_time <= t (in label-time order). Every fraud is learned; of the
-        legitimate ones, the share `learn_negatives` chosen by transaction id, each weighted by its
-        inverse so the model's calibration stays that of learning them all (River's learn_one is the
-        cost that limits a worker; bench/RESULTS.md has the quality with and without sampling)."""
-        due, model = self._due, self.model
-        cut, weight = self._negative_cut, self._negative_weight
+        """Learn every label and apply every revision with label_time <= t (in label-time order). Every
+        fraud is learned; of the legitimate ones, the share `learn_negatives` chosen by transaction id,
+        each weighted by its inverse so the model's calibration stays that of learning them all (River's
+        learn_one is the cost that limits a worker; bench/RESULTS.md has the quality with and without
+        sampling). A learned transaction's input moves to `inputs`, for a revision to come."""
+        due, states = self._due, self.states
         while due and due[0][0] <= t:
-            _, txn_id, partition, customer = heapq.heappop(due)
-            state = self.states.get(partition, {}).get(customer)
-            pending = state.pending.pop(txn_id, None) if state is not None else None
-            if pending is None or pending.label is None:
-                continue  # partition given away, or expired
-            self.dirty[partition].add(customer)
-            if pending.label[0]:
-                model.learn(np.frombuffer(pending.x), True)
-            elif zlib.crc32(txn_id.encode()) < cut:
-                model.learn(np.frombuffer(pending.x), False, weight)
-            else:
-                self.counters.not_learned += 1
+            label_time, txn_id, partition, customer, revision = heapq.heappop(due)
+            state = states.get(partition, {}).get(customer)
+            if state is None:
+                continue  # partition given away
+            scheduled = state.revisions.get(txn_id)
+            if scheduled is not None and scheduled[1] == label_time and scheduled[2] == revision:
+                self._apply_revision(partition, customer, state, txn_id, scheduled)
                 continue
-            self.counters.learned += 1
+            pending = state.pending.get(txn_id)
+            if pending is not None and pending.label is not None and pending.label[1] == label_time:
+                self._learn_first(partition, customer, state, txn_id)
+            # else: expired, or superseded by a higher revision (scheduled again)
+
+    def _learn(self, x: np.ndarray, is_fraud: bool, txn_id: str) -> bool:
+        """Learn a transaction's label under the sampling rule; True if the model learned it."""
+        if is_fraud:
+            self.model.learn(x, True)
+        elif zlib.crc32(txn_id.encode()) < self._negative_cut:
+            self.model.learn(x, False, self._negative_weight)
+        else:
+            self.counters.not_learned += 1
+            return False
+        self.counters.learned += 1
+        return True
+
+    def _learn_first(self, partition: int, customer: str, state: CustomerState, txn_id: str) -> None:
+        """Learn a pending transaction's label; its input moves to the labelled inputs."""
+        pending = state.pending.pop(txn_id)
+        assert pending.label is not None
+        is_fraud, _, revision = pending.label
+        learned = self._learn(np.frombuffer(pending.x), is_fraud, txn_id)
+        self.dirty[partition].add(customer)
+        keep = self._keep.get(partition)
+        if keep is None:
+            keep = self._keep[partition] = []
+        keep.append((txn_id, pending.event_time, pending.score, FLAG_FRAUD * is_fraud | FLAG_LEARNED * learned,
+                     revision, pending.x))
+
+    def _apply_revision(self, partition: int, customer: str, state: CustomerState, txn_id: str,
+                        scheduled: Revision) -> None:
+        del state.revisions[txn_id]
+        self.dirty[partition].add(customer)
+        is_fraud, label_time, revision, event_time = scheduled
+        label: Label = (is_fraud, label_time, revision)
+        pending = state.pending.get(txn_id)
+        if pending is not None:  # its first label is not learned yet (or has not come): learn this one
+            if not math.isnan(pending.score):
+                if pending.label is None:
+                    self.model.quality.update(pending.score, is_fraud)
+                else:
+                    self.model.quality.relabel(pending.score, pending.label[0], is_fraud)
+            pending.label = label
+            self._learn_first(partition, customer, state, txn_id)
+            self.counters.revisions_learned += 1
+            return
+        last = state.history.last
+        if txn_id in state.early or last is None or event_time > last.time_us:
+            state.early[txn_id] = label  # not scored yet: it will be learned with this label
+            self.counters.revisions_learned += 1
+            return
+        held = self.held(partition, txn_id)
+        if held is None:
+            self.counters.revisions_not_learned += 1
+        elif held.revision >= revision:
+            self.counters.stale_revisions += 1
+        elif held.is_fraud == is_fraud:
+            self.inputs[partition].update(held, is_fraud, held.learned, revision)
+            self.counters.revisions_not_learned += 1  # the same verdict: nothing to learn
+        else:
+            self._correct(self.inputs[partition], held, is_fraud, revision)
+
+    def _correct(self, inputs: LabelledInputs, held: HeldInput, is_fraud: bool, revision: int) -> None:
+        """Learn a revised verdict of a transaction learned (or left out) under another one."""
+        x = held.x()
+        if not math.isnan(held.score):
+            self.model.quality.relabel(held.score, held.is_fraud, is_fraud)
+        if held.learned:  # undo the earlier step, to first order
+            self.model.learn(x, held.is_fraud, -(1.0 if held.is_fraud else self._negative_weight))
+        inputs.update(held, is_fraud, self._learn(x, is_fraud, held.txn_id), revision)
+        self.counters.revisions_learned += 1
+
+    def held(self, partition: int, txn_id: str) -> HeldInput | None:
+        """The labelled input kept for a transaction of `partition`, None if none is (any more)."""
+        self.flush_inputs()
+        inputs = self.inputs.get(partition)
+        held = inputs.find(txn_id) if inputs is not None else None
+        return held if held is not None and held.event_time >= self._inputs_before else None
+
+    def flush_inputs(self) -> None:
+        """Move the inputs of transactions learned since the last flush into `inputs` (before a lookup, and
+        before the worker drains their records: a commit's worth is one batch of numpy work)."""
+        for partition, keep in self._keep.items():
+            if keep:
+                self.inputs[partition].add(keep)
+        self._keep.clear()
+        self._cap_inputs()
+
+    def drain_inputs(self) -> dict[int, list[tuple[bytes, bytes | None]]]:
+        """Per partition, the labelled inputs' records of what changed since the last drain."""
+        self.flush_inputs()
+        return {partition: inputs.drain() for partition, inputs in self.inputs.items()}
+
+    def _cap_inputs(self) -> None:
+        """Evict the oldest chunks of labelled inputs while there are more than `max_inputs`."""
+        held = self.inputs_count()
+        while held > self.max_inputs:
+            oldest = min((inputs for inputs in self.inputs.values() if len(inputs)),
+                         key=lambda inputs: inputs.oldest_event_time() or 0)
+            evicted = oldest.evict_oldest()
+            self.counters.inputs_evicted += evicted
+            held -= evicted
 
     def prepare(self, partition: int, record: dict[str, Any], received: float | None = None) -> Prepared | None:
         """Features and model input of a transaction, and the customer's history moved past it; None for a
@@ -227,7 +377,8 @@ class Engine:
             txn_id = record["transaction_id"]
             if pending.label is not None:
                 self.model.quality.update(score, pending.label[0])
-                heapq.heappush(self._due, (pending.label[1], txn_id, prepared.partition, record["customer_id"]))
+                heapq.heappush(self._due, (pending.label[1], txn_id, prepared.partition, record["customer_id"],
+                                           pending.label[2]))
             if score >= self.threshold and alerting:
                 alerts.append({"alert_id": f"A-{txn_id}", "transaction_id": txn_id,
                                "customer_id": record["customer_id"], "event_time": record["event_time"],
@@ -250,15 +401,22 @@ class Engine:
         return Scored(batch.records()[0], batch.alerts[0] if batch.alerts else None)
 
     def expire(self, before_us: int) -> int:
-        """Drop pending transactions and early labels older than `before_us` (the max label delay
-        behind the newest event time); returns how many customers changed."""
+        """Drop pending transactions, early labels, revisions and labelled inputs older than `before_us`
+        (the max label delay behind the newest event time); returns how many customers changed."""
         changed = 0
         for partition, states in self.states.items():
             for customer, state in states.items():
                 if state.expire(before_us):
                     self.dirty[partition].add(customer)
                     changed += 1
+        self._inputs_before = max(self._inputs_before, before_us)
+        self.flush_inputs()
+        for inputs in self.inputs.values():
+            inputs.expire(before_us)
         return changed
 
     def pending_count(self) -> int:
         return sum(len(s.pending) for states in self.states.values() for s in states.values())
+
+    def inputs_count(self) -> int:
+        return sum(len(inputs) for inputs in self.inputs.values()) + sum(len(k) for k in self._keep.values())

@@ -168,12 +168,25 @@ class CustomerHistory:
 
 @dataclass
 class MerchantRisk:
-    """Fraud rate per merchant from the labels seen so far, smoothed towards RISK_PRIOR."""
+    """Fraud rate per merchant from the labels seen so far, smoothed towards RISK_PRIOR. A transaction counts
+    once, under its latest label: a label with a higher revision moves it between legitimate and fraud (a
+    chargeback), one at or below the revision seen is ignored (re-sent, or older)."""
 
     labels: dict[str, int] = field(default_factory=dict)
     frauds: dict[str, int] = field(default_factory=dict)
+    verdicts: dict[str, tuple[int, bool]] = field(default_factory=dict)  # txn id -> (revision, is_fraud)
 
-    def observe(self, merchant_id: str | None, is_fraud: bool) -> None:
+    def observe(self, merchant_id: str | None, is_fraud: bool, txn_id: str | None = None, revision: int = 0) -> None:
+        """Count a label of a transaction of the merchant (`txn_id` None: one known to be its only label)."""
+        if txn_id is not None:
+            seen = self.verdicts.get(txn_id)
+            if seen is not None and revision <= seen[0]:
+                return
+            self.verdicts[txn_id] = (revision, is_fraud)
+            if seen is not None:
+                if merchant_id is not None and is_fraud != seen[1]:
+                    self.frauds[merchant_id] = self.frauds.get(merchant_id, 0) + (1 if is_fraud else -1)
+                return
         if merchant_id is None:
             return
         self.labels[merchant_id] = self.labels.get(merchant_id, 0) + 1
@@ -190,9 +203,11 @@ class MerchantRisk:
 def reference_features(transactions: list[dict[str, Any]], labels: list[dict[str, Any]],
                        homes: dict[str, tuple[float, float]]) -> list[dict[str, Any]]:
     """Features of every transaction (records in event-time order), offline. A label updates merchant
-    risk once its label_time has passed: labels with label_time <= a transaction's event time count."""
+    risk once its label_time has passed: labels with label_time <= a transaction's event time count, in
+    label-time order (then by transaction id and revision), each transaction under its latest revision."""
     merchant_of = {t["transaction_id"]: t["merchant_id"] for t in transactions}
-    pending = sorted(labels, key=lambda label: (label["label_time"], label["transaction_id"]))
+    pending = sorted(labels, key=lambda label: (label["label_time"], label["transaction_id"],
+                                                label.get("revision", 0)))
     histories: dict[str, CustomerHistory] = {}
     risk = MerchantRisk()
     out, next_label = [], 0
@@ -200,7 +215,8 @@ def reference_features(transactions: list[dict[str, Any]], labels: list[dict[str
         txn = Txn.from_record(record)
         while next_label < len(pending) and pending[next_label]["label_time"] <= txn.time_us:
             label = pending[next_label]
-            risk.observe(merchant_of.get(label["transaction_id"]), label["is_fraud"])
+            risk.observe(merchant_of.get(label["transaction_id"]), label["is_fraud"], label["transaction_id"],
+                         label.get("revision", 0))
             next_label += 1
         history = histories.setdefault(record["customer_id"], CustomerHistory())
         out.append(history.features(txn, homes[record["customer_id"]], risk.rate(txn.merchant_id)))

@@ -107,7 +107,7 @@ class TransactionalProducer:
         self._producer.init_transactions(timeout)
         self._producer.begin_transaction()
 
-    def produce(self, topic: str, value: bytes, key: bytes | None, timestamp: int = 0,
+    def produce(self, topic: str, value: bytes | None, key: bytes | None, timestamp: int = 0,
                 headers: list[tuple[str, bytes]] | None = None, partition: int = -1) -> None:
         while True:
             try:

@@ -23,15 +23,32 @@ class ProcessorMetrics:
         self.inexact_risk = Counter("synfin_risk_inexact_total",
                                     "Transactions scored with merchant risk older than the replica keeps exactly.",
                                     registry=r)
+        self.revisions = Counter("synfin_label_revisions_total",
+                                 "Label revisions applied: learned by the model, or not (input no longer held, "
+                                 "or the verdict unchanged).", ["learned"], registry=r)
+        self.stale_revisions = Counter("synfin_label_revisions_stale_total",
+                                       "Label revisions at or below one already seen for their transaction (no-ops).",
+                                       registry=r)
+        self._revisions_reported = (0, 0, 0)
         self.commits = Counter("synfin_processor_commits_total", "Kafka transactions committed.", registry=r)
         self.roc_auc = Gauge("synfin_model_roc_auc", "Prequential ROC-AUC of scores given before their labels.",
                              registry=r)
         self.pr_auc = Gauge("synfin_model_pr_auc", "Prequential PR-AUC (average precision), same scores.",
                             registry=r)
         self.pending = Gauge("synfin_pending_labels", "Scored transactions waiting for their label.", registry=r)
+        self.labelled_inputs = Gauge("synfin_labelled_inputs",
+                                     "Model inputs of labelled transactions kept for label revisions.", registry=r)
         self.held = Gauge("synfin_held_transactions", "Transactions received, waiting for merchant risk to be final.",
                           registry=r)
         self.latency = Histogram("synfin_processing_latency_seconds",
                                  "Wall-clock time from receiving a transaction to emitting its score.",
                                  buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
                                  registry=r)
+
+    def report_revisions(self, learned: int, not_learned: int, stale: int) -> None:
+        """Advance the revision series to the engine's running counts."""
+        was = self._revisions_reported
+        self.revisions.labels(learned="true").inc(learned - was[0])
+        self.revisions.labels(learned="false").inc(not_learned - was[1])
+        self.stale_revisions.inc(stale - was[2])
+        self._revisions_reported = (learned, not_learned, stale)

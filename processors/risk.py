@@ -13,9 +13,20 @@ label later than `t` (the producer sends each partition's labels in label-time o
 to `t` has been joined to its transaction. The worker holds a transaction until then, so the feature does
 not depend on when labels happen to arrive on the wall clock.
 
-Memory: unjoined transactions (until their label, dropped after the maximum label delay), and individual
-label times for `fold_lag_us` of event time behind the slowest transaction partition; older labels are
-folded into per-merchant counts. A query older than the fold point is inexact (`exact(t)` is False).
+Revisions: a transaction counts once, under its latest label (the highest `revision` applied so far, in
+label-time order; one not above it is a re-sent or older revision and ignored). A transaction counts
+in its merchant's labels from its first label's time, and as a fraud from the label time of a label
+saying fraud until that of a later one saying legitimate, so a chargeback turns a legitimate count into
+a fraud one as of its own label time, as `processors.features.MerchantRisk` defines it. A revision joins
+its transaction through `_settled`, a compact table (`processors.keyed_chunks`, ~27 bytes a row) of every
+joined transaction's merchant and verdict, kept until no label may still come for it (the label watermark
+is `max_label_delay_us` past its event time); a revision later than that after its event is ignored
+(counted as an orphan), so what counts never depends on when the table dropped a row.
+
+Memory: unjoined transactions (until their label, dropped after the maximum label delay), joined ones in
+`_settled` (as above), and individual label times for `fold_lag_us` of event time behind the slowest
+transaction partition; older labels are folded into per-merchant counts. A query older than the fold
+point is inexact (`exact(t)` is False).
 
 >>> from processors.wire import LabelFacts, TransactionFacts
 >>> replica = RiskReplica(label_partitions=1, max_label_delay_us=10**9)
@@ -25,6 +36,11 @@ folded into per-merchant counts. A query older than the fold point is inexact (`
 (False, True)
 >>> round(replica.rate("M1", 149), 4), round(replica.rate("M1", 150), 4)
 (0.02, 0.0667)
+>>> replica.add_transaction(TransactionFacts("T2", 120, "C2", "M1"), partition=0)
+>>> replica.add_label(LabelFacts("T2", "C2", 120, False, 160), partition=0)
+>>> replica.add_label(LabelFacts("T2", "C2", 120, True, 300, revision=1), partition=0)  # a chargeback
+>>> round(replica.rate("M1", 299), 4), round(replica.rate("M1", 300), 4)
+(0.0636, 0.1091)
 """
 
 from __future__ import annotations
@@ -34,10 +50,15 @@ from bisect import bisect_right
 from collections import deque
 from dataclasses import dataclass
 
+import numpy as np
+
 from processors.features import DAY_US, RISK_PRIOR, RISK_WEIGHT
+from processors.keyed_chunks import KeyedChunks, key_of
 from processors.wire import LabelFacts, TransactionFacts
 
 DEFAULT_FOLD_LAG_US = 2 * DAY_US
+_SETTLED = {"event_time": ("<i8", ()), "merchant": ("<i4", ()), "fraud": ("u1", ()), "revision": ("<i4", ())}
+_SETTLE_BATCH = 4_096
 
 
 @dataclass
@@ -48,6 +69,7 @@ class RiskCounters:
     duplicates: int = 0  # a transaction or label seen again (a resumed producer re-sends a tail)
     orphans: int = 0  # labels whose transaction never came (or was joined before: a re-sent label)
     expired: int = 0  # transactions whose label did not come within the maximum label delay
+    revisions: int = 0  # revisions that moved a transaction between fraud and legitimate
 
 
 class RiskReplica:
@@ -64,13 +86,19 @@ class RiskReplica:
         self.fold_point = -(2**63)
         self._merchant_of: dict[str, tuple[str | None, int]] = {}  # unjoined: txn id -> (merchant, event time)
         self._arrivals: deque[tuple[int, str]] = deque()  # (event time, txn id), to expire unjoined ones
-        self._waiting: dict[str, LabelFacts] = {}  # labels that came before their transaction
+        self._waiting: dict[str, list[LabelFacts]] = {}  # labels that came before their transaction
         self._waiting_order: list[tuple[int, str]] = []  # heap of (label_time, txn id), lazily cleaned
         self._joined: dict[str, int] = {}  # txn id -> label_time, until folded: recognises re-sent records
-        self._unfolded: list[tuple[int, str, str | None, bool]] = []  # heap (label_time, txn id, merchant, fraud)
+        # heap (label_time, txn id, merchant, first label or a revision), folded in label-time order
+        self._unfolded: list[tuple[int, str, str | None, bool]] = []
         self._base: dict[str, tuple[int, int]] = {}  # merchant -> folded (labels, frauds)
         self._label_times: dict[str, list[int]] = {}  # merchant -> sorted label times after the fold point
-        self._fraud_times: dict[str, list[int]] = {}
+        self._fraud_times: dict[str, list[int]] = {}  # ... times a transaction became fraud
+        self._unfraud_times: dict[str, list[int]] = {}  # ... times one stopped being fraud (a revision)
+        self._settled = KeyedChunks(_SETTLED)  # joined transactions, for their revisions
+        self._settling: list[tuple[int, int, int, bool, int]] = []  # joined since the last flush into it
+        self._merchants: dict[str | None, int] = {None: -1}  # merchant id -> its number in `_settled`
+        self._merchant_ids: list[str] = []
 
     # -- input ------------------------------------------------------------------------------------
 
@@ -81,9 +109,11 @@ class RiskReplica:
         if txn_id in self._joined or txn_id in self._merchant_of:
             self.counters.duplicates += 1
             return
-        label = self._waiting.pop(txn_id, None)
-        if label is not None:
-            self._join(label, facts.merchant_id)
+        labels = self._waiting.pop(txn_id, None)
+        if labels is not None:
+            self._join(labels[0], facts.merchant_id)
+            for revision in labels[1:]:
+                self._revise(revision)
             return
         self._merchant_of[txn_id] = (facts.merchant_id, facts.event_time)
         self._arrivals.append((facts.event_time, txn_id))
@@ -95,6 +125,9 @@ class RiskReplica:
             if frontier is None or frontier == self._watermark:
                 self._watermark = _watermark(self.label_frontier)
         txn_id = facts.transaction_id
+        if facts.revision > 0:
+            self._revise(facts)
+            return
         if txn_id in self._joined or txn_id in self._waiting:
             self.counters.duplicates += 1
             return
@@ -102,23 +135,82 @@ class RiskReplica:
         if known is not None:
             self._join(facts, known[0])
         else:
-            self._waiting[txn_id] = facts
-            heapq.heappush(self._waiting_order, (facts.label_time, txn_id))
+            self._wait(facts)
+
+    def _wait(self, label: LabelFacts) -> None:
+        self._waiting.setdefault(label.transaction_id, []).append(label)
+        heapq.heappush(self._waiting_order, (label.label_time, label.transaction_id))
 
     def _join(self, label: LabelFacts, merchant_id: str | None) -> None:
         self.counters.labels_joined += 1
+        merchant = self._merchants.get(merchant_id)
+        if merchant is None:
+            merchant = self._merchants[merchant_id] = len(self._merchant_ids)
+            self._merchant_ids.append(merchant_id)  # type: ignore[arg-type]  # None is in the table already
+        self._settling.append((key_of(label.transaction_id), label.event_time, merchant, label.is_fraud,
+                               label.revision))
+        if len(self._settling) >= _SETTLE_BATCH:
+            self._settle()
         if label.label_time <= self.fold_point:  # far behind: straight into the folded counts
             if merchant_id is not None:  # the reference ignores labels of transactions without a merchant
                 labels, frauds = self._base.get(merchant_id, (0, 0))
                 self._base[merchant_id] = (labels + 1, frauds + label.is_fraud)
             return
         self._joined[label.transaction_id] = label.label_time
-        heapq.heappush(self._unfolded, (label.label_time, label.transaction_id, merchant_id, label.is_fraud))
+        heapq.heappush(self._unfolded, (label.label_time, label.transaction_id, merchant_id, True))
         if merchant_id is None:
             return
         _insort(self._label_times.setdefault(merchant_id, []), label.label_time)
         if label.is_fraud:
             _insort(self._fraud_times.setdefault(merchant_id, []), label.label_time)
+
+    def _revise(self, label: LabelFacts) -> None:
+        """A label with revision > 0: the first label of an unjoined transaction, or a later verdict."""
+        txn_id = label.transaction_id
+        if label.label_time - label.event_time > self.max_label_delay_us:
+            self.counters.orphans += 1  # later than a label may come: its transaction may be forgotten
+            return
+        known = self._merchant_of.pop(txn_id, None)
+        if known is not None:
+            self._join(label, known[0])
+            return
+        waiting = self._waiting.get(txn_id)
+        if waiting is not None:
+            if label.revision > waiting[-1].revision:
+                self._wait(label)
+            else:
+                self.counters.duplicates += 1
+            return
+        self._settle()
+        row = self._settled.find(key_of(txn_id))
+        if row is None:
+            self._wait(label)  # before its transaction (or without one: an orphan then)
+            return
+        if label.revision <= int(row.get("revision")):
+            self.counters.duplicates += 1
+            return
+        row.set("revision", label.revision)
+        if bool(row.get("fraud")) == label.is_fraud:
+            return
+        row.set("fraud", label.is_fraud)
+        self.counters.revisions += 1
+        merchant = int(row.get("merchant"))
+        if merchant < 0:
+            return
+        merchant_id, t = self._merchant_ids[merchant], label.label_time
+        if t <= self.fold_point:
+            labels, frauds = self._base.get(merchant_id, (0, 0))
+            self._base[merchant_id] = (labels, frauds + (1 if label.is_fraud else -1))
+            return
+        heapq.heappush(self._unfolded, (t, txn_id, merchant_id, False))
+        _insort((self._fraud_times if label.is_fraud else self._unfraud_times).setdefault(merchant_id, []), t)
+
+    def _settle(self) -> None:
+        if self._settling:
+            keys, times, merchants, frauds, revisions = zip(*self._settling, strict=True)
+            self._settled.append(np.array(keys, np.int64), event_time=times, merchant=merchants, fraud=frauds,
+                                 revision=revisions)
+            self._settling = []
 
     # -- queries ----------------------------------------------------------------------------------
 
@@ -134,13 +226,13 @@ class RiskReplica:
             return False
         waiting = self._waiting_order
         while waiting and waiting[0][0] <= t:
-            label = self._waiting.get(waiting[0][1])
-            if label is not None and not self._orphaned(label):
+            labels = self._waiting.get(waiting[0][1])
+            if labels is not None and not self._orphaned(labels[0]):
                 return False
             heapq.heappop(waiting)
-            if label is not None:
-                del self._waiting[label.transaction_id]
-                self.counters.orphans += 1
+            if labels is not None:
+                del self._waiting[labels[0].transaction_id]
+                self.counters.orphans += len(labels)
         return True
 
     def _orphaned(self, label: LabelFacts) -> bool:
@@ -159,22 +251,31 @@ class RiskReplica:
         times = self._label_times.get(merchant_id)
         if times:
             labels += bisect_right(times, t)
-            fraud_times = self._fraud_times.get(merchant_id)
-            if fraud_times:
-                frauds += bisect_right(fraud_times, t)
+        fraud_times = self._fraud_times.get(merchant_id)  # not nested: a revision adds one without a label
+        if fraud_times:
+            frauds += bisect_right(fraud_times, t)
+        unfraud_times = self._unfraud_times.get(merchant_id)
+        if unfraud_times:
+            frauds -= bisect_right(unfraud_times, t)
         # the same expression, in the same order, as MerchantRisk.rate: bit-identical results
         return (frauds + RISK_PRIOR * RISK_WEIGHT) / (labels + RISK_WEIGHT)
 
     def pending_sizes(self) -> dict[str, int]:
         return {"unjoined_transactions": len(self._merchant_of), "waiting_labels": len(self._waiting),
-                "unfolded_labels": len(self._unfolded)}
+                "unfolded_labels": len(self._unfolded), "settled_transactions": len(self._settled)}
 
     # -- bounding memory --------------------------------------------------------------------------
 
     def compact(self, floor: int | None) -> None:
         """Fold labels `fold_lag_us` behind both the slowest transaction partition and `floor`, the oldest
         event time the caller may still ask about (None: unknown, fold nothing); expire unjoined
-        transactions older than the maximum label delay. Cost: the work it removes."""
+        transactions older than the maximum label delay, and joined ones no label can revise any more. Cost:
+        the work it removes."""
+        self._settle()
+        settled, watermark = self._settled, self._watermark
+        while (watermark is not None and (oldest := settled.oldest()) is not None
+               and (not oldest.size or oldest.max("event_time") + self.max_label_delay_us < watermark)):
+            settled.pop_oldest()
         if not self.txn_frontier:
             return
         slowest = min(self.txn_frontier.values())
@@ -192,19 +293,16 @@ class RiskReplica:
     def _fold(self, fold_point: int) -> None:
         unfolded, touched = self._unfolded, set()
         while unfolded and unfolded[0][0] <= fold_point:
-            _, txn_id, merchant_id, _ = heapq.heappop(unfolded)
-            del self._joined[txn_id]
+            _, txn_id, merchant_id, first = heapq.heappop(unfolded)
+            if first:
+                del self._joined[txn_id]
             if merchant_id is not None:
                 touched.add(merchant_id)
         for merchant_id in touched:
             labels, frauds = self._base.get(merchant_id, (0, 0))
-            times = self._label_times[merchant_id]
-            cut = bisect_right(times, fold_point)
-            del times[:cut]
-            fraud_times = self._fraud_times.get(merchant_id, [])
-            fraud_cut = bisect_right(fraud_times, fold_point)
-            del fraud_times[:fraud_cut]
-            self._base[merchant_id] = (labels + cut, frauds + fraud_cut)
+            cut, fraud_cut, unfraud_cut = (_cut(times.get(merchant_id), fold_point) for times in
+                                           (self._label_times, self._fraud_times, self._unfraud_times))
+            self._base[merchant_id] = (labels + cut, frauds + fraud_cut - unfraud_cut)
         self.fold_point = fold_point
 
 
@@ -212,6 +310,15 @@ def _watermark(frontiers: list[int | None]) -> int | None:
     if any(frontier is None for frontier in frontiers):
         return None
     return min(frontier for frontier in frontiers if frontier is not None)
+
+
+def _cut(times: list[int] | None, fold_point: int) -> int:
+    """Remove the times up to `fold_point` from the sorted list; returns how many."""
+    if not times:
+        return 0
+    cut = bisect_right(times, fold_point)
+    del times[:cut]
+    return cut
 
 
 def _insort(times: list[int], value: int) -> None:

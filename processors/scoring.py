@@ -53,6 +53,13 @@ class PrequentialAUC:
     def update(self, score: float, is_fraud: bool) -> None:
         (self.positives if is_fraud else self.negatives)[self._bin(score)] += 1
 
+    def relabel(self, score: float, was_fraud: bool, is_fraud: bool) -> None:
+        """Count a transaction given `score` under its revised label instead of its earlier one."""
+        if was_fraud != is_fraud:
+            b = self._bin(score)
+            (self.positives if was_fraud else self.negatives)[b] -= 1
+            (self.positives if is_fraud else self.negatives)[b] += 1
+
     @property
     def count(self) -> int:
         return int(self.positives.sum() + self.negatives.sum())

@@ -11,9 +11,9 @@ batches instead (`decode_rows`: column-wise, the codec deciding what that declin
 >>> from schemas.codec import encode
 >>> label = {"transaction_id": "T1", "customer_id": "C1", "event_time": 5, "is_fraud": True,
 ...          "fraud_type": "card_testing", "scenario_id": None, "is_anomaly": False,
-...          "anomaly_type": None, "severity": 0.0, "label_time": 9}
+...          "anomaly_type": None, "severity": 0.0, "label_time": 9, "revision": 1}
 >>> read_label(encode("label", label))
-LabelFacts(transaction_id='T1', customer_id='C1', event_time=5, is_fraud=True, label_time=9)
+LabelFacts(transaction_id='T1', customer_id='C1', event_time=5, is_fraud=True, label_time=9, revision=1)
 """
 
 from __future__ import annotations
@@ -39,13 +39,15 @@ class TransactionFacts(NamedTuple):
 
 
 class LabelFacts(NamedTuple):
-    """What merchant risk and learning need of a label."""
+    """What merchant risk and learning need of a label; of two labels of one transaction, the one with the
+    higher `revision` is the truth (0: the first verdict)."""
 
     transaction_id: str
     customer_id: str
     event_time: int
     is_fraud: bool
     label_time: int
+    revision: int = 0
 
 
 def _long(data: bytes, pos: int) -> tuple[int, int]:
@@ -95,7 +97,7 @@ def read_transaction(value: bytes) -> TransactionFacts:
 
 
 def read_label(value: bytes) -> LabelFacts:
-    """transaction_id, customer_id, event_time, is_fraud and label_time of a Label value."""
+    """transaction_id, customer_id, event_time, is_fraud, label_time and revision of a Label value."""
     if value[:_HEADER] == _LABEL_PREFIX:
         try:
             txn_id, pos = _string(value, _HEADER)
@@ -105,14 +107,15 @@ def read_label(value: bytes) -> LabelFacts:
             pos = _skip_optional_string(value, pos + 1)  # fraud_type
             pos = _skip_optional_string(value, pos)  # scenario_id
             pos = _skip_optional_string(value, pos + 1)  # is_anomaly, anomaly_type
-            label_time, end = _long(value, pos + 8)  # after severity (double)
-            if is_fraud in (0, 1) and end == len(value):
-                return LabelFacts(txn_id, customer_id, event_time, bool(is_fraud), label_time)
+            label_time, pos = _long(value, pos + 8)  # after severity (double)
+            revision, end = _long(value, pos)  # an Avro int: the same zigzag varint as a long
+            if is_fraud in (0, 1) and end == len(value) and -(2**31) <= revision < 2**31:
+                return LabelFacts(txn_id, customer_id, event_time, bool(is_fraud), label_time, revision)
         except (IndexError, UnicodeDecodeError):
             pass
     record = decode_as(value, "label")
     return LabelFacts(record["transaction_id"], record["customer_id"], record["event_time"], record["is_fraud"],
-                      record["label_time"])
+                      record["label_time"], record["revision"])
 
 
 def decode_as(value: bytes, expected: str) -> dict[str, Any]:

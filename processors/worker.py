@@ -11,9 +11,11 @@ Clients, per worker:
   for merchant risk (`processors.risk`), paced so it stays a little ahead of the group consumer;
 - one transactional producer. Each Kafka transaction holds the scored records, alerts and dead letters of
   a commit interval, the states of the customers changed in it (compacted `<group>-state-changelog`,
-  partitioned like the transactions), the model checkpoint (`<group>-model-checkpoints`) and the group
-  offsets. A worker killed at any point restarts from its last commit with matching state and model, and
-  read_committed consumers see each scored record once, whichever worker produced it.
+  partitioned like the transactions), the labelled inputs kept for label revisions that changed in it
+  (compacted `<group>-labelled-inputs`, likewise; `processors.labelled_inputs`), the model checkpoint
+  (`<group>-model-checkpoints`) and the group offsets. A worker killed at any point restarts from its
+  last commit with matching state, labelled inputs and model, and read_committed consumers see each
+  scored record once, whichever worker produced it.
 
 A transaction is scored once merchant risk at its event time is final (`RiskReplica.ready`), or after
 `max_hold_s` of waiting for the label watermark (then counted in `synfin_risk_hold_timeouts_total`).
@@ -34,6 +36,7 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from processors.engine import Engine, Prepared, UnknownCustomer
 from processors.features import DAY_US, HOUR_US
 from processors.kafka_io import _QUIET, TransactionalProducer, ensure_compacted, partition_counts, read_to_end
+from processors.labelled_inputs import LabelledInputs
 from processors.metrics import ProcessorMetrics
 from processors.outputs import ScoredEncoder, encode_alert
 from processors.replica import ReplicaReader
@@ -71,12 +74,17 @@ class WorkerConfig:
     batch_size: int = 2_000
     score_batch: int = 256  # transactions scored together (learning waits until a batch is scored)
     learn_negatives: float = 0.2  # share of legitimate labels the model learns (all frauds)
+    max_labelled_inputs: int = 4_000_000  # inputs kept for label revisions (~130 bytes each), oldest evicted
     max_buffered: int = 5_000  # per partition: beyond it, pause fetching it
     stop_when_idle_s: float | None = None  # tests and benchmarks: exit once nothing came for this long
 
     @property
     def state_topic(self) -> str:
         return f"{self.group}-state-changelog"
+
+    @property
+    def inputs_topic(self) -> str:
+        return f"{self.group}-labelled-inputs"
 
     @property
     def checkpoint_topic(self) -> str:
@@ -113,14 +121,16 @@ class Worker:
                              f"{counts[topics.labels]}")
         self.partitions = counts[topics.transactions]
         ensure_compacted(config.kafka, config.state_topic, self.partitions)
+        ensure_compacted(config.kafka, config.inputs_topic, self.partitions)
         ensure_compacted(config.kafka, config.checkpoint_topic, 1)
-        self._learned_at_checkpoint = -1
+        self._checkpointed = (-1, -1)  # (labels learned, labels counted in the AUCs) of the last checkpoint
         self._next_expiry = 0.0
         self._learned_reported = self._inexact_reported = 0
         self.replica = ReplicaReader(config.kafka, topics, counts, config.max_label_delay_us, config.lookahead_us)
         self.replica.load_homes()
         self.engine = Engine(self._restore_model(), self.replica.risk, self.replica.homes, worker=config.worker_id,
-                             threshold=config.threshold, learn_negatives=config.learn_negatives)
+                             threshold=config.threshold, learn_negatives=config.learn_negatives,
+                             max_inputs=config.max_labelled_inputs)
         self.decoder = BatchDecoder("transaction")
         self.label_decoder = BatchDecoder("label")
         self.scored_encoder = ScoredEncoder()
@@ -302,9 +312,14 @@ class Worker:
                 self.producer.produce(config.state_topic, dumps(states[customer]), customer.encode(),
                                       partition=partition)
             customers.clear()
-        if engine.model.learned != self._learned_at_checkpoint:
+        for partition, records in engine.drain_inputs().items():
+            for key, value in records:
+                self.producer.produce(config.inputs_topic, value, key, partition=partition)
+        # also when only the AUCs counted labels (they count on arrival): else a restart would lose them
+        mark = (engine.model.learned, engine.model.quality.count)
+        if mark != self._checkpointed:
             self.producer.produce(config.checkpoint_topic, engine.model.to_bytes(), config.checkpoint_key)
-            self._learned_at_checkpoint = engine.model.learned
+            self._checkpointed = mark
         offsets = []
         for (topic, partition), offset in self.next_offset.items():
             queue = self.held.get(partition) if topic == config.topics.transactions else None
@@ -317,6 +332,8 @@ class Worker:
         self._learned_reported = engine.counters.learned
         self.metrics.inexact_risk.inc(engine.counters.inexact_risk - self._inexact_reported)
         self._inexact_reported = engine.counters.inexact_risk
+        self.metrics.report_revisions(engine.counters.revisions_learned, engine.counters.revisions_not_learned,
+                                      engine.counters.stale_revisions)
         quality = engine.model.quality
         self.metrics.roc_auc.set(quality.roc_auc())
         self.metrics.pr_auc.set(quality.pr_auc())
@@ -340,23 +357,29 @@ class Worker:
             if self.frontier is not None:
                 self.engine.expire(self.frontier - self.config.max_label_delay_us)
             self.metrics.pending.set(self.engine.pending_count())
+            self.metrics.labelled_inputs.set(self.engine.inputs_count())
             self._next_expiry = now + EXPIRY_INTERVAL_S
 
     # -- rebalances -------------------------------------------------------------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        state_parts = [TopicPartition(self.config.state_topic, tp.partition) for tp in partitions
-                       if tp.topic == self.config.topics.transactions]
-        restored: dict[int, dict[str, CustomerState]] = {tp.partition: {} for tp in state_parts}
-        for message in read_to_end(self.config.kafka, state_parts):
+        state_topic, inputs_topic = self.config.state_topic, self.config.inputs_topic
+        owned = [tp.partition for tp in partitions if tp.topic == self.config.topics.transactions]
+        restored: dict[int, dict[str, CustomerState]] = {p: {} for p in owned}
+        records: dict[int, list[tuple[bytes, bytes | None]]] = {p: [] for p in owned}
+        for message in read_to_end(self.config.kafka, [TopicPartition(topic, p) for topic in (state_topic, inputs_topic)
+                                                       for p in owned]):
             value = message.value()
-            if value is not None:
+            if message.topic() == inputs_topic:
+                records[message.partition()].append((message.key(), value))
+            elif value is not None:
                 restored[message.partition()][message.key().decode()] = loads(value)
         for partition, states in restored.items():
-            self.engine.assign(partition, states)
+            self.engine.assign(partition, states, LabelledInputs.restore(records[partition]))
             self.held[partition] = deque()
-        log.info("assigned %s (%d customer states restored)", [(tp.topic, tp.partition) for tp in partitions],
-                 sum(len(s) for s in restored.values()))
+        log.info("assigned %s (%d customer states, %d labelled inputs restored)",
+                 [(tp.topic, tp.partition) for tp in partitions], sum(len(s) for s in restored.values()),
+                 self.engine.inputs_count())
         self.ready = True
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -387,6 +410,6 @@ class Worker:
         if latest is None:
             return FraudModel()
         model = FraudModel.from_bytes(latest)
-        self._learned_at_checkpoint = model.learned
+        self._checkpointed = (model.learned, model.quality.count)
         log.info("model restored from checkpoint (%d labels learned)", model.learned)
         return model

@@ -82,8 +82,17 @@ def read_all(bootstrap: str, topic: str, idle_s: float = 3.0) -> list[dict[str, 
     return out
 
 
-def start_processor(bootstrap: str, topics: TopicNames, group: str, *args: str) -> subprocess.Popen[bytes]:
+def start_processor(bootstrap: str, topics: TopicNames, group: str, *args: str,
+                    web_port: int | None = None) -> subprocess.Popen[bytes]:
     env = {**os.environ, "SYNFIN_BOOTSTRAP_SERVERS": bootstrap}
     env.update({f"SYNFIN_TOPICS__{field.upper()}": name for field, name in topics.model_dump().items()})
-    return subprocess.Popen([sys.executable, "-m", "synfinance.cli", "process", "--group", group, "--no-web", *args],
+    web = ["--no-web"] if web_port is None else ["--web-port", str(web_port)]
+    return subprocess.Popen([sys.executable, "-m", "synfinance.cli", "process", "--group", group, *web, *args],
                             env=env)
+
+
+def read_records(bootstrap: str, topic: str, partitions: int = PARTITIONS) -> list[Any]:
+    """Every committed record of `topic` (raw confluent-kafka messages), from the beginning to the end."""
+    from processors.kafka_io import read_to_end
+
+    return list(read_to_end({"bootstrap.servers": bootstrap}, [TopicPartition(topic, p) for p in range(partitions)]))

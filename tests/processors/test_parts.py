@@ -22,7 +22,7 @@ def test_prefix_readers_agree_with_the_codec(dataset: Any) -> None:
                                                            record["customer_id"], record["merchant_id"])
     for value, label in zip(dataset.label_values[:3000], dataset.labels, strict=False):
         assert read_label(value) == LabelFacts(label["transaction_id"], label["customer_id"], label["event_time"],
-                                               label["is_fraud"], label["label_time"])
+                                               label["is_fraud"], label["label_time"], label["revision"])
     with pytest.raises(CodecError):
         read_transaction(b"\xc3\x01garbage!")
     with pytest.raises(CodecError):
@@ -39,13 +39,19 @@ def test_state_round_trips_exactly(dataset: Any) -> None:
         state.history.update(Txn.from_record(record))
     record = dataset.transactions[0]
     row = model_row(dataset.reference[record["transaction_id"]], record)
-    state.pending["T1"] = Pending(5, 0.123456789012345, np.array(row).tobytes(), (True, 99))
-    state.early["T2"] = (False, 7)
+    state.pending["T1"] = Pending(5, 0.123456789012345, np.array(row).tobytes(), (True, 99, 0))
+    state.early["T2"] = (False, 7, 0)
+    state.revisions["T3"] = (True, 5, 1, 2)
     restored = loads(dumps(state))
     assert restored == state
     assert restored.history.mean == state.history.mean and restored.history.m2 == state.history.m2
     assert restored.expire(6) and list(restored.pending) == [] and list(restored.early) == ["T2"]
+    assert restored.revisions == {}
     import pickle
+    # a state written before revisions (format 3): every label is a first label
+    body = pickle.loads(dumps(state))
+    old = (3, body[1], {t: (*p[:3], p[3][:2]) for t, p in body[2].items()}, {t: e[:2] for t, e in body[3].items()})
+    assert loads(pickle.dumps(old)) == CustomerState(state.history, state.pending, state.early)
     for hostile in (pickle.dumps((3, print)), pickle.dumps(CustomerState()), b"not a pickle", pickle.dumps((1, ()))):
         with pytest.raises(ValueError):
             loads(hostile)  # classes and functions are refused, never called; other formats named

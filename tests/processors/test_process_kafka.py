@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 import signal
+import socket
 import threading
 import time
+import urllib.request
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
+from processors.features import HOUR_US
+from processors.labelled_inputs import HeldInput, LabelledInputs
+from processors.scoring import FraudModel
 from sinks.dlq import ERROR_CLASS, SOURCE_OFFSET, SOURCE_TOPIC
-from tests.processors.kafka_support import PARTITIONS, create_topics, publish, read_all, start_processor, topic_names
+from tests.processors.conftest import with_chargebacks
+from tests.processors.kafka_support import (
+    PARTITIONS,
+    create_topics,
+    publish,
+    read_all,
+    read_records,
+    start_processor,
+    topic_names,
+)
 from tests.processors.test_engine import assert_features_equal
 
 pytestmark = pytest.mark.integration
@@ -112,3 +127,79 @@ def test_sigkill_midway_then_restart_loses_duplicates_and_resets_nothing(kafka_b
     assert after
     # the model was restored from its checkpoint: nothing after the restart was scored by a blank model
     assert min(int(s["model_version"].rsplit("/", 1)[1]) for s in after) > 0
+
+
+def held_inputs(bootstrap: str, group: str, txn_ids: list[str]) -> dict[str, HeldInput | None]:
+    """The labelled inputs a worker of `group` would restore, for `txn_ids`."""
+    records: dict[int, list[tuple[bytes, bytes | None]]] = {p: [] for p in range(PARTITIONS)}
+    for message in read_records(bootstrap, f"{group}-labelled-inputs"):
+        records[message.partition()].append((message.key(), message.value()))
+    stores = [LabelledInputs.restore(records[p]) for p in range(PARTITIONS)]
+    return {txn_id: next((h for s in stores if (h := s.find(txn_id)) is not None), None) for txn_id in txn_ids}
+
+
+def scrape_until_exit(process: Any, port: int) -> dict[str, float]:
+    """The last /metrics the process served before it exited."""
+    last: dict[str, float] = {}
+    while process.poll() is None:
+        try:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1).read().decode()
+        except OSError:
+            text = ""  # not serving yet, or stopping
+        samples = [line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#")]
+        if samples:
+            last = {name: float(value) for name, value in samples}
+        time.sleep(0.25)
+    return last
+
+
+def test_a_chargeback_reaches_a_restarted_processor_and_is_learned_from_the_kept_input(kafka_bootstrap: str,
+                                                                                        dataset: Any) -> None:
+    """Part 1 of the stream holds the revised frauds' first labels (legitimate); the processor learns them
+    and stops. Restarted, it receives part 2 as it is produced, with the revisions (three sent twice):
+    it learns each from the input it kept across the restart, counts each once, and ends with every
+    transaction counted in the AUCs under its true label."""
+    revised, revisions = with_chargebacks(dataset, first_hours=16, revision_hours=(24, 40))
+    split = revised.transactions[0]["event_time"] + 23 * HOUR_US  # after the revised frauds' first labels
+    assert len(revisions) >= 10 and min(r["label_time"] for r in revisions) >= split
+    early = [t["event_time"] < split for t in revised.transactions]
+    before = [label["label_time"] < split for label in revised.labels]
+    twice = [i for i, label in enumerate(revised.labels) if label["revision"] == 1][:3]
+
+    def part(first: bool) -> Any:
+        txns = [i for i, e in enumerate(early) if e == first]
+        labels = [i for i, b in enumerate(before) if b == first] + ([] if first else twice)
+        return replace(revised, transactions=[revised.transactions[i] for i in txns],
+                       transaction_values=[revised.transaction_values[i] for i in txns],
+                       labels=[revised.labels[i] for i in labels],
+                       label_values=[revised.label_values[i] for i in labels])
+
+    topics, group = fresh(kafka_bootstrap)
+    publish(kafka_bootstrap, topics, part(True))
+    assert start_processor(kafka_bootstrap, topics, group, "--stop-when-idle", "6").wait(240) == 0
+    ids = [r["transaction_id"] for r in revisions]
+    kept = held_inputs(kafka_bootstrap, group, ids)
+    assert all(h is not None and (h.is_fraud, h.revision) == (False, 0) for h in kept.values())
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    restarted = start_processor(kafka_bootstrap, topics, group, "--stop-when-idle", "8", web_port=port)
+    publisher = threading.Thread(target=publish, args=(kafka_bootstrap, topics, part(False)))
+    publisher.start()
+    metrics = scrape_until_exit(restarted, port)
+    publisher.join(60)
+    assert restarted.wait(10) == 0
+    check_scored_once_and_exact(read_all(kafka_bootstrap, topics.scored), revised)  # risk under the latest labels
+    assert metrics['synfin_label_revisions_total{learned="true"}'] == len(revisions)
+    assert metrics['synfin_label_revisions_total{learned="false"}'] == 0
+    assert metrics["synfin_label_revisions_stale_total"] == len(twice)
+    learned = held_inputs(kafka_bootstrap, group, ids)
+    assert all(h is not None and (h.is_fraud, h.learned, h.revision) == (True, True, 1) for h in learned.values())
+    checkpoints = read_records(kafka_bootstrap, f"{group}-model-checkpoints", partitions=1)
+    quality = FraudModel.from_bytes(checkpoints[-1].value()).quality
+    truth: dict[str, bool] = {}
+    for label in revised.labels:  # in label-time order: the revision last
+        truth[label["transaction_id"]] = label["is_fraud"]
+    assert quality.positives.sum() == sum(truth.values())
+    assert quality.negatives.sum() == len(revised.transactions) - sum(truth.values())
