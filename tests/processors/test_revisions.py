@@ -118,9 +118,9 @@ def test_undoing_a_step_returns_the_weights_to_first_order(dataset: Any) -> None
         return np.array([regression.intercept, *regression.weights.values()])
 
     before = weights()
-    model.learn(rows[400], False, 5.0)
+    model.learn(rows[400], False, 1.0)
     moved = np.abs(weights() - before).max()
-    model.learn(rows[400], False, -5.0)
+    model.learn(rows[400], False, -1.0)
     # what is left is second order: the step moved the score the undo is computed at
     assert moved > 0 and np.abs(weights() - before).max() < 0.1 * moved
 
