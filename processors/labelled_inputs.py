@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from processors.keyed_chunks import KeyedChunks, RowRef, key_of
+from processors.keyed_chunks import KeyedChunks, RowRef, key_of, keys_of
 from processors.model_input import COLUMNS
 from processors.state import plain_loads
 
@@ -117,7 +117,7 @@ class LabelledInputs:
         self._added.append((txn_ids, columns))
 
     def _append(self, txn_ids: list[str], columns: dict[str, np.ndarray]) -> None:
-        self.table.append(np.fromiter(map(key_of, txn_ids), np.int64, len(txn_ids)), **columns)
+        self.table.append(keys_of(txn_ids), **columns)
 
     def find(self, txn_id: str) -> HeldInput | None:
         ref = self.table.find(key_of(txn_id))

@@ -74,7 +74,7 @@ class WorkerConfig:
     batch_size: int = 2_000
     score_batch: int = 256  # transactions scored together (learning waits until a batch is scored)
     learn_negatives: float = 0.2  # share of legitimate labels the model learns (all frauds)
-    max_labelled_inputs: int = 4_000_000  # inputs kept for label revisions (~130 bytes each), oldest evicted
+    max_labelled_inputs: int = 4_000_000  # inputs kept for label revisions (~135 bytes each), oldest evicted
     max_buffered: int = 5_000  # per partition: beyond it, pause fetching it
     stop_when_idle_s: float | None = None  # tests and benchmarks: exit once nothing came for this long
 

@@ -36,6 +36,10 @@ def process(
     learn_negatives: float = typer.Option(
         0.2, "--learn-negatives", min=0.0, max=1.0,
         help="Share of legitimate labels the model learns (each weighted by its inverse); frauds: all."),
+    max_labelled_inputs: int = typer.Option(
+        4_000_000, "--max-labelled-inputs", min=0,
+        help="Model inputs of labelled transactions a worker keeps to learn label revisions (~135 bytes "
+             "each; oldest evicted beyond this)."),
     worker_index: int | None = typer.Option(None, "--worker-index", min=0, hidden=True,
                                             help="Run one worker with this index (what --workers starts)."),
     stop_when_idle: float | None = typer.Option(None, "--stop-when-idle", min=0.0,
@@ -54,6 +58,7 @@ def process(
         config = WorkerConfig(kafka=settings.kafka_config(), topics=settings.topics, group=group,
                               worker_id=str(index), threshold=threshold, commit_interval_s=commit_interval,
                               max_hold_s=max_hold, learn_negatives=learn_negatives,
+                              max_labelled_inputs=max_labelled_inputs,
                               stop_when_idle_s=stop_when_idle)
         code = run_worker(config, web_port + index if web else None, log_level)
         if code:
@@ -61,7 +66,8 @@ def process(
         return 0
     base = [sys.executable, "-m", "synfinance.cli", "process", "--group", group, "--threshold", str(threshold),
             "--commit-interval", str(commit_interval), "--max-hold", str(max_hold),
-            "--learn-negatives", str(learn_negatives), "--log-level", log_level,
+            "--learn-negatives", str(learn_negatives), "--max-labelled-inputs", str(max_labelled_inputs),
+            "--log-level", log_level,
             "--web-port", str(web_port), "--web" if web else "--no-web"]
     if stop_when_idle is not None:
         base += ["--stop-when-idle", str(stop_when_idle)]
