@@ -16,24 +16,22 @@ the per-delivery stamps of the processor, ``processed_at``, ``processing_latency
 Where they are looked for (``sinks.copy_writer``): a direct COPY into a table that succeeded cannot
 hold one (the unique index refused any stored or repeated key), so the common path pays nothing. On the
 staging path, staged rows carry their position in the COPY (``ROW_COLUMN``, an identity column of the
-staging table), and each one is probed (``_PROBED``: one index lookup of its identity, as a correlated
-subquery, so the planner never hashes a whole table for it) in one of two orders:
+staging table), and ``probe_sql`` looks each one up (one index lookup of its identity, as a correlated
+subquery, so the planner never hashes a whole table for it) and counts the stored ones; only the
+conflicting rows are then described (``details_sql``). For the insert-only tables it runs:
 
 * while a table is being replayed (the batch's direct COPY hit a stored key, or its previous staged
-  batch held stored rows), ``remove_stored_sql`` before the insert: it deletes from the staging table
-  every row whose identity is stored and returns those that differ. Its probe replaces the one
-  ``ON CONFLICT`` would make, so a replay costs about what it did: the insert finds nothing left;
-* otherwise (new keys, e.g. the batches right after a replay) the insert alone.
+  batch held stored rows), before the insert, which is skipped when every row is stored: the probe
+  replaces ON CONFLICT's own lookups, so a replay costs about what it did;
+* and after the insert whenever it skipped more rows than the probe found stored (keys stored and
+  not probed, a key repeated within the batch, one a concurrent batch just stored). The table then
+  holds one record of each identity, the one already there or the first in COPY order (the insert
+  reads the staging table from its first page), and a repeat is compared with it.
 
-Either way, if the insert still skipped rows (a key repeated within the batch, or one a concurrent
-batch just stored, or stored keys in the second order), ``stored_sql`` compares what is left with the
-table, which now holds one record of each identity: the one already there, or the first in COPY order
-(the insert reads the staging table from its first page).
-
-Profiles can replace a stored row within the insert (a newer version in the same batch), so they
-always take the first order, and ``within_batch_sql`` runs before the insert too: rows that differ
-from the first staged row of their version leave the staging table (once the insert has kept only the
-newest version, two older ones could no longer be compared).
+Profiles can replace a stored row within the insert (a newer version in the same batch), so for them
+``remove_stored_sql`` compares first and takes the stored rows out of the staging table, and
+``within_batch_sql`` finds rows that differ from the first staged row of their version, which leave it
+too (once the insert has kept only the newest version, two older ones could no longer be compared).
 """
 
 from __future__ import annotations
@@ -46,7 +44,7 @@ from psycopg2 import sql
 
 from sinks.tables import TableSpec
 
-__all__ = ["ERROR_CLASS", "ROW_COLUMN", "Conflict", "conflicts_from", "remove_stored_sql", "stored_sql",
+__all__ = ["ERROR_CLASS", "ROW_COLUMN", "Conflict", "conflicts_from", "details_sql", "probe_sql", "remove_stored_sql",
            "within_batch_sql"]
 
 ERROR_CLASS = "ConflictingDuplicate"  # the dead letter's synfin-error-class
@@ -119,10 +117,20 @@ def remove_stored_sql(spec: TableSpec, copied: int) -> sql.Composed:
     ).format(**_parts(spec, copied))
 
 
-def stored_sql(spec: TableSpec, copied: int) -> sql.Composed:
-    """(row number, position, identity, differing columns) of the staged rows whose identity the table
-    holds with other content."""
-    return sql.SQL("WITH " + _PROBED + " " + _CONFLICTING).format(**_parts(spec, copied))
+def probe_sql(spec: TableSpec) -> sql.Composed:
+    """One pass over the staged rows: (how many have their identity stored, the ctids of those that
+    differ from the stored row, or NULL if none)."""
+    # OFFSET 0 keeps the subquery whole: flattened, each use of "differs" would run its lookup again
+    return sql.SQL("SELECT count(differs), array_agg(tid) FILTER (WHERE differs) FROM ("
+                   "SELECT s.ctid AS tid, (SELECT {differ} FROM {table} r WHERE {same}) AS differs FROM {stage} s "
+                   "OFFSET 0) p").format(**_parts(spec, 1))
+
+
+def details_sql(spec: TableSpec, copied: int) -> sql.Composed:
+    """(row number, position, identity, differing columns) of the staged rows at the ctids given as the
+    one parameter (from ``probe_sql``)."""
+    return sql.SQL("SELECT s.{row}, {position}, {key}, (SELECT {which} FROM {table} r WHERE {same}) "
+                   "FROM {stage} s WHERE s.ctid = ANY(%s::tid[])").format(**_parts(spec, copied))
 
 
 def within_batch_sql(spec: TableSpec, copied: int) -> sql.Composed:

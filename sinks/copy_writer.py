@@ -39,7 +39,15 @@ import psycopg2
 import psycopg2.extensions
 from psycopg2 import sql
 
-from sinks.conflicts import ROW_COLUMN, Conflict, conflicts_from, remove_stored_sql, stored_sql, within_batch_sql
+from sinks.conflicts import (
+    ROW_COLUMN,
+    Conflict,
+    conflicts_from,
+    details_sql,
+    probe_sql,
+    remove_stored_sql,
+    within_batch_sql,
+)
 from sinks.database import DEFAULT_SCHEMA, libpq_options
 from sinks.pgcopy import CopyRows
 from sinks.tables import TableSpec
@@ -137,9 +145,11 @@ class CopyWriter:
         self._staged.clear()
         try:
             # temp_buffers: a staging table of a large batch then stays in memory (must be set before
-            # the session first touches a temporary table)
+            # the session first touches a temporary table). jit: the planner prices a batch's probe of
+            # stored rows (one index lookup per row) above jit_above_cost, and compiling it takes longer
+            # (~150 ms) than the whole statement; nothing this session runs gains from JIT
             self._connection = psycopg2.connect(
-                self._dsn, options=libpq_options(self._schema) + " -c temp_buffers=64MB",
+                self._dsn, options=libpq_options(self._schema) + " -c temp_buffers=64MB -c jit=off",
                 connect_timeout=self._connect_timeout, application_name=self._application_name)
         except _CONNECTION_ERRORS as exc:
             raise DatabaseUnavailable(_one_line(exc)) from exc
@@ -195,25 +205,8 @@ class CopyWriter:
             if bisecting:  # earlier halves already went through the staging table
                 cursor.execute(sql.SQL("TRUNCATE {s}").format(s=_stage(spec)))
             cursor.copy_expert(_copy_sql(spec), io.BytesIO(load.rows.stream(lo, hi)), size=_COPY_CHUNK)
-            conflicts: list[Conflict] = []
-            left = hi - lo  # staged rows the insert may write
-            probe_first = spec.newer_wins or self._replaying.get(spec.name, False)
-            if probe_first:  # stored rows leave the staging table (identical ones are just no-ops)
-                cursor.execute(remove_stored_sql(spec, hi - lo))
-                found = cursor.fetchall()
-                conflicts += conflicts_from(spec, found, lo)
-                stored = next(int(count) for row, count, _, _ in found if row is None)
-                self._replaying[spec.name] = stored > 0
-                left -= stored
-            if spec.newer_wins:
-                left -= self._remove_within_batch(cursor, spec, lo, hi, conflicts)
-            cursor.execute(_insert_sql(spec))
-            written = int(cursor.rowcount)
-            if written < left:  # stored keys, a key repeated in the batch, or one a concurrent batch stored
-                cursor.execute(stored_sql(spec, hi - lo))
-                conflicts += conflicts_from(spec, cursor.fetchall(), lo)
-                if not probe_first:
-                    self._replaying[spec.name] = True
+            insert = self._insert_profiles if spec.newer_wins else self._insert_new
+            conflicts, written = insert(cursor, spec, lo, hi)
             cursor.execute("RELEASE SAVEPOINT sink_load")
         except _ROW_ERRORS as exc:
             cursor.execute("ROLLBACK TO SAVEPOINT sink_load")
@@ -226,16 +219,56 @@ class CopyWriter:
         result.conflicts += conflicts
         return written
 
-    def _remove_within_batch(self, cursor: Any, spec: TableSpec, lo: int, hi: int, conflicts: list[Conflict]) -> int:
-        """Profiles: take the staged rows that differ from an earlier one of their version out of the
-        staging table (the insert keeps the newest version only: it could not compare two older ones)."""
-        cursor.execute(within_batch_sql(spec, hi - lo))
+    def _compare(self, cursor: Any, spec: TableSpec, lo: int, hi: int) -> tuple[int, list[Conflict]]:
+        """How many staged rows have their identity stored, and those of them that conflict."""
+        cursor.execute(probe_sql(spec))
+        stored, tids = cursor.fetchone()
+        if not tids:
+            return int(stored), []
+        cursor.execute(details_sql(spec, hi - lo), (tids,))
+        return int(stored), conflicts_from(spec, cursor.fetchall(), lo)
+
+    def _insert_new(self, cursor: Any, spec: TableSpec, lo: int, hi: int) -> tuple[list[Conflict], int]:
+        """Insert-only tables: the staged rows whose identity is not stored; (conflicts, written)."""
+        n, stored, written = hi - lo, 0, 0
+        conflicts: list[Conflict] = []
+        probed = self._replaying.get(spec.name, False)
+        if probed:  # a replay: this probe costs what the insert's ON CONFLICT lookups would have
+            stored, conflicts = self._compare(cursor, spec, lo, hi)
+            self._replaying[spec.name] = stored > 0
+        if stored < n:
+            cursor.execute(_insert_sql(spec))
+            written = int(cursor.rowcount)
+        if written < n - stored:  # skipped rows: stored keys (not probed), repeats, a concurrent batch's
+            _, conflicts = self._compare(cursor, spec, lo, hi)  # all of them (stored rows do not change)
+            if not probed:
+                self._replaying[spec.name] = True
+        return conflicts, written
+
+    def _insert_profiles(self, cursor: Any, spec: TableSpec, lo: int, hi: int) -> tuple[list[Conflict], int]:
+        """Customers, merchants: conflicts, then the newest version of each profile; (conflicts, written).
+
+        The insert may replace a stored row by a newer version, after which the replaced one can no
+        longer be compared: so the staged rows are compared first, with the stored row of their version
+        and with the first staged row of their version, and leave the staging table if stored or
+        conflicting."""
+        cursor.execute(remove_stored_sql(spec, hi - lo))
         found = cursor.fetchall()
-        if found:
+        conflicts = conflicts_from(spec, found, lo)
+        left = hi - lo - next(int(count) for row, count, _, _ in found if row is None)
+        cursor.execute(within_batch_sql(spec, hi - lo))
+        repeated = cursor.fetchall()
+        if repeated:
             cursor.execute(sql.SQL("DELETE FROM {s} WHERE {r} = ANY(%s)").format(
-                s=_stage(spec), r=sql.Identifier(ROW_COLUMN)), ([int(f[0]) for f in found],))
-            conflicts += conflicts_from(spec, found, lo)
-        return len(found)
+                s=_stage(spec), r=sql.Identifier(ROW_COLUMN)), ([int(f[0]) for f in repeated],))
+            conflicts += conflicts_from(spec, repeated, lo)
+            left -= len(repeated)
+        cursor.execute(_insert_sql(spec))
+        written = int(cursor.rowcount)
+        if written < left:  # older versions, same-version repeats, or one a concurrent batch stored
+            _, late = self._compare(cursor, spec, lo, hi)
+            conflicts += late
+        return conflicts, written
 
     def _direct(self, cursor: Any, load: TableLoad) -> bool:
         """COPY the whole load straight into its table; False (rolled back) if any row is refused."""
