@@ -12,7 +12,7 @@ Rows are compact: 50 inputs as float16 and `amount_zscore` as float32 (the one i
 practice: a customer with near-constant amounts gives z-scores beyond float16's 65504). float16 keeps 11
 significant bits (relative error <= 2^-11 = 4.9e-4, absolute <= 6e-8 below 6e-5; counts up to 2048,
 flags and one-hot inputs exact), finer than one SGD step can tell. A row costs 135 bytes with its index
-(`processors.keyed_chunks`), against 408 for the float64 row alone and ~150 more for a dict entry.
+(`processors.keyed_chunks`; 1M held rows: +145 MB RSS), against ~490 for a dict of float64 rows by id.
 
 Restarts and rebalances: every change is also written to the compacted `<group>-labelled-inputs` topic,
 partitioned like the transactions, in the worker's Kafka transaction, so what a worker restores matches
