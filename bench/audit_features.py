@@ -6,12 +6,16 @@ scikit-learn's HistGradientBoostingClassifier takes as it is (categoricals as in
 - `behaviour`: the transaction's raw fields (amount, IST hour/weekday, every categorical, coordinates),
   its customer's and merchant's records, and per-customer history from the customer's *earlier*
   transactions only (one pass in event-time order);
-- `id_formats`: only the format of every id-like field (length, prefixes, character-class shape, digit
-  count, punctuation, the numbers in it, a VPA's handle and local-part shape) — `numbers=False` keeps only
-  the shape, prefixes and length.
+- `id_formats`: only what every id-like field looks like, at three levels of detail (`_id_facts`): its
+  format (squeezed shape, length, digit count, separators, type letter, VPA handle), also its full
+  shape and first characters, also the numbers in it;
+- `payment_kind`: the kind of payment (mode, type, channel, entry mode), the strata the audit compares
+  formats within, and `id_presence` / `payment_kind_only`, the references of what presence alone tells.
 
 >>> shape("T00000676-00000000"), shape("dominos.1@paytm"), shape(None)
 ('A99999999-99999999', 'AAAAAAA.9@AAAAA', '<null>')
+>>> squeezed("T7KQ2MX-00000042-00000001"), squeezed("asha.rao.1f04008dt2s1xe@ybl")
+('A9A9A-9-9', 'A.A.9A9A9A9A@A')
 >>> digit_runs("10.99.55.74")
 [10.0, 99.0, 55.0, 74.0]
 """
@@ -45,6 +49,7 @@ ID_FIELDS = ("transaction_id", "customer_id", "merchant_id", "payee_vpa", "payer
 MAX_RUNS = 4  # an IP address has four digit runs, every other id fewer
 _SHAPE = str.maketrans(string.ascii_letters + string.digits, "A" * 52 + "9" * 10)
 _DIGITS = re.compile(r"\d+")
+_RUNS = re.compile(r"(.)\1+")
 
 
 def shape(value: Any) -> str:
@@ -205,15 +210,31 @@ def behaviour(data: AuditData, train: slice) -> Features:
     return f
 
 
-def _id_facts(value: str, numbers: bool) -> dict[str, Any]:
-    facts: dict[str, Any] = {"length": len(value), "prefix1": value[:1], "prefix2": value[:2],
-                             "prefix3": value[:3], "shape": shape(value),
+def squeezed(value: Any) -> str:
+    """`shape` with every run of one class written once: the id's format, not its length or content."""
+    return NULL if value is None else _RUNS.sub(r"\1", shape(value))
+
+
+def _id_facts(value: str, detail: str) -> dict[str, Any]:
+    """The facts of one id at a level of `detail`:
+    - "format": its format alone, as a pattern would say it (squeezed shape, length, digit count,
+      separators, the type letter of a structured id, a VPA's handle and local-part format);
+    - "shape": also its full character-class shape and first 1-3 characters (a VPA's start is a name);
+    - "numbers": also the numbers in it (an IP's octets, an id's ordinal: content that names an entity)."""
+    vpa = "@" in value
+    facts: dict[str, Any] = {"length": len(value), "squeezed": squeezed(value),
                              "digits": sum(ch.isdigit() for ch in value), "has_dot": "." in value,
                              "has_hyphen": "-" in value}
-    if "@" in value:
+    if not vpa:
+        facts["type_letter"] = value[:1] if value[:1].isalpha() else ""
+    if vpa:
         local, handle = value.rsplit("@", 1)
-        facts["vpa_handle"], facts["vpa_local_shape"] = handle, shape(local)
-    if numbers:
+        facts["vpa_handle"], facts["vpa_local_format"] = handle, squeezed(local)
+    if detail in ("shape", "numbers"):
+        facts.update(prefix1=value[:1], prefix2=value[:2], prefix3=value[:3], shape=shape(value))
+        if vpa:
+            facts["vpa_local_shape"] = shape(value.rsplit("@", 1)[0])
+    if detail == "numbers":
         runs = digit_runs(value)
         facts["digit_runs"] = len(runs)
         for k in range(MAX_RUNS):
@@ -221,7 +242,9 @@ def _id_facts(value: str, numbers: bool) -> dict[str, Any]:
     return facts
 
 
-_ID_CATEGORIES = frozenset(("prefix1", "prefix2", "prefix3", "shape", "vpa_handle", "vpa_local_shape"))
+ID_DETAILS = ("format", "shape", "numbers")
+_ID_CATEGORIES = frozenset(("prefix1", "prefix2", "prefix3", "shape", "squeezed", "type_letter", "vpa_handle",
+                            "vpa_local_shape", "vpa_local_format"))
 
 
 def null_pattern(data: AuditData) -> npt.NDArray[np.int64]:
@@ -242,12 +265,12 @@ def id_presence(data: AuditData, train: slice) -> Features:
     return f
 
 
-def id_formats(data: AuditData, train: slice, numbers: bool = True) -> Features:
-    """Only the format of each id-like field (audit part b); `numbers=False`: shape, prefixes, length."""
+def id_formats(data: AuditData, train: slice, detail: str = "format") -> Features:
+    """Only what each id-like field looks like (audit part b), at a level of `detail` (`_id_facts`)."""
     f = Features(train)
     for name in ID_FIELDS:
         value_codes, distinct = codes(data.columns[name])
-        facts = [None if v is None else _id_facts(v, numbers) for v in distinct]
+        facts = [None if v is None else _id_facts(v, detail) for v in distinct]
         keys = sorted({k for fact in facts if fact is not None for k in fact})
         for key in keys:
             per_value = [None if fact is None else fact.get(key) for fact in facts]
@@ -256,4 +279,20 @@ def id_formats(data: AuditData, train: slice, numbers: bool = True) -> Features:
             else:
                 numeric = np.array([math.nan if v is None else float(v) for v in per_value])
                 f.number(f"{name}.{key}", numeric[value_codes])
+    return f
+
+
+def payment_kind(data: AuditData) -> npt.NDArray[np.int64]:
+    """One code per (payment_mode, transaction_type, channel, entry_mode): the kind of payment, in the raw
+    fields themselves, that also decides which ids a row has at all."""
+    c = data.columns
+    kinds = [f"{m}|{t}|{ch}|{e}" for m, t, ch, e in zip(c["payment_mode"].tolist(), c["transaction_type"].tolist(),
+                                                         c["channel"].tolist(), c["entry_mode"].tolist(), strict=True)]
+    return codes(kinds)[0]
+
+
+def payment_kind_only(data: AuditData, train: slice) -> Features:
+    """The payment kind alone: what the presence of the ids can tell at most."""
+    f = Features(train)
+    f.category_codes("payment_kind", *codes(payment_kind(data).tolist()))
     return f

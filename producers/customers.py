@@ -30,12 +30,13 @@ from producers.world.catalogue import (
     P2P_SHARE_OF_UPI,
     PAYMENT_MODE_SHARES,
     UPI_APPS,
-    UPI_HANDLES,
     WALLET_PROVIDERS,
     card_product_weights,
+    person_handle,
 )
 from producers.world.geography import CITIES, CITY_WEIGHTS, REGIONS
 from producers.world.personas import (
+    FEMALE_SHARE,
     FIRST_NAMES_FEMALE,
     FIRST_NAMES_MALE,
     INCOME_BRACKETS_INR,
@@ -69,10 +70,8 @@ _CREDIT_PRODUCTS = card_product_weights("credit")
 _NETWORK_CODE = {name.upper(): i for i, name in enumerate(CARD_NETWORKS)}
 _BANK_WEIGHTS = np.array([b.debit_share for b in ISSUER_BANKS])
 _UPI_APP_WEIGHTS = np.array([a.share for a in UPI_APPS])
-_UPI_BANK_HANDLES = [b.vpa_handle for b in ISSUER_BANKS]
 _WALLETS, _WALLET_WEIGHTS = list(WALLET_PROVIDERS), np.array(list(WALLET_PROVIDERS.values()))
 _BNPLS, _BNPL_WEIGHTS = list(BNPL_PROVIDERS), np.array(list(BNPL_PROVIDERS.values()))
-_HANDLES = [handle for handle, _app in UPI_HANDLES]
 _DRAWS = 48  # uniforms drawn per customer profile (fixed, so adding a field never shifts the others)
 # Device table rows per customer: the registered phones (1-3, listed in the Customer record), then two the
 # bank has not seen: the phone the customer switches to some day (NEW_PHONE), and a borrowed or new
@@ -246,7 +245,7 @@ def build_customers(seed: int, count: int, pools: MerchantPools, start_us: int, 
         persona = PERSONAS[p]
         table, codes = _OCCUPATION_TABLES[p]
         occupation = codes[table.pick(u[1])]
-        gender = 0 if u[2] < 0.48 else (1 if u[2] < 0.995 else 2)
+        gender = 0 if u[2] < FEMALE_SHARE else (1 if u[2] < 0.995 else 2)
         age = persona.age_min + int(u[3] * (persona.age_max - persona.age_min + 1))
         low, high = INCOME_BRACKETS_INR[_INCOME_TABLES[p].pick(u[4])]
         income_inr = low * (high / low) ** u[5]
@@ -301,7 +300,7 @@ def build_customers(seed: int, count: int, pools: MerchantPools, start_us: int, 
             holds[DEBIT_CARD] = True
         put("holds", holds)
         bank = ISSUER_BANKS[_BANK_TABLE.pick(u[35])]
-        handle = UPI_APPS[_APP_TABLE.pick(u[16])].handles or (bank.vpa_handle or "@upi",)
+        handle = person_handle(UPI_APPS[_APP_TABLE.pick(u[16])], bank, u[42])
         for mode in range(N_MODES):
             put("instrument_ids", ids.instrument_id(sid, k, mode))
             network, card_bin, pan, vpa, issuer = -1, None, None, None, bank.name
@@ -315,7 +314,7 @@ def build_customers(seed: int, count: int, pools: MerchantPools, start_us: int, 
                 network = _NETWORK_CODE[network_name.upper()]
             elif mode == UPI:
                 # spelled after the loop, when every person's tag is computed at once
-                vpa = (first, surname, k * PERSON_SLOTS + PERSON_SLOTS - 1, handle[int(u[42] * len(handle))])
+                vpa = (first, surname, k * PERSON_SLOTS + PERSON_SLOTS - 1, handle)
             elif mode == WALLET:
                 issuer = _WALLETS[_WALLET_TABLE.pick(u[43])]
             elif mode == BNPL:
@@ -331,14 +330,15 @@ def build_customers(seed: int, count: int, pools: MerchantPools, start_us: int, 
         # P2P payees: family and friends the customer sends money to
         n_payees = 3 + int(u[45] * 12)
         put("payee_count", n_payees)
-        for slot, (a, b, c, d, e) in enumerate(rng.random((n_payees, 5)).tolist()):
+        for slot, (a, b, c, d, e, f, g, h) in enumerate(rng.random((n_payees, 8)).tolist()):
             # mostly family and friends from the customer's own region
-            region = city.region if a < 0.7 else REGIONS[int(b * len(REGIONS))]
-            names = FIRST_NAMES_MALE if c < 0.5 else FIRST_NAMES_FEMALE
+            # (elsewhere: where people live, as a customer's own home city is drawn)
+            region = city.region if a < 0.7 else CITIES[_CITY_TABLE.pick(b)].region
+            names = FIRST_NAMES_FEMALE if c < FEMALE_SHARE else FIRST_NAMES_MALE
             name = names[region][int(d * len(names[region]))]
             sname = SURNAMES[region][int(e * len(SURNAMES[region]))]
-            app_handles = UPI_APPS[_APP_TABLE.pick((b * 7.0 + e) % 1.0)].handles or _HANDLES
-            put("payee_vpas", (name, sname, k * PERSON_SLOTS + slot, app_handles[int(e * 997) % len(app_handles)]))
+            handle = person_handle(UPI_APPS[_APP_TABLE.pick(f)], ISSUER_BANKS[_BANK_TABLE.pick(g)], h)
+            put("payee_vpas", (name, sname, k * PERSON_SLOTS + slot, handle))
         put("ids", ids.customer_id(sid, k))
 
     for key in ("instrument_vpa", "payee_vpas"):

@@ -79,25 +79,26 @@ def scramble(values: npt.NDArray[np.int64], sid: str, purpose: str) -> npt.NDArr
 
 
 def device_ids(sid: str, ordinals: npt.NDArray[np.int64]) -> list[str]:
-    """`D<stream>-<16 hex digits>`: one device per ordinal, every owner's (customers' and fraudsters')
-    devices from one ordinal space."""
-    return [f"D{sid}-{h:016x}" for h in scramble(ordinals, sid, "device").tolist()]
+    """`D<stream>-<20 decimal digits>`: one device per ordinal, every owner's (customers' and fraudsters')
+    devices from one ordinal space, every id of one format."""
+    return [f"D{sid}-{h:020d}" for h in scramble(ordinals, sid, "device").tolist()]
 
 
 def person_tags(sid: str, ordinals: npt.NDArray[np.int64]) -> list[str]:
-    """Eight hex digits per person, distinct for distinct ordinals below 2**32 (a keyed 32-bit bijection:
-    xor with the key, an odd multiplier and a right xor-shift, each invertible modulo 2**32)."""
+    """Ten decimal digits per person (every tag the same format), distinct for distinct ordinals below
+    2**32 (a keyed 32-bit bijection: xor with the key, an odd multiplier and a right xor-shift, each
+    invertible modulo 2**32)."""
     key = _key(sid, "person")
     x = ordinals.astype(np.int64) & _MASK32
     for shift, multiplier in ((16, 0x85EBCA6B), (13, 0xC2B2AE35), (16, 0x27D4EB2F)):
         x = ((x ^ (key & _MASK32)) * multiplier) & _MASK32
         x ^= x >> shift
         key >>= 11
-    return [f"{v:08x}" for v in x.tolist()]
+    return [f"{v:010d}" for v in x.tolist()]
 
 
 def person_vpa(sid: str, first: str, last: str, ordinal: int, handle: str) -> str:
-    """A person's UPI VPA: `first.last.<tag><stream>@handle`, whoever the person is (a customer, a payee,
+    """A person's UPI VPA: `first.last.<10-digit tag><stream>@handle`, whoever the person is (a customer, a payee,
     a shop owner or a fraudster's account)."""
     return vpa_from_tag(sid, first, last, person_tags(sid, np.array([ordinal]))[0], handle)
 

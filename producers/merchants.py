@@ -19,9 +19,17 @@ import numpy.typing as npt
 
 from producers import ids
 from producers.seeding import Kind, Purpose, entity_rng
-from producers.world.catalogue import BANK_NAMES, CATEGORIES, CATEGORY_WEIGHTS, DEITIES, ISSUER_BANKS
+from producers.world.catalogue import (
+    BANK_NAMES,
+    CATEGORIES,
+    CATEGORY_WEIGHTS,
+    DEITIES,
+    ISSUER_BANKS,
+    UPI_APPS,
+    person_handle,
+)
 from producers.world.geography import CITIES, CITY_WEIGHTS
-from producers.world.personas import FIRST_NAMES_MALE, SURNAMES
+from producers.world.personas import FEMALE_SHARE, FIRST_NAMES_FEMALE, FIRST_NAMES_MALE, SURNAMES
 
 RISK_TIERS = ("LOW", "MEDIUM", "HIGH")
 CHAIN_SHARE = 0.35         # share of merchants that are outlets of a brand (modelling choice)
@@ -104,6 +112,8 @@ def _slug(name: str) -> str:
 
 
 _CITY_CUMULATIVE = np.cumsum(CITY_WEIGHTS)
+_APP_WEIGHTS = np.array([a.share for a in UPI_APPS])
+_BANK_WEIGHTS = np.array([b.debit_share for b in ISSUER_BANKS])
 _CATEGORY_CUMULATIVE = np.cumsum(CATEGORY_WEIGHTS)
 
 
@@ -114,7 +124,7 @@ def build_merchants(seed: int, count: int, sid: str = "0") -> Merchants:
         "is_chain", "acquirer", "risk", "terminal_ids", "vpa")}
     for j in range(count):
         rng = entity_rng(seed, Kind.MERCHANT, j, Purpose.PROFILE)
-        u = rng.random(12)
+        u = rng.random(16)
         cat_code = int(min(np.searchsorted(_CATEGORY_CUMULATIVE, u[0], side="right"), len(CATEGORIES) - 1))
         category = CATEGORIES[cat_code]
         city_code = int(min(np.searchsorted(_CITY_CUMULATIVE, u[1], side="right"), len(CITIES) - 1))
@@ -147,15 +157,18 @@ def build_merchants(seed: int, count: int, sid: str = "0") -> Merchants:
         columns["risk"].append(risk)
         terminals = 0 if online else 1 + int(u[11] * 4)
         columns["terminal_ids"].append(tuple(ids.terminal_id(sid, j, t) for t in range(terminals)))
-        handle = "@ybl" if u[11] < 0.5 else "@paytm"
         if not is_chain and not online and u[6] < PERSONAL_VPA_SHARE:
             region = city.region
-            owner = (FIRST_NAMES_MALE[region][int(u[5] * len(FIRST_NAMES_MALE[region]))],
-                     SURNAMES[region][int(u[4] * len(SURNAMES[region]))])
-            # owners are persons too: numbered after every customer slot, so no ordinal is shared
+            first_names = (FIRST_NAMES_FEMALE if u[15] < FEMALE_SHARE else FIRST_NAMES_MALE)[region]
+            owner = (first_names[int(u[5] * len(first_names))], SURNAMES[region][int(u[4] * len(SURNAMES[region]))])
+            # owners are persons too: numbered after every customer slot, so no ordinal is shared, and their
+            # name and handle are drawn as anyone's
+            handle = person_handle(UPI_APPS[_pick(_APP_WEIGHTS, u[12])], ISSUER_BANKS[_pick(_BANK_WEIGHTS, u[13])],
+                                   u[14])
             columns["vpa"].append(ids.person_vpa(sid, *owner, (1 << 30) + j, handle))
-        else:
-            columns["vpa"].append(f"{_slug(name)}.{j + 1}.{sid.lower()}{handle}")
+        else:  # a merchant VPA from the acquirer's payment-gateway app
+            handle = "@ybl" if u[11] < 0.5 else "@paytm"
+            columns["vpa"].append(f"{_slug(name)}.{j + 1:07d}.{sid.lower()}{handle}")
     risk = np.asarray(columns["risk"], dtype=np.float64)
     return Merchants(
         ids=columns["ids"], names=columns["names"],

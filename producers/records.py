@@ -73,7 +73,8 @@ class RecordEncoder:
         self.labels = BatchEncoder("label", label_prefix)
         m = len(merchants)
         self.merchant_ids: list[str | None] = [None, *merchants.ids]
-        self.payees: list[str | None] = [None, *merchants.vpa, *customers.payee_vpas, *actors.mule_vpas]
+        self.payees: list[str | None] = [None, *merchants.vpa, *customers.payee_vpas, *actors.mule_vpas,
+                                         *merchants.vpa]
         self.payee_offset = 1 + m
         self.categories: list[str | None] = [None, *(c.name for c in CATEGORIES), ATM_CATEGORY]
         self.mccs: list[str | None] = [None, *(c.mcc for c in CATEGORIES), ATM_MCC]

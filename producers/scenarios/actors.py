@@ -3,7 +3,8 @@
 Built from the whole population, so every shard sees the same actors. A merchant colludes, and a
 customer is a mule, by its own ROLE generator's first draw: membership does not depend on how many
 other entities exist. Mules are grouped into rings of `RING_SIZE` in ordinal order. Payee indices: the
-customers' payees (`Customers.payee_vpas`), then every customer's own VPA (`mule_vpas`).
+customers' payees (`Customers.payee_vpas`), then every customer's own VPA (`mule_vpas`), then every
+merchant's VPA (a fraudster's shop account behind a swapped QR code is one).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from producers.seeding import Kind, Purpose, entity_rng
 from producers.world.geography import CITIES
 
 COLLUDER_SHARE = 0.01
+FRAUD_SHOP_SHARE = 0.03  # of offline local shops: a fraudster's business account, whose QR codes get swapped in
 MULE_SHARE = 0.003
 RING_SIZE = 3
 FRAUD_DEVICES = 1_500  # phones churn: one is binned after a few victims
@@ -35,6 +37,7 @@ class FraudActors:
     device_ips: list[str]
     fraud_payees: npt.NDArray[np.int64]  # fraudsters' accounts: indices into the customers' payee vocabulary
     colluders: npt.NDArray[np.int64]
+    fraud_shops: npt.NDArray[np.int64]  # merchants whose VPA a swapped QR code pays
     rings: list[npt.NDArray[np.int64]]  # mule customer ordinals per ring
     mule_vpas: list[str | None]    # every customer's own VPA (payee vocabulary tail): a mule is paid there
     shop_cities: npt.NDArray[np.bool_]  # city code -> has at least one offline merchant
@@ -57,6 +60,11 @@ class FraudActors:
         if not len(colluders):
             online = np.flatnonzero(merchants.is_online)
             colluders = online[:1] if len(online) else np.array([0], dtype=np.int64)
+        # shops onboarded on stolen or mule KYC: ordinary local merchants to look at, on either kind of VPA
+        fraud_shops = np.array([j for j in range(len(merchants)) if not merchants.is_online[j]
+                                and not merchants.is_chain[j]
+                                and entity_rng(seed, Kind.MERCHANT, j, Purpose.ROLE).random() < FRAUD_SHOP_SHARE],
+                               dtype=np.int64)
         mules = [k for k in range(len(customers)) if customers.holds[k, UPI]
                  and entity_rng(seed, Kind.CUSTOMER, k, Purpose.ROLE).random() < MULE_SHARE]
         rings = [np.array(mules[i:i + RING_SIZE], dtype=np.int64) for i in range(0, len(mules), RING_SIZE)]
@@ -64,4 +72,4 @@ class FraudActors:
         own_vpas = customers.instrument_vpa[UPI::len(PAYMENT_MODES)]
         shop_cities = np.zeros(len(CITIES), dtype=bool)
         shop_cities[merchants.city[~merchants.is_online]] = True
-        return cls(device_ids, device_ips, fraud_payees, colluders, rings, own_vpas, shop_cities)
+        return cls(device_ids, device_ips, fraud_payees, colluders, fraud_shops, rings, own_vpas, shop_cities)

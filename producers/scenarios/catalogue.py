@@ -58,7 +58,7 @@ SCENARIOS: tuple[ScenarioSpec, ...] = (
     ScenarioSpec("refund_abuse", 0.04, 3.0, "any", 0.4,
                  "online purchases refunded in full hours to days later, again and again", span_days=14.0),
     ScenarioSpec("qr_code_swap", 0.05, 1.5, "upi", 0.1,
-                 "a QR payment at a shop whose payee VPA is not the shop's"),
+                 "a QR payment at a shop whose payee VPA is not the shop's: mostly a fraudster's shop account"),
     ScenarioSpec("transaction_replay", 0.05, 1.6, "any", 0.2,
                  "exact duplicates of a recent payment (same merchant and amount) seconds to minutes later"),
 )

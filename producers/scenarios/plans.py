@@ -29,6 +29,7 @@ SECOND, MINUTE, HOUR, DAY = 1_000_000, 60_000_000, 3_600_000_000, 86_400_000_000
 IST_OFFSET = 19_800 * SECOND
 CATEGORY = {name: code for code, name in enumerate(CATEGORY_NAMES)}
 REMOTE_ACCESS_SHARE = 0.5  # account takeovers run through a remote-access app on the victim's own phone
+FRAUD_SHOP_QR_SHARE = 0.75  # swapped QR codes that pay a fraudster's shop account rather than a personal one
 # just under round limits, and price points that ordinary online checkouts reach too
 THRESHOLD_AMOUNTS = (4_999.0, 9_999.0, 19_999.0, 24_999.0, 49_999.0, 99_999.0)
 _CITY_CUM = np.cumsum(CITY_WEIGHTS)
@@ -302,7 +303,11 @@ def qr_code_swap(p: Plan) -> None:
     """A QR payment at a shop whose payee VPA is not the shop's."""
     category = str(choose(p.rng, ["groceries", "food_dining", "fuel", "healthcare"]))
     merchant = p.merchant(category, p.home, False)
-    payee, t = p.fraud_payee(), p.start_us
+    # mostly a fraudster's shop account (a QR code to look at like any shop's), else a personal account
+    shops = p.actors.fraud_shops[p.actors.fraud_shops != merchant]
+    use_shop = p.rng.random() < FRAUD_SHOP_QR_SHARE and len(shops) > 0
+    payee = p.rows.shop_payee(int(choose(p.rng, shops))) if use_shop else p.fraud_payee()
+    t = p.start_us
     for _ in range(1 + int(p.rng.random() < 0.5)):
         t += int(p.rng.uniform(1, 120) * MINUTE)
         p.emit("qr_code_swap", time_us=t, ttype=ev.PURCHASE, mode=ev.UPI,

@@ -4,7 +4,8 @@ Planners state only the choices a fraud makes (who, when, where, which instrumen
 amount, device, outcome); `RowBuilder.build` hands them to `arrivals.assemble`, which derives every
 dependent field (channel, entry mode, location, terminal, decline reason), so injected rows obey the
 same consistency rules as legitimate ones. Device indices beyond the customers' own ones address the
-fraudsters' phones; payee indices address the customers' payees, then the customers' own VPAs (`FraudActors`).
+fraudsters' phones; payee indices address the customers' payees, then the customers' own VPAs, then the
+merchants' VPAs (`FraudActors`).
 """
 
 from __future__ import annotations
@@ -72,6 +73,10 @@ class RowBuilder:
     def customer_payee(self, customer: int) -> int:
         """The payee index of a customer's own VPA (a mule is paid there)."""
         return self.customer_payee_base + customer
+
+    def shop_payee(self, merchant: int) -> int:
+        """The payee index of a merchant's VPA, paid in place of another shop (a swapped QR code)."""
+        return self.customer_payee_base + len(self.customers) + merchant
 
     def build(self) -> EventColumns:
         """The planned rows as event columns (seq is assigned when they merge into the stream)."""

@@ -271,6 +271,15 @@ UPI_APPS: tuple[UpiApp, ...] = (
     UpiApp("BHIM", 0.002, ("@upi",)),
     UpiApp("Bank app", 0.0474, ()),
 )
+
+
+def person_handle(app: UpiApp, bank: IssuerBank, u: float) -> str:
+    """The handle of a person's VPA, from the app they use (and their bank's, for a bank app); one rule for
+    every person: a customer, a customer's payee, a shop owner paid on a personal VPA, a fraudster's account."""
+    handles = app.handles or (bank.vpa_handle or "@upi",)
+    return handles[int(u * len(handles))]
+
+
 # (handle, app) for every app handle, in table order.
 UPI_HANDLES: tuple[tuple[str, str], ...] = tuple((h, a.name) for a in UPI_APPS for h in a.handles)
 

@@ -179,4 +179,6 @@ SURNAMES: dict[str, tuple[str, ...]] = {
     "Northeast": ("Baruah", "Bora", "Gogoi", "Saikia", "Kalita", "Hazarika", "Lyngdoh", "Sangma", "Debbarma",
                   "Bhutia", "Ningthoujam", "Konyak"),
 }
+# Share of women among the people named here (customers, their payees, shop owners): Census 2011, 48.5%.
+FEMALE_SHARE = 0.48
 assert set(FIRST_NAMES_MALE) == set(FIRST_NAMES_FEMALE) == set(SURNAMES) == set(REGIONS)

@@ -363,11 +363,16 @@ def test_refund_abuse_refunds_a_purchase_in_full(joined: Rows) -> None:
 
 def test_qr_code_swap_signature(joined: Rows, world: World) -> None:
     merchant_vpa = dict(zip(world.merchants.ids, world.merchants.vpa, strict=True))
+    """A swapped QR pays a fraudster's shop account (~75%) or a personal account, never the shop's own VPA."""
     accounts = {world.customers.payee_vpas[i] for i in world.actors.fraud_payees.tolist()}
+    shops = {world.merchants.vpa[j] for j in world.actors.fraud_shops.tolist()}
+    paid = Counter()
     for rows in scenarios_of(joined, "qr_code_swap").values():
         for r in rows:
             assert r["entry_mode"] == "QR_SCAN" and r["merchant_id"] is not None
-            assert r["payee_vpa"] != merchant_vpa[r["merchant_id"]] and r["payee_vpa"] in accounts
+            assert r["payee_vpa"] != merchant_vpa[r["merchant_id"]]
+            paid["shop" if r["payee_vpa"] in shops else "person" if r["payee_vpa"] in accounts else "other"] += 1
+    assert paid["other"] == 0 and 0.6 < paid["shop"] / (paid["shop"] + paid["person"]) < 0.9, paid
     assert_shifted(rows_of(joined, "qr_code_swap"), world, "qr_code_swap")
 
 
