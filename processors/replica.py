@@ -20,7 +20,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 
 from processors.kafka_io import _QUIET
 from processors.risk import RiskReplica
-from processors.wire import read_label, read_transaction
+from processors.wire import NULL_KEY, read_label, read_transaction
 from schemas.codec import CodecError, decode
 from synfinance.settings import TopicNames
 
@@ -74,6 +74,8 @@ class ReplicaReader:
                 self._eof.discard((topic, partition))
                 value = message.value()
                 try:
+                    if message.key() is None and topic in (topics.labels, topics.transactions):
+                        raise CodecError(NULL_KEY)  # dead-lettered by its worker: no risk counts it either
                     if topic == topics.labels:
                         risk.add_label(read_label(value), partition)
                     elif topic == topics.transactions:

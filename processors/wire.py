@@ -78,8 +78,14 @@ def _skip_optional_string(data: bytes, pos: int) -> int:
     return pos
 
 
-def read_transaction(value: bytes) -> TransactionFacts:
+NULL_VALUE = "a null value (a tombstone) where a record belongs"
+NULL_KEY = "a null key where the customer id belongs"
+
+
+def read_transaction(value: bytes | None) -> TransactionFacts:
     """transaction_id, event_time, customer_id and merchant_id of a Transaction value."""
+    if value is None:
+        raise CodecError(NULL_VALUE)
     if value[:_HEADER] == _TRANSACTION_PREFIX:
         try:
             txn_id, pos = _string(value, _HEADER)
@@ -96,8 +102,10 @@ def read_transaction(value: bytes) -> TransactionFacts:
                             record["merchant_id"])
 
 
-def read_label(value: bytes) -> LabelFacts:
+def read_label(value: bytes | None) -> LabelFacts:
     """transaction_id, customer_id, event_time, is_fraud, label_time and revision of a Label value."""
+    if value is None:
+        raise CodecError(NULL_VALUE)
     if value[:_HEADER] == _LABEL_PREFIX:
         try:
             txn_id, pos = _string(value, _HEADER)

@@ -42,10 +42,10 @@ from processors.outputs import ScoredEncoder, encode_alert
 from processors.replica import ReplicaReader
 from processors.scoring import FraudModel
 from processors.state import CustomerState, dumps, loads
-from processors.wire import LabelFacts, decode_rows
+from processors.wire import NULL_KEY, NULL_VALUE, LabelFacts, decode_rows
 from schemas.batch_decode import BatchDecoder
 from schemas.codec import CodecError
-from sinks.dlq import ERROR_CLASS, ERROR_MESSAGE, SOURCE_OFFSET, SOURCE_PARTITION, SOURCE_TOPIC
+from sinks.dlq import headers as dead_letter_headers
 from synfinance.settings import TopicNames
 
 log = logging.getLogger(__name__)
@@ -102,6 +102,16 @@ class Held(NamedTuple):
     record: dict[str, Any] | None
     error: Exception | None
     received: float  # wall clock (time.time())
+
+
+def _unless_poison(message: Message, row: dict[str, Any] | CodecError) -> dict[str, Any] | CodecError:
+    """The decoded row, or why the record is poison: a null value (a tombstone) or a null key (the customer
+    id routes a customer's transactions and labels to one partition) is a dead letter like bad bytes."""
+    if message.value() is None:
+        return CodecError(NULL_VALUE)
+    if message.key() is None:
+        return CodecError(NULL_KEY)
+    return row
 
 
 class Worker:
@@ -215,6 +225,7 @@ class Worker:
         values = [message.value() or b"" for message in transactions]
         topic = self.config.topics.transactions
         for message, row in zip(transactions, decode_rows(self.decoder, values, TRANSACTION_FIELDS), strict=True):
+            row = _unless_poison(message, row)
             record, failure = (None, row) if isinstance(row, CodecError) else (row, None)
             partition = message.partition()
             queue = self.held[partition]
@@ -227,6 +238,7 @@ class Worker:
         values = [message.value() or b"" for message in messages]
         engine, label_time = self.engine, self.label_time
         for message, row in zip(messages, decode_rows(self.label_decoder, values, LabelFacts._fields), strict=True):
+            row = _unless_poison(message, row)
             if isinstance(row, CodecError):
                 self._dead_letter(message, row)
                 continue
@@ -293,12 +305,7 @@ class Worker:
                 produce(topics.alerts, encode_alert(alert), message.key(), message.timestamp()[1])
 
     def _dead_letter(self, message: Message, error: Exception) -> None:
-        headers = [*(message.headers() or []),
-                   (ERROR_CLASS, type(error).__name__.encode()),
-                   (ERROR_MESSAGE, str(error)[:1000].encode("utf-8", "replace")),
-                   (SOURCE_TOPIC, str(message.topic()).encode()),
-                   (SOURCE_PARTITION, str(message.partition()).encode()),
-                   (SOURCE_OFFSET, str(message.offset()).encode())]
+        headers = dead_letter_headers(message, type(error).__name__, str(error), "processor")
         self.producer.produce(self.config.topics.dlq, message.value() or b"", message.key(),
                               max(message.timestamp()[1], 0), headers)
         self.metrics.dead_letters.labels(topic=message.topic()).inc()

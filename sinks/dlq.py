@@ -1,8 +1,10 @@
 """The dead-letter topic: records the sink cannot store, kept with why and where they came from.
 
 A dead letter is the original key, value, timestamp and headers, plus headers naming the error
-(``synfin-error-class``, ``synfin-error-message``) and the source (``synfin-source-topic``,
-``synfin-source-partition``, ``synfin-source-offset``), so a person can find, fix and replay it.
+(``synfin-error-class``, ``synfin-error-message``), the source (``synfin-source-topic``,
+``synfin-source-partition``, ``synfin-source-offset``) and the component that refused it
+(``synfin-component``: ``sink`` or ``processor``), so a person can find, fix and replay it. `headers`
+builds them for every component.
 Dead letters are flushed before the sink commits the offsets of their batch: a crash in between
 sends them again (at least once), it never loses them.
 """
@@ -16,14 +18,15 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
-__all__ = ["ERROR_CLASS", "ERROR_MESSAGE", "SOURCE_OFFSET", "SOURCE_PARTITION", "SOURCE_TOPIC", "DeadLetter",
-           "DeadLetterProducer"]
+__all__ = ["COMPONENT", "ERROR_CLASS", "ERROR_MESSAGE", "SOURCE_OFFSET", "SOURCE_PARTITION", "SOURCE_TOPIC",
+           "DeadLetter", "DeadLetterProducer", "headers"]
 
 ERROR_CLASS = "synfin-error-class"
 ERROR_MESSAGE = "synfin-error-message"
 SOURCE_TOPIC = "synfin-source-topic"
 SOURCE_PARTITION = "synfin-source-partition"
 SOURCE_OFFSET = "synfin-source-offset"
+COMPONENT = "synfin-component"
 _MAX_MESSAGE_CHARS = 1000  # a header, not a log file
 
 log = logging.getLogger(__name__)
@@ -38,14 +41,18 @@ class DeadLetter:
     error: str
 
     def headers(self) -> list[tuple[str, bytes]]:
-        message = self.message
-        original = list(message.headers() or [])
-        return [*original,
-                (ERROR_CLASS, self.error_class.encode()),
-                (ERROR_MESSAGE, self.error[:_MAX_MESSAGE_CHARS].encode("utf-8", "replace")),
-                (SOURCE_TOPIC, str(message.topic()).encode()),
-                (SOURCE_PARTITION, str(message.partition()).encode()),
-                (SOURCE_OFFSET, str(message.offset()).encode())]
+        return headers(self.message, self.error_class, self.error, "sink")
+
+
+def headers(message: Message, error_class: str, error: str, component: str) -> list[tuple[str, bytes]]:
+    """The record's own headers, then why `component` refused it and where it came from."""
+    return [*(message.headers() or []),
+            (ERROR_CLASS, error_class.encode()),
+            (ERROR_MESSAGE, error[:_MAX_MESSAGE_CHARS].encode("utf-8", "replace")),
+            (SOURCE_TOPIC, str(message.topic()).encode()),
+            (SOURCE_PARTITION, str(message.partition()).encode()),
+            (SOURCE_OFFSET, str(message.offset()).encode()),
+            (COMPONENT, component.encode())]
 
 
 class DeadLetterProducer:
@@ -53,8 +60,9 @@ class DeadLetterProducer:
 
     def __init__(self, kafka_config: dict[str, str], topic: str) -> None:
         self.topic = topic
+        # the generator's partitioner, as the processor's producer: a key's dead letters share one partition
         self._producer = Producer({**kafka_config, "acks": "all", "enable.idempotence": True, "linger.ms": 5,
-                                   "compression.type": "lz4"})
+                                   "compression.type": "lz4", "partitioner": "murmur2_random"})
 
     def send(self, letters: Sequence[DeadLetter], timeout: float = 30.0) -> list[DeadLetter]:
         """Produce ``letters`` and wait for them; returns those that were not delivered.

@@ -17,7 +17,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from processors.features import HOUR_US
 from processors.labelled_inputs import HeldInput, LabelledInputs
 from processors.scoring import FraudModel
-from sinks.dlq import ERROR_CLASS, SOURCE_OFFSET, SOURCE_TOPIC
+from sinks.dlq import COMPONENT, ERROR_CLASS, ERROR_MESSAGE, SOURCE_OFFSET, SOURCE_TOPIC
 from tests.processors.conftest import with_chargebacks
 from tests.processors.kafka_support import (
     PARTITIONS,
@@ -54,6 +54,9 @@ def test_two_workers_score_every_transaction_once_with_the_reference_features(ka
     publish(kafka_bootstrap, topics, dataset)
     poison = Producer({"bootstrap.servers": kafka_bootstrap})
     poison.produce(topics.transactions, b"\x00not avro", b"C-poison", partition=2)
+    poison.produce(topics.transactions, None, b"C-tombstone", partition=1)  # a null value
+    poison.produce(topics.transactions, dataset.transaction_values[0], None, partition=0)  # a null key
+    poison.produce(topics.labels, None, b"C-tombstone", partition=3)
     assert poison.flush(10) == 0
     process = start_processor(kafka_bootstrap, topics, group, "--workers", "2", "--stop-when-idle", "6")
     assert process.wait(240) == 0
@@ -65,11 +68,18 @@ def test_two_workers_score_every_transaction_once_with_the_reference_features(ka
     dead.assign([TopicPartition(topics.dlq, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
     letters = [m for m in dead.consume(100, timeout=5) if m.error() is None]
     dead.close()
-    assert [m.value() for m in letters] == [b"\x00not avro"]
-    headers = dict(letters[0].headers())
-    assert headers[ERROR_CLASS] == b"CodecError"
-    assert headers[SOURCE_TOPIC] == topics.transactions.encode()
-    assert int(headers[SOURCE_OFFSET]) >= 0
+    # each poison record once, and the processor (a restart never meets them again: offsets are committed)
+    got = sorted((dict(m.headers())[SOURCE_TOPIC].decode(), m.value(), m.key()) for m in letters)
+    assert got == sorted([(topics.transactions, b"\x00not avro", b"C-poison"),
+                          (topics.transactions, b"", b"C-tombstone"),
+                          (topics.transactions, dataset.transaction_values[0], None),
+                          (topics.labels, b"", b"C-tombstone")])
+    for letter in letters:
+        headers = dict(letter.headers())
+        assert headers[ERROR_CLASS] == b"CodecError" and headers[COMPONENT] == b"processor"
+        assert int(headers[SOURCE_OFFSET]) >= 0
+        null = b"null key" if letter.key() is None else b"null value" if letter.value() == b"" else None
+        assert null is None or null in headers[ERROR_MESSAGE], headers
     alerts = read_all(kafka_bootstrap, topics.alerts, idle_s=1.0)
     warm = {s["transaction_id"] for s in scored
             if s["score"] >= 0.5 and int(s["model_version"].rsplit("/", 1)[1]) >= 1_000}  # Engine.alert_warmup

@@ -91,6 +91,7 @@ def test_corrupt_records_go_to_the_dead_letter_topic_and_valid_ones_land(rig: An
         assert headers["synfin-source-topic"] == source_topic.encode() == topic.encode()
         assert headers["synfin-source-partition"] == str(partition).encode()
         assert headers["synfin-source-offset"] == str(offset).encode()
+        assert headers["synfin-component"] == b"sink"
         classes[error_class] += 1
     assert {k for k, _, _ in letters} == set(expected)
     assert classes == {"CodecError": 70, "SchemaMismatch": 10, "InvalidRecord": 20}
