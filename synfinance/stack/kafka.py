@@ -21,7 +21,7 @@ from string import Template
 
 from synfinance.errors import UsageError
 from synfinance.stack.paths import INFRA_DIR, cache_dir
-from synfinance.stack.processes import free_port, pid_alive, stop_pid, tail
+from synfinance.stack.processes import free_port, pid_alive, port_open, stop_pid, tail
 
 POM = INFRA_DIR / "kafka" / "pom.xml"
 JAVA_HEAP = "-Xmx512m"
@@ -100,28 +100,38 @@ def _cluster_id() -> str:
             return candidate
 
 
-def start_kafka(home: Path, timeout: float = 120.0) -> KafkaProcess:
-    """Format storage and start a broker under `home`; returns once it answers metadata requests."""
+def start_kafka(home: Path, timeout: float = 120.0, ports: tuple[int, int] | None = None) -> KafkaProcess:
+    """Format storage (unless formatted: a restart keeps every topic) and start a broker under `home` on
+    free ports, or on `ports` (broker, controller) when it restarts; returns once it answers metadata
+    requests."""
     java = require_tool("java", "install Java 17 (Debian: apt-get install openjdk-17-jre-headless)")
     libs = ensure_jars()
     data_dir, log_dir = home / "data", home / "logs"
     data_dir.mkdir(parents=True, exist_ok=True)
     log_dir.mkdir(parents=True, exist_ok=True)
-    port, controller_port = free_port(), free_port()
-    while controller_port == port:
-        controller_port = free_port()
+    if ports is not None:
+        port, controller_port = ports
+        taken = [p for p in ports if port_open(p)]
+        if taken:
+            raise UsageError(f"cannot restart Kafka on its port {taken[0]}: something else listens there now "
+                             "(`synfinance stack down` then `up` starts it afresh, without its data)")
+    else:
+        port, controller_port = free_port(), free_port()
+        while controller_port == port:
+            controller_port = free_port()
     config = home / "server.properties"
     template = Template((INFRA_DIR / "kafka" / "server.properties.template").read_text())
     config.write_text(template.substitute(port=port, controller_port=controller_port, data_dir=data_dir))
     classpath = f"{libs}/*"
-    formatted = subprocess.run(
-        [java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", _cluster_id(),
-         "-c", str(config), "--ignore-formatted"],
-        capture_output=True, text=True,
-    )
-    if formatted.returncode != 0:
-        last = (formatted.stderr or formatted.stdout).strip().splitlines()[-1:] or ["(no output)"]
-        raise UsageError(f"Kafka storage format failed: {last[0]}")
+    if not (data_dir / "meta.properties").exists():  # formatted storage is a restart's: keep it
+        formatted = subprocess.run(
+            [java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", _cluster_id(),
+             "-c", str(config), "--ignore-formatted"],
+            capture_output=True, text=True,
+        )
+        if formatted.returncode != 0:
+            last = (formatted.stderr or formatted.stdout).strip().splitlines()[-1:] or ["(no output)"]
+            raise UsageError(f"Kafka storage format failed: {last[0]}")
     with open(log_dir / "stdout.log", "ab") as stdout:
         process = subprocess.Popen(
             [java, "-Xms256m", JAVA_HEAP, "-XX:+UseG1GC", "-Djava.awt.headless=true",

@@ -2,7 +2,9 @@
 
 State lives in `<state dir>/stack.json` (default `.synfin/` in the checkout): the PIDs and ports of
 exactly the processes `up` started, so `down` stops those and nothing else. `up` on a running stack
-is a no-op; a stale state file (processes gone) is cleaned up and replaced.
+is a no-op; `up` on a stack whose processes died (killed, the machine rebooted) restarts them on the same
+ports with the same data, so clients holding the old address reconnect and nothing stored is lost. Only
+`down` (without `--keep`) deletes data.
 """
 
 from __future__ import annotations
@@ -63,17 +65,25 @@ class LocalStack:
         state = self.load()
         if with_kafka and not (state.kafka and pid_alive(state.kafka.pid)
                                and kafka.kafka_answers(state.kafka.bootstrap)):
+            home = self.state_dir / "kafka"
+            ports = None
             if state.kafka:
                 kafka.stop_kafka(state.kafka)
-            home = self.state_dir / "kafka"
-            shutil.rmtree(home, ignore_errors=True)
-            state.kafka = kafka.start_kafka(home)
+                if (home / "data" / "meta.properties").exists():
+                    ports = (state.kafka.port, state.kafka.controller_port)  # restart in place
+            if ports is None:
+                shutil.rmtree(home, ignore_errors=True)
+            state.kafka = kafka.start_kafka(home, ports=ports)
             self._save(state)
         if with_postgres and not (state.postgres and pid_alive(state.postgres.pid)
                                   and postgres.postgres_answers(state.postgres.port)):
-            if state.postgres:
-                postgres.stop_postgres(state.postgres)
-            state.postgres = postgres.start_postgres(self.state_dir)
+            if state.postgres and (Path(state.postgres.home) / "data" / "postmaster.opts").exists():
+                postgres.stop_postgres(state.postgres, remove=False)
+                state.postgres = postgres.start_server(state.postgres)  # same port, same data
+            else:
+                if state.postgres:
+                    postgres.stop_postgres(state.postgres)
+                state.postgres = postgres.start_postgres(self.state_dir)
             self._save(state)
         return state
 

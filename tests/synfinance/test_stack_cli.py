@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -73,3 +76,50 @@ def test_missing_postgres_binaries_exit_2_and_start_nothing(tmp_path: Path) -> N
     expected = f"synfinance: error: SYNFIN_PG_BIN={env_dir} has no initdb in it"
     assert result.stderr.strip().splitlines() == [expected]
     assert not (tmp_path / "s" / "stack.json").exists()
+
+def test_up_after_the_processes_died_restarts_them_in_place_with_their_data(tmp_path: Path) -> None:
+    """kill -9 of the broker and of PostgreSQL, then `stack up`: the same ports, every topic and row kept."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    state_dir = tmp_path / "state"
+    assert synfinance(state_dir, "stack", "up").returncode == 0
+    try:
+        state = json.loads((state_dir / "stack.json").read_text())
+        bootstrap, pg_port = f"127.0.0.1:{state['kafka']['port']}", state["postgres"]["port"]
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        admin.create_topics([NewTopic("kept", 2, 1)])["kept"].result(30)
+        run_sql(pg_port, "CREATE TABLE kept (n int); INSERT INTO kept VALUES (42)")
+        for pid in (state["kafka"]["pid"], state["postgres"]["pid"]):
+            os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: not pid_alive(state["kafka"]["pid"]) and not pid_alive(state["postgres"]["pid"]))
+        assert "NOT answering" in synfinance(state_dir, "stack", "status").stdout
+
+        again = synfinance(state_dir, "stack", "up")
+        assert again.returncode == 0, again.stderr
+        restarted = json.loads((state_dir / "stack.json").read_text())
+        assert (restarted["kafka"]["port"], restarted["postgres"]["port"]) == (state["kafka"]["port"], pg_port)
+        assert restarted["kafka"]["pid"] != state["kafka"]["pid"]
+        topics = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=30).topics
+        assert "kept" in topics and len(topics["kept"].partitions) == 2
+        assert run_sql(pg_port, "SELECT n FROM kept") == [(42,)]
+    finally:
+        assert synfinance(state_dir, "stack", "down").returncode == 0
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def run_sql(port: int, sql: str) -> list[tuple[object, ...]]:
+    import psycopg2
+
+    connection = psycopg2.connect(host="127.0.0.1", port=port, user="synfin", dbname="synfin")
+    try:
+        with connection, connection.cursor() as cursor:
+            cursor.execute(sql)
+            return cursor.fetchall() if cursor.description else []
+    finally:
+        connection.close()
