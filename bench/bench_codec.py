@@ -23,7 +23,7 @@ from schemas.codec import decode, encode, load_schema, single_object_prefix
 CUSTOMERS, MERCHANTS, CITIES = 100_000, 20_000, 120
 BANKS = ["State Bank of India", "HDFC Bank", "ICICI Bank", "Axis Bank", "Kotak Mahindra Bank", "Paytm"]
 STATES = ["Maharashtra", "Karnataka", "Tamil Nadu", "Delhi", "West Bengal", "Telangana", "Gujarat", "Assam"]
-REGIONS = ["North", "South", "East", "West", "Central", "North-East"]
+REGIONS = ["North", "South", "East", "West", "Central", "Northeast"]
 CATEGORIES = ["Grocery", "Restaurants", "Fuel", "Electronics", "Travel", "Pharmacy", "Apparel", "Utilities"]
 
 

@@ -16,13 +16,19 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from producers import anomalies, prices
+from producers import anomalies, prices, refunds
 from producers import events as ev
 from producers.customers import P2P_PROBABILITY, Customers
 from producers.events import EventColumns
 from producers.merchants import MerchantPools, Merchants
 from producers.timeline import BLOCK_US, DAYS_PER_MONTH, HOUR_US, BlockCurves
-from producers.world.catalogue import CATEGORIES, CATEGORY_NAMES, DECLINE_REASONS
+from producers.world.catalogue import (
+    CATEGORIES,
+    CATEGORY_NAMES,
+    DECLINE_CONTEXTS,
+    DECLINE_REASONS,
+    decline_contexts,
+)
 from producers.world.geography import (
     CITY_LAT,
     CITY_LON,
@@ -57,11 +63,12 @@ CATEGORY_INDEX = {name: code for code, name in enumerate(CATEGORY_NAMES)}
 _CATEGORY_ONLINE = np.array([c.online_share for c in CATEGORIES])
 _CATEGORY_LOYALTY = np.array([c.loyalty for c in CATEGORIES])
 _COST = np.array([COST_OF_LIVING[int(t)] for t in CITY_TIERS])
-_CARD_REASONS = np.array([i for i, r in enumerate(DECLINE_REASONS) if r.rail == "card"])
-_UPI_REASONS = np.array([i for i, r in enumerate(DECLINE_REASONS) if r.rail == "upi"])
-_REASON_CODE = np.concatenate([_CARD_REASONS, _UPI_REASONS])
-_REASON_CUM = np.concatenate([np.cumsum([DECLINE_REASONS[i].weight for i in rail]) / sum(
-    DECLINE_REASONS[i].weight for i in rail) + offset for offset, rail in enumerate((_CARD_REASONS, _UPI_REASONS))])
+# the reasons of context k on [k, k + 1): one lookup draws every declined row's reason from its own context
+_CONTEXT_REASONS = [np.array([i for i, r in enumerate(DECLINE_REASONS) if context in r.contexts])
+                    for context in DECLINE_CONTEXTS]
+_REASON_CODE = np.concatenate(_CONTEXT_REASONS)
+_REASON_CUM = np.concatenate([np.cumsum([DECLINE_REASONS[i].weight for i in rows]) / sum(
+    DECLINE_REASONS[i].weight for i in rows) + k for k, rows in enumerate(_CONTEXT_REASONS)])
 _NEVER = -(2**62)
 FIELD_CHUNK = 16_384  # rows per derive_fields call: keeps its temporaries in cache
 _POISSON_ROWS = 2_048  # rows per poisson_quantile table
@@ -189,8 +196,14 @@ class ArrivalGenerator:
         """Amount and behavioural anomalies change fields after derivation; every kind is labelled."""
         c, m = self.customers, self.merchants
         size = u[:, U_ANOMALY_SIZE]
-        behavioural = np.flatnonzero((kind == anomalies.BEHAVIOURAL) & anomalies.is_purchase(rows))
-        kind[(kind == anomalies.BEHAVIOURAL) & ~anomalies.is_purchase(rows)] = anomalies.AMOUNT
+        # a purchase a refund gives back keeps its merchant (an unusual amount is the anomaly instead), and
+        # a refund is never the anomaly: it gives back what was paid
+        refund = rows.transaction_type == ev.REFUND
+        kind[refund] = -1
+        shop_key = rows.customer * len(m) + rows.merchant
+        movable = anomalies.is_purchase(rows) & ~np.isin(shop_key, shop_key[refund])
+        behavioural = np.flatnonzero((kind == anomalies.BEHAVIOURAL) & movable)
+        kind[(kind == anomalies.BEHAVIOURAL) & ~movable] = anomalies.AMOUNT
         if len(behavioural):
             customer = rows.customer[behavioural]
             category = np.array([CATEGORY_INDEX[anomalies.BIG_TICKET[int(x * 3) % 3]] for x in size[behavioural]])
@@ -214,7 +227,7 @@ class ArrivalGenerator:
         if len(amount):
             factor = anomalies.amount_multiplier(size[amount])
             cash = rows.transaction_type[amount] == ev.CASH_WITHDRAWAL
-            scaled = np.minimum((rows.amount_paise[amount] * factor).astype(np.int64), 50_000_000)
+            scaled = np.minimum((rows.amount_paise[amount] * factor).astype(np.int64), prices.UPI_P2M_MAX_PAISE)
             merchant = rows.merchant[amount]
             category = np.where(merchant >= 0, m.category[np.maximum(merchant, 0)], -1)
             rows.amount_paise[amount] = prices.shape(np.where(cash, prices.ATM_MAX_PAISE, scaled), category,
@@ -378,6 +391,8 @@ def derive_fields(c: Customers, m: Merchants, pools: MerchantPools, customer: np
     p_decline = (BASE_DECLINE + 0.02 * (rupee_amount > 20_000) + 0.03 * (rupee_amount > 50_000)
                  + 0.008 * online + 0.015 * (1.0 - c.digital_familiarity[customer]))
     declined = u[:, U_DECLINE] < p_decline
+    # a refund gives back an earlier approved purchase of the customer (producers/refunds.py)
+    city = refunds.give_back(customer, times, ttype, declined, merchant, online, mode, amount, city, device, phone)
     # P2P: mostly the customer's own family and friends; NEW_PAYEE_SHARE go to someone they never paid
     # before (one of somebody else's payees, or another customer), as fraud transfers do. U_LOYAL and
     # U_CATEGORY are not used by P2P rows otherwise.
@@ -428,7 +443,12 @@ def assemble(c: Customers, m: Merchants, customer: npt.NDArray[np.int64], seq: n
     derived[remote_upi] = np.where(u_entry[remote_upi] < 0.93, ev.UPI_INTENT, ev.UPI_COLLECT)
     derived[(mode == ev.WALLET) & ~online] = ev.QR_SCAN
     entry = np.where(entry >= 0, entry, derived)
+    # a refund at a QR code is sent back by the merchant's app, not scanned
+    sent_back = (ttype == ev.REFUND) & (entry == ev.QR_SCAN)
+    channel[sent_back] = ev.IN_APP
+    entry[sent_back] = np.where(upi[sent_back], ev.UPI_INTENT, ev.CNP)
     amount = prices.shape(amount, np.where(merchant >= 0, m.category[np.maximum(merchant, 0)], -1), online, ttype)
+    amount = np.where(upi, np.minimum(amount, prices.UPI_P2M_MAX_PAISE), amount)  # UPI's per-payment limit
 
     # location: the merchant's for shops, home or the city centre otherwise
     at_home = city == c.home_city[customer]
@@ -446,10 +466,12 @@ def assemble(c: Customers, m: Merchants, customer: npt.NDArray[np.int64], seq: n
                         m.terminal_start[shop_merchant] + slot, -1)
     terminal[cash] = m.atm_terminal(city[cash])
 
-    # card rail reasons on [0, 1), UPI rail reasons on [1, 2): one lookup for both, for the declined rows only
+    # a declined row's reason, from the reasons of its context (catalogue.decline_context, vectorised)
     reason = np.full(n, -1, dtype=np.int64)
     declines = np.flatnonzero(declined)
-    reason[declines] = _REASON_CODE[np.minimum(np.searchsorted(_REASON_CUM, u_reason[declines] + upi[declines],
+    context = decline_contexts(is_card[declines], online[declines], cash[declines], upi[declines],
+                               entry[declines] == ev.UPI_COLLECT)
+    reason[declines] = _REASON_CODE[np.minimum(np.searchsorted(_REASON_CUM, u_reason[declines] + context,
                                                                side="right"), len(_REASON_CODE) - 1)]
     minus_one = np.full(n, -1, dtype=np.int64)
     return EventColumns(

@@ -25,9 +25,12 @@ from producers.world.catalogue import (
     BNPL_PROVIDERS,
     CARD_BINS,
     CATEGORIES,
+    CATEGORY_CALIBRATION,
     CATEGORY_WEIGHTS,
     ISSUER_BANKS,
+    MODE_CALIBRATION,
     P2P_SHARE_OF_UPI,
+    PAN_LENGTH,
     PAYMENT_MODE_SHARES,
     UPI_APPS,
     WALLET_PROVIDERS,
@@ -54,13 +57,22 @@ DAY_US = 86_400 * 1_000_000
 
 # Purchases exclude P2P: UPI's share of all transactions (PAYMENT_MODE_SHARES, ~84%) includes P2P
 # (P2P_SHARE_OF_UPI of it), so purchase mode weights use UPI's P2M part only.
-_MODE_BASE = np.array([PAYMENT_MODE_SHARES[m.lower()] for m in PAYMENT_MODES])
+_MODE_BASE = np.array([PAYMENT_MODE_SHARES[m.lower()] * MODE_CALIBRATION[m.lower()] for m in PAYMENT_MODES])
 _MODE_BASE[UPI] *= 1.0 - P2P_SHARE_OF_UPI
 P2P_PROBABILITY = PAYMENT_MODE_SHARES["upi"] * P2P_SHARE_OF_UPI  # of all transactions, for UPI holders
 _PERSONA_MODES = np.array([[p.payment_mode_affinity.get(m.lower(), 1.0) for m in PAYMENT_MODES] for p in PERSONAS])
-_PERSONA_CATEGORIES = np.array([[CATEGORY_WEIGHTS[c] * p.category_affinity.get(cat.name, 1.0)
-                                 for c, cat in enumerate(CATEGORIES)] for p in PERSONAS])
-_PERSONA_CATEGORIES /= _PERSONA_CATEGORIES.sum(axis=1, keepdims=True)
+_PERSONA_CATEGORIES_RAW = np.array([[CATEGORY_WEIGHTS[c] * p.category_affinity.get(cat.name, 1.0)
+                                     for c, cat in enumerate(CATEGORIES)] for p in PERSONAS])
+
+
+def category_mix(raw: npt.NDArray[np.float64], calibration: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Each persona's category mix: the weights times affinities times CATEGORY_CALIBRATION, normalised."""
+    mix = raw * calibration
+    return mix / mix.sum(axis=1, keepdims=True)
+
+
+_PERSONA_CATEGORIES = category_mix(_PERSONA_CATEGORIES_RAW, np.array([CATEGORY_CALIBRATION[c.name]
+                                                                      for c in CATEGORIES]))
 _PERSONA_TICKET = np.array([np.sqrt(p.ticket_min_inr * p.ticket_max_inr) for p in PERSONAS])
 _PERSONA_TICKET /= float(np.dot(PERSONA_WEIGHTS / PERSONA_WEIGHTS.sum(), _PERSONA_TICKET))
 _OCCUPATION_INDEX = {name: i for i, name in enumerate(OCCUPATIONS)}
@@ -289,7 +301,7 @@ def build_customers(seed: int, count: int, pools: MerchantPools, start_us: int, 
         # instruments: which modes the customer holds, then one instrument per held mode
         familiarity = persona.digital_familiarity
         holds = [
-            u[29] < 0.55 + 0.45 * familiarity,                                    # UPI
+            u[29] < 0.80 + 0.20 * familiarity,                                    # UPI
             u[30] < 0.85,                                                         # debit card
             u[31] < (0.85 if income_inr > 100_000 else 0.55 if income_inr > 50_000 else 0.12),
             u[32] < 0.25 + 0.35 * familiarity,                                    # wallet
@@ -310,7 +322,9 @@ def build_customers(seed: int, count: int, pools: MerchantPools, start_us: int, 
                 issuer, network_name = pairs[table.pick(u[36 + mode])]
                 bins = CARD_BINS[(issuer, network_name, "debit" if mode == DEBIT_CARD else "credit")]
                 card_bin = bins[int(u[38 + mode] * len(bins))]
-                pan = f"{card_bin}XXXXXX{int(u[40 + mode] * 10_000):04d}"
+                # BIN, the masked middle, the last four: 16 digits, 15 on Amex
+                masked = "X" * (PAN_LENGTH[network_name] - len(card_bin) - 4)
+                pan = f"{card_bin}{masked}{int(u[40 + mode] * 10_000):04d}"
                 network = _NETWORK_CODE[network_name.upper()]
             elif mode == UPI:
                 # spelled after the loop, when every person's tag is computed at once

@@ -30,13 +30,20 @@ from producers.world.catalogue import CATEGORIES, CATEGORY_NAMES
 
 P2P_MEDIAN_INR, P2P_SIGMA = 1_200.0, 1.1   # lognormal; mean ~2,200 (Worldline 2H 2024 P2P avg 2,666)
 UPI_P2P_LIMIT_PAISE = 1_00_000_00          # NPCI: 1 lakh per P2P transaction
+UPI_P2M_LIMIT_PAISE = 5_00_000_00          # NPCI: up to 5 lakh per payment in the categories allowed the most
+UPI_P2M_MAX_PAISE = UPI_P2M_LIMIT_PAISE - 100  # INR 4,99,999: under the limit, and a price point too
 ATM_MAX_PAISE = 10_000_00
 PAISE_CATEGORIES = ("fuel", "utilities", "insurance", "government_services", "travel")
 PRICE_POINT_CATEGORIES = ("ecommerce", "fashion", "electronics", "digital_goods", "entertainment", "telecom",
                           "education", "jewellery", "food_dining", "healthcare", "groceries", "cash_like",
                           "local_transport")
 
-CATEGORY_MEDIAN = np.array([c.amount_median_inr for c in CATEGORIES])
+# Category medians are the catalogue's, times one factor fitted so that the stream's legitimate UPI P2M
+# payments average UPI_P2M_AVG_TICKET_INR (INR 635, Worldline 2024): customers' own ticket scales, city
+# costs of living and big-ticket anomalies raise the mean above the catalogue's lognormal mean
+# (`p2m_mean_ticket_inr`). Measured by `synfinance validate`.
+P2M_PRICE_CALIBRATION = 0.69
+CATEGORY_MEDIAN = np.array([c.amount_median_inr for c in CATEGORIES]) * P2M_PRICE_CALIBRATION
 CATEGORY_SIGMA = np.array([c.amount_sigma for c in CATEGORIES])
 _MEDIANS, _SIGMAS = CATEGORY_MEDIAN.tolist(), CATEGORY_SIGMA.tolist()
 _PAISE = np.array([name in PAISE_CATEGORIES for name in CATEGORY_NAMES] + [False])  # index -1: no merchant

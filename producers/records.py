@@ -16,14 +16,13 @@ import numpy.typing as npt
 from producers import events as ev
 from producers.events import EventColumns
 from producers.ids import transaction_prefix
-from producers.world.catalogue import APPROVED_RESPONSE_CODE, CATEGORIES, DECLINE_REASONS
+from producers.world.catalogue import APPROVED_RESPONSE_CODE, ATM_CATEGORY, ATM_MCC, CATEGORIES, DECLINE_REASONS
 from producers.world.geography import CITY_NAMES, CITY_REGIONS, CITY_STATES, CITY_TIERS
 from schemas.batch import BatchEncoder, FixedStrings, Vocab
 
 if TYPE_CHECKING:
     from producers.stream import World
 
-ATM_CATEGORY, ATM_MCC = "atm_cash_withdrawal", "6011"
 ID_DIGITS = 8
 PREFIX = 8  # "T" + the six-character stream id + "-"
 # "0000".."9999" as ASCII: an 8-digit number is two row lookups instead of eight divisions. Each 4-byte row is

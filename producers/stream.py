@@ -30,9 +30,10 @@ from producers.ids import stream_id
 from producers.labels import LabelDelays
 from producers.merchants import MerchantPools, Merchants, build_merchants
 from producers.scenarios.actors import FraudActors
-from producers.scenarios.engine import FraudEngine
+from producers.scenarios.engine import WARM_UP_BLOCKS, FraudEngine
 from producers.seeding import GENERATOR_VERSION, Kind, Purpose, entity_rngs
-from producers.timeline import DEFAULT_START, BlockCurves, parse_start
+from producers.timeline import BLOCK_US, DEFAULT_START, BlockCurves, parse_start
+from producers.world.calendar import CALENDAR_END_US, CALENDAR_START_US
 
 DEFAULT_FRAUD_RATE = 0.02    # share of transactions labelled fraud (a training stream, not the ~0.1% of production)
 DEFAULT_ANOMALY_RATE = 0.02  # share labelled as legitimate anomalies
@@ -61,7 +62,11 @@ class StreamConfig:
         index, count = self.shard
         if count < 1 or not 0 <= index < count:
             raise ValueError(f"--shard {index}/{count}: expected i/N with 0 <= i < N")
-        parse_start(self.start)
+        start_us = parse_start(self.start)
+        first, last = CALENDAR_START_US + WARM_UP_BLOCKS * BLOCK_US, CALENDAR_END_US - BLOCK_US
+        if not first <= start_us < last:
+            raise ValueError(f"--start {self.start} is outside the festival calendar: the supported starts are "
+                             f"{_day(first)} to {_day(last - 1)}")
         if not 0.0 <= self.fraud_rate < 0.5:
             raise ValueError(f"--fraud-rate must be in [0, 0.5) (got {self.fraud_rate})")
         if not 0.0 <= self.anomaly_rate < 0.5:
@@ -94,6 +99,10 @@ class World:
         self.customers: Customers = build_customers(config.seed, config.customers, self.pools, config.start_us,
                                                     self.sid)
         self.actors = FraudActors.build(config.seed, self.customers, self.merchants)
+
+
+def _day(time_us: int) -> str:
+    return str(np.datetime64(time_us, "us").astype("datetime64[D]"))
 
 
 def merge_by_customer(legit: EventColumns, fraud: EventColumns, start_us: int) -> npt.NDArray[np.int64]:

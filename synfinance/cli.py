@@ -8,7 +8,7 @@ import typer
 
 import synfinance.commands.db as db
 import synfinance.commands.sink as sink
-from synfinance.commands import demo, generate, process, produce, stack, topics
+from synfinance.commands import demo, generate, process, produce, stack, topics, validate
 from synfinance.errors import UsageError
 from synfinance.settings import load_settings
 
@@ -26,6 +26,7 @@ app.command("sink")(sink.sink)
 app.command("produce")(produce.produce)
 app.command("process")(process.process)
 app.command("demo")(demo.demo)
+app.command("validate")(validate.validate)
 
 
 @app.command("settings")

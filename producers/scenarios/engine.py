@@ -33,7 +33,8 @@ from producers.timeline import BLOCK_DAYS, BLOCK_US, BlockCurves
 TRANSIT_SURVIVAL = 0.965
 WARM_UP_BLOCKS = 4  # blocks planned before the start: the longest scenario (synthetic identity) spans ~4 weeks
 PER_VICTIM = [s for s in SCENARIOS if s.name in PLANNERS]   # column j of the engine's head uniforms
-ANCHOR_COLUMNS = ("time_us", "merchant", "amount_paise", "payment_mode", "city", "device", "entry_mode")
+ANCHOR_COLUMNS = ("time_us", "merchant", "amount_paise", "payment_mode", "city", "device", "entry_mode",
+                  "transaction_type")
 
 
 NEW_ACCOUNT_DAYS = 365  # synthetic identities are accounts opened within this many days before the start

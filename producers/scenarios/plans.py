@@ -141,7 +141,7 @@ def card_testing(p: Plan) -> None:
     for _ in range(int(p.rng.integers(5, 13))):
         t += int(p.rng.uniform(5, 50) * SECOND)
         p.emit("card_testing", time_us=t, ttype=ev.PURCHASE, mode=mode,
-               amount_inr=p.price("digital_goods", city, 0.03, 0.3), city=city, online=True,
+               amount_inr=p.price("digital_goods", city, 0.02, 0.25), city=city, online=True,
                merchant=p.merchant("digital_goods", city, True), device=device,
                declined=bool(p.rng.random() < 0.4), entry=ev.CNP)
     t += int(p.rng.uniform(1, 8) * MINUTE)
@@ -302,7 +302,9 @@ def refund_abuse(p: Plan) -> None:
 def qr_code_swap(p: Plan) -> None:
     """A QR payment at a shop whose payee VPA is not the shop's."""
     category = str(choose(p.rng, ["groceries", "food_dining", "fuel", "healthcare"]))
-    merchant = p.merchant(category, p.home, False)
+    merchant = p.merchant(category, p.home, False, strict=False)  # a shop with a QR code, of any kind if need be
+    if p.merchants.is_online[merchant]:
+        return  # no shop in the victim's city: nothing to swap
     # mostly a fraudster's shop account (a QR code to look at like any shop's), else a personal account
     shops = p.actors.fraud_shops[p.actors.fraud_shops != merchant]
     use_shop = p.rng.random() < FRAUD_SHOP_QR_SHARE and len(shops) > 0
@@ -319,7 +321,8 @@ def qr_code_swap(p: Plan) -> None:
 def transaction_replay(p: Plan) -> None:
     """Exact duplicates of a recent payment (same merchant and amount) seconds to minutes later."""
     rows = p.anchor_rows
-    purchases = [i for i in p.anchors.tolist() if rows["merchant"][i] >= 0 and rows["time_us"][i] <= p.start_us]
+    purchases = [i for i in p.anchors.tolist() if rows["merchant"][i] >= 0 and rows["time_us"][i] <= p.start_us
+                 and rows["transaction_type"][i] == ev.PURCHASE]
     if purchases:
         i = purchases[-1]
         base = {"ttype": ev.PURCHASE, "mode": int(rows["payment_mode"][i]), "amount_inr": rows["amount_paise"][i] / 100,

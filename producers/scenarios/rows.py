@@ -57,6 +57,8 @@ class RowBuilder:
                 entry = ev.CNP
             if not online and entry == ev.CNP:
                 entry = -1
+        if online and entry == ev.QR_SCAN:  # an online merchant has no QR code to scan
+            entry = -1
         # a tuple per row, transposed once in build(): cheaper than a dict and 20 list appends per row
         self.planned.append((customer, time_us, ttype, mode, max(round(amount_inr * 100), 100), city, online, merchant,
                              payee, device, declined, entry, fraud_type, scenario, label_delay_us,

@@ -184,9 +184,22 @@ CATEGORIES: tuple[Category, ...] = (  # APPEND-ONLY: index = category code
 )
 
 CATEGORY_NAMES: tuple[str, ...] = tuple(c.name for c in CATEGORIES)
+# Cash at an ATM is no purchase at a merchant, but it has a category and an MCC (ISO 18245 6011,
+# automated cash disbursements) like every row with a merchant category.
+ATM_CATEGORY, ATM_MCC = "atm_cash_withdrawal", "6011"
 _cw = np.array([c.p2m_volume_share for c in CATEGORIES], dtype=np.float64)
 CATEGORY_WEIGHTS: npt.NDArray[np.float64] = _cw / _cw.sum()
 CATEGORY_WEIGHTS.flags.writeable = False
+# What each category's weight in a customer's own mix is multiplied by so that the stream's UPI P2M payments
+# come out at p2m_volume_share (personas' affinities, and cards and wallets taking part of some categories,
+# move the mix): fitted by `bench/calibrate.py` (seeds 42 and 7).
+CATEGORY_CALIBRATION: dict[str, float] = {
+    "groceries": 0.936, "food_dining": 0.864, "fuel": 0.979, "ecommerce": 1.006, "utilities": 1.064,
+    "telecom": 1.101, "local_transport": 1.141, "travel": 1.026, "healthcare": 1.043, "education": 1.177,
+    "entertainment": 1.152, "fashion": 1.036, "electronics": 0.845, "jewellery": 2.902, "cash_like": 1.142,
+    "digital_goods": 0.993, "insurance": 1.131, "government_services": 1.308,
+}
+assert set(CATEGORY_CALIBRATION) == set(CATEGORY_NAMES)
 
 # --- calibration targets ----------------------------------------------------------------------------
 
@@ -206,6 +219,12 @@ PAYMENT_MODE_SHARES: dict[str, float] = {
     "upi": 0.84, "net_banking": 0.06, "wallet": 0.035, "credit_card": 0.035, "debit_card": 0.02, "bnpl": 0.01,
 }
 PAYMENT_MODES: tuple[str, ...] = tuple(PAYMENT_MODE_SHARES)
+# What each mode's weight in a customer's own mix is multiplied by so that the stream's shares come out at
+# PAYMENT_MODE_SHARES (not every customer holds every mode, and a shop takes no net banking or BNPL):
+# fitted by `bench/calibrate.py`, which prints these from the default streams of seeds 42 and 7.
+MODE_CALIBRATION: dict[str, float] = {
+    "upi": 1.0, "debit_card": 0.223, "credit_card": 0.966, "wallet": 1.093, "net_banking": 2.956, "bnpl": 26.093,
+}
 
 
 def p2m_mean_ticket_inr() -> float:
@@ -290,6 +309,7 @@ CARD_NETWORKS: dict[str, dict[str, float]] = {
     "debit": {"RuPay": 0.60, "Visa": 0.28, "Mastercard": 0.12},
     "credit": {"Visa": 0.45, "Mastercard": 0.33, "RuPay": 0.208, "Amex": 0.012},
 }
+PAN_LENGTH: dict[str, int] = {"Visa": 16, "Mastercard": 16, "RuPay": 16, "Amex": 15}  # digits of a card number
 NETWORK_PREFIXES: dict[str, tuple[str, ...]] = {
     "Visa": ("4",),
     "Mastercard": ("51", "52", "53", "54", "55", "2221", "2720"),  # 51-55 and 2221-2720
@@ -361,41 +381,57 @@ BNPL_PROVIDERS: dict[str, float] = {"Simpl": 0.30, "LazyPay": 0.25, "Amazon Pay 
 APPROVED_RESPONSE_CODE = "00"  # ISO 8583 "approved" and NPCI UPI "success"
 
 
+# Where a payment is declined decides what can go wrong: a PIN exists only at a terminal (a POS chip/swipe
+# read or an ATM), a card number is typed only card-not-present, a card can expire but an account cannot,
+# and only a collect request can expire or be refused by the payer.
+DECLINE_CONTEXTS: tuple[str, ...] = ("card_present", "card_not_present", "atm", "account", "upi", "upi_collect")
+_CARD = frozenset(("card_present", "card_not_present", "atm"))
+_CARD_AND_ACCOUNT = _CARD | {"account"}
+_UPI = frozenset(("upi", "upi_collect"))
+
+
 @dataclass(frozen=True, slots=True)
 class DeclineReason:
     reason: str
     response_code: str
-    weight: float  # relative frequency among declines on its rail (*estimate*)
-    rail: str  # "card" (ISO 8583 codes, also used by wallet, net-banking and BNPL gateways) or "upi"
+    weight: float  # relative frequency among the declines of the contexts it occurs in (*estimate*)
+    contexts: frozenset[str]  # of DECLINE_CONTEXTS; card and account codes are ISO 8583, UPI's NPCI's
 
 
 DECLINE_REASONS: tuple[DeclineReason, ...] = (
-    DeclineReason("insufficient_funds", "51", 0.30, "card"),
-    DeclineReason("do_not_honour", "05", 0.18, "card"),
-    DeclineReason("incorrect_pin", "55", 0.15, "card"),
-    DeclineReason("issuer_unavailable", "91", 0.10, "card"),
-    DeclineReason("exceeds_withdrawal_limit", "61", 0.08, "card"),
-    DeclineReason("transaction_not_permitted", "57", 0.07, "card"),
-    DeclineReason("expired_card", "54", 0.05, "card"),
-    DeclineReason("invalid_card_number", "14", 0.04, "card"),
-    DeclineReason("exceeds_frequency_limit", "65", 0.03, "card"),
-    DeclineReason("insufficient_funds", "Z9", 0.34, "upi"),
-    DeclineReason("invalid_mpin", "ZM", 0.20, "upi"),
-    DeclineReason("debit_failed", "U30", 0.12, "upi"),
-    DeclineReason("per_txn_limit_exceeded", "Z8", 0.08, "upi"),
-    DeclineReason("remitter_cbs_offline", "XY", 0.07, "upi"),
-    DeclineReason("risk_threshold_exceeded", "U16", 0.06, "upi"),
-    DeclineReason("frequency_limit_exceeded", "Z7", 0.05, "upi"),
-    DeclineReason("collect_request_expired", "U69", 0.05, "upi"),
-    DeclineReason("declined_by_customer", "ZA", 0.03, "upi"),
+    DeclineReason("insufficient_funds", "51", 0.30, _CARD_AND_ACCOUNT),
+    DeclineReason("do_not_honour", "05", 0.18, _CARD_AND_ACCOUNT),
+    DeclineReason("incorrect_pin", "55", 0.15, frozenset(("card_present", "atm"))),
+    DeclineReason("issuer_unavailable", "91", 0.10, _CARD_AND_ACCOUNT),
+    DeclineReason("exceeds_withdrawal_limit", "61", 0.08, _CARD_AND_ACCOUNT),
+    DeclineReason("transaction_not_permitted", "57", 0.07, _CARD_AND_ACCOUNT),
+    DeclineReason("expired_card", "54", 0.05, _CARD),
+    DeclineReason("invalid_card_number", "14", 0.04, frozenset(("card_not_present",))),
+    DeclineReason("exceeds_frequency_limit", "65", 0.03, _CARD_AND_ACCOUNT),
+    DeclineReason("insufficient_funds", "Z9", 0.34, _UPI),
+    DeclineReason("invalid_mpin", "ZM", 0.20, _UPI),
+    DeclineReason("debit_failed", "U30", 0.12, _UPI),
+    DeclineReason("per_txn_limit_exceeded", "Z8", 0.08, _UPI),
+    DeclineReason("remitter_cbs_offline", "XY", 0.07, _UPI),
+    DeclineReason("risk_threshold_exceeded", "U16", 0.06, _UPI),
+    DeclineReason("frequency_limit_exceeded", "Z7", 0.05, _UPI),
+    DeclineReason("collect_request_expired", "U69", 0.05, frozenset(("upi_collect",))),
+    DeclineReason("declined_by_customer", "ZA", 0.03, frozenset(("upi_collect",))),
 )
-DECLINE_RAIL_BY_MODE: dict[str, str] = {
-    "upi": "upi", "debit_card": "card", "credit_card": "card", "wallet": "card", "net_banking": "card",
-    "bnpl": "card",
-}
 
 
-def decline_reasons_for(payment_mode: str) -> tuple[DeclineReason, ...]:
-    """The decline reasons that can occur for ``payment_mode`` (a key of PAYMENT_MODE_SHARES)."""
-    rail = DECLINE_RAIL_BY_MODE[payment_mode]
-    return tuple(r for r in DECLINE_REASONS if r.rail == rail)
+def decline_contexts(card: npt.NDArray[np.bool_], online: npt.NDArray[np.bool_], cash: npt.NDArray[np.bool_],
+                     upi: npt.NDArray[np.bool_], collect: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+    """The index in DECLINE_CONTEXTS of each payment: a card's at an ATM, online or at a terminal; UPI's
+    as a collect request or not; every other mode's (net banking, wallet, BNPL) an account's.
+
+    >>> y, n = np.array([True]), np.array([False])
+    >>> [DECLINE_CONTEXTS[int(decline_contexts(*f)[0])] for f in ((y, y, n, n, n), (n, n, n, y, y), (n, y, n, n, n))]
+    ['card_not_present', 'upi_collect', 'account']
+    """
+    return np.select([card & cash, card & online, card, upi & collect, upi], [2, 1, 0, 5, 4], 3).astype(np.int64)
+
+
+def decline_reasons_in(context: str) -> tuple[DeclineReason, ...]:
+    """The decline reasons that can occur in `context` (one of DECLINE_CONTEXTS)."""
+    return tuple(r for r in DECLINE_REASONS if context in r.contexts)

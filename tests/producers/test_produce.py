@@ -325,3 +325,23 @@ def test_unreachable_broker_is_exit_2_after_a_bounded_wait(monkeypatch: pytest.M
     error = capsys.readouterr().err
     assert "127.0.0.1:1 is unreachable" in error
     assert error.count("\n") == 1
+
+
+def test_validate_reads_a_runs_topics_and_every_rule_holds(max_run: Topics, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    for name, value in max_run.env().items():
+        if name.startswith("SYNFIN_"):
+            monkeypatch.setenv(name, value)
+    code = main(["validate", "--topic", max_run.name("transactions"), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["transactions"] == EVENTS and report["labels"] >= EVENTS
+    assert [r["name"] for r in report["rules"] if not r["passed"]] == []
+    assert code == (0 if report["passed"] else 1)
+
+
+def test_validate_an_unknown_topic_is_one_line_and_exit_2(kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("SYNFIN_BOOTSTRAP_SERVERS", kafka_bootstrap)
+    assert main(["validate", "--topic", f"no-such-{uuid.uuid4().hex[:8]}"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "does not exist" in lines[0], lines

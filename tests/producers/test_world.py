@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from producers.world import calendar, catalogue, geography, personas
-from producers.world.calendar import FESTIVAL_DATES, HOURLY_PROFILES, festival_multiplier
+from producers.world.calendar import FESTIVAL_COUNT_SHARE, FESTIVAL_DATES, HOURLY_PROFILES, festival_multiplier
 from producers.world.geography import CITIES, NEARBY, city_index, haversine_km
 
 METROS = ("Mumbai", "Delhi", "Bengaluru", "Hyderabad", "Chennai", "Kolkata", "Pune", "Ahmedabad")
@@ -140,20 +140,21 @@ def test_festival_multiplier_ordinary_day_peak_and_window() -> None:
     for region in (None, *geography.REGIONS):
         m = festival_multiplier(every_day, region)
         assert m.min() == 1.0
-        assert m.max() == 2.5
+        assert m.max() == pytest.approx(1 + 1.5 * FESTIVAL_COUNT_SHARE)  # Diwali's spending lift, as a count lift
         assert set(every_day[m == m.max()]) == diwalis, region
     five_before = festival_multiplier(_days("2024-10-27"))[0]
-    assert five_before == pytest.approx(1 + 1.5 * (1 - 5 / 11))
+    assert five_before == pytest.approx(1 + 1.5 * FESTIVAL_COUNT_SHARE * (1 - 5 / 11))
 
 
 def test_regional_festivals_are_full_inside_partial_outside() -> None:
     ashtami = _days("2025-09-30")
-    assert festival_multiplier(ashtami, "East")[0] == pytest.approx(2.2)
-    assert festival_multiplier(ashtami, "South")[0] == pytest.approx(1 + 0.3 * 1.2)
-    assert festival_multiplier(ashtami, None)[0] == pytest.approx(1 + 0.3 * 1.2)
+    k = FESTIVAL_COUNT_SHARE
+    assert festival_multiplier(ashtami, "East")[0] == pytest.approx(1 + 1.2 * k)
+    assert festival_multiplier(ashtami, "South")[0] == pytest.approx(1 + 0.3 * 1.2 * k)
+    assert festival_multiplier(ashtami, None)[0] == pytest.approx(1 + 0.3 * 1.2 * k)
     onam = _days("2025-09-05")
-    assert festival_multiplier(onam, "South")[0] == pytest.approx(1.9)
-    assert festival_multiplier(onam, "North")[0] < 1.9
+    assert festival_multiplier(onam, "South")[0] == pytest.approx(1 + 0.9 * k)
+    assert festival_multiplier(onam, "North")[0] < 1 + 0.9 * k
 
 
 def test_out_of_range_years_and_bad_region_raise() -> None:
@@ -270,13 +271,17 @@ def test_decline_reasons_cover_every_mode_with_real_codes() -> None:
     codes = {r.response_code for r in catalogue.DECLINE_REASONS}
     assert {"05", "51", "54", "55", "57", "61", "91", "Z9", "ZM", "U30", "U16", "Z8"} <= codes
     assert catalogue.APPROVED_RESPONSE_CODE == "00" and "00" not in codes
-    assert set(catalogue.DECLINE_RAIL_BY_MODE) == set(catalogue.PAYMENT_MODE_SHARES)
-    for mode in catalogue.PAYMENT_MODES:
-        reasons = catalogue.decline_reasons_for(mode)
+    for context in catalogue.DECLINE_CONTEXTS:
+        reasons = catalogue.decline_reasons_in(context)
         assert reasons and all(r.weight > 0 for r in reasons)
-        assert {r.rail for r in reasons} == {catalogue.DECLINE_RAIL_BY_MODE[mode]}
-    assert {r.response_code for r in catalogue.decline_reasons_for("upi")} >= {"Z9", "ZM", "U16"}
-    assert all(r.response_code.isdigit() for r in catalogue.decline_reasons_for("credit_card"))
+        upi = context.startswith("upi")
+        assert all(r.response_code.isdigit() != upi for r in reasons), context  # ISO 8583 or NPCI codes
+    assert {r.response_code for r in catalogue.decline_reasons_in("upi")} >= {"Z9", "ZM", "U16"}
+    pin = {c for c in catalogue.DECLINE_CONTEXTS
+           if "incorrect_pin" in {r.reason for r in catalogue.decline_reasons_in(c)}}
+    collect_only = {r.reason for r in catalogue.decline_reasons_in("upi_collect")} - {
+        r.reason for r in catalogue.decline_reasons_in("upi")}
+    assert pin == {"card_present", "atm"} and collect_only == {"collect_request_expired", "declined_by_customer"}
 
 
 # --- personas ----------------------------------------------------------------------------------------

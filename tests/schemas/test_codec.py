@@ -50,7 +50,7 @@ def _transaction_upi_p2p() -> dict[str, Any]:
         "amount_paise": 0, "payment_mode": "UPI", "card_network": None, "card_type": None, "card_bin": None,
         "masked_pan": None, "payer_vpa": "ravi.k@okhdfcbank", "instrument_id": "INS-UPI-0012345-1",
         "channel": "IN_APP", "entry_mode": "UPI_INTENT", "transaction_type": "P2P_TRANSFER",
-        "merchant_category": None, "mcc": None, "city": "Guwahati", "state": "Assam", "region": "North-East",
+        "merchant_category": None, "mcc": None, "city": "Guwahati", "state": "Assam", "region": "Northeast",
         "city_tier": 2, "latitude": 26.1445, "longitude": 91.7362, "device_id": "DEV-a81f-77c2",
         "terminal_id": None, "ip_address": "2401:4900:1c3a::17", "status": "DECLINED",
         "decline_reason": "Insufficient funds (₹ balance low)", "response_code": "51",

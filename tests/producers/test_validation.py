@@ -1,0 +1,104 @@
+"""`synfinance validate`'s rules and targets: every rule holds on a 100k stream and catches its violation."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from producers.stream import TransactionStream
+from producers.validation import report as quality
+from producers.validation.columns import LABEL_NUMBERS, LABEL_TEXT, NUMBER_FIELDS, TEXT_FIELDS, Stream, Table
+from producers.validation.rules import RULES
+from schemas.codec import decode
+
+Record = dict[str, Any]
+
+
+def stream_of(transactions: list[Record], labels: list[Record]) -> Stream:
+    return Stream.build(Table.from_records(transactions, TEXT_FIELDS, NUMBER_FIELDS),
+                        Table.from_records(labels, LABEL_TEXT, LABEL_NUMBERS))
+
+
+@pytest.fixture(scope="module")
+def records(stream_100k: tuple[TransactionStream, list[bytes], list[bytes]]) -> tuple[list[Record], list[Record]]:
+    _, transactions, labels = stream_100k
+    return [decode(v) for v in transactions], [decode(v) for v in labels]
+
+
+@pytest.fixture(scope="module")
+def clean(records: tuple[list[Record], list[Record]]) -> Stream:
+    return stream_of(*records)
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[r.name for r in RULES])
+def test_every_rule_holds_on_100k_events(rule: Any, clean: Stream) -> None:
+    assert clean.n == 100_000
+    assert int(rule.violations(clean).sum()) == 0
+
+
+def _first(rows: list[Record], **where: Any) -> int:
+    return next(i for i, r in enumerate(rows) if all(r[k] == v for k, v in where.items()))
+
+
+def _declined_card_online(t: list[Record]) -> int:
+    return next(i for i, r in enumerate(t) if r["status"] == "DECLINED" and r["entry_mode"] == "CNP"
+                and r["payment_mode"] in ("DEBIT_CARD", "CREDIT_CARD"))
+
+
+def _latest_refund(t: list[Record]) -> int:
+    return max((r["event_time"], i) for i, r in enumerate(t) if r["transaction_type"] == "REFUND")[1]
+
+
+def _unrevised_fraud(labels: list[Record]) -> int:
+    revised = {x["transaction_id"] for x in labels if x["revision"] > 0}
+    return next(i for i, x in enumerate(labels) if x["is_fraud"] and x["transaction_id"] not in revised)
+
+
+# rule -> a change that breaks it on one row (transactions and labels, changed in place)
+PLANTED: dict[str, Callable[[list[Record], list[Record]], None]] = {
+    "status_and_reason": lambda t, _: t[_first(t, status="APPROVED")].update(response_code="05"),
+    "decline_reason_fits_the_payment": lambda t, _: t[_declined_card_online(t)].update(
+        decline_reason="incorrect_pin", response_code="55"),
+    "card_fields_on_cards_only": lambda t, _: t[_first(t, payment_mode="UPI")].update(card_bin="400000"),
+    "card_number_fits_its_network": lambda t, _: t[_first(t, card_network="AMEX")].update(
+        masked_pan=t[_first(t, card_network="AMEX")]["masked_pan"] + "1"),
+    "vpas_on_upi_only": lambda t, _: t[_first(t, payment_mode="NET_BANKING")].update(payer_vpa="a.b@ybl"),
+    "merchant_fields_agree": lambda t, _: t[_first(t, merchant_category="groceries")].update(mcc="5812"),
+    "geography_agrees": lambda t, _: t[_first(t, city="Mumbai")].update(state="Gujarat"),
+    "channel_and_entry_agree": lambda t, _: t[_first(t, entry_mode="CHIP")].update(channel="QR"),
+    "where_it_happened": lambda t, _: t[_first(t, channel="ECOMMERCE")].update(ip_address=None),
+    "amounts_within_limits": lambda t, _: t[_first(t, transaction_type="P2P_TRANSFER")].update(
+        amount_paise=1_00_000_01),
+    "refunds_go_back": lambda t, _: t[_first(t, transaction_type="REFUND", payment_mode="UPI")].update(
+        entry_mode="QR_SCAN", channel="QR"),
+    "refunds_follow_a_purchase": lambda t, _: t[_latest_refund(t)].update(amount_paise=99_99_999),
+    "one_first_label": lambda _, labels: labels.append(dict(labels[0])),
+    "labels_are_whole": lambda _, labels: labels[_unrevised_fraud(labels)].update(fraud_type=None),
+    "revisions_are_chargebacks": lambda _, labels: labels[_first(labels, revision=1)].update(
+        label_time=labels[_first(labels, revision=1)]["event_time"] + 3_600_000_000),
+}
+
+
+def test_every_rule_has_a_planted_violation() -> None:
+    assert set(PLANTED) == {r.name for r in RULES}
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[r.name for r in RULES])
+def test_each_rule_catches_its_planted_violation(rule: Any, records: tuple[list[Record], list[Record]]) -> None:
+    rows = None if rule.name == "refunds_follow_a_purchase" else 30_000  # the latest refund: past the first week
+    transactions, labels = copy.deepcopy(records[0][:rows]), copy.deepcopy(records[1])
+    PLANTED[rule.name](transactions, labels)
+    planted = stream_of(transactions, labels)
+    assert int(rule.violations(planted).sum()) == 1, rule.name
+    assert not quality.build(planted).passed
+
+
+def test_the_report_counts_labels_and_fraud(clean: Stream) -> None:
+    result = quality.build(clean)
+    assert all(r.passed for r in result.rules)
+    assert result.transactions == 100_000 and result.labels >= 100_000
+    assert 0.018 < result.facts["fraud_rate"] < 0.022
+    assert 4.0 < result.facts["first_label_delay_hours"]["median"] < 8.0
