@@ -111,9 +111,10 @@ def build_app(config: WorkerConfig, web_port: int | None, web_host: str = "127.0
     return app, host
 
 
-def run_worker(config: WorkerConfig, web_port: int | None, loglevel: str = "warning") -> int:
+def run_worker(config: WorkerConfig, web_port: int | None, loglevel: str = "warning",
+               web_host: str = "127.0.0.1") -> int:
     """Run one worker until a signal or its own end; 0 if it ended cleanly, 1 if it failed."""
-    app, host = build_app(config, web_port)
+    app, host = build_app(config, web_port, web_host)
     with contextlib.suppress(SystemExit):  # mode's worker always ends with SystemExit
         faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
     return 1 if host.error is not None else 0

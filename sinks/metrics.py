@@ -74,7 +74,7 @@ class MetricsServer:
     and database usable) on a daemon thread."""
 
     def __init__(self, metrics: SinkMetrics, port: int, alive: Callable[[], bool], ready: Callable[[], bool],
-                 host: str = "0.0.0.0") -> None:
+                 host: str = "127.0.0.1") -> None:
         handler = _handler(metrics, alive, ready)
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True

@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     ssl_key_password: SecretStr | None = None
 
     log_format: Literal["text", "json"] = "text"
+    # where our HTTP servers (metrics, health) listen: loopback unless a container must be scraped
+    bind_host: str = "127.0.0.1"
 
     @field_validator("bootstrap_servers")
     @classmethod

@@ -60,7 +60,7 @@ def process(
                               max_hold_s=max_hold, learn_negatives=learn_negatives,
                               max_labelled_inputs=max_labelled_inputs,
                               stop_when_idle_s=stop_when_idle)
-        code = run_worker(config, web_port + index if web else None, log_level)
+        code = run_worker(config, web_port + index if web else None, log_level, web_host=settings.bind_host)
         if code:
             raise typer.Exit(code)
         return 0

@@ -57,7 +57,7 @@ def _check(condition: bool, message: str) -> None:
 class Metrics:
     """The Prometheus series of a produce run, in a registry of its own."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
         self.registry = CollectorRegistry()
         self.produced = Counter("synfin_produced_total", "Records handed to the Kafka producer, by topic.",
                                 ["topic"], registry=self.registry)
@@ -74,7 +74,7 @@ class Metrics:
         self._seen: dict[str, int] = {}
         self._failed = 0
         try:
-            start_http_server(port, registry=self.registry)
+            start_http_server(port, addr=host, registry=self.registry)
         except OSError as error:
             raise UsageError(f"--metrics-port {port}: cannot listen ({error.strerror})") from None
 
@@ -220,7 +220,7 @@ def produce(
     except ValueError as error:
         raise UsageError(str(error)) from None
     settings = load_settings()
-    metrics = Metrics(metrics_port) if metrics_port is not None else None
+    metrics = Metrics(metrics_port, settings.bind_host) if metrics_port is not None else None
     producer = KafkaProducer(settings.kafka_config(), on_latency=metrics.observe_latency if metrics else None)
     _prepare_topics(settings, producer, create_topics, connect_timeout)
     warnings = [_retention_warning(settings, stream_config.start_us, time_mode == "live")]

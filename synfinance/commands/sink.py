@@ -126,7 +126,8 @@ def sink(
             collector = LagCollector(reader)
             metrics.registry.register(collector.start())
         try:
-            server = MetricsServer(metrics, metrics_port, alive=worker.alive, ready=worker.ready)
+            server = MetricsServer(metrics, metrics_port, alive=worker.alive, ready=worker.ready,
+                                   host=settings.bind_host)
         except OSError as error:
             raise UsageError(f"--metrics-port {metrics_port}: {error.strerror}") from None
     log = logging.getLogger("synfinance.sink")
