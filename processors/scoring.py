@@ -23,6 +23,7 @@ them against the exact figures).
 
 from __future__ import annotations
 
+import io
 import math
 import pickle
 from collections.abc import Mapping, Sequence
@@ -34,6 +35,23 @@ from river import compose, linear_model, optim, preprocessing
 from processors.model_input import COLUMNS
 
 MODEL_NAME = "logreg-sgd0.002"
+# Everything a checkpoint of our River pipeline holds; a checkpoint naming any other class is refused, so
+# a record on the checkpoint topic cannot run code in the processor (as `processors.state` refuses all).
+_CHECKPOINT_CLASSES = frozenset((
+    ("builtins", "float"), ("collections", "Counter"), ("collections", "OrderedDict"),
+    ("collections", "defaultdict"), ("numpy", "dtype"), ("numpy._core.numeric", "_frombuffer"),
+    ("numpy.core.numeric", "_frombuffer"), ("river._river_rust.vectordict", "VectorDict"),
+    ("river.compose.pipeline", "Pipeline"), ("river.linear_model.log_reg", "LogisticRegression"),
+    ("river.optim.initializers", "Zeros"), ("river.optim.losses", "Log"), ("river.optim.schedulers", "Constant"),
+    ("river.optim.sgd", "SGD"), ("river.preprocessing.scale", "StandardScaler"),
+))
+
+
+class _CheckpointUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _CHECKPOINT_CLASSES:
+            raise pickle.UnpicklingError(f"a model checkpoint holds our River pipeline only, not {module}.{name}")
+        return super().find_class(module, name)
 _LOGIT_RANGE, _BINS = 25.0, 2000
 
 
@@ -156,13 +174,13 @@ class FraudModel:
         return f"{MODEL_NAME}/{worker}/{self.learned}"
 
     def to_bytes(self) -> bytes:
-        # pickle is River's own persistence format; the checkpoint topic is the processor's private state
+        # pickle is River's own persistence format; read back by an unpickler that knows only its classes
         return pickle.dumps({"pipeline": self.pipeline, "positives": self.quality.positives,
                              "negatives": self.quality.negatives, "learned": self.learned}, protocol=5)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> FraudModel:
-        saved: dict[str, Any] = pickle.loads(data)
+        saved: dict[str, Any] = _CheckpointUnpickler(io.BytesIO(data)).load()
         model = cls()
         model.pipeline = saved["pipeline"]
         model.quality.positives, model.quality.negatives = saved["positives"], saved["negatives"]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import pickle
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -416,7 +417,12 @@ class Worker:
                 latest = message.value()
         if latest is None:
             return FraudModel()
-        model = FraudModel.from_bytes(latest)
+        try:
+            model = FraudModel.from_bytes(latest)
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError) as exc:
+            # fail closed and loudly: never run what a record says, never silently start unlearned
+            raise RuntimeError(f"the model checkpoint on {self.config.checkpoint_topic} is unreadable or "
+                               f"unsafe ({exc}); remove it to start a fresh model") from None
         self._checkpointed = (model.learned, model.quality.count)
         log.info("model restored from checkpoint (%d labels learned)", model.learned)
         return model

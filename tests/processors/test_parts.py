@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import pickle
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -91,6 +94,20 @@ def test_model_checkpoint_restores_the_same_scores(dataset: Any) -> None:
     restored = FraudModel.from_bytes(model.to_bytes())
     assert restored.learned == 2000 and restored.quality.roc_auc() == model.quality.roc_auc()
     assert [restored.score(x) for x, _ in rows[:100]] == [model.score(x) for x, _ in rows[:100]]
+
+
+class _Runs:
+    """A pickle that would run a shell command when loaded."""
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (os.system, ("touch /tmp/synfin-checkpoint-pwned",))
+
+
+def test_a_checkpoint_that_names_any_other_class_is_refused() -> None:
+    for hostile in (pickle.dumps(_Runs()), pickle.dumps({"pipeline": _Runs()}), pickle.dumps(datetime.now())):
+        with pytest.raises(pickle.UnpicklingError, match="River pipeline only"):
+            FraudModel.from_bytes(hostile)
+    assert not os.path.exists("/tmp/synfin-checkpoint-pwned")
 
 
 def test_batch_scoring_equals_rivers_own_scoring(dataset: Any) -> None:
