@@ -156,7 +156,10 @@ class Worker:
         self.label_time: dict[int, int] = {}
         self.consumer = Consumer({**config.kafka, "group.id": config.group, "enable.auto.commit": False,
                                   "isolation.level": "read_committed", "auto.offset.reset": "earliest",
-                                  "partition.assignment.strategy": "range", "logger": _QUIET})
+                                  "partition.assignment.strategy": "range", "logger": _QUIET,
+                                  # a dead worker's partitions move within ~10 s, not the default 45 s
+                                  # (librdkafka heartbeats from its own thread, so a busy loop stays in)
+                                  "session.timeout.ms": 10_000, "heartbeat.interval.ms": 3_000})
         self.consumer.subscribe([topics.transactions, topics.labels], on_assign=self._on_assign,
                                 on_revoke=self._on_revoke, on_lost=self._on_lost)
 
