@@ -1,11 +1,16 @@
-"""The one exception type the CLI turns into a one-line message and exit code 2.
+"""The one exception type the CLI turns into a one-line message and a non-zero exit code (2 by default).
 
 Anything a user can cause (a bad setting, a missing tool, an unreachable broker, bad command-line
 input) raises `UsageError` with a message that names the problem and, where there is one, the fix.
+A state rather than a usage error (no stack to print the address of) may exit 1 instead.
 """
 
 
 class UsageError(Exception):
-    """A problem the user can fix; printed as one line, exit code 2."""
+    """A problem the user can fix; printed as one line, exit code 2 (or the one given)."""
 
     exit_code = 2
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
+from synfinance.errors import UsageError
 from synfinance.stack import kafka
 from synfinance.stack.launcher import LocalStack
 
@@ -42,7 +43,10 @@ def status() -> None:
 @app.command()
 def env() -> None:
     """Print `export SYNFIN_...` lines for the running stack (use: eval "$(synfinance stack env)")."""
-    for key, value in LocalStack().load().exports().items():
+    exports = LocalStack().load().exports()
+    if not exports:
+        raise UsageError("no local stack is up: start one with `synfinance stack up`", exit_code=1)
+    for key, value in exports.items():
         print(f"export {key}={value}")
 
 

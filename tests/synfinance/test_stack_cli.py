@@ -54,6 +54,8 @@ def test_up_twice_down_up_again(tmp_path: Path) -> None:
     assert not (state_dir / "stack.json").exists()
     assert not (state_dir / "kafka").exists()
     assert "not started" in synfinance(state_dir, "stack", "status").stdout
+    no_stack = synfinance(state_dir, "stack", "env")  # eval "$(...)" must not silently do nothing
+    assert no_stack.returncode == 1 and no_stack.stdout == "" and "stack up" in no_stack.stderr
 
     third = synfinance(state_dir, "stack", "up")
     try:
