@@ -18,6 +18,28 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        from producers.seeding import GENERATOR_VERSION
+
+        try:
+            installed = version("synfinance")
+        except PackageNotFoundError:
+            installed = "unknown (not installed)"
+        print(f"synfinance {installed} (generator version {GENERATOR_VERSION})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                          help="Print the version (and the generator's) and exit.")) -> None:
+    """SynFinance Stream: seeded, rate-controlled Indian payments with labelled fraud on Kafka."""
+
+
 app.add_typer(stack.app, name="stack")
 app.add_typer(topics.app, name="topics")
 app.command("generate")(generate.generate)

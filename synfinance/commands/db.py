@@ -8,10 +8,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from sinks.reports import REPORTS
+from synfinance.console import make_console
 from synfinance.errors import UsageError
 from synfinance.settings import load_settings
 
@@ -24,7 +24,7 @@ DEFAULT_SCHEMA = "public"
 
 app = typer.Typer(help="Create, inspect and query the sink's PostgreSQL tables (URL from SYNFIN_DATABASE_URL).",
                   no_args_is_help=True)
-console = Console(highlight=False)
+console = make_console()
 
 SCHEMA_OPTION = typer.Option(DEFAULT_SCHEMA, "--schema", help="PostgreSQL schema holding the tables.")
 

@@ -13,17 +13,17 @@ from pathlib import Path
 import psycopg2
 import typer
 from confluent_kafka import Consumer, TopicPartition
-from rich.console import Console
 from rich.table import Table
 
 from sinks.lag import LagReader
+from synfinance.console import make_console
 from synfinance.demo import GROUPS, DemoOptions, child_env, run_pipeline
 from synfinance.errors import UsageError
 from synfinance.settings import load_settings
 from synfinance.stack.launcher import LocalStack
 from synfinance.stack.paths import state_dir
 
-console = Console(highlight=False)
+console = make_console()
 
 NEXT_QUERIES = (
     ("fraud by type",

@@ -7,16 +7,16 @@ import tempfile
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from producers.dataset import write_dataset
 from producers.files import FORMATS
 from producers.stream import DEFAULT_ANOMALY_RATE, DEFAULT_FRAUD_RATE, StreamConfig
 from producers.timeline import DEFAULT_START
+from synfinance.console import make_console
 from synfinance.errors import UsageError
 
-console = Console(stderr=True, highlight=False)
+console = make_console(stderr=True)
 
 
 def _check_out_dir(out_dir: Path) -> None:

@@ -22,7 +22,6 @@ from typing import Any
 import typer
 from confluent_kafka import KafkaException
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
-from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
@@ -32,11 +31,12 @@ from producers.rates import PROFILE_NAMES, build_profile
 from producers.stream import DEFAULT_ANOMALY_RATE, DEFAULT_FRAUD_RATE, StreamConfig, World
 from producers.timeline import DEFAULT_START
 from producers.topics import CONNECT_TIMEOUT_S, ensure_topics, spec_for_settings
+from synfinance.console import make_console
 from synfinance.errors import UsageError
 from synfinance.settings import Settings, load_settings
 
 DEFAULT_RATE = 1000.0
-console = Console(stderr=True, highlight=False)
+console = make_console(stderr=True)
 
 
 def _shard(text: str) -> tuple[int, int]:

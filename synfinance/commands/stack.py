@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import typer
-from rich.console import Console
 
+from synfinance.console import make_console
 from synfinance.errors import UsageError
 from synfinance.stack import kafka
 from synfinance.stack.launcher import LocalStack
 
 app = typer.Typer(help="Start, stop and inspect the local Kafka broker and PostgreSQL server.",
                   no_args_is_help=True)
-console = Console(highlight=False)
+console = make_console()
 
 
 @app.command()

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from producers.topics import describe_topics, ensure_topics, mismatch, spec_for_settings
+from synfinance.console import make_console
 from synfinance.settings import load_settings
 
 app = typer.Typer(help="Create and inspect the Kafka topics (names and partitions from SYNFIN_* settings).",
                   no_args_is_help=True)
-console = Console(highlight=False)
+console = make_console()
 
 
 @app.command()

@@ -11,16 +11,16 @@ import json
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from producers.validation import report as quality
 from producers.validation.columns import Stream, read_dataset, read_topics
 from producers.validation.topic_reader import TopicMissing
+from synfinance.console import make_console
 from synfinance.errors import UsageError
 from synfinance.settings import load_settings
 
-console = Console(highlight=False, width=160)
+console = make_console()
 
 
 def _load(path: Path | None, topic: str | None, events: int | None) -> Stream:

@@ -1,14 +1,18 @@
 """`synfinance validate PATH` as a user runs it: exit 0 on a clean dataset, 1 on a planted violation, 2 on bad
-input, each with the report or one line."""
+input, each with the report or one line; piped output keeps whole lines; --version."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import fastavro
 import pytest
 
+from producers.seeding import GENERATOR_VERSION
 from synfinance.cli import main
 
 
@@ -50,3 +54,18 @@ def test_bad_input_is_one_line_and_exit_2(argv: list[str], capsys: pytest.Captur
     assert main(argv) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("synfinance: error:"), lines
+
+
+def test_piped_output_keeps_whole_lines(dataset: Path) -> None:
+    """Through a pipe rich would cut tables at 80 columns (`synfin.custo…`): the report's lines stay whole."""
+    run = subprocess.run([sys.executable, "-m", "synfinance.cli", "validate", str(dataset)], capture_output=True,
+                         text=True, timeout=300, env={**os.environ, "COLUMNS": ""})
+    assert run.returncode == 0, run.stderr
+    assert "…" not in run.stdout and "\x1b[" not in run.stdout
+    assert "Worldline India Digital Payments Report 2024 (catalogue)" in run.stdout
+
+
+def test_version_names_the_generator(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    out = capsys.readouterr().out.strip()
+    assert out.startswith("synfinance ") and out.endswith(f"(generator version {GENERATOR_VERSION})")
