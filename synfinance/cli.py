@@ -8,7 +8,7 @@ import typer
 
 import synfinance.commands.db as db
 import synfinance.commands.sink as sink
-from synfinance.commands import demo, generate, process, produce, stack, topics, validate
+from synfinance.commands import demo, generate, lag_exporter, process, produce, stack, topics, validate
 from synfinance.errors import UsageError
 from synfinance.settings import load_settings
 
@@ -49,6 +49,7 @@ app.command("produce")(produce.produce)
 app.command("process")(process.process)
 app.command("demo")(demo.demo)
 app.command("validate")(validate.validate)
+app.command("lag-exporter")(lag_exporter.lag_exporter)
 
 
 @app.command("settings")

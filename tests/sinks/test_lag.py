@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 import urllib.request
+import uuid
 from typing import Any
 
 import pytest
@@ -104,3 +109,39 @@ def test_records_from_a_transactional_producer_leave_no_lag(rig: Any, stream: An
     assert rig.counts("transactions") == (2_000, 2_000)
     view = _kafka_view(rig.bootstrap, rig.group, topic, 3)
     assert all(committed == end > 0 for committed, end in view.values()), view
+
+
+def test_the_lag_exporter_runs_on_its_own_and_stops_on_sigterm(kafka_bootstrap: str) -> None:
+    """`synfinance lag-exporter` in its own process: the lag of a group with no sink at all, then exit 0."""
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    tag = uuid.uuid4().hex[:8]
+    topic, group = f"lag-alone-{tag}", f"lag-alone-{tag}"
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    for i in range(10):
+        producer.produce(topic, b"v", str(i).encode(), partition=0)
+    assert producer.flush(10) == 0
+    _commit(kafka_bootstrap, group, topic, {0: 4})
+    port = free_port()
+    exporter = subprocess.Popen([sys.executable, "-m", "synfinance.cli", "lag-exporter", "--metrics-port", str(port),
+                                 "--interval", "0.5"], env={**os.environ, "SYNFIN_BOOTSTRAP_SERVERS": kafka_bootstrap},
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lag, deadline = None, time.monotonic() + 60
+        while lag != 6.0 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            try:
+                text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+            except OSError:
+                continue
+            lag = next((s.value for f in text_string_to_metric_families(text) for s in f.samples
+                        if s.name == "kafka_consumergroup_group_lag" and s.labels.get("group") == group), None)
+        assert lag == 6.0
+        exporter.send_signal(signal.SIGTERM)
+        assert exporter.wait(15) == 0, exporter.stderr.read() if exporter.stderr else ""
+    finally:
+        if exporter.poll() is None:
+            exporter.kill()

@@ -1,0 +1,49 @@
+"""`synfinance lag-exporter` — the consumer lag of every group as Prometheus gauges, in its own process.
+
+The sink embeds the same exporter (`sinks/lag.py`), but a stopped or stalled sink then takes the lag
+with it; run this next to it and the lag stays observable whatever the sink does (#19). Serves /metrics
+on `--metrics-port` (SYNFIN_BIND_HOST, loopback by default) until SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+
+import typer
+
+from synfinance.errors import UsageError
+from synfinance.settings import load_settings
+
+DEFAULT_PORT = 9103
+
+
+def lag_exporter(
+    metrics_port: int = typer.Option(DEFAULT_PORT, "--metrics-port", min=1, max=65535, help="Serve /metrics here."),
+    interval: float = typer.Option(5.0, "--interval", min=0.5, help="Seconds between snapshots."),
+) -> None:
+    """Export the lag of every consumer group on the cluster (kafka_consumergroup_group_lag[_seconds])."""
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    from sinks.lag import LagCollector, LagReader
+
+    settings = load_settings()
+    registry = CollectorRegistry()
+    collector = LagCollector(LagReader(settings.kafka_config()), interval=interval)
+    registry.register(collector.start())
+    try:
+        server, _thread = start_http_server(metrics_port, addr=settings.bind_host, registry=registry)
+    except OSError as error:
+        collector.stop()
+        raise UsageError(f"--metrics-port {metrics_port}: cannot listen ({error.strerror})") from None
+    stopped = threading.Event()
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        stopped.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    stopped.wait()
+    server.shutdown()
+    collector.stop()
