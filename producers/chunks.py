@@ -66,7 +66,8 @@ class Chunk:
             if state[name] is not None:
                 blob, lengths = state[name]
                 ends = np.cumsum(lengths).tolist()
-                records = [blob[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+                starts = [0, *ends[:-1]] if ends else []  # a chunk may hold no revision (or none at all)
+                records = [blob[a:b] for a, b in zip(starts, ends, strict=True)]
                 if name != "values":
                     labels = np.empty(len(records), dtype=object)
                     labels[:] = records

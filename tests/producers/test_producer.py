@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import doctest
 import itertools
+import pickle
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 
 from producers import kafka, pacing
+from producers.chunks import Chunk
 from producers.kafka import DeliveryTracker, KafkaProducer, RecordHeaders, traceparents
 from producers.pacing import LabelSchedule
 from producers.prefetch import PrefetchFailed, ProcessPrefetch, ThreadPrefetch
@@ -345,3 +347,15 @@ def test_prefetch_keeps_order_and_surfaces_a_failure() -> None:
             for item in prefetch.items(wait=lambda: waits.append(1)):
                 got.append(item)
     assert got == [0, 1, 2, 3, 4]
+
+
+def test_a_chunk_with_no_revisions_crosses_the_process_boundary() -> None:
+    """What the generator process sends is a pickle; a chunk whose rows have no revision (often the last
+    chunk of a resumed run) must come back whole, not fail in __setstate__."""
+    n = 3
+    chunk = Chunk(7, np.arange(n), np.arange(n), np.zeros(n, dtype=np.int64), np.full(n, -1),
+                  values=[b"a", b"bc", b""], labels=np.array([b"x", b"y", b"z"], dtype=object),
+                  revisions=np.empty(0, dtype=object))
+    back = pickle.loads(pickle.dumps(chunk))
+    assert back.values == [b"a", b"bc", b""] and back.labels.tolist() == [b"x", b"y", b"z"]
+    assert back.revisions is not None and len(back.revisions) == 0 and back.first == 7
