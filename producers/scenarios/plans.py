@@ -1,7 +1,7 @@
 """One planner per fraud type: each states the signal it leaves and adds its transactions to a RowBuilder.
 
 A planner gets a `Plan` (victim, start time, the victim's own fraud generator, the actors) and decides
-only what the fraud decides; every other field is derived by `arrivals.assemble`. Amounts are in
+only what the fraud decides; every other field is derived by `fields.assemble`. Amounts are in
 rupees. Mule rings are planned by the engine from a ring's generator (`plan_mule_ring`).
 """
 

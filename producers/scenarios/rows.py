@@ -1,7 +1,7 @@
 """Collects the transactions scenarios plan, then completes them exactly like legitimate rows.
 
 Planners state only the choices a fraud makes (who, when, where, which instrument, merchant or payee,
-amount, device, outcome); `RowBuilder.build` hands them to `arrivals.assemble`, which derives every
+amount, device, outcome); `RowBuilder.build` hands them to `fields.assemble`, which derives every
 dependent field (channel, entry mode, location, terminal, decline reason), so injected rows obey the
 same consistency rules as legitimate ones. Device indices beyond the customers' own ones address the
 fraudsters' phones; payee indices address the customers' payees, then the customers' own VPAs, then the
@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from producers import events as ev
-from producers.arrivals import assemble
 from producers.customers import Customers
 from producers.events import EventColumns
+from producers.fields import assemble
 from producers.merchants import Merchants
 
 DAY_US = 86_400_000_000
