@@ -153,8 +153,13 @@ def channel_and_entry_agree(s: Stream) -> Mask:
     """Cards: chip, contactless or swipe at a POS terminal, CNP online; UPI: intent or collect in an app or
     online, a scan at a QR code; wallets: a QR scan or online; net banking and BNPL: online only."""
     t = s.transactions
-    triples = zip(t.text("payment_mode"), t.text("channel"), t.text("entry_mode"), strict=True)
-    return np.array([(c, e) not in _ENTRY_BY_MODE.get(m, ()) for m, c, e in triples], dtype=bool)
+    names = ("payment_mode", "channel", "entry_mode")
+    # one verdict per distinct (mode, channel, entry) code triple, not per row
+    combos, row_combo = np.unique(np.column_stack([t.codes[n] for n in names]), axis=0, return_inverse=True)
+    mode, channel, entry = ([t.vocab[n][k] for k in combos[:, i].tolist()] for i, n in enumerate(names))
+    bad = np.array([(c, e) not in _ENTRY_BY_MODE.get(m, ()) for m, c, e in zip(mode, channel, entry, strict=True)],
+                   dtype=bool)
+    return bad[row_combo.reshape(-1)] if t.n else np.zeros(0, dtype=bool)
 
 
 def where_it_happened(s: Stream) -> Mask:

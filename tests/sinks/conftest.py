@@ -23,9 +23,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from producers.records import RecordEncoder
 from producers.stream import StreamConfig, TransactionStream
 from schemas.codec import encode
-from sinks import database
 from synfinance.stack.processes import free_port
-from tests.sinks.db_support import scratch_schema
+from tests.sinks.db_support import scratch_schema, select
 
 EVENTS = 50_000
 PARTITIONS = 3
@@ -154,13 +153,7 @@ class SinkRig:
         return out
 
     def query(self, sql: str) -> list[tuple[object, ...]]:
-        connection = database.connect(self.database_url, self.schema)
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(sql)
-                return list(cursor.fetchall())
-        finally:
-            connection.close()
+        return select(self.database_url, self.schema, sql)
 
     def reset_offsets(self, logical: Sequence[str]) -> None:
         """Move the group back to offset 0 on these topics (what kafka-consumer-groups --reset-offsets does)."""

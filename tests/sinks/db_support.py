@@ -1,9 +1,11 @@
-"""A throwaway database schema per test: created (migrated to head) on entry, dropped on exit."""
+"""A throwaway database schema per test: created (migrated to head) on entry, dropped on exit; and the
+one query helper the sink tests read the database with."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg2
 
@@ -24,4 +26,15 @@ def scratch_schema(database_url: str, name: str, migrate: bool = True) -> Iterat
         connection.autocommit = True
         with connection.cursor() as cursor:
             cursor.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+        connection.close()
+
+
+def select(url: str, schema: str, sql: str) -> list[tuple[Any, ...]]:
+    """Every row `sql` returns, on a connection of its own to `schema`."""
+    connection = database.connect(url, schema)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            return list(cursor.fetchall())
+    finally:
         connection.close()

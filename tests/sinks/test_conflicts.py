@@ -14,7 +14,6 @@ import pytest
 from producers.records import RecordEncoder
 from producers.stream import StreamConfig, TransactionStream
 from schemas.codec import decode, encode
-from sinks import database
 from sinks.conflicts import Conflict, conflicts_from
 from sinks.copy_writer import CopyWriter, TableLoad, WriteResult
 from sinks.metrics import SinkMetrics
@@ -23,7 +22,7 @@ from sinks.pipeline import BatchWriter
 from sinks.prepare import PreparedBatch
 from sinks.tables import TABLES, rows_from_records
 from tests.sinks.conftest import Records
-from tests.sinks.db_support import scratch_schema
+from tests.sinks.db_support import scratch_schema, select
 
 # -- what a conflict is (no database) ---------------------------------------------------------------
 
@@ -156,7 +155,7 @@ def test_stored_and_repeated_keys_with_other_content_are_conflicts_on_both_stagi
     # an identical replay of everything: no conflict, nothing written
     replay = _write(writer, "transaction", txns)
     assert (replay.written, replay.conflicts) == ({"transactions": 0}, [])
-    stored = _select(database_url, db_schema, "SELECT amount_paise, city, status FROM transactions "
+    stored = select(database_url, db_schema, "SELECT amount_paise, city, status FROM transactions "
                      f"WHERE transaction_id IN ('{txns[0]['transaction_id']}', '{txns[7]['transaction_id']}', "
                      f"'{txns[450]['transaction_id']}') ORDER BY transaction_id")
     first = sorted((t["transaction_id"], (t["amount_paise"], t["city"], t["status"])) for t in (txns[0], txns[7],
@@ -212,7 +211,7 @@ def test_profiles_conflict_only_within_one_version(database_url: str, db_schema:
     result = _write(writer, "customer", [v0, {**v0, "age": v0["age"] + 1}, v0, v1])
     key0 = f"(customer_id, updated_at)=({v1['customer_id']}, 1970-01-01 00:00:00.0005+00)"
     assert (result.written, _found(result)) == ({"customers": 0}, [(1, key0, ("age",))])
-    assert _select(database_url, db_schema, "SELECT name FROM customers") == [("Renamed",)]
+    assert select(database_url, db_schema, "SELECT name FROM customers") == [("Renamed",)]
     writer.close()
 
 
@@ -230,16 +229,6 @@ def test_a_refused_row_and_a_conflict_in_one_load_are_both_named(database_url: s
     assert [(r.row, r.error_class) for r in result.rejected] == [(250, "CharacterNotInRepertoire")]
     assert _found(result) == [(200, f"(transaction_id)=({txns[50]['transaction_id']})", ("channel",))]
     writer.close()
-
-
-def _select(url: str, schema: str, sql: str) -> list[tuple[Any, ...]]:
-    connection = database.connect(url, schema)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql)
-            return list(cursor.fetchall())
-    finally:
-        connection.close()
 
 
 def _scored(i: int) -> dict[str, Any]:

@@ -15,11 +15,10 @@ import pytest
 from producers.records import RecordEncoder
 from producers.stream import StreamConfig, TransactionStream
 from schemas.codec import decode, encode
-from sinks import database
 from sinks.copy_writer import CopyWriter, DatabaseUnavailable, TableLoad
 from sinks.pgcopy import CopyRows, PgType, Segments, encode_rows
 from sinks.tables import TABLES, record_problem, rows_from_batch, rows_from_records
-from tests.sinks.db_support import scratch_schema
+from tests.sinks.db_support import scratch_schema, select
 
 pytestmark = pytest.mark.integration
 
@@ -28,16 +27,6 @@ pytestmark = pytest.mark.integration
 def db_schema(database_url: str) -> Iterator[str]:
     with scratch_schema(database_url, f"copytest_{uuid.uuid4().hex[:8]}") as name:
         yield name
-
-
-def _select(url: str, schema: str, sql: str) -> list[tuple[Any, ...]]:
-    connection = database.connect(url, schema)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql)
-            return list(cursor.fetchall())
-    finally:
-        connection.close()
 
 
 def _as_stored(column: Any, value: Any) -> Any:
@@ -94,7 +83,7 @@ def test_every_column_type_round_trips(database_url: str, db_schema: str) -> Non
         spec = TABLES[name]
         columns = [c.name for c in spec.columns]
         sql = f"SELECT {', '.join(columns)} FROM {spec.name} ORDER BY {spec.key[0]}"
-        stored = _select(database_url, db_schema, sql)
+        stored = select(database_url, db_schema, sql)
         expected = sorted((tuple(_as_stored(c, _leaf(r, c.field)) for c in spec.columns) for r in recs),
                           key=lambda row: row[columns.index(spec.key[0])])
         assert len(stored) == len(expected)
@@ -146,7 +135,7 @@ def test_replays_are_no_ops_and_newer_profiles_win(database_url: str, db_schema:
     assert (writer.direct_copies, writer.direct_conflicts) == (1, 1)  # refused whole, then staged
     assert writer.write([TableLoad(spec, rest)]).written == {"transactions": 0}  # staged: cooling down
     assert writer.direct_copies == 1
-    assert _select(database_url, db_schema, "SELECT count(*), count(DISTINCT transaction_id) FROM transactions") == [
+    assert select(database_url, db_schema, "SELECT count(*), count(DISTINCT transaction_id) FROM transactions") == [
         (500, 500)]
 
     customers = TABLES["customer"]
@@ -158,7 +147,7 @@ def test_replays_are_no_ops_and_newer_profiles_win(database_url: str, db_schema:
     assert writer.write([TableLoad(customers, rows_from_records(customers, [old]))]).written == {"customers": 0}
     newest = {**old, "name": "Newest", "updated_at": 3_000}
     assert writer.write([TableLoad(customers, rows_from_records(customers, [newest]))]).written == {"customers": 1}
-    assert _select(database_url, db_schema, "SELECT name, count(*) OVER () FROM customers") == [("Newest", 1)]
+    assert select(database_url, db_schema, "SELECT name, count(*) OVER () FROM customers") == [("Newest", 1)]
     writer.close()
 
 
@@ -177,7 +166,7 @@ def test_a_row_postgresql_refuses_is_isolated_and_the_rest_is_written(database_u
     assert result.written == {"labels": 1000}
     assert [(r.table, r.row) for r in result.rejected] == [("labels", 700)]
     assert result.rejected[0].error_class == "CharacterNotInRepertoire"
-    assert _select(database_url, db_schema, "SELECT count(*) FROM labels") == [(1000,)]
+    assert select(database_url, db_schema, "SELECT count(*) FROM labels") == [(1000,)]
     writer.close()
 
 
