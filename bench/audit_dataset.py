@@ -25,8 +25,8 @@ import fastavro
 import numpy as np
 import numpy.typing as npt
 
-from producers.dataset import write_dataset
-from producers.stream import StreamConfig
+from synfinance.producers.dataset import write_dataset
+from synfinance.producers.stream import StreamConfig
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_US = timedelta(microseconds=1)

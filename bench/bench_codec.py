@@ -17,8 +17,8 @@ from typing import Any
 import fastavro
 import numpy as np
 
-from schemas.batch import BatchEncoder, FixedStrings, Vocab
-from schemas.codec import decode, encode, load_schema, single_object_prefix
+from synfinance.schemas.batch import BatchEncoder, FixedStrings, Vocab
+from synfinance.schemas.codec import decode, encode, load_schema, single_object_prefix
 
 CUSTOMERS, MERCHANTS, CITIES = 100_000, 20_000, 120
 BANKS = ["State Bank of India", "HDFC Bank", "ICICI Bank", "Axis Bank", "Kotak Mahindra Bank", "Paytm"]

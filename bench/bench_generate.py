@@ -19,9 +19,9 @@ import time
 
 import fastavro
 
-from producers.records import RecordEncoder
-from producers.stream import StreamConfig, TransactionStream, World
-from schemas.codec import decode, load_schema
+from synfinance.producers.records import RecordEncoder
+from synfinance.producers.stream import StreamConfig, TransactionStream, World
+from synfinance.schemas.codec import decode, load_schema
 
 BATCH = 20_000
 

@@ -60,8 +60,8 @@ from bench.audit_features import (
     payment_kind_only,
 )
 from bench.leak_audit import AlertResult, FieldLeak, TimingRow, average_precision, roc_auc
-from processors.features import FEATURE_NAMES, reference_features
-from processors.model_input import COLUMNS, model_input, model_row
+from synfinance.processors.features import FEATURE_NAMES, reference_features
+from synfinance.processors.model_input import COLUMNS, model_input, model_row
 
 __all__ = ["average_precision", "roc_auc"]  # bench_process.py reuses the metrics from here
 

@@ -30,10 +30,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_learnability import average_precision, roc_auc
-from producers.records import RecordEncoder
-from producers.stream import StreamConfig, TransactionStream
-from schemas.codec import decode, encode
-from synfinance.settings import TopicNames
+from synfinance.common.settings import TopicNames
+from synfinance.producers.records import RecordEncoder
+from synfinance.producers.stream import StreamConfig, TransactionStream
+from synfinance.schemas.codec import decode, encode
 
 PARTITIONS = 6
 

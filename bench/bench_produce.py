@@ -31,13 +31,13 @@ import numpy as np
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from producers.kafka import PRODUCER_DEFAULTS, KafkaProducer, RecordHeaders, traceparents
-from producers.producer import ProduceRun, RunConfig, Snapshot
-from producers.rates import Constant, Max, Profile
-from producers.records import RecordEncoder
-from producers.stream import StreamConfig, TransactionStream, World
-from schemas.codec import single_object_prefix
-from synfinance.settings import TopicNames
+from synfinance.common.settings import TopicNames
+from synfinance.producers.kafka import PRODUCER_DEFAULTS, KafkaProducer, RecordHeaders, traceparents
+from synfinance.producers.producer import ProduceRun, RunConfig, Snapshot
+from synfinance.producers.rates import Constant, Max, Profile
+from synfinance.producers.records import RecordEncoder
+from synfinance.producers.stream import StreamConfig, TransactionStream, World
+from synfinance.schemas.codec import single_object_prefix
 
 CHUNK = 10_000
 

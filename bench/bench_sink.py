@@ -45,14 +45,14 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from sqlalchemy import text
 from sqlalchemy.orm import Session, registry
 
-from producers.records import RecordEncoder
-from producers.stream import StreamConfig, TransactionStream
-from schemas.codec import decode
-from sinks import database
-from sinks.copy_writer import CopyWriter, TableLoad
-from sinks.schema import labels as labels_table
-from sinks.schema import transactions as transactions_table
-from sinks.tables import TABLES, rows_from_batch
+from synfinance.producers.records import RecordEncoder
+from synfinance.producers.stream import StreamConfig, TransactionStream
+from synfinance.schemas.codec import decode
+from synfinance.sinks import database
+from synfinance.sinks.copy_writer import CopyWriter, TableLoad
+from synfinance.sinks.schema import labels as labels_table
+from synfinance.sinks.schema import transactions as transactions_table
+from synfinance.sinks.tables import TABLES, rows_from_batch
 from synfinance.stack.launcher import LocalStack
 from synfinance.stack.processes import free_port
 

@@ -20,10 +20,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from producers import customers as customers_module
-from producers import events as ev
-from producers.stream import StreamConfig, TransactionStream
-from producers.world.catalogue import (
+from synfinance.producers import customers as customers_module
+from synfinance.producers import events as ev
+from synfinance.producers.stream import StreamConfig, TransactionStream
+from synfinance.producers.world.catalogue import (
     CATEGORY_CALIBRATION,
     CATEGORY_NAMES,
     CATEGORY_WEIGHTS,

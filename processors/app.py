@@ -22,8 +22,8 @@ import faust
 from faust.app.base import BootStrategy
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from processors.metrics import ProcessorMetrics
-from processors.worker import Worker, WorkerConfig
+from synfinance.processors.metrics import ProcessorMetrics
+from synfinance.processors.worker import Worker, WorkerConfig
 
 log = logging.getLogger(__name__)
 READY_WITHIN_S = 30.0  # /readyz fails when no transaction was committed for this long

@@ -42,13 +42,13 @@ from typing import Any
 
 import numpy as np
 
-from processors.features import FEATURE_NAMES, Txn
-from processors.labelled_inputs import FLAG_FRAUD, FLAG_LEARNED, HeldInput, LabelledInputs
-from processors.model_input import COLUMNS, model_row
-from processors.risk import RiskReplica
-from processors.scoring import FraudModel
-from processors.state import CustomerState, Label, Pending, Revision
-from processors.wire import LabelFacts
+from synfinance.processors.features import FEATURE_NAMES, Txn
+from synfinance.processors.labelled_inputs import FLAG_FRAUD, FLAG_LEARNED, HeldInput, LabelledInputs
+from synfinance.processors.model_input import COLUMNS, model_row
+from synfinance.processors.risk import RiskReplica
+from synfinance.processors.scoring import FraudModel
+from synfinance.processors.state import CustomerState, Label, Pending, Revision
+from synfinance.processors.wire import LabelFacts
 
 
 class UnknownCustomer(LookupError):

@@ -14,7 +14,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from synfinance.errors import UsageError
+from synfinance.common.errors import UsageError
 
 log = logging.getLogger(__name__)
 # librdkafka logs every refused connection and rebalance step; failures reach us as exceptions

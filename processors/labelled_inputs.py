@@ -22,7 +22,7 @@ mentions is out of the window it is tombstoned, so the topic holds the window an
 rest. Record values are pickles of plain values, read with the unpickler of `processors.state`.
 
 >>> import struct
->>> from processors.model_input import COLUMNS
+>>> from synfinance.processors.model_input import COLUMNS
 >>> inputs = LabelledInputs()
 >>> row = [0.5] * len(COLUMNS)
 >>> inputs.add([("T1", 100, 0.25, 0, 0, struct.pack(f"<{len(COLUMNS)}d", *row))])
@@ -47,9 +47,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from processors.keyed_chunks import KeyedChunks, RowRef, key_of, keys_of
-from processors.model_input import COLUMNS
-from processors.state import plain_loads
+from synfinance.processors.keyed_chunks import KeyedChunks, RowRef, key_of, keys_of
+from synfinance.processors.model_input import COLUMNS
+from synfinance.processors.state import plain_loads
 
 FLAG_FRAUD, FLAG_LEARNED = 1, 2
 RECORD_ROWS = 2_048  # rows per record: ~300 kB, well under Kafka's default 1 MB message limit

@@ -8,7 +8,7 @@ only learns the keys present in a sample, so a one-hot key that appeared only wh
 have variance 0 and be scaled to 0 — a category the model could never use. The fixed order also lets
 the processor keep inputs as float64 rows and score a batch of them with one matrix product.
 
->>> from processors.features import FEATURE_NAMES
+>>> from synfinance.processors.features import FEATURE_NAMES
 >>> features = dict.fromkeys(FEATURE_NAMES, 0) | {"seconds_since_prev": None, "km_from_prev": None,
 ...                                              "speed_kmh_from_prev": None, "amount_zscore": 0.0}
 >>> record = {"amount_paise": 9_900, "channel": "QR", "entry_mode": "QR_SCAN",
@@ -27,8 +27,8 @@ from collections.abc import Mapping
 from operator import itemgetter
 from typing import Any
 
-from processors.features import FEATURE_NAMES
-from schemas.codec import load_raw_schema
+from synfinance.processors.features import FEATURE_NAMES
+from synfinance.schemas.codec import load_raw_schema
 
 # the record's categorical fields, one-hot encoded over their Avro enum symbols
 CATEGORICAL = ("channel", "entry_mode", "transaction_type", "payment_mode")

@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from processors.engine import ScoredBatch
-from processors.features import FEATURE_NAMES
-from schemas.batch import BatchEncoder, FixedStrings, Vocab
-from schemas.codec import encode, load_raw_schema
-from schemas.fields import leaf_fields
+from synfinance.processors.engine import ScoredBatch
+from synfinance.processors.features import FEATURE_NAMES
+from synfinance.schemas.batch import BatchEncoder, FixedStrings, Vocab
+from synfinance.schemas.codec import encode, load_raw_schema
+from synfinance.schemas.fields import leaf_fields
 
 __all__ = ["ScoredEncoder", "encode_alert"]
 

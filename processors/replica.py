@@ -18,11 +18,11 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
-from processors.kafka_io import _QUIET
-from processors.risk import RiskReplica
-from processors.wire import NULL_KEY, read_label, read_transaction
-from schemas.codec import CodecError, decode
-from synfinance.settings import TopicNames
+from synfinance.common.settings import TopicNames
+from synfinance.processors.kafka_io import _QUIET
+from synfinance.processors.risk import RiskReplica
+from synfinance.processors.wire import NULL_KEY, read_label, read_transaction
+from synfinance.schemas.codec import CodecError, decode
 
 log = logging.getLogger(__name__)
 _PUMP_MESSAGES, _PUMP_ROUNDS = 5_000, 4

@@ -28,7 +28,7 @@ Memory: unjoined transactions (until their label, dropped after the maximum labe
 transaction partition; older labels are folded into per-merchant counts. A query older than the fold
 point is inexact (`exact(t)` is False).
 
->>> from processors.wire import LabelFacts, TransactionFacts
+>>> from synfinance.processors.wire import LabelFacts, TransactionFacts
 >>> replica = RiskReplica(label_partitions=1, max_label_delay_us=10**9)
 >>> replica.add_transaction(TransactionFacts("T1", 100, "C1", "M1"), partition=0)
 >>> replica.add_label(LabelFacts("T1", "C1", 100, True, 150), partition=0)
@@ -52,9 +52,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from processors.features import DAY_US, RISK_PRIOR, RISK_WEIGHT
-from processors.keyed_chunks import KeyedChunks, key_of
-from processors.wire import LabelFacts, TransactionFacts
+from synfinance.processors.features import DAY_US, RISK_PRIOR, RISK_WEIGHT
+from synfinance.processors.keyed_chunks import KeyedChunks, key_of
+from synfinance.processors.wire import LabelFacts, TransactionFacts
 
 DEFAULT_FOLD_LAG_US = 2 * DAY_US
 _SETTLED = {"event_time": ("<i8", ()), "merchant": ("<i4", ()), "fraud": ("u1", ()), "revision": ("<i4", ())}

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from river import compose, linear_model, optim, preprocessing
 
-from processors.model_input import COLUMNS
+from synfinance.processors.model_input import COLUMNS
 
 MODEL_NAME = "logreg-sgd0.002"
 # Everything a checkpoint of our River pipeline holds; a checkpoint naming any other class is refused, so

@@ -16,7 +16,7 @@ than JSON (a worker writes one per customer touched in each commit), and read ba
 that refuses every class and function, so it is as safe to load as JSON.
 
 >>> import struct
->>> from processors.features import Txn
+>>> from synfinance.processors.features import Txn
 >>> state = CustomerState()
 >>> state.history.update(Txn(1, 500, "M1", "D1", "Pune", 18.5, 73.8, False, None))
 >>> state.pending["T1"] = Pending(1, 0.25, struct.pack("<2d", 1.5, 0.0), None)
@@ -33,7 +33,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from processors.features import CustomerHistory, Txn
+from synfinance.processors.features import CustomerHistory, Txn
 
 FORMAT_VERSION = 4  # 4: labels carry their revision, and `revisions`; 3 is read as all revision 0
 

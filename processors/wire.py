@@ -8,7 +8,7 @@ with the expected schema goes through the shared codec instead, which stays the 
 raises `CodecError` for anything undecodable. The worker reads its own partitions' records in whole
 batches instead (`decode_rows`: column-wise, the codec deciding what that declines).
 
->>> from schemas.codec import encode
+>>> from synfinance.schemas.codec import encode
 >>> label = {"transaction_id": "T1", "customer_id": "C1", "event_time": 5, "is_fraud": True,
 ...          "fraud_type": "card_testing", "scenario_id": None, "is_anomaly": False,
 ...          "anomaly_type": None, "severity": 0.0, "label_time": 9, "revision": 1}
@@ -21,8 +21,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from schemas.batch_decode import BatchDecoder
-from schemas.codec import CodecError, decode_with_name, single_object_prefix
+from synfinance.schemas.batch_decode import BatchDecoder
+from synfinance.schemas.codec import CodecError, decode_with_name, single_object_prefix
 
 _TRANSACTION_PREFIX = single_object_prefix("transaction")
 _LABEL_PREFIX = single_object_prefix("label")

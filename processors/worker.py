@@ -34,20 +34,26 @@ from typing import Any, NamedTuple
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
-from processors.engine import Engine, Prepared, UnknownCustomer
-from processors.features import DAY_US, HOUR_US
-from processors.kafka_io import _QUIET, TransactionalProducer, ensure_compacted, partition_counts, read_to_end
-from processors.labelled_inputs import LabelledInputs
-from processors.metrics import ProcessorMetrics
-from processors.outputs import ScoredEncoder, encode_alert
-from processors.replica import ReplicaReader
-from processors.scoring import FraudModel
-from processors.state import CustomerState, dumps, loads
-from processors.wire import NULL_KEY, NULL_VALUE, LabelFacts, decode_rows
-from schemas.batch_decode import BatchDecoder
-from schemas.codec import CodecError
-from sinks.dlq import headers as dead_letter_headers
-from synfinance.settings import TopicNames
+from synfinance.common.dead_letters import headers as dead_letter_headers
+from synfinance.common.settings import TopicNames
+from synfinance.processors.engine import Engine, Prepared, UnknownCustomer
+from synfinance.processors.features import DAY_US, HOUR_US
+from synfinance.processors.kafka_io import (
+    _QUIET,
+    TransactionalProducer,
+    ensure_compacted,
+    partition_counts,
+    read_to_end,
+)
+from synfinance.processors.labelled_inputs import LabelledInputs
+from synfinance.processors.metrics import ProcessorMetrics
+from synfinance.processors.outputs import ScoredEncoder, encode_alert
+from synfinance.processors.replica import ReplicaReader
+from synfinance.processors.scoring import FraudModel
+from synfinance.processors.state import CustomerState, dumps, loads
+from synfinance.processors.wire import NULL_KEY, NULL_VALUE, LabelFacts, decode_rows
+from synfinance.schemas.batch_decode import BatchDecoder
+from synfinance.schemas.codec import CodecError
 
 log = logging.getLogger(__name__)
 

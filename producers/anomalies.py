@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from producers import events as ev
-from producers.events import ANOMALY_TYPES, EventColumns
+from synfinance.producers import events as ev
+from synfinance.producers.events import ANOMALY_TYPES, EventColumns
 
 KIND_WEIGHTS = {"behavioural": 0.25, "geographic": 0.25, "temporal": 0.25, "amount": 0.25}  # of row-level ones
 VELOCITY_SHARE = 0.15   # of all anomalous rows: the bursts

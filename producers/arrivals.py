@@ -16,15 +16,15 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from producers import anomalies, prices, refunds
-from producers import events as ev
-from producers.customers import P2P_PROBABILITY, Customers
-from producers.events import EventColumns
-from producers.fields import assemble
-from producers.merchants import MerchantPools, Merchants
-from producers.timeline import BLOCK_US, DAYS_PER_MONTH, HOUR_US, BlockCurves
-from producers.world.catalogue import CATEGORIES, CATEGORY_NAMES
-from producers.world.geography import (
+from synfinance.producers import anomalies, prices, refunds
+from synfinance.producers import events as ev
+from synfinance.producers.customers import P2P_PROBABILITY, Customers
+from synfinance.producers.events import EventColumns
+from synfinance.producers.fields import assemble
+from synfinance.producers.merchants import MerchantPools, Merchants
+from synfinance.producers.timeline import BLOCK_US, DAYS_PER_MONTH, HOUR_US, BlockCurves
+from synfinance.producers.world.catalogue import CATEGORIES, CATEGORY_NAMES
+from synfinance.producers.world.geography import (
     CITY_TIERS,
     CITY_WEIGHTS,
     COST_OF_LIVING,

@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from producers.events import EventColumns
-from producers.kafka import traceparents
-from producers.pacing import Columns
-from producers.records import RecordEncoder
-from producers.stream import StreamConfig, TransactionStream, World
-from schemas.codec import single_object_prefix
+from synfinance.producers.events import EventColumns
+from synfinance.producers.kafka import traceparents
+from synfinance.producers.pacing import Columns
+from synfinance.producers.records import RecordEncoder
+from synfinance.producers.stream import StreamConfig, TransactionStream, World
+from synfinance.schemas.codec import single_object_prefix
 
 __all__ = ["GENERATION_BATCH", "Chunk", "ChunkPlan", "prepared_chunks"]
 

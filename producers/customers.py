@@ -16,12 +16,21 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from producers import ids
-from producers.events import BNPL, CARD_NETWORKS, CREDIT_CARD, DEBIT_CARD, NET_BANKING, PAYMENT_MODES, UPI, WALLET
-from producers.merchants import MerchantPools
-from producers.seeding import Kind, Purpose, entity_rng
-from producers.world.calendar import HOURLY_PROFILES, OCCUPATIONS
-from producers.world.catalogue import (
+from synfinance.producers import ids
+from synfinance.producers.events import (
+    BNPL,
+    CARD_NETWORKS,
+    CREDIT_CARD,
+    DEBIT_CARD,
+    NET_BANKING,
+    PAYMENT_MODES,
+    UPI,
+    WALLET,
+)
+from synfinance.producers.merchants import MerchantPools
+from synfinance.producers.seeding import Kind, Purpose, entity_rng
+from synfinance.producers.world.calendar import HOURLY_PROFILES, OCCUPATIONS
+from synfinance.producers.world.catalogue import (
     BNPL_PROVIDERS,
     CARD_BINS,
     CATEGORIES,
@@ -37,8 +46,8 @@ from producers.world.catalogue import (
     card_product_weights,
     person_handle,
 )
-from producers.world.geography import CITIES, CITY_WEIGHTS, REGIONS
-from producers.world.personas import (
+from synfinance.producers.world.geography import CITIES, CITY_WEIGHTS, REGIONS
+from synfinance.producers.world.personas import (
     FEMALE_SHARE,
     FIRST_NAMES_FEMALE,
     FIRST_NAMES_MALE,

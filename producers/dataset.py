@@ -10,10 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from producers.files import AvroFileWriter, CsvFileWriter, ParquetFileWriter
-from producers.records import RecordEncoder
-from producers.stream import StreamConfig, TransactionStream
-from schemas.codec import encode, single_object_prefix
+from synfinance.producers.files import AvroFileWriter, CsvFileWriter, ParquetFileWriter
+from synfinance.producers.records import RecordEncoder
+from synfinance.producers.stream import StreamConfig, TransactionStream
+from synfinance.schemas.codec import encode, single_object_prefix
 
 BATCH = 20_000
 PREFIX_LENGTH = 10  # single-object header: C3 01 + 8-byte fingerprint

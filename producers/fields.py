@@ -12,13 +12,13 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from producers import events as ev
-from producers import prices
-from producers.customers import Customers
-from producers.events import EventColumns
-from producers.merchants import Merchants
-from producers.world.catalogue import DECLINE_CONTEXTS, DECLINE_REASONS, decline_contexts
-from producers.world.geography import CITY_LAT, CITY_LON
+from synfinance.producers import events as ev
+from synfinance.producers import prices
+from synfinance.producers.customers import Customers
+from synfinance.producers.events import EventColumns
+from synfinance.producers.merchants import Merchants
+from synfinance.producers.world.catalogue import DECLINE_CONTEXTS, DECLINE_REASONS, decline_contexts
+from synfinance.producers.world.geography import CITY_LAT, CITY_LON
 
 # the reasons of context k on [k, k + 1): one lookup draws every declined row's reason from its own context
 _CONTEXT_REASONS = [np.array([i for i, r in enumerate(DECLINE_REASONS) if context in r.contexts])

@@ -17,8 +17,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from schemas.batch import zigzag_varint
-from schemas.codec import decode, schema_json
+from synfinance.schemas.batch import zigzag_varint
+from synfinance.schemas.codec import decode, schema_json
 
 FORMATS = ("avro", "csv", "parquet")
 MAGIC = b"Obj\x01"
@@ -157,7 +157,7 @@ def read_avro(path: Path) -> list[dict[str, Any]]:
     """All records of an Avro container file, timestamps as raw ints (for tests and `validate`)."""
     import fastavro
 
-    from schemas.codec import load_raw_schema
+    from synfinance.schemas.codec import load_raw_schema
 
     with open(path, "rb") as handle:
         reader = fastavro.reader(handle)

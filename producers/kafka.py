@@ -36,8 +36,8 @@ import numpy as np
 import numpy.typing as npt
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from schemas.codec import fingerprint, schema_json
-from synfinance.errors import UsageError
+from synfinance.common.errors import UsageError
+from synfinance.schemas.codec import fingerprint, schema_json
 
 __all__ = [
     "PRODUCER_DEFAULTS",

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from producers import ids
-from producers.seeding import Kind, Purpose, entity_rng
-from producers.world.catalogue import (
+from synfinance.producers import ids
+from synfinance.producers.seeding import Kind, Purpose, entity_rng
+from synfinance.producers.world.catalogue import (
     BANK_NAMES,
     CATEGORIES,
     CATEGORY_WEIGHTS,
@@ -28,8 +28,8 @@ from producers.world.catalogue import (
     UPI_APPS,
     person_handle,
 )
-from producers.world.geography import CITIES, CITY_WEIGHTS
-from producers.world.personas import FEMALE_SHARE, FIRST_NAMES_FEMALE, FIRST_NAMES_MALE, SURNAMES
+from synfinance.producers.world.geography import CITIES, CITY_WEIGHTS
+from synfinance.producers.world.personas import FEMALE_SHARE, FIRST_NAMES_FEMALE, FIRST_NAMES_MALE, SURNAMES
 
 RISK_TIERS = ("LOW", "MEDIUM", "HIGH")
 CHAIN_SHARE = 0.35         # share of merchants that are outlets of a brand (modelling choice)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from producers.rates import Diurnal, Max, Poisson, Profile, RateProfile, ReplaySpeed
+from synfinance.producers.rates import Diurnal, Max, Poisson, Profile, RateProfile, ReplaySpeed
 
 __all__ = ["BATCH_SECONDS", "MAX_BATCH", "Columns", "LabelSchedule", "Pacer"]
 
@@ -71,7 +71,7 @@ class Pacer:
     ...     now = 0.0
     ...     def __call__(self): return self.now
     ...     def sleep(self, s): self.now += s
-    >>> from producers.rates import Constant
+    >>> from synfinance.producers.rates import Constant
     >>> clock = Clock()
     >>> pacer = Pacer(Constant(100), clock=clock, sleep=clock.sleep)
     >>> for _ in range(50):

@@ -35,16 +35,16 @@ from typing import Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from producers.chunks import Chunk, ChunkPlan, prepared_chunks
-from producers.events import EventColumns
-from producers.kafka import DeliveryTracker, RecordHeaders, traceparents
-from producers.pacing import Columns, LabelSchedule, Pacer
-from producers.prefetch import ProcessPrefetch, ThreadPrefetch
-from producers.rates import Poisson, Profile
-from producers.records import RecordEncoder
-from producers.stream import StreamConfig, TransactionStream, World
-from schemas.codec import encode, single_object_prefix
-from synfinance.settings import TopicNames
+from synfinance.common.settings import TopicNames
+from synfinance.producers.chunks import Chunk, ChunkPlan, prepared_chunks
+from synfinance.producers.events import EventColumns
+from synfinance.producers.kafka import DeliveryTracker, RecordHeaders, traceparents
+from synfinance.producers.pacing import Columns, LabelSchedule, Pacer
+from synfinance.producers.prefetch import ProcessPrefetch, ThreadPrefetch
+from synfinance.producers.rates import Poisson, Profile
+from synfinance.producers.records import RecordEncoder
+from synfinance.producers.stream import StreamConfig, TransactionStream, World
+from synfinance.schemas.codec import encode, single_object_prefix
 
 LABEL_SEND_BATCH = 10_000
 FLUSH_TIMEOUT_S = 330.0  # librdkafka fails a message after message.timeout.ms (300 s): flush outlasts it

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from synfinance.errors import UsageError
+from synfinance.common.errors import UsageError
 
 __all__ = [
     "PROFILE_NAMES",

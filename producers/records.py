@@ -13,15 +13,21 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from producers import events as ev
-from producers.events import EventColumns
-from producers.ids import transaction_prefix
-from producers.world.catalogue import APPROVED_RESPONSE_CODE, ATM_CATEGORY, ATM_MCC, CATEGORIES, DECLINE_REASONS
-from producers.world.geography import CITY_NAMES, CITY_REGIONS, CITY_STATES, CITY_TIERS
-from schemas.batch import BatchEncoder, FixedStrings, Vocab
+from synfinance.producers import events as ev
+from synfinance.producers.events import EventColumns
+from synfinance.producers.ids import transaction_prefix
+from synfinance.producers.world.catalogue import (
+    APPROVED_RESPONSE_CODE,
+    ATM_CATEGORY,
+    ATM_MCC,
+    CATEGORIES,
+    DECLINE_REASONS,
+)
+from synfinance.producers.world.geography import CITY_NAMES, CITY_REGIONS, CITY_STATES, CITY_TIERS
+from synfinance.schemas.batch import BatchEncoder, FixedStrings, Vocab
 
 if TYPE_CHECKING:
-    from producers.stream import World
+    from synfinance.producers.stream import World
 
 ID_DIGITS = 8
 PREFIX = 8  # "T" + the six-character stream id + "-"

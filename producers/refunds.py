@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from producers import events as ev
+from synfinance.producers import events as ev
 
 I64 = npt.NDArray[np.int64]
 

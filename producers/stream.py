@@ -22,18 +22,18 @@ from functools import cached_property
 import numpy as np
 import numpy.typing as npt
 
-from producers.anomalies import VELOCITY_SHARE
-from producers.arrivals import ArrivalGenerator, strictly_increasing
-from producers.customers import MAX_CUSTOMERS, Customers, build_customers
-from producers.events import EventColumns, stable_order
-from producers.ids import stream_id
-from producers.labels import LabelDelays
-from producers.merchants import MerchantPools, Merchants, build_merchants
-from producers.scenarios.actors import FraudActors
-from producers.scenarios.engine import WARM_UP_BLOCKS, FraudEngine
-from producers.seeding import GENERATOR_VERSION, Kind, Purpose, entity_rngs
-from producers.timeline import BLOCK_US, DEFAULT_START, BlockCurves, parse_start
-from producers.world.calendar import CALENDAR_END_US, CALENDAR_START_US
+from synfinance.producers.anomalies import VELOCITY_SHARE
+from synfinance.producers.arrivals import ArrivalGenerator, strictly_increasing
+from synfinance.producers.customers import MAX_CUSTOMERS, Customers, build_customers
+from synfinance.producers.events import EventColumns, stable_order
+from synfinance.producers.ids import stream_id
+from synfinance.producers.labels import LabelDelays
+from synfinance.producers.merchants import MerchantPools, Merchants, build_merchants
+from synfinance.producers.scenarios.actors import FraudActors
+from synfinance.producers.scenarios.engine import WARM_UP_BLOCKS, FraudEngine
+from synfinance.producers.seeding import GENERATOR_VERSION, Kind, Purpose, entity_rngs
+from synfinance.producers.timeline import BLOCK_US, DEFAULT_START, BlockCurves, parse_start
+from synfinance.producers.world.calendar import CALENDAR_END_US, CALENDAR_START_US
 
 DEFAULT_FRAUD_RATE = 0.02    # share of transactions labelled fraud (a training stream, not the ~0.1% of production)
 DEFAULT_ANOMALY_RATE = 0.02  # share labelled as legitimate anomalies

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from producers.world.calendar import HOURLY_PROFILES, OCCUPATIONS, day_multiplier
-from producers.world.geography import REGIONS
+from synfinance.producers.world.calendar import HOURLY_PROFILES, OCCUPATIONS, day_multiplier
+from synfinance.producers.world.geography import REGIONS
 
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
 IST_OFFSET_US = 19_800 * 1_000_000

@@ -19,8 +19,8 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ClusterMetadata, ConfigResource, NewTopic, ResourceType
 
-from synfinance.errors import UsageError
-from synfinance.settings import Settings
+from synfinance.common.errors import UsageError
+from synfinance.common.settings import Settings
 
 DAY_MS = 86_400_000
 # Every topic: the record timestamp is the one the producer sets (the event time, SPEC §2), and the

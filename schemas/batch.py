@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from schemas.codec import load_raw_schema, single_object_prefix
-from schemas.fields import PRIMITIVE_KINDS, FieldKind, leaf_fields, nullable, resolver
+from synfinance.schemas.codec import load_raw_schema, single_object_prefix
+from synfinance.schemas.fields import PRIMITIVE_KINDS, FieldKind, leaf_fields, nullable, resolver
 
 __all__ = ["BatchEncoder", "Column", "FixedStrings", "Vocab"]
 
@@ -218,7 +218,7 @@ class BatchEncoder:
     values (None for a non-null field, unknown enum symbol, int out of range) raise ``ValueError``.
 
     >>> import numpy as np
-    >>> from schemas.codec import decode
+    >>> from synfinance.schemas.codec import decode
     >>> columns = {
     ...     "transaction_id": FixedStrings(np.array([b"T0001", b"T0002"])),
     ...     "customer_id": Vocab(np.array([0, 0]), ["C000042"]),

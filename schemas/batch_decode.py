@@ -15,7 +15,7 @@ Supported schemas: records (nested records are flattened to dotted names, e.g. `
 of long, int, boolean, double, string, enum and ``["null", T]`` of those; arrays, maps, bytes, fixed
 and other unions raise ``TypeError`` at construction (such schemas use the codec's per-record path).
 
->>> from schemas.codec import encode
+>>> from synfinance.schemas.codec import encode
 >>> label = {"transaction_id": "T1", "customer_id": "C1", "event_time": 5, "is_fraud": True,
 ...          "fraud_type": "card_testing", "scenario_id": None, "is_anomaly": False,
 ...          "anomaly_type": None, "severity": 0.0, "label_time": 9}
@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from schemas.codec import load_raw_schema, single_object_prefix
-from schemas.fields import PRIMITIVE_KINDS, FieldKind, leaf_fields, nullable, resolver
+from synfinance.schemas.codec import load_raw_schema, single_object_prefix
+from synfinance.schemas.fields import PRIMITIVE_KINDS, FieldKind, leaf_fields, nullable, resolver
 
 __all__ = ["BatchDecoder", "DecodedBatch", "DecodedColumn", "FieldKind", "FieldSpec"]
 

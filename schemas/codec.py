@@ -12,7 +12,7 @@ microseconds and date fields as ``int`` days (fastavro would return ``datetime``
 round-trips byte for byte nor survives numpy), enums as their symbol ``str``, nullable unions as the
 value or ``None``. ``encode(name, decode(data)) == data`` for every valid ``data``.
 
->>> from schemas.codec import decode, encode
+>>> from synfinance.schemas.codec import decode, encode
 >>> rec = {"alert_id": "a-1", "transaction_id": "t-1", "customer_id": "C1", "event_time": 1,
 ...        "score": 0.97, "threshold": 0.9, "model_version": "m1", "reasons": ["velocity"],
 ...        "created_at": 2}

@@ -42,7 +42,7 @@ from typing import Any
 
 from psycopg2 import sql
 
-from sinks.tables import TableSpec
+from synfinance.sinks.tables import TableSpec
 
 __all__ = ["ERROR_CLASS", "ROW_COLUMN", "Conflict", "conflicts_from", "details_sql", "probe_sql", "remove_stored_sql",
            "within_batch_sql"]

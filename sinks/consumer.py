@@ -23,13 +23,13 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from sinks.copy_writer import CopyWriter
-from sinks.database import DEFAULT_SCHEMA
-from sinks.dlq import DeadLetterProducer
-from sinks.metrics import SinkMetrics
-from sinks.pipeline import BatchWriter
-from sinks.prepare import MessageBuffer, Preparer
-from sinks.tables import TABLES
+from synfinance.sinks.copy_writer import CopyWriter
+from synfinance.sinks.database import DEFAULT_SCHEMA
+from synfinance.sinks.dlq import DeadLetterProducer
+from synfinance.sinks.metrics import SinkMetrics
+from synfinance.sinks.pipeline import BatchWriter
+from synfinance.sinks.prepare import MessageBuffer, Preparer
+from synfinance.sinks.tables import TABLES
 
 __all__ = ["Sink", "SinkConfig", "SinkStats"]
 

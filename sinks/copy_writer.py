@@ -39,7 +39,7 @@ import psycopg2
 import psycopg2.extensions
 from psycopg2 import sql
 
-from sinks.conflicts import (
+from synfinance.sinks.conflicts import (
     ROW_COLUMN,
     Conflict,
     conflicts_from,
@@ -48,9 +48,9 @@ from sinks.conflicts import (
     remove_stored_sql,
     within_batch_sql,
 )
-from sinks.database import DEFAULT_SCHEMA, libpq_options
-from sinks.pgcopy import CopyRows
-from sinks.tables import TableSpec
+from synfinance.sinks.database import DEFAULT_SCHEMA, libpq_options
+from synfinance.sinks.pgcopy import CopyRows
+from synfinance.sinks.tables import TableSpec
 
 __all__ = ["CopyWriter", "DatabaseUnavailable", "Rejected", "TableLoad", "WriteConflict", "WriteResult"]
 

@@ -20,7 +20,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, text
 
-from synfinance.errors import UsageError
+from synfinance.common.errors import UsageError
 
 __all__ = ["DEFAULT_SCHEMA", "check_schema_name", "connect", "current_revision", "downgrade", "engine",
            "head_revision", "libpq_options", "upgrade"]

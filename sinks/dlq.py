@@ -3,8 +3,8 @@
 A dead letter is the original key, value, timestamp and headers, plus headers naming the error
 (``synfin-error-class``, ``synfin-error-message``), the source (``synfin-source-topic``,
 ``synfin-source-partition``, ``synfin-source-offset``) and the component that refused it
-(``synfin-component``: ``sink`` or ``processor``), so a person can find, fix and replay it. `headers`
-builds them for every component.
+(``synfin-component``: ``sink`` or ``processor``), so a person can find, fix and replay it
+(`synfinance.common.dead_letters` builds them for every component).
 Dead letters are flushed before the sink commits the offsets of their batch: a crash in between
 sends them again (at least once), it never loses them.
 """
@@ -18,16 +18,18 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
+from synfinance.common.dead_letters import (
+    COMPONENT,
+    ERROR_CLASS,
+    ERROR_MESSAGE,
+    SOURCE_OFFSET,
+    SOURCE_PARTITION,
+    SOURCE_TOPIC,
+    headers,
+)
+
 __all__ = ["COMPONENT", "ERROR_CLASS", "ERROR_MESSAGE", "SOURCE_OFFSET", "SOURCE_PARTITION", "SOURCE_TOPIC",
            "DeadLetter", "DeadLetterProducer", "headers"]
-
-ERROR_CLASS = "synfin-error-class"
-ERROR_MESSAGE = "synfin-error-message"
-SOURCE_TOPIC = "synfin-source-topic"
-SOURCE_PARTITION = "synfin-source-partition"
-SOURCE_OFFSET = "synfin-source-offset"
-COMPONENT = "synfin-component"
-_MAX_MESSAGE_CHARS = 1000  # a header, not a log file
 
 log = logging.getLogger(__name__)
 
@@ -42,17 +44,6 @@ class DeadLetter:
 
     def headers(self) -> list[tuple[str, bytes]]:
         return headers(self.message, self.error_class, self.error, "sink")
-
-
-def headers(message: Message, error_class: str, error: str, component: str) -> list[tuple[str, bytes]]:
-    """The record's own headers, then why `component` refused it and where it came from."""
-    return [*(message.headers() or []),
-            (ERROR_CLASS, error_class.encode()),
-            (ERROR_MESSAGE, error[:_MAX_MESSAGE_CHARS].encode("utf-8", "replace")),
-            (SOURCE_TOPIC, str(message.topic()).encode()),
-            (SOURCE_PARTITION, str(message.partition()).encode()),
-            (SOURCE_OFFSET, str(message.offset()).encode()),
-            (COMPONENT, component.encode())]
 
 
 class DeadLetterProducer:

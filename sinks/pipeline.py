@@ -32,11 +32,11 @@ from typing import Any
 
 import pybreaker
 
-from sinks.conflicts import ERROR_CLASS as CONFLICT
-from sinks.copy_writer import CopyWriter, DatabaseUnavailable, WriteConflict, WriteResult
-from sinks.dlq import DeadLetter, DeadLetterProducer
-from sinks.metrics import BREAKER_STATES, SinkMetrics
-from sinks.prepare import PreparedBatch
+from synfinance.sinks.conflicts import ERROR_CLASS as CONFLICT
+from synfinance.sinks.copy_writer import CopyWriter, DatabaseUnavailable, WriteConflict, WriteResult
+from synfinance.sinks.dlq import DeadLetter, DeadLetterProducer
+from synfinance.sinks.metrics import BREAKER_STATES, SinkMetrics
+from synfinance.sinks.prepare import PreparedBatch
 
 __all__ = ["Backoff", "BatchWriter"]
 

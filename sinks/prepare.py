@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from confluent_kafka import Message
 
-from schemas.batch_decode import BatchDecoder
-from schemas.codec import CodecError, decode_with_name
-from sinks.copy_writer import TableLoad
-from sinks.dlq import DeadLetter
-from sinks.pgcopy import CopyRows
-from sinks.tables import TABLES, TableSpec, invalid_rows, record_problem, rows_from_batch, rows_from_records
+from synfinance.schemas.batch_decode import BatchDecoder
+from synfinance.schemas.codec import CodecError, decode_with_name
+from synfinance.sinks.copy_writer import TableLoad
+from synfinance.sinks.dlq import DeadLetter
+from synfinance.sinks.pgcopy import CopyRows
+from synfinance.sinks.tables import TABLES, TableSpec, invalid_rows, record_problem, rows_from_batch, rows_from_records
 
 __all__ = ["MessageBuffer", "PreparedBatch", "Preparer"]
 

@@ -23,10 +23,10 @@ import numpy.typing as npt
 from sqlalchemy import ARRAY, BigInteger, Boolean, Date, DateTime, Double, Integer, Table, Text
 from sqlalchemy.dialects.postgresql import JSONB
 
-from schemas.batch_decode import BatchDecoder, DecodedBatch, FieldKind
-from schemas.codec import load_raw_schema
-from sinks import schema
-from sinks.pgcopy import (
+from synfinance.schemas.batch_decode import BatchDecoder, DecodedBatch, FieldKind
+from synfinance.schemas.codec import load_raw_schema
+from synfinance.sinks import schema
+from synfinance.sinks.pgcopy import (
     TIMESTAMP_MAX_US,
     TIMESTAMP_MIN_US,
     CopyRows,

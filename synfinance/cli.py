@@ -9,8 +9,8 @@ import typer
 import synfinance.commands.db as db
 import synfinance.commands.sink as sink
 from synfinance.commands import demo, generate, lag_exporter, process, produce, stack, topics, validate
-from synfinance.errors import UsageError
-from synfinance.settings import load_settings
+from synfinance.common.errors import UsageError
+from synfinance.common.settings import load_settings
 
 app = typer.Typer(
     help="SynFinance Stream: seeded, rate-controlled Indian payments with labelled fraud on Kafka.",
@@ -24,7 +24,7 @@ def _version(value: bool) -> None:
     if value:
         from importlib.metadata import PackageNotFoundError, version
 
-        from producers.seeding import GENERATOR_VERSION
+        from synfinance.producers.seeding import GENERATOR_VERSION
 
         try:
             installed = version("synfinance")

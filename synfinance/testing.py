@@ -1,13 +1,14 @@
 """pytest plugin (entry point `pytest11: synfinance`): a real Kafka broker and PostgreSQL for tests.
 
-Session-scoped fixtures `kafka_bootstrap` (a `host:port` string) and `database_url` (a libpq URL).
-Each comes from, in order:
+Session-scoped fixtures `kafka_bootstrap` (a `host:port` string), `database_url` (a libpq URL) and
+`synfin_stream` (a factory of seeded streams on that broker, `synfinance.seeded_stream`).
+The broker and the database come from, in order:
 1. `SYNFIN_BOOTSTRAP_SERVERS` / `SYNFIN_DATABASE_URL` if set (an external stack you run);
 2. Testcontainers (Kafka in KRaft mode, PostgreSQL) if a Docker engine answers a ping;
 3. the embedded local stack (`synfinance stack`), started in a temporary state dir and stopped at
    the end of the session.
-`SYNFIN_TEST_BACKEND=local|docker` forces 2 or 3. Installing the `synfinance` distribution is
-enough: pytest loads the plugin by itself.
+`SYNFIN_TEST_BACKEND=local|docker` forces 3 or 2 (docker needs `pip install 'synfinance[docker]'`).
+Installing the `synfinance` distribution is enough: pytest loads the plugin by itself.
 """
 
 from __future__ import annotations
@@ -35,6 +36,14 @@ def docker_engine_answers() -> bool:
         return False
 
 
+def _require_testcontainers() -> None:
+    try:
+        import testcontainers  # noqa: F401
+    except ImportError:
+        raise pytest.UsageError("the docker test backend needs Testcontainers: "
+                                "pip install 'synfinance[docker]' (or SYNFIN_TEST_BACKEND=local)") from None
+
+
 class StackProvider:
     """Starts the Kafka / PostgreSQL services on first use, stops them at session end."""
 
@@ -56,6 +65,7 @@ class StackProvider:
 
     def kafka_bootstrap(self) -> str:
         if self.backend == "docker":
+            _require_testcontainers()
             try:  # testcontainers >= 4.15 moved its modules under testcontainers.community
                 from testcontainers.community.kafka import KafkaContainer
             except ImportError:
@@ -70,6 +80,7 @@ class StackProvider:
 
     def database_url(self) -> str:
         if self.backend == "docker":
+            _require_testcontainers()
             try:
                 from testcontainers.community.postgres import PostgresContainer
             except ImportError:
@@ -110,3 +121,13 @@ def kafka_bootstrap(synfin_stack: StackProvider) -> str:
 def database_url(synfin_stack: StackProvider) -> str:
     """`postgresql://...` URL of a real, empty-at-start PostgreSQL database for this test session."""
     return os.environ.get("SYNFIN_DATABASE_URL") or synfin_stack.database_url()
+
+
+@pytest.fixture(scope="session")
+def synfin_stream(kafka_bootstrap: str) -> Any:
+    """A factory: `synfin_stream(seed=7, events=5_000)` fills fresh topics with that seeded stream and returns
+    a `SeededStream` (topic names, a consumer config, the ground-truth labels, the expected counts).
+    Identical calls in one session share their topics."""
+    from synfinance.seeded_stream import StreamFactory
+
+    return StreamFactory(kafka_bootstrap)

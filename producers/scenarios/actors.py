@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from producers import ids
-from producers.customers import DEVICE_SLOTS, MAX_CUSTOMERS, Customers
-from producers.events import PAYMENT_MODES, UPI
-from producers.merchants import Merchants
-from producers.seeding import Kind, Purpose, entity_rng
-from producers.world.geography import CITIES
+from synfinance.producers import ids
+from synfinance.producers.customers import DEVICE_SLOTS, MAX_CUSTOMERS, Customers
+from synfinance.producers.events import PAYMENT_MODES, UPI
+from synfinance.producers.merchants import Merchants
+from synfinance.producers.seeding import Kind, Purpose, entity_rng
+from synfinance.producers.world.geography import CITIES
 
 COLLUDER_SHARE = 0.01
 FRAUD_SHOP_SHARE = 0.03  # of offline local shops: a fraudster's business account, whose QR codes get swapped in

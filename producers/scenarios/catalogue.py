@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from producers.events import FRAUD_TYPES
+from synfinance.producers.events import FRAUD_TYPES
 
 
 @dataclass(frozen=True, slots=True)

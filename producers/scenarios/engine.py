@@ -14,19 +14,27 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from producers import anomalies
-from producers import events as ev
-from producers.arrivals import poisson_quantile
-from producers.customers import Customers
-from producers.events import EventColumns
-from producers.labels import LabelDelays
-from producers.merchants import MerchantPools, Merchants
-from producers.scenarios.actors import FraudActors
-from producers.scenarios.catalogue import SCENARIOS, SPEC_BY_NAME
-from producers.scenarios.plans import PLANNERS, Plan, plan_mule_ring, velocity_burst
-from producers.scenarios.rows import RowBuilder
-from producers.seeding import Kind, Purpose, entity_rng, entity_rngs, entity_uniforms, rng_from_words, seed_words
-from producers.timeline import BLOCK_DAYS, BLOCK_US, BlockCurves
+from synfinance.producers import anomalies
+from synfinance.producers import events as ev
+from synfinance.producers.arrivals import poisson_quantile
+from synfinance.producers.customers import Customers
+from synfinance.producers.events import EventColumns
+from synfinance.producers.labels import LabelDelays
+from synfinance.producers.merchants import MerchantPools, Merchants
+from synfinance.producers.scenarios.actors import FraudActors
+from synfinance.producers.scenarios.catalogue import SCENARIOS, SPEC_BY_NAME
+from synfinance.producers.scenarios.plans import PLANNERS, Plan, plan_mule_ring, velocity_burst
+from synfinance.producers.scenarios.rows import RowBuilder
+from synfinance.producers.seeding import (
+    Kind,
+    Purpose,
+    entity_rng,
+    entity_rngs,
+    entity_uniforms,
+    rng_from_words,
+    seed_words,
+)
+from synfinance.producers.timeline import BLOCK_DAYS, BLOCK_US, BlockCurves
 
 # Legitimate transactions in a trip's transit are dropped (~3.2% measured over 6 blocks of seed 42):
 # scheduling against the expected count before the drop would overshoot the fraud rate by that much.

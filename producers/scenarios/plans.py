@@ -14,16 +14,16 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from producers import anomalies, prices
-from producers import events as ev
-from producers.customers import Customers
-from producers.labels import LabelDelays
-from producers.merchants import MerchantPools, Merchants
-from producers.scenarios.actors import FraudActors
-from producers.scenarios.catalogue import FRAUD_CODE, SPEC_BY_NAME
-from producers.scenarios.rows import RowBuilder, card_mode
-from producers.world.catalogue import CATEGORY_NAMES
-from producers.world.geography import CITY_TIERS, CITY_WEIGHTS, COST_OF_LIVING, DISTANCE_KM, NEARBY
+from synfinance.producers import anomalies, prices
+from synfinance.producers import events as ev
+from synfinance.producers.customers import Customers
+from synfinance.producers.labels import LabelDelays
+from synfinance.producers.merchants import MerchantPools, Merchants
+from synfinance.producers.scenarios.actors import FraudActors
+from synfinance.producers.scenarios.catalogue import FRAUD_CODE, SPEC_BY_NAME
+from synfinance.producers.scenarios.rows import RowBuilder, card_mode
+from synfinance.producers.world.catalogue import CATEGORY_NAMES
+from synfinance.producers.world.geography import CITY_TIERS, CITY_WEIGHTS, COST_OF_LIVING, DISTANCE_KM, NEARBY
 
 SECOND, MINUTE, HOUR, DAY = 1_000_000, 60_000_000, 3_600_000_000, 86_400_000_000
 IST_OFFSET = 19_800 * SECOND

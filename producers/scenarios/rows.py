@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from producers import events as ev
-from producers.customers import Customers
-from producers.events import EventColumns
-from producers.fields import assemble
-from producers.merchants import Merchants
+from synfinance.producers import events as ev
+from synfinance.producers.customers import Customers
+from synfinance.producers.events import EventColumns
+from synfinance.producers.fields import assemble
+from synfinance.producers.merchants import Merchants
 
 DAY_US = 86_400_000_000
 _COLUMNS = ("customer", "time_us", "ttype", "mode", "amount", "city", "online", "merchant", "payee", "device",

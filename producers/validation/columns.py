@@ -148,7 +148,7 @@ def _avro_records(path: Path, schema: str) -> Iterator[dict[str, Any]]:
     """One record at a time (timestamps as raw microseconds: read with the raw schema)."""
     import fastavro
 
-    from schemas.codec import load_raw_schema
+    from synfinance.schemas.codec import load_raw_schema
 
     with path.open("rb") as handle:
         yield from fastavro.reader(handle, reader_schema=load_raw_schema(schema))
@@ -157,7 +157,7 @@ def _avro_records(path: Path, schema: str) -> Iterator[dict[str, Any]]:
 def read_topics(bootstrap: str, transactions_topic: str, labels_topic: str, limit: int | None = None,
                 timeout: float = 30.0) -> Stream:
     """Every record now on the two topics (up to their end offsets), the first `limit` transactions."""
-    from producers.validation.topic_reader import read_topic
+    from synfinance.producers.validation.topic_reader import read_topic
 
     transactions = Table.from_records(_first(read_topic(bootstrap, transactions_topic, timeout), limit),
                                       TEXT_FIELDS, NUMBER_FIELDS)

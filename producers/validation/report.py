@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from producers.validation.columns import Stream
-from producers.validation.rules import RULES
-from producers.validation.targets import TARGETS
+from synfinance.producers.validation.columns import Stream
+from synfinance.producers.validation.rules import RULES
+from synfinance.producers.validation.targets import TARGETS
 
 HOUR_US = 3_600_000_000
 

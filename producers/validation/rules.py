@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from producers.prices import ATM_MAX_PAISE, UPI_P2M_LIMIT_PAISE, UPI_P2P_LIMIT_PAISE
-from producers.validation.columns import Stream
-from producers.world.catalogue import (
+from synfinance.producers.prices import ATM_MAX_PAISE, UPI_P2M_LIMIT_PAISE, UPI_P2P_LIMIT_PAISE
+from synfinance.producers.validation.columns import Stream
+from synfinance.producers.world.catalogue import (
     APPROVED_RESPONSE_CODE,
     ATM_CATEGORY,
     ATM_MCC,
@@ -29,7 +29,7 @@ from producers.world.catalogue import (
     PAN_LENGTH,
     decline_contexts,
 )
-from producers.world.geography import CITIES, REGIONS
+from synfinance.producers.world.geography import CITIES, REGIONS
 
 Mask = npt.NDArray[np.bool_]
 CITY_RADIUS_DEG = 0.25  # a transaction happens at a shop or a home of its city (both within ~10 km)

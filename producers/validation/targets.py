@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from producers.validation.columns import Stream
-from producers.world.catalogue import (
+from synfinance.producers.validation.columns import Stream
+from synfinance.producers.world.catalogue import (
     CARD_NETWORKS,
     CATEGORIES,
     CATEGORY_WEIGHTS,

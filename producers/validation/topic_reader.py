@@ -9,7 +9,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-from schemas.codec import CodecError, decode
+from synfinance.schemas.codec import CodecError, decode
 
 
 class TopicMissing(LookupError):

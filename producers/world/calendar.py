@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from producers.world.geography import REGIONS
+from synfinance.producers.world.geography import REGIONS
 
 FIRST_YEAR = 2023
 LAST_YEAR = 2030

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from producers.world.calendar import OCCUPATIONS
-from producers.world.catalogue import CATEGORY_NAMES, PAYMENT_MODE_SHARES
-from producers.world.geography import REGIONS
+from synfinance.producers.world.calendar import OCCUPATIONS
+from synfinance.producers.world.catalogue import CATEGORY_NAMES, PAYMENT_MODE_SHARES
+from synfinance.producers.world.geography import REGIONS
 
 # Monthly income brackets, INR: [low, high).
 INCOME_BRACKETS_INR: tuple[tuple[int, int], ...] = (

@@ -9,13 +9,13 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from sinks.schema import metadata
+from synfinance.sinks.schema import metadata
 
 config = context.config
 
 
 def _run_offline() -> None:
-    from synfinance.settings import load_settings
+    from synfinance.common.settings import load_settings
 
     context.configure(url=load_settings().database_dsn(), target_metadata=metadata, literal_binds=True)
     with context.begin_transaction():
@@ -29,7 +29,7 @@ def _run_online() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    from synfinance.settings import load_settings
+    from synfinance.common.settings import load_settings
 
     engine = create_engine(load_settings().database_dsn())
     with engine.connect() as own_connection:

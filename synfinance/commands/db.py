@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.table import Table
 
-from sinks.reports import REPORTS
+from synfinance.common.errors import UsageError
+from synfinance.common.settings import load_settings
 from synfinance.console import make_console
-from synfinance.errors import UsageError
-from synfinance.settings import load_settings
+from synfinance.sinks.reports import REPORTS
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -30,7 +30,7 @@ SCHEMA_OPTION = typer.Option(DEFAULT_SCHEMA, "--schema", help="PostgreSQL schema
 
 
 def _engine(db_schema: str, read_only: bool = False) -> Engine:
-    from sinks import database
+    from synfinance.sinks import database
 
     settings = load_settings()
     database.check_schema_name(db_schema)
@@ -47,7 +47,7 @@ def init(db_schema: str = SCHEMA_OPTION) -> None:
     """Create the schema if needed and migrate it to the newest revision (alembic upgrade head)."""
     from sqlalchemy.exc import OperationalError
 
-    from sinks import database
+    from synfinance.sinks import database
 
     engine = _engine(db_schema)
     try:
@@ -65,7 +65,7 @@ def status(db_schema: str = SCHEMA_OPTION) -> None:
     from sqlalchemy import text
     from sqlalchemy.exc import OperationalError
 
-    from sinks import database, schema
+    from synfinance.sinks import database, schema
 
     engine = _engine(db_schema, read_only=True)
     try:
@@ -111,8 +111,8 @@ def query(
     """Run a canned read-only report (parameters are bound, never spliced into SQL)."""
     from sqlalchemy.exc import OperationalError
 
-    from sinks import database
-    from sinks.reports import run_report
+    from synfinance.sinks import database
+    from synfinance.sinks.reports import run_report
 
     if report not in REPORTS:
         raise UsageError(f"unknown report {report!r}; one of: {', '.join(REPORTS)}")

@@ -15,11 +15,11 @@ import typer
 from confluent_kafka import Consumer, TopicPartition
 from rich.table import Table
 
-from sinks.lag import LagReader
+from synfinance.common.errors import UsageError
+from synfinance.common.settings import load_settings
 from synfinance.console import make_console
 from synfinance.demo import GROUPS, DemoOptions, child_env, run_pipeline
-from synfinance.errors import UsageError
-from synfinance.settings import load_settings
+from synfinance.sinks.lag import LagReader
 from synfinance.stack.launcher import LocalStack
 from synfinance.stack.paths import state_dir
 

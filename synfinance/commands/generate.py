@@ -9,12 +9,12 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from producers.dataset import write_dataset
-from producers.files import FORMATS
-from producers.stream import DEFAULT_ANOMALY_RATE, DEFAULT_FRAUD_RATE, StreamConfig
-from producers.timeline import DEFAULT_START
+from synfinance.common.errors import UsageError
 from synfinance.console import make_console
-from synfinance.errors import UsageError
+from synfinance.producers.dataset import write_dataset
+from synfinance.producers.files import FORMATS
+from synfinance.producers.stream import DEFAULT_ANOMALY_RATE, DEFAULT_FRAUD_RATE, StreamConfig
+from synfinance.producers.timeline import DEFAULT_START
 
 console = make_console(stderr=True)
 

@@ -13,8 +13,8 @@ from types import FrameType
 
 import typer
 
-from synfinance.errors import UsageError
-from synfinance.settings import load_settings
+from synfinance.common.errors import UsageError
+from synfinance.common.settings import load_settings
 
 DEFAULT_PORT = 9103
 
@@ -26,7 +26,7 @@ def lag_exporter(
     """Export the lag of every consumer group on the cluster (kafka_consumergroup_group_lag[_seconds])."""
     from prometheus_client import CollectorRegistry, start_http_server
 
-    from sinks.lag import LagCollector, LagReader
+    from synfinance.sinks.lag import LagCollector, LagReader
 
     settings = load_settings()
     registry = CollectorRegistry()

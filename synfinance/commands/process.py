@@ -16,8 +16,8 @@ from types import FrameType
 
 import typer
 
-from synfinance.errors import UsageError
-from synfinance.settings import load_settings
+from synfinance.common.errors import UsageError
+from synfinance.common.settings import load_settings
 
 DEFAULT_WEB_PORT = 6066
 
@@ -50,8 +50,8 @@ def process(
     settings = load_settings()
     if worker_index is not None or workers == 1:
         # imported here: Faust and River take ~2.5 s to import, which every other command would pay
-        from processors.app import run_worker
-        from processors.worker import WorkerConfig
+        from synfinance.processors.app import run_worker
+        from synfinance.processors.worker import WorkerConfig
 
         index = worker_index or 0
         logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")

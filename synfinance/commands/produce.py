@@ -25,15 +25,15 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from rich.live import Live
 from rich.table import Table
 
-from producers.kafka import KafkaProducer
-from producers.producer import ProduceRun, RunConfig, Snapshot
-from producers.rates import PROFILE_NAMES, build_profile
-from producers.stream import DEFAULT_ANOMALY_RATE, DEFAULT_FRAUD_RATE, StreamConfig, World
-from producers.timeline import DEFAULT_START
-from producers.topics import CONNECT_TIMEOUT_S, ensure_topics, spec_for_settings
+from synfinance.common.errors import UsageError
+from synfinance.common.settings import Settings, load_settings
 from synfinance.console import make_console
-from synfinance.errors import UsageError
-from synfinance.settings import Settings, load_settings
+from synfinance.producers.kafka import KafkaProducer
+from synfinance.producers.producer import ProduceRun, RunConfig, Snapshot
+from synfinance.producers.rates import PROFILE_NAMES, build_profile
+from synfinance.producers.stream import DEFAULT_ANOMALY_RATE, DEFAULT_FRAUD_RATE, StreamConfig, World
+from synfinance.producers.timeline import DEFAULT_START
+from synfinance.producers.topics import CONNECT_TIMEOUT_S, ensure_topics, spec_for_settings
 
 DEFAULT_RATE = 1000.0
 console = make_console(stderr=True)

@@ -8,8 +8,8 @@ import sys
 
 import typer
 
-from synfinance.errors import UsageError
-from synfinance.settings import Settings, load_settings
+from synfinance.common.errors import UsageError
+from synfinance.common.settings import Settings, load_settings
 
 # the sink's own modules (numpy, SQLAlchemy, Alembic, psycopg2, ...) load when the command runs, so
 # that other commands start without them
@@ -69,7 +69,7 @@ def _topics(settings: Settings, wanted: str | None) -> dict[str, str]:
 def _check_database(settings: Settings, db_schema: str) -> None:
     from sqlalchemy.exc import OperationalError
 
-    from sinks import database
+    from synfinance.sinks import database
 
     engine = database.engine(settings.database_dsn(), db_schema)
     try:
@@ -103,10 +103,10 @@ def sink(
     import psycopg2
     from confluent_kafka import KafkaException
 
-    from sinks import database
-    from sinks.consumer import Sink, SinkConfig
-    from sinks.lag import LagCollector, LagReader
-    from sinks.metrics import MetricsServer, SinkMetrics
+    from synfinance.sinks import database
+    from synfinance.sinks.consumer import Sink, SinkConfig
+    from synfinance.sinks.lag import LagCollector, LagReader
+    from synfinance.sinks.metrics import MetricsServer, SinkMetrics
 
     settings = load_settings()
     database.check_schema_name(db_schema)

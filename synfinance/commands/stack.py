@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from synfinance.common.errors import UsageError
 from synfinance.console import make_console
-from synfinance.errors import UsageError
 from synfinance.stack import kafka
 from synfinance.stack.launcher import LocalStack
 

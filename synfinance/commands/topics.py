@@ -5,9 +5,9 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from producers.topics import describe_topics, ensure_topics, mismatch, spec_for_settings
+from synfinance.common.settings import load_settings
 from synfinance.console import make_console
-from synfinance.settings import load_settings
+from synfinance.producers.topics import describe_topics, ensure_topics, mismatch, spec_for_settings
 
 app = typer.Typer(help="Create and inspect the Kafka topics (names and partitions from SYNFIN_* settings).",
                   no_args_is_help=True)

@@ -13,12 +13,12 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from producers.validation import report as quality
-from producers.validation.columns import Stream, read_dataset, read_topics
-from producers.validation.topic_reader import TopicMissing
+from synfinance.common.errors import UsageError
+from synfinance.common.settings import load_settings
 from synfinance.console import make_console
-from synfinance.errors import UsageError
-from synfinance.settings import load_settings
+from synfinance.producers.validation import report as quality
+from synfinance.producers.validation.columns import Stream, read_dataset, read_topics
+from synfinance.producers.validation.topic_reader import TopicMissing
 
 console = make_console()
 

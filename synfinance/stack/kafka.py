@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
-from synfinance.errors import UsageError
+from synfinance.common.errors import UsageError
 from synfinance.stack.paths import INFRA_DIR, cache_dir
 from synfinance.stack.processes import free_port, pid_alive, port_open, stop_pid, tail
 

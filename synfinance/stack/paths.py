@@ -1,4 +1,4 @@
-"""Where the local stack keeps things: the repo's `infra/`, the state dir, and the jar cache."""
+"""Where the local stack keeps things: its config files (`infra/`), the state dir, and the jar cache."""
 
 from __future__ import annotations
 
@@ -6,7 +6,15 @@ import os
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-INFRA_DIR = REPO_ROOT / "infra"
+
+
+def _infra_dir() -> Path:
+    """`synfinance/infra` inside an installed wheel, else the checkout's top-level `infra/`."""
+    installed = Path(__file__).resolve().parents[1] / "infra"
+    return installed if (installed / "kafka" / "pom.xml").is_file() else REPO_ROOT / "infra"
+
+
+INFRA_DIR = _infra_dir()
 
 
 def state_dir() -> Path:

@@ -19,7 +19,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from synfinance.errors import UsageError
+from synfinance.common.errors import UsageError
 from synfinance.stack.processes import free_port, pid_alive, stop_pid, tail, wait_for
 
 DB_USER = "synfin"

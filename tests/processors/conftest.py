@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from processors.features import HOUR_US, reference_features
-from producers.records import RecordEncoder
-from producers.stream import StreamConfig, TransactionStream
-from schemas.codec import decode, encode
+from synfinance.processors.features import HOUR_US, reference_features
+from synfinance.producers.records import RecordEncoder
+from synfinance.producers.stream import StreamConfig, TransactionStream
+from synfinance.schemas.codec import decode, encode
 
 SEED, CUSTOMERS, MERCHANTS, EVENTS = 11, 2_000, 400, 20_000
 

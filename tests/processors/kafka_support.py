@@ -12,8 +12,8 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from schemas.codec import decode
-from synfinance.settings import TopicNames
+from synfinance.common.settings import TopicNames
+from synfinance.schemas.codec import decode
 
 PARTITIONS = 6
 
@@ -93,6 +93,6 @@ def start_processor(bootstrap: str, topics: TopicNames, group: str, *args: str,
 
 def read_records(bootstrap: str, topic: str, partitions: int = PARTITIONS) -> list[Any]:
     """Every committed record of `topic` (raw confluent-kafka messages), from the beginning to the end."""
-    from processors.kafka_io import read_to_end
+    from synfinance.processors.kafka_io import read_to_end
 
     return list(read_to_end({"bootstrap.servers": bootstrap}, [TopicPartition(topic, p) for p in range(partitions)]))

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from processors.engine import Engine, UnknownCustomer
-from processors.features import DAY_US, FEATURE_NAMES, HOUR_US
-from processors.risk import RiskReplica
-from processors.scoring import FraudModel
-from processors.state import dumps, loads
-from processors.wire import read_label, read_transaction
+from synfinance.processors.engine import Engine, UnknownCustomer
+from synfinance.processors.features import DAY_US, FEATURE_NAMES, HOUR_US
+from synfinance.processors.risk import RiskReplica
+from synfinance.processors.scoring import FraudModel
+from synfinance.processors.state import dumps, loads
+from synfinance.processors.wire import read_label, read_transaction
 
 PARTITIONS = 4
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from processors.keyed_chunks import KeyedChunks, key_of
-from processors.labelled_inputs import FLAG_FRAUD, FLAG_LEARNED, RECORD_ROWS, LabelledInputs
-from processors.model_input import COLUMNS, model_row
+from synfinance.processors.keyed_chunks import KeyedChunks, key_of
+from synfinance.processors.labelled_inputs import FLAG_FRAUD, FLAG_LEARNED, RECORD_ROWS, LabelledInputs
+from synfinance.processors.model_input import COLUMNS, model_row
 
 
 def test_keyed_chunks_find_the_newest_row_across_sealed_and_filling_chunks() -> None:

@@ -10,13 +10,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from processors.features import DAY_US
-from processors.model_input import COLUMNS, model_input, model_row
-from processors.risk import RiskReplica
-from processors.scoring import FraudModel, PrequentialAUC
-from processors.state import CustomerState, Pending, dumps, loads
-from processors.wire import LabelFacts, TransactionFacts, read_label, read_transaction
-from schemas.codec import CodecError
+from synfinance.processors.features import DAY_US
+from synfinance.processors.model_input import COLUMNS, model_input, model_row
+from synfinance.processors.risk import RiskReplica
+from synfinance.processors.scoring import FraudModel, PrequentialAUC
+from synfinance.processors.state import CustomerState, Pending, dumps, loads
+from synfinance.processors.wire import LabelFacts, TransactionFacts, read_label, read_transaction
+from synfinance.schemas.codec import CodecError
 
 
 def test_prefix_readers_agree_with_the_codec(dataset: Any) -> None:
@@ -35,7 +35,7 @@ def test_prefix_readers_agree_with_the_codec(dataset: Any) -> None:
 
 
 def test_state_round_trips_exactly(dataset: Any) -> None:
-    from processors.features import Txn
+    from synfinance.processors.features import Txn
 
     state = CustomerState()
     for record in dataset.transactions[:50]:
@@ -166,9 +166,9 @@ def test_replica_drops_resent_records_and_orphans() -> None:
 
 
 def test_scored_records_encode_column_wise_as_the_codec_does(dataset: Any) -> None:
-    from processors.engine import Engine
-    from processors.outputs import ScoredEncoder
-    from schemas.codec import decode, encode
+    from synfinance.processors.engine import Engine
+    from synfinance.processors.outputs import ScoredEncoder
+    from synfinance.schemas.codec import decode, encode
 
     engine = Engine(FraudModel(), RiskReplica(1, 90 * DAY_US), dataset.homes)
     engine.assign(0, {})

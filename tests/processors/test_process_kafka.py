@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
-from processors.features import HOUR_US
-from processors.labelled_inputs import HeldInput, LabelledInputs
-from processors.scoring import FraudModel
-from sinks.dlq import COMPONENT, ERROR_CLASS, ERROR_MESSAGE, SOURCE_OFFSET, SOURCE_TOPIC
+from synfinance.processors.features import HOUR_US
+from synfinance.processors.labelled_inputs import HeldInput, LabelledInputs
+from synfinance.processors.scoring import FraudModel
+from synfinance.sinks.dlq import COMPONENT, ERROR_CLASS, ERROR_MESSAGE, SOURCE_OFFSET, SOURCE_TOPIC
 from tests.processors.conftest import with_chargebacks
 from tests.processors.kafka_support import (
     PARTITIONS,

@@ -8,16 +8,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from processors import wire
-from processors.engine import Engine
-from processors.features import DAY_US, HOUR_US
-from processors.labelled_inputs import LabelledInputs
-from processors.risk import RiskReplica
-from processors.scoring import FraudModel, PrequentialAUC
-from processors.state import dumps, loads
-from processors.wire import LabelFacts, decode_rows, read_label
-from schemas.batch_decode import BatchDecoder
-from schemas.codec import encode
+from synfinance.processors import wire
+from synfinance.processors.engine import Engine
+from synfinance.processors.features import DAY_US, HOUR_US
+from synfinance.processors.labelled_inputs import LabelledInputs
+from synfinance.processors.risk import RiskReplica
+from synfinance.processors.scoring import FraudModel, PrequentialAUC
+from synfinance.processors.state import dumps, loads
+from synfinance.processors.wire import LabelFacts, decode_rows, read_label
+from synfinance.schemas.batch_decode import BatchDecoder
+from synfinance.schemas.codec import encode
 from tests.processors.test_engine import assert_features_equal, simulate
 
 N = 4_000  # transactions scored by the engine tests (all in one partition)
@@ -105,7 +105,7 @@ def test_a_chargeback_is_learned_as_a_correction_and_counted_under_the_true_labe
 
 
 def test_undoing_a_step_returns_the_weights_to_first_order(dataset: Any) -> None:
-    from processors.model_input import model_row
+    from synfinance.processors.model_input import model_row
 
     model = FraudModel()
     rows = np.array([model_row(dataset.reference[r["transaction_id"]], r) for r in dataset.transactions[:500]])

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from producers.records import RecordEncoder
-from producers.stream import StreamConfig, TransactionStream
-from schemas.codec import decode
+from synfinance.producers.records import RecordEncoder
+from synfinance.producers.stream import StreamConfig, TransactionStream
+from synfinance.schemas.codec import decode
 from tests.producers.stream_support import EncodedStream, encoded_stream
 
 CONSISTENCY_EVENTS = 100_000

@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from producers.events import EventColumns
-from producers.records import RecordEncoder
-from producers.scenarios.engine import WARM_UP_BLOCKS
-from producers.stream import StreamConfig, TransactionStream
-from schemas.batch_decode import BatchDecoder
+from synfinance.producers.events import EventColumns
+from synfinance.producers.records import RecordEncoder
+from synfinance.producers.scenarios.engine import WARM_UP_BLOCKS
+from synfinance.producers.stream import StreamConfig, TransactionStream
+from synfinance.schemas.batch_decode import BatchDecoder
 
 RING_SCENARIOS = 9 * 10**17  # producers.scenarios.engine.ring_scenario_id: ring scenarios are numbered from here
 

@@ -9,9 +9,9 @@ from typing import Any
 import fastavro
 import numpy as np
 
-from producers.stream import TransactionStream
-from producers.world.geography import CITIES, city_index, haversine_km
-from schemas.codec import decode, encode, load_schema
+from synfinance.producers.stream import TransactionStream
+from synfinance.producers.world.geography import CITIES, city_index, haversine_km
+from synfinance.schemas.codec import decode, encode, load_schema
 
 CARD_MODES = {"DEBIT_CARD": "DEBIT", "CREDIT_CARD": "CREDIT"}
 

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from producers.events import PAYMENT_MODES, UPI, EventColumns
-from producers.files import read_avro
-from producers.records import RecordEncoder
-from producers.seeding import GENERATOR_VERSION
-from producers.stream import StreamConfig, TransactionStream
-from schemas.codec import decode, single_object_prefix
+from synfinance.producers.events import PAYMENT_MODES, UPI, EventColumns
+from synfinance.producers.files import read_avro
+from synfinance.producers.records import RecordEncoder
+from synfinance.producers.seeding import GENERATOR_VERSION
+from synfinance.producers.stream import StreamConfig, TransactionStream
+from synfinance.schemas.codec import decode, single_object_prefix
 
 FILES = ("customers.avro", "merchants.avro", "transactions.avro", "labels.avro")
 

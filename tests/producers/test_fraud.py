@@ -14,16 +14,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from producers import anomalies
-from producers.events import ANOMALY_TYPES, CREDIT_CARD, FRAUD_TYPES, EventColumns
-from producers.prices import CATEGORY_MEDIAN, PAISE_CATEGORIES, PRICE_POINT_CATEGORIES, price_point
-from producers.scenarios.catalogue import SCENARIOS, SPEC_BY_NAME
-from producers.scenarios.engine import ANCHOR_COLUMNS, NEW_ACCOUNT_DAYS, eligible
-from producers.scenarios.plans import CATEGORY, COST, THRESHOLD_AMOUNTS, Plan, synthetic_identity
-from producers.scenarios.rows import RowBuilder
-from producers.stream import StreamConfig, TransactionStream, World
-from producers.world.geography import city_index, haversine_km
-from schemas.codec import schema_json
+from synfinance.producers import anomalies
+from synfinance.producers.events import ANOMALY_TYPES, CREDIT_CARD, FRAUD_TYPES, EventColumns
+from synfinance.producers.prices import CATEGORY_MEDIAN, PAISE_CATEGORIES, PRICE_POINT_CATEGORIES, price_point
+from synfinance.producers.scenarios.catalogue import SCENARIOS, SPEC_BY_NAME
+from synfinance.producers.scenarios.engine import ANCHOR_COLUMNS, NEW_ACCOUNT_DAYS, eligible
+from synfinance.producers.scenarios.plans import CATEGORY, COST, THRESHOLD_AMOUNTS, Plan, synthetic_identity
+from synfinance.producers.scenarios.rows import RowBuilder
+from synfinance.producers.stream import StreamConfig, TransactionStream, World
+from synfinance.producers.world.geography import city_index, haversine_km
+from synfinance.schemas.codec import schema_json
 from tests.producers.stream_support import (
     customer_ordinal,
     encoded_stream,

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from producers import ids
-from producers.stream import StreamConfig, TransactionStream
+from synfinance.producers import ids
+from synfinance.producers.stream import StreamConfig, TransactionStream
 from tests.producers.stream_support import EncodedStream, encoded_stream
 
 EVENTS = 100_000

@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from producers import labels
-from producers.events import FRAUD_TYPES
-from producers.labels import DAY_US, HOUR_US, MINUTE_US, LabelDelays
-from producers.records import RecordEncoder
-from producers.stream import StreamConfig, TransactionStream
+from synfinance.producers import labels
+from synfinance.producers.events import FRAUD_TYPES
+from synfinance.producers.labels import DAY_US, HOUR_US, MINUTE_US, LabelDelays
+from synfinance.producers.records import RecordEncoder
+from synfinance.producers.stream import StreamConfig, TransactionStream
 from tests.producers.stream_support import EncodedStream, decode_all, final_labels
 
 

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
-from producers.stream import StreamConfig, TransactionStream
-from schemas.codec import decode
 from synfinance.cli import main
+from synfinance.producers.stream import StreamConfig, TransactionStream
+from synfinance.schemas.codec import decode
 
 EVENTS = 50_000
 # the topics keep 7 days by record timestamp (= event time): start two days ago, or the broker deletes

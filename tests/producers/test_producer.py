@@ -14,17 +14,17 @@ from typing import Any
 import numpy as np
 import pytest
 
-from producers import kafka, pacing
-from producers.chunks import Chunk
-from producers.kafka import DeliveryTracker, KafkaProducer, RecordHeaders, traceparents
-from producers.pacing import LabelSchedule
-from producers.prefetch import PrefetchFailed, ProcessPrefetch, ThreadPrefetch
-from producers.producer import ProduceRun, RunConfig
-from producers.rates import Constant, Max, Profile, Ramp
-from producers.stream import StreamConfig, TransactionStream, World
-from schemas.codec import decode, single_object_prefix
-from synfinance.errors import UsageError
-from synfinance.settings import TopicNames
+from synfinance.common.errors import UsageError
+from synfinance.common.settings import TopicNames
+from synfinance.producers import kafka, pacing
+from synfinance.producers.chunks import Chunk
+from synfinance.producers.kafka import DeliveryTracker, KafkaProducer, RecordHeaders, traceparents
+from synfinance.producers.pacing import LabelSchedule
+from synfinance.producers.prefetch import PrefetchFailed, ProcessPrefetch, ThreadPrefetch
+from synfinance.producers.producer import ProduceRun, RunConfig
+from synfinance.producers.rates import Constant, Max, Profile, Ramp
+from synfinance.producers.stream import StreamConfig, TransactionStream, World
+from synfinance.schemas.codec import decode, single_object_prefix
 
 TOPICS = TopicNames(customers="c", merchants="m", transactions="t", labels="l")
 Record = tuple[bytes, bytes, int, list[tuple[str, bytes]]]

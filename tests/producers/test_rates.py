@@ -9,9 +9,10 @@ import math
 import numpy as np
 import pytest
 
-from producers import pacing, rates
-from producers.pacing import Pacer
-from producers.rates import (
+from synfinance.common.errors import UsageError
+from synfinance.producers import pacing, rates
+from synfinance.producers.pacing import Pacer
+from synfinance.producers.rates import (
     PROFILE_NAMES,
     Burst,
     Constant,
@@ -25,7 +26,6 @@ from producers.rates import (
     build_profile,
     parse_profile,
 )
-from synfinance.errors import UsageError
 
 # 2024-01-01 00:00:00 IST in µs since the epoch (IST = UTC+05:30)
 MIDNIGHT_IST_US = (1_704_067_200 - 19_800) * 1_000_000

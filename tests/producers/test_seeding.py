@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from producers.events import EventColumns, stable_order
-from producers.seeding import Kind, Purpose, entity_rng, entity_rngs
-from producers.stream import merge_by_customer
+from synfinance.producers.events import EventColumns, stable_order
+from synfinance.producers.seeding import Kind, Purpose, entity_rng, entity_rngs
+from synfinance.producers.stream import merge_by_customer
 
 
 @pytest.mark.parametrize("seed", [0, 42, 2**32 - 2, 2**32 - 1, 2**40])

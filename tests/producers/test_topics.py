@@ -10,10 +10,10 @@ import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 from typer.testing import CliRunner
 
-from producers.topics import describe_topics, ensure_topics, mismatch, spec_for_settings
 from synfinance.commands import topics as topics_cli
-from synfinance.errors import UsageError
-from synfinance.settings import Settings, load_settings
+from synfinance.common.errors import UsageError
+from synfinance.common.settings import Settings, load_settings
+from synfinance.producers.topics import describe_topics, ensure_topics, mismatch, spec_for_settings
 
 pytestmark = pytest.mark.integration
 

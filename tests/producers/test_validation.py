@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from producers.stream import TransactionStream
-from producers.validation import report as quality
-from producers.validation.columns import LABEL_NUMBERS, LABEL_TEXT, NUMBER_FIELDS, TEXT_FIELDS, Stream, Table
-from producers.validation.rules import RULES
-from schemas.codec import decode
+from synfinance.producers.stream import TransactionStream
+from synfinance.producers.validation import report as quality
+from synfinance.producers.validation.columns import LABEL_NUMBERS, LABEL_TEXT, NUMBER_FIELDS, TEXT_FIELDS, Stream, Table
+from synfinance.producers.validation.rules import RULES
+from synfinance.schemas.codec import decode
 
 Record = dict[str, Any]
 

@@ -8,9 +8,14 @@ import math
 import numpy as np
 import pytest
 
-from producers.world import calendar, catalogue, geography, personas
-from producers.world.calendar import FESTIVAL_COUNT_SHARE, FESTIVAL_DATES, HOURLY_PROFILES, festival_multiplier
-from producers.world.geography import CITIES, NEARBY, city_index, haversine_km
+from synfinance.producers.world import calendar, catalogue, geography, personas
+from synfinance.producers.world.calendar import (
+    FESTIVAL_COUNT_SHARE,
+    FESTIVAL_DATES,
+    HOURLY_PROFILES,
+    festival_multiplier,
+)
+from synfinance.producers.world.geography import CITIES, NEARBY, city_index, haversine_km
 
 METROS = ("Mumbai", "Delhi", "Bengaluru", "Hyderabad", "Chennai", "Kolkata", "Pune", "Ahmedabad")
 

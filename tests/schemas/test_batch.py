@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from schemas.batch import BatchEncoder, FixedStrings, Vocab
-from schemas.codec import Codec, decode, encode, load_raw_schema
+from synfinance.schemas.batch import BatchEncoder, FixedStrings, Vocab
+from synfinance.schemas.codec import Codec, decode, encode, load_raw_schema
 
 STRINGS = ["", "Mumbai", "Zoë Kumar", "₹ 1,499", "मुंबई", "🙂 ok", "x" * 200, "UPI/okaxis@paytm"]
 # varint length boundaries, zero, and the extremes the producer can emit

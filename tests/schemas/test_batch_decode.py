@@ -10,10 +10,18 @@ from typing import Any
 import numpy as np
 import pytest
 
-from producers.records import RecordEncoder
-from producers.stream import StreamConfig, TransactionStream
-from schemas.batch_decode import BatchDecoder
-from schemas.codec import CONFLUENT_MAGIC, Codec, CodecError, decode, encode, load_raw_schema, single_object_prefix
+from synfinance.producers.records import RecordEncoder
+from synfinance.producers.stream import StreamConfig, TransactionStream
+from synfinance.schemas.batch_decode import BatchDecoder
+from synfinance.schemas.codec import (
+    CONFLUENT_MAGIC,
+    Codec,
+    CodecError,
+    decode,
+    encode,
+    load_raw_schema,
+    single_object_prefix,
+)
 
 STRINGS = ["", "Mumbai", "Zoë Kumar", "₹ 1,499", "मुंबई", "🙂 ok", "x" * 300, "y" * 700, "UPI/okaxis@paytm"]
 LONG_EDGES = [0, -1, 1, 63, -64, 64, 127, 128, 2**31 - 1, -(2**31), 2**53, 2**62, -(2**62), 2**63 - 1, -(2**63)]

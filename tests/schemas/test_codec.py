@@ -13,7 +13,7 @@ from fastavro.schema import fingerprint as fastavro_fingerprint
 from fastavro.schema import to_parsing_canonical_form
 from fastavro.validation import validate
 
-from schemas.codec import (
+from synfinance.schemas.codec import (
     Codec,
     CodecError,
     Framing,

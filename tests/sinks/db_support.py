@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg2
 
-from sinks import database
+from synfinance.sinks import database
 
 
 @contextlib.contextmanager

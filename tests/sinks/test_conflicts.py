@@ -11,16 +11,16 @@ from typing import Any
 
 import pytest
 
-from producers.records import RecordEncoder
-from producers.stream import StreamConfig, TransactionStream
-from schemas.codec import decode, encode
-from sinks.conflicts import Conflict, conflicts_from
-from sinks.copy_writer import CopyWriter, TableLoad, WriteResult
-from sinks.metrics import SinkMetrics
-from sinks.pgcopy import CopyRows
-from sinks.pipeline import BatchWriter
-from sinks.prepare import PreparedBatch
-from sinks.tables import TABLES, rows_from_records
+from synfinance.producers.records import RecordEncoder
+from synfinance.producers.stream import StreamConfig, TransactionStream
+from synfinance.schemas.codec import decode, encode
+from synfinance.sinks.conflicts import Conflict, conflicts_from
+from synfinance.sinks.copy_writer import CopyWriter, TableLoad, WriteResult
+from synfinance.sinks.metrics import SinkMetrics
+from synfinance.sinks.pgcopy import CopyRows
+from synfinance.sinks.pipeline import BatchWriter
+from synfinance.sinks.prepare import PreparedBatch
+from synfinance.sinks.tables import TABLES, rows_from_records
 from tests.sinks.conftest import Records
 from tests.sinks.db_support import scratch_schema, select
 

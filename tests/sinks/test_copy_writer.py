@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from producers.records import RecordEncoder
-from producers.stream import StreamConfig, TransactionStream
-from schemas.codec import decode, encode
-from sinks.copy_writer import CopyWriter, DatabaseUnavailable, TableLoad
-from sinks.pgcopy import CopyRows, PgType, Segments, encode_rows
-from sinks.tables import TABLES, record_problem, rows_from_batch, rows_from_records
+from synfinance.producers.records import RecordEncoder
+from synfinance.producers.stream import StreamConfig, TransactionStream
+from synfinance.schemas.codec import decode, encode
+from synfinance.sinks.copy_writer import CopyWriter, DatabaseUnavailable, TableLoad
+from synfinance.sinks.pgcopy import CopyRows, PgType, Segments, encode_rows
+from synfinance.sinks.tables import TABLES, record_problem, rows_from_batch, rows_from_records
 from tests.sinks.db_support import scratch_schema, select
 
 pytestmark = pytest.mark.integration

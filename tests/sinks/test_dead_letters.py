@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from schemas.codec import decode, encode, single_object_prefix
+from synfinance.schemas.codec import decode, encode, single_object_prefix
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from schemas.codec import decode, encode
+from synfinance.schemas.codec import decode, encode
 from tests.sinks.conftest import Records
 
 pytestmark = pytest.mark.integration

@@ -15,8 +15,8 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-from sinks.lag import LagCollector, LagReader
-from sinks.metrics import MetricsServer, SinkMetrics
+from synfinance.sinks.lag import LagCollector, LagReader
+from synfinance.sinks.metrics import MetricsServer, SinkMetrics
 from synfinance.stack.processes import free_port
 
 pytestmark = pytest.mark.integration

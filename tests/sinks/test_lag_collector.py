@@ -9,7 +9,7 @@ import time
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from sinks.lag import LagCollector, PartitionLag
+from synfinance.sinks.lag import LagCollector, PartitionLag
 
 
 class SlowReader:

@@ -10,10 +10,10 @@ from typing import Any
 
 import pybreaker
 
-from sinks.copy_writer import DatabaseUnavailable, WriteResult
-from sinks.metrics import SinkMetrics
-from sinks.pipeline import Backoff, BatchWriter
-from sinks.prepare import PreparedBatch
+from synfinance.sinks.copy_writer import DatabaseUnavailable, WriteResult
+from synfinance.sinks.metrics import SinkMetrics
+from synfinance.sinks.pipeline import Backoff, BatchWriter
+from synfinance.sinks.prepare import PreparedBatch
 
 
 class FlakyWriter:

@@ -16,10 +16,10 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import InternalError
 
-from sinks import database, schema
-from sinks.copy_writer import CopyWriter, TableLoad
-from sinks.tables import TABLES, rows_from_records
 from synfinance.cli import main
+from synfinance.sinks import database, schema
+from synfinance.sinks.copy_writer import CopyWriter, TableLoad
+from synfinance.sinks.tables import TABLES, rows_from_records
 from tests.sinks.db_support import scratch_schema
 
 pytestmark = pytest.mark.integration
@@ -68,7 +68,7 @@ def test_the_migration_builds_exactly_the_metadata(database_url: str, db_schema:
                 assert _squash(str(where)) in definition
     engine.dispose()
     # the newest migration froze the views' SQL; the module's copy must still say the same
-    frozen = import_module("sinks.migrations.versions.0002_label_revisions").VIEWS
+    frozen = import_module("synfinance.sinks.migrations.versions.0002_label_revisions").VIEWS
     assert _squash(frozen) == _squash(schema.create_view_sql())
     assert "scored_transactions" in view and "labels_latest" in view and "revision" in labels_view
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sinks.metrics import MetricsServer, SinkMetrics
 from synfinance.commands.produce import Metrics
+from synfinance.sinks.metrics import MetricsServer, SinkMetrics
 from synfinance.stack.processes import free_port
 
 LISTEN = "0A"

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from synfinance.errors import UsageError
-from synfinance.settings import load_settings
+from synfinance.common.errors import UsageError
+from synfinance.common.settings import load_settings
 
 
 def test_defaults_are_the_spec_topics(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 import fastavro
 import pytest
 
-from producers.seeding import GENERATOR_VERSION
 from synfinance.cli import main
+from synfinance.producers.seeding import GENERATOR_VERSION
 
 
 @pytest.fixture(scope="module")

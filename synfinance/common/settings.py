@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from synfinance.errors import UsageError
+from synfinance.common.errors import UsageError
 
 ENV_PREFIX = "SYNFIN_"
 

@@ -1,0 +1,6 @@
+"""What every component shares: settings, errors, topic names and dead-letter headers.
+
+Producers, processors and sinks import this package and `synfinance.schemas`, never the shell
+(`synfinance.cli`, `synfinance.commands`, `synfinance.stack`, `synfinance.testing`) and never each other.
+It imports nothing of ours but itself.
+"""
