@@ -16,10 +16,10 @@ import numpy as np
 from synfinance.processors.engine import ScoredBatch
 from synfinance.processors.features import FEATURE_NAMES
 from synfinance.schemas.batch import BatchEncoder, FixedStrings, Vocab
-from synfinance.schemas.codec import encode, load_raw_schema
+from synfinance.schemas.codec import load_raw_schema
 from synfinance.schemas.fields import leaf_fields
 
-__all__ = ["ScoredEncoder", "encode_alert"]
+__all__ = ["ScoredEncoder"]
 
 
 def _feature_kinds() -> dict[str, str]:
@@ -37,8 +37,9 @@ def _feature_kinds() -> dict[str, str]:
 class ScoredEncoder:
     """Encodes a `ScoredBatch` into ScoredTransaction values, one per transaction, in batch order."""
 
-    def __init__(self) -> None:
-        self._encoder = BatchEncoder("scored_transaction")
+    def __init__(self, prefix: bytes | None = None) -> None:
+        """`prefix`: the framing header (default: single-object; `Codec.prefix` for a registry's)."""
+        self._encoder = BatchEncoder("scored_transaction", prefix)
         self._kinds = _feature_kinds()
 
     def encode(self, batch: ScoredBatch) -> list[bytes]:
@@ -76,7 +77,3 @@ def _strings(values: list[str], index: np.ndarray) -> FixedStrings | Vocab:
             and all(value.isascii() and not value.endswith("\x00") for value in values)):
         return FixedStrings(np.array(encoded))
     return Vocab(index, values)
-
-
-def encode_alert(alert: dict[str, Any]) -> bytes:
-    return encode("alert", alert)

@@ -3,10 +3,11 @@
 Each worker keeps a replica of merchant risk over *all* partitions (see `processors.risk`), so it reads
 every transaction and label of the topic, not just its own share. A full fastavro decode costs ~10 µs a
 record; these read only the leading fields of the Avro body (the schemas' field order is fixed and
-evolution appends fields, so the prefix stays put) in ~1-2 µs. A value that is not single-object framed
-with the expected schema goes through the shared codec instead, which stays the one authority and
-raises `CodecError` for anything undecodable. The worker reads its own partitions' records in whole
-batches instead (`decode_rows`: column-wise, the codec deciding what that declines).
+evolution appends fields, so the prefix stays put) in ~1-2 µs, after either framing header (single-object,
+or Confluent with an id the codec's resolver names). Any other value goes through the shared codec
+instead, which stays the one authority and raises `CodecError` for anything undecodable. The worker reads
+its own partitions' records in whole batches instead (`decode_rows`: column-wise, the codec deciding what
+that declines).
 
 >>> from synfinance.schemas.codec import encode
 >>> label = {"transaction_id": "T1", "customer_id": "C1", "event_time": 5, "is_fraud": True,
@@ -22,11 +23,18 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from synfinance.schemas.batch_decode import BatchDecoder
-from synfinance.schemas.codec import CodecError, decode_with_name, single_object_prefix
+from synfinance.schemas.codec import (
+    CONFLUENT_MAGIC,
+    CodecError,
+    confluent_schema_name,
+    decode_with_name,
+    single_object_prefix,
+)
 
 _TRANSACTION_PREFIX = single_object_prefix("transaction")
 _LABEL_PREFIX = single_object_prefix("label")
 _HEADER = len(_TRANSACTION_PREFIX)
+_CONFLUENT_HEADER = 5  # 00 + 4-byte schema id
 
 
 class TransactionFacts(NamedTuple):
@@ -82,13 +90,24 @@ NULL_VALUE = "a null value (a tombstone) where a record belongs"
 NULL_KEY = "a null key where the customer id belongs"
 
 
+def _body_start(value: bytes, prefix: bytes, name: str) -> int:
+    """Where the Avro body of a `name` value starts after its framing header; 0 if not framed as one."""
+    if value[:_HEADER] == prefix:
+        return _HEADER
+    confluent = value[:1] == CONFLUENT_MAGIC and len(value) >= _CONFLUENT_HEADER
+    if confluent and confluent_schema_name(int.from_bytes(value[1:_CONFLUENT_HEADER], "big")) == name:
+        return _CONFLUENT_HEADER
+    return 0
+
+
 def read_transaction(value: bytes | None) -> TransactionFacts:
     """transaction_id, event_time, customer_id and merchant_id of a Transaction value."""
     if value is None:
         raise CodecError(NULL_VALUE)
-    if value[:_HEADER] == _TRANSACTION_PREFIX:
+    body = _body_start(value, _TRANSACTION_PREFIX, "transaction")
+    if body:
         try:
-            txn_id, pos = _string(value, _HEADER)
+            txn_id, pos = _string(value, body)
             event_time, pos = _long(value, pos)
             customer_id, pos = _string(value, pos)
             branch, pos = _long(value, pos)
@@ -106,9 +125,10 @@ def read_label(value: bytes | None) -> LabelFacts:
     """transaction_id, customer_id, event_time, is_fraud, label_time and revision of a Label value."""
     if value is None:
         raise CodecError(NULL_VALUE)
-    if value[:_HEADER] == _LABEL_PREFIX:
+    body = _body_start(value, _LABEL_PREFIX, "label")
+    if body:
         try:
-            txn_id, pos = _string(value, _HEADER)
+            txn_id, pos = _string(value, body)
             customer_id, pos = _string(value, pos)
             event_time, pos = _long(value, pos)
             is_fraud = value[pos]

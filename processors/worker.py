@@ -29,7 +29,7 @@ import pickle
 import time
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
@@ -47,13 +47,13 @@ from synfinance.processors.kafka_io import (
 )
 from synfinance.processors.labelled_inputs import LabelledInputs
 from synfinance.processors.metrics import ProcessorMetrics
-from synfinance.processors.outputs import ScoredEncoder, encode_alert
+from synfinance.processors.outputs import ScoredEncoder
 from synfinance.processors.replica import ReplicaReader
 from synfinance.processors.scoring import FraudModel
 from synfinance.processors.state import CustomerState, dumps, loads
 from synfinance.processors.wire import NULL_KEY, NULL_VALUE, LabelFacts, decode_rows
 from synfinance.schemas.batch_decode import BatchDecoder
-from synfinance.schemas.codec import CodecError
+from synfinance.schemas.codec import Codec, CodecError
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,7 @@ class WorkerConfig:
     max_labelled_inputs: int = 4_000_000  # inputs kept for label revisions (~135 bytes each), oldest evicted
     max_buffered: int = 5_000  # per partition: beyond it, pause fetching it
     stop_when_idle_s: float | None = None  # tests and benchmarks: exit once nothing came for this long
+    codec: Codec = field(default_factory=Codec)  # the framing of scores and alerts (a registry's ids)
 
     @property
     def state_topic(self) -> str:
@@ -150,7 +151,7 @@ class Worker:
                              max_inputs=config.max_labelled_inputs)
         self.decoder = BatchDecoder("transaction")
         self.label_decoder = BatchDecoder("label")
-        self.scored_encoder = ScoredEncoder()
+        self.scored_encoder = ScoredEncoder(config.codec.prefix("scored_transaction"))
         self.producer = TransactionalProducer(config.kafka, f"{config.group}-{config.worker_id}")
         self.held: dict[int, deque[Held]] = {}
         self.next_offset: dict[tuple[str, int], int] = {}
@@ -312,7 +313,7 @@ class Worker:
             keys = {prepared.record["transaction_id"]: held.message for prepared, held in chunk}
             for alert in batch.alerts:
                 message = keys[alert["transaction_id"]]
-                produce(topics.alerts, encode_alert(alert), message.key(), message.timestamp()[1])
+                produce(topics.alerts, self.config.codec.encode("alert", alert), message.key(), message.timestamp()[1])
 
     def _dead_letter(self, message: Message, error: Exception) -> None:
         headers = dead_letter_headers(message, type(error).__name__, str(error), "processor")

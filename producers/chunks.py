@@ -14,7 +14,7 @@ positions < K that were still pending after position K-1 (see `producers.produce
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,7 @@ from synfinance.producers.kafka import traceparents
 from synfinance.producers.pacing import Columns
 from synfinance.producers.records import RecordEncoder
 from synfinance.producers.stream import StreamConfig, TransactionStream, World
-from synfinance.schemas.codec import single_object_prefix
+from synfinance.schemas.codec import Codec
 
 __all__ = ["GENERATION_BATCH", "Chunk", "ChunkPlan", "prepared_chunks"]
 
@@ -86,12 +86,13 @@ class ChunkPlan:
     events: int | None = None  # stop at this position (exclusive); None: endless
     from_seq: int = 0
     encode: bool = True  # False in live time
+    codec: Codec = field(default_factory=Codec)  # the framing of the encoded values
 
 
 def prepared_chunks(plan: ChunkPlan) -> Iterator[Chunk]:
     """The chunks of `plan`, in stream order. Uses one `RecordEncoder` (its vocabulary caches are not
     shared between threads: whoever runs this owns it)."""
-    encoder = RecordEncoder(plan.world, single_object_prefix("transaction"), single_object_prefix("label"))
+    encoder = RecordEncoder(plan.world, plan.codec.prefix("transaction"), plan.codec.prefix("label"))
     trace_rng = np.random.default_rng()  # traceparent is random by design (not in the determinism contract)
     start, end, resume = 0, plan.events, plan.from_seq
     stream = TransactionStream(plan.stream, plan.world)

@@ -44,7 +44,7 @@ from synfinance.producers.prefetch import ProcessPrefetch, ThreadPrefetch
 from synfinance.producers.rates import Poisson, Profile
 from synfinance.producers.records import RecordEncoder
 from synfinance.producers.stream import StreamConfig, TransactionStream, World
-from synfinance.schemas.codec import encode, single_object_prefix
+from synfinance.schemas.codec import Codec
 
 LABEL_SEND_BATCH = 10_000
 FLUSH_TIMEOUT_S = 330.0  # librdkafka fails a message after message.timeout.ms (300 s): flush outlasts it
@@ -84,6 +84,8 @@ class RunConfig:
     # where the stream is generated and encoded: "thread" (in this process, sharing the GIL with the
     # sending loop) or "process" (a child process: a core of its own; see producers.prefetch)
     generator: Literal["thread", "process"] = "thread"
+    # the framing of every value: single-object by default, Confluent with a registry's ids
+    codec: Codec = field(default_factory=Codec)
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,8 @@ class ProduceRun:
         self.stop_requested = False
         self.stopped_early = False
         world = self.stream.world
-        self.encoder = RecordEncoder(world, single_object_prefix("transaction"), single_object_prefix("label"))
+        self.codec = config.codec
+        self.encoder = RecordEncoder(world, self.codec.prefix("transaction"), self.codec.prefix("label"))
         self.keys = np.array([cid.encode() for cid in world.customers.ids], dtype=np.bytes_)
         seed = config.stream.seed
         self.headers = {name: RecordHeaders(seed, name) for name in ("transaction", "label", "customer", "merchant")}
@@ -174,7 +177,7 @@ class ProduceRun:
                 ("merchant", world.merchants, range(len(world.merchants)) if shard[0] == 0 else range(0))):
             for start in range(0, len(ordinals), LABEL_SEND_BATCH):
                 part = ordinals[start:start + LABEL_SEND_BATCH]
-                values = [encode(name, population.record(k, updated_us)) for k in part]
+                values = [self.codec.encode(name, population.record(k, updated_us)) for k in part]
                 keys = [population.ids[k].encode() for k in part]
                 self.sink.send(self._topic(name), values, keys, [updated_us // 1000] * len(part),
                                self.headers[name], part, traceparents(self._trace_rng, len(part)).tolist())
@@ -184,7 +187,8 @@ class ProduceRun:
 
     def _transactions(self) -> None:
         config = self.config
-        plan = ChunkPlan(config.stream, self.stream.world, config.events, config.from_seq, encode=not self.live)
+        plan = ChunkPlan(config.stream, self.stream.world, config.events, config.from_seq, encode=not self.live,
+                         codec=config.codec)
         prefetch = (ProcessPrefetch(prepared_chunks, (plan,)) if config.generator == "process"
                     else ThreadPrefetch(prepared_chunks(plan)))
         with prefetch as chunks:

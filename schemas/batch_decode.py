@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from synfinance.schemas.codec import load_raw_schema, single_object_prefix
+from synfinance.schemas.codec import confluent_schema_name, load_raw_schema, single_object_prefix
 from synfinance.schemas.fields import PRIMITIVE_KINDS, FieldKind, leaf_fields, nullable, resolver
 
 __all__ = ["BatchDecoder", "DecodedBatch", "DecodedColumn", "FieldKind", "FieldSpec"]
@@ -136,11 +136,15 @@ def _python_values(raw: bytes, column: DecodedColumn, index: npt.NDArray[np.int6
     return values
 
 
+_CONFLUENT_HEADER = 5  # 00 + 4-byte schema id
+
+
 class BatchDecoder:
     """Decodes batches of framed records of one schema into columns.
 
-    ``prefixes`` are the framing headers accepted (default: the schema's single-object header; add
-    a Confluent ``00 + id`` header when a registry is used). Rows with any other header are not ok.
+    ``prefixes`` are the framing headers accepted (default: the schema's single-object header). A
+    Confluent ``00 + id`` header is accepted too when the codec's resolver names the id as this schema
+    (`synfinance.schemas.codec.resolve_confluent_ids`). Rows with any other header are not ok.
     """
 
     def __init__(self, schema_name: str, prefixes: Sequence[bytes] | None = None) -> None:
@@ -196,6 +200,15 @@ class BatchDecoder:
             head = reader.buf[starts[:, None] + np.arange(k)]
             hit = ~matched & (lens >= k) & (head == np.frombuffer(prefix, dtype=np.uint8)).all(axis=1)
             pos[hit] += k
+            matched |= hit
+        confluent = ~matched & (lens >= _CONFLUENT_HEADER) & (reader.buf[starts] == 0)
+        if confluent.any():  # Confluent wire format: 00 + big-endian id, named through the codec's resolver
+            id_bytes = reader.buf[starts[confluent][:, None] + np.arange(1, _CONFLUENT_HEADER)].astype(np.uint32)
+            ids = (id_bytes[:, 0] << 24) | (id_bytes[:, 1] << 16) | (id_bytes[:, 2] << 8) | id_bytes[:, 3]
+            ours = [int(i) for i in np.unique(ids) if confluent_schema_name(int(i)) == self.schema_name]
+            hit = np.zeros(len(starts), dtype=bool)
+            hit[np.flatnonzero(confluent)[np.isin(ids, ours)]] = True
+            pos[hit] += _CONFLUENT_HEADER
             matched |= hit
         reader.bad |= ~matched
         return pos

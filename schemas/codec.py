@@ -5,7 +5,9 @@ Two framings (SPEC section 2), both recognised by ``decode`` from the bytes alon
 * Avro single-object encoding (default): ``C3 01`` + 8-byte CRC-64-AVRO fingerprint of the schema's
   Parsing Canonical Form (little-endian, as the Avro spec requires) + Avro binary body.
 * Confluent wire format (when a schema registry is configured): ``00`` + 4-byte big-endian schema id
-  + body. Ids come from the registry; this module only takes the ``name -> id`` mapping.
+  + body. Ids come from the registry (`synfinance.schemas.registry`): a writer's `Codec` takes its
+  ``name -> id`` mapping; readers name an id they have not seen through the resolver installed by
+  ``resolve_confluent_ids`` (once per id: the registry's schema is matched to ours by fingerprint).
 
 Decoded records are plain dicts holding raw Avro values: timestamp-micros fields come back as ``int``
 microseconds and date fields as ``int`` days (fastavro would return ``datetime``/``date``, which neither
@@ -29,7 +31,7 @@ import enum
 import io
 import json
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -45,12 +47,15 @@ __all__ = [
     "Codec",
     "CodecError",
     "Framing",
+    "confluent_schema_name",
     "decode",
     "decode_with_name",
     "encode",
     "fingerprint",
     "load_raw_schema",
     "load_schema",
+    "name_of_schema",
+    "resolve_confluent_ids",
     "schema_names",
     "single_object_prefix",
 ]
@@ -145,6 +150,40 @@ def _names_by_fingerprint() -> dict[bytes, str]:
     return table
 
 
+def name_of_schema(schema_text: str) -> str | None:
+    """Which of our schemas `schema_text` (Avro JSON, e.g. from a registry) is: same canonical form."""
+    try:
+        parsed = fastavro.parse_schema(json.loads(schema_text))
+        fp = bytes.fromhex(_fastavro_fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO"))
+    except Exception:  # not Avro, or not a schema fastavro can parse: not one of ours
+        return None
+    return _names_by_fingerprint().get(fp)
+
+
+_confluent_names: dict[int, str | None] = {}
+_confluent_resolver: Callable[[int], str | None] | None = None
+
+
+def resolve_confluent_ids(resolver: Callable[[int], str | None] | None) -> None:
+    """Install how this process names a Confluent schema id it has not seen (None: forget resolver and ids).
+
+    The resolver is asked once per id; its answer (a schema name, or None for "not ours") is kept."""
+    global _confluent_resolver
+    _confluent_resolver = resolver
+    _confluent_names.clear()
+
+
+def confluent_schema_name(schema_id: int) -> str | None:
+    """The schema a Confluent id stands for, through the installed resolver (None: unknown)."""
+    if schema_id in _confluent_names:
+        return _confluent_names[schema_id]
+    if _confluent_resolver is None:
+        return None
+    name = _confluent_resolver(schema_id)
+    _confluent_names[schema_id] = name
+    return name
+
+
 def _write_body(name: str, record: Mapping[str, Any]) -> bytes:
     buf = io.BytesIO()
     fastavro.schemaless_writer(buf, load_schema(name), record)
@@ -173,6 +212,10 @@ class Codec:
         self.framing = Framing.CONFLUENT if ids else Framing.SINGLE_OBJECT
         self._confluent_ids = ids
         self._names_by_confluent_id = by_id
+
+    def confluent_id(self, name: str) -> int | None:
+        """The registry id this codec writes `name` with (None: single-object framing)."""
+        return self._confluent_ids.get(name)
 
     def prefix(self, name: str) -> bytes:
         """The framing header written before every ``name`` body (also what ``BatchEncoder`` takes)."""
@@ -223,7 +266,7 @@ class Codec:
             if len(data) < _CONFLUENT_HEADER_LEN:
                 raise CodecError(f"truncated Confluent header ({len(data)} of 5 bytes)")
             (schema_id,) = struct.unpack(">I", data[1:_CONFLUENT_HEADER_LEN])
-            name = self._names_by_confluent_id.get(schema_id)
+            name = self._names_by_confluent_id.get(schema_id) or confluent_schema_name(schema_id)
             if name is None:
                 raise CodecError(f"unknown Confluent schema id {schema_id}")
             return name, _CONFLUENT_HEADER_LEN
@@ -241,7 +284,7 @@ def encode(name: str, record: Mapping[str, Any]) -> bytes:
 
 
 def decode(data: bytes) -> dict[str, Any]:
-    """Decode a single-object framed value (Confluent framing needs a ``Codec`` with ids)."""
+    """Decode a framed value (Confluent framing: ids named by the resolver, `resolve_confluent_ids`)."""
     return _DEFAULT.decode(data)
 
 

@@ -8,7 +8,7 @@ import typer
 
 import synfinance.commands.db as db
 import synfinance.commands.sink as sink
-from synfinance.commands import demo, generate, lag_exporter, process, produce, stack, topics, validate
+from synfinance.commands import demo, generate, lag_exporter, process, produce, schema, stack, topics, validate
 from synfinance.common.errors import UsageError
 from synfinance.common.settings import load_settings
 
@@ -42,6 +42,7 @@ def _options(version: bool = typer.Option(False, "--version", callback=_version,
 
 app.add_typer(stack.app, name="stack")
 app.add_typer(topics.app, name="topics")
+app.add_typer(schema.app, name="schema")
 app.command("generate")(generate.generate)
 app.add_typer(db.app, name="db")
 app.command("sink")(sink.sink)

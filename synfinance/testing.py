@@ -93,6 +93,12 @@ class StackProvider:
         state = self._local_stack().up(with_kafka=False, with_postgres=True)
         return str(state.postgres.url)
 
+    def schema_registry_url(self) -> str:
+        """A Confluent-compatible registry (Apicurio) in the local stack, whatever the backend."""
+        state = self._local_stack().up(with_kafka=False, with_postgres=False, with_registry=True)
+        assert state.registry is not None
+        return state.registry.url
+
     def close(self) -> None:
         for container in reversed(self._containers):
             with contextlib.suppress(Exception):
@@ -131,3 +137,10 @@ def synfin_stream(kafka_bootstrap: str) -> Any:
     from synfinance.seeded_stream import StreamFactory
 
     return StreamFactory(kafka_bootstrap)
+
+
+@pytest.fixture(scope="session")
+def schema_registry_url(synfin_stack: StackProvider) -> str:
+    """Base URL of a real Confluent-compatible schema registry (`SYNFIN_SCHEMA_REGISTRY_URL` if set, else
+    Apicurio started in the local stack on first use)."""
+    return os.environ.get("SYNFIN_SCHEMA_REGISTRY_URL") or synfin_stack.schema_registry_url()

@@ -17,9 +17,21 @@ from types import FrameType
 import typer
 
 from synfinance.common.errors import UsageError
-from synfinance.common.settings import load_settings
+from synfinance.common.registry import SchemaRegistry
+from synfinance.common.settings import Settings, load_settings
+from synfinance.schemas.codec import Codec
+from synfinance.schemas.registry import read_through, writer_codec
 
 DEFAULT_WEB_PORT = 6066
+
+
+def _codec(settings: Settings) -> Codec:
+    """With SYNFIN_SCHEMA_REGISTRY_URL: read Confluent-framed inputs, write scores and alerts framed so."""
+    if not settings.schema_registry_url:
+        return Codec()
+    registry = SchemaRegistry(settings.schema_registry_url)
+    read_through(registry)
+    return writer_codec(registry, {settings.topics.scored: "scored_transaction", settings.topics.alerts: "alert"})
 
 
 def process(
@@ -59,11 +71,13 @@ def process(
                               worker_id=str(index), threshold=threshold, commit_interval_s=commit_interval,
                               max_hold_s=max_hold, learn_negatives=learn_negatives,
                               max_labelled_inputs=max_labelled_inputs,
-                              stop_when_idle_s=stop_when_idle)
+                              stop_when_idle_s=stop_when_idle, codec=_codec(settings))
         code = run_worker(config, web_port + index if web else None, log_level, web_host=settings.bind_host)
         if code:
             raise typer.Exit(code)
         return 0
+    if settings.schema_registry_url:  # one clear line here, not one per worker
+        SchemaRegistry(settings.schema_registry_url).subjects()
     base = [sys.executable, "-m", "synfinance.cli", "process", "--group", group, "--threshold", str(threshold),
             "--commit-interval", str(commit_interval), "--max-hold", str(max_hold),
             "--learn-negatives", str(learn_negatives), "--max-labelled-inputs", str(max_labelled_inputs),

@@ -26,6 +26,7 @@ from rich.live import Live
 from rich.table import Table
 
 from synfinance.common.errors import UsageError
+from synfinance.common.registry import SchemaRegistry
 from synfinance.common.settings import Settings, load_settings
 from synfinance.console import make_console
 from synfinance.producers.kafka import KafkaProducer
@@ -34,6 +35,8 @@ from synfinance.producers.rates import PROFILE_NAMES, build_profile
 from synfinance.producers.stream import DEFAULT_ANOMALY_RATE, DEFAULT_FRAUD_RATE, StreamConfig, World
 from synfinance.producers.timeline import DEFAULT_START
 from synfinance.producers.topics import CONNECT_TIMEOUT_S, ensure_topics, spec_for_settings
+from synfinance.schemas.codec import Codec
+from synfinance.schemas.registry import writer_codec
 
 DEFAULT_RATE = 1000.0
 console = make_console(stderr=True)
@@ -157,6 +160,17 @@ def _retention_warning(settings: Settings, start_us: int, live: bool) -> str | N
             "within minutes; use a recent --start or --time live to keep them")
 
 
+def _codec(settings: Settings) -> Codec:
+    """Single-object framing, or with SYNFIN_SCHEMA_REGISTRY_URL the Confluent wire format with ids
+    registered before anything is sent."""
+    if not settings.schema_registry_url:
+        return Codec()
+    topics = settings.topics
+    return writer_codec(SchemaRegistry(settings.schema_registry_url),
+                        {topics.customers: "customer", topics.merchants: "merchant",
+                         topics.transactions: "transaction", topics.labels: "label"})
+
+
 def _summary(snap: Snapshot, transactions_topic: str, stopped: bool, undelivered: int) -> str:
     produced = ", ".join(f"{count:,} to {topic}" for topic, count in sorted(snap.produced.items())) or "nothing"
     rate = snap.produced.get(transactions_topic, 0) / snap.streaming_s if snap.streaming_s > 0 else 0.0
@@ -223,16 +237,14 @@ def produce(
     metrics = Metrics(metrics_port, settings.bind_host) if metrics_port is not None else None
     producer = KafkaProducer(settings.kafka_config(), on_latency=metrics.observe_latency if metrics else None)
     _prepare_topics(settings, producer, create_topics, connect_timeout)
-    warnings = [_retention_warning(settings, stream_config.start_us, time_mode == "live")]
-    if settings.schema_registry_url:
-        warnings.append("warning: SYNFIN_SCHEMA_REGISTRY_URL is set but produce writes single-object framing "
-                        "(Confluent wire format is not implemented here yet)")
-    for warning in filter(None, warnings):
+    warning = _retention_warning(settings, stream_config.start_us, time_mode == "live")
+    if warning:
         console.print(warning, style="yellow", soft_wrap=True)
+    codec = _codec(settings)
 
     config = RunConfig(stream=stream_config, profile=chosen, topics=settings.topics, events=events,
                        duration_s=duration, time_mode=time_mode,  # type: ignore[arg-type]
-                       from_seq=from_seq, generator=generator)  # type: ignore[arg-type]
+                       from_seq=from_seq, generator=generator, codec=codec)  # type: ignore[arg-type]
     show_panel = not quiet and not json_stats
     with Live(console=console, auto_refresh=False, transient=False) if show_panel else _nothing() as live:
         def on_stats(snap: Snapshot) -> None:

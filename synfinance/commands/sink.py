@@ -10,6 +10,7 @@ import typer
 
 from synfinance.common.errors import UsageError
 from synfinance.common.settings import Settings, load_settings
+from synfinance.schemas.registry import read_through_url
 
 # the sink's own modules (numpy, SQLAlchemy, Alembic, psycopg2, ...) load when the command runs, so
 # that other commands start without them
@@ -113,6 +114,7 @@ def sink(
     _setup_logging(settings)
     chosen = _topics(settings, topics)
     _check_database(settings, db_schema)
+    read_through_url(settings.schema_registry_url)  # Confluent-framed values are named through it
     config = SinkConfig(kafka=settings.kafka_config(), dsn=settings.database_dsn(), topics=chosen,
                         dlq_topic=settings.topics.dlq, group=group, schema=db_schema, batch_size=batch_size,
                         batch_ms=batch_ms, connections=connections, stop_when_idle=stop_when_idle)

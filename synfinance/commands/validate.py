@@ -19,6 +19,7 @@ from synfinance.console import make_console
 from synfinance.producers.validation import report as quality
 from synfinance.producers.validation.columns import Stream, read_dataset, read_topics
 from synfinance.producers.validation.topic_reader import TopicMissing
+from synfinance.schemas.registry import read_through_url
 
 console = make_console()
 
@@ -35,6 +36,7 @@ def _load(path: Path | None, topic: str | None, events: int | None) -> Stream:
                              "`synfinance generate --format avro`)")
         return read_dataset(path, events)
     settings = load_settings()
+    read_through_url(settings.schema_registry_url)
     try:
         return read_topics(settings.bootstrap_servers, str(topic), settings.topics.labels, events)
     except (TopicMissing, TimeoutError) as error:

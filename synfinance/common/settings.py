@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from synfinance.common.errors import UsageError
+from synfinance.common.registry import check_registry_url
 
 ENV_PREFIX = "SYNFIN_"
 
@@ -28,6 +29,11 @@ class TopicNames(BaseModel):
     scored: str = "synfin.scored.v1"
     alerts: str = "synfin.alerts.v1"
     dlq: str = "synfin.dlq.v1"
+
+    def value_schemas(self) -> dict[str, str]:
+        """Topic -> the Avro schema (`schemas/<name>.avsc`) of its values, for every topic with one."""
+        return {self.customers: "customer", self.merchants: "merchant", self.transactions: "transaction",
+                self.labels: "label", self.scored: "scored_transaction", self.alerts: "alert"}
 
     @field_validator("*")
     @classmethod
@@ -79,6 +85,11 @@ class Settings(BaseSettings):
             if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
                 raise ValueError(f"{server.strip()!r} is not host:port (expected e.g. 127.0.0.1:9092)")
         return value
+
+    @field_validator("schema_registry_url")
+    @classmethod
+    def _registry_url(cls, value: str | None) -> str | None:
+        return None if not value else check_registry_url(value)
 
     @field_validator("database_url")
     @classmethod

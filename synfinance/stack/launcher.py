@@ -14,7 +14,7 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from synfinance.stack import kafka, postgres
+from synfinance.stack import kafka, postgres, registry
 from synfinance.stack.paths import state_dir as default_state_dir
 from synfinance.stack.processes import pid_alive
 
@@ -23,6 +23,7 @@ from synfinance.stack.processes import pid_alive
 class StackState:
     kafka: kafka.KafkaProcess | None = None
     postgres: postgres.PostgresProcess | None = None
+    registry: registry.RegistryProcess | None = None
 
     def exports(self) -> dict[str, str]:
         variables = {}
@@ -30,6 +31,8 @@ class StackState:
             variables["SYNFIN_BOOTSTRAP_SERVERS"] = self.kafka.bootstrap
         if self.postgres:
             variables["SYNFIN_DATABASE_URL"] = self.postgres.url
+        if self.registry:
+            variables["SYNFIN_SCHEMA_REGISTRY_URL"] = self.registry.url
         return variables
 
 
@@ -47,21 +50,25 @@ class LocalStack:
         return StackState(
             kafka=kafka.KafkaProcess(**raw["kafka"]) if raw.get("kafka") else None,
             postgres=postgres.PostgresProcess(**raw["postgres"]) if raw.get("postgres") else None,
+            registry=registry.RegistryProcess(**raw["registry"]) if raw.get("registry") else None,
         )
 
     def _save(self, state: StackState) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         payload = {"kafka": asdict(state.kafka) if state.kafka else None,
-                   "postgres": asdict(state.postgres) if state.postgres else None}
+                   "postgres": asdict(state.postgres) if state.postgres else None,
+                   "registry": asdict(state.registry) if state.registry else None}
         self.state_file.write_text(json.dumps(payload, indent=2) + "\n")
 
-    def up(self, with_kafka: bool = True, with_postgres: bool = True) -> StackState:
-        """Start what is not already running; returns the state of both."""
+    def up(self, with_kafka: bool = True, with_postgres: bool = True, with_registry: bool = False) -> StackState:
+        """Start what is not already running (the schema registry only on request); returns the state."""
         # check every prerequisite first, so a missing tool never leaves half a stack running
         if with_kafka:
             kafka.preflight()
         if with_postgres:
             postgres.preflight()
+        if with_registry:
+            registry.preflight()
         state = self.load()
         if with_kafka and not (state.kafka and pid_alive(state.kafka.pid)
                                and kafka.kafka_answers(state.kafka.bootstrap)):
@@ -85,6 +92,14 @@ class LocalStack:
                     postgres.stop_postgres(state.postgres)
                 state.postgres = postgres.start_postgres(self.state_dir)
             self._save(state)
+        if with_registry and not (state.registry and pid_alive(state.registry.pid)
+                                  and registry.registry_answers(state.registry.url)):
+            port = None
+            if state.registry:  # died: the same port, so clients holding its URL find it again
+                registry.stop_registry(state.registry)
+                port = state.registry.port
+            state.registry = registry.start_registry(self.state_dir / "registry", port=port)
+            self._save(state)
         return state
 
     def down(self, keep: bool = False) -> StackState:
@@ -96,6 +111,9 @@ class LocalStack:
                 shutil.rmtree(self.state_dir / "kafka", ignore_errors=True)
         if state.postgres:
             postgres.stop_postgres(state.postgres, remove=not keep)
+        if state.registry:
+            registry.stop_registry(state.registry)  # in-memory storage: nothing to keep
+            shutil.rmtree(self.state_dir / "registry", ignore_errors=True)
         if not keep:
             self.state_file.unlink(missing_ok=True)
         else:
@@ -118,4 +136,8 @@ class LocalStack:
                                  f"url {state.postgres.url}")
         else:
             lines["postgres"] = "not started"
+        if state.registry:
+            alive = pid_alive(state.registry.pid) and registry.registry_answers(state.registry.url)
+            lines["registry"] = (f"{'running' if alive else 'NOT answering'} pid {state.registry.pid} "
+                                 f"url {state.registry.url}")
         return lines

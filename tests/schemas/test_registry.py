@@ -1,0 +1,129 @@
+"""Confluent wire format against a real registry (Apicurio) and a real broker (issue 16).
+
+`produce` with SYNFIN_SCHEMA_REGISTRY_URL, then `process` and `sink`, each a subprocess; every topic is
+read back with confluent-kafka's own `DeserializingConsumer` + `AvroDeserializer` (nothing of ours), and
+the sink's tables must hold exactly what was produced. `schema check` accepts an additive change and
+refuses a breaking one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import DeserializingConsumer, TopicPartition
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer
+from confluent_kafka.serialization import StringDeserializer
+
+from tests.sinks.db_support import scratch_schema, select
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+KINDS = ("customers", "merchants", "transactions", "labels", "scored", "alerts", "dlq")
+EVENTS = 20_000
+
+
+def synfinance(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "synfinance.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def read_plainly(bootstrap: str, registry_url: str, topic: str) -> list[dict[str, Any]]:
+    """Every committed value of `topic`, decoded by confluent-kafka's AvroDeserializer alone."""
+    deserializer = AvroDeserializer(SchemaRegistryClient({"url": registry_url}))
+    consumer = DeserializingConsumer({"bootstrap.servers": bootstrap, "group.id": f"plain-{uuid.uuid4().hex}",
+                                      "auto.offset.reset": "earliest", "isolation.level": "read_committed",
+                                      "key.deserializer": StringDeserializer("utf_8"),
+                                      "value.deserializer": deserializer})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
+        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+        values: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            positions = consumer.position([TopicPartition(topic, p) for p in partitions])
+            if all(tp.offset >= ends[tp.partition] for tp in positions if ends[tp.partition]):
+                break
+            message = consumer.poll(0.5)
+            if message is not None:
+                assert message.error() is None, message.error()
+                values.append(message.value())
+        return values
+    finally:
+        consumer.close()
+
+
+@pytest.fixture(scope="module")
+def run(kafka_bootstrap: str, database_url: str, schema_registry_url: str) -> dict[str, Any]:
+    tag = uuid.uuid4().hex[:8]
+    env = {**os.environ, "SYNFIN_BOOTSTRAP_SERVERS": kafka_bootstrap, "SYNFIN_DATABASE_URL": database_url,
+           "SYNFIN_SCHEMA_REGISTRY_URL": schema_registry_url,
+           **{f"SYNFIN_TOPICS__{kind.upper()}": f"test.registry.{tag}.{kind}" for kind in KINDS}}
+    produced = synfinance(env, "produce", "--quiet", "--events", str(EVENTS), "--profile", "max",
+                          "--customers", "2000", "--merchants", "300", "--seed", "5")
+    assert produced.returncode == 0, produced.stderr
+    processed = synfinance(env, "process", "--no-web", "--group", f"registry-{tag}", "--stop-when-idle", "8")
+    assert processed.returncode == 0, processed.stderr[-2000:]
+    return {"env": env, "tag": tag, "topic": lambda kind: f"test.registry.{tag}.{kind}"}
+
+
+def test_a_plain_avro_deserializer_reads_every_topic(run: dict[str, Any], kafka_bootstrap: str,
+                                                     schema_registry_url: str) -> None:
+    read = {kind: read_plainly(kafka_bootstrap, schema_registry_url, run["topic"](kind))
+            for kind in ("customers", "merchants", "transactions", "labels", "scored", "alerts")}
+    assert len(read["customers"]) == 2000 and len(read["merchants"]) == 300
+    assert len(read["transactions"]) == len({t["transaction_id"] for t in read["transactions"]}) == EVENTS
+    assert len({label["transaction_id"] for label in read["labels"] if label["revision"] == 0}) == EVENTS
+    assert len(read["labels"]) > EVENTS
+    assert sorted(s["transaction_id"] for s in read["scored"]) == sorted(t["transaction_id"]
+                                                                        for t in read["transactions"])
+    assert 0 < len(read["alerts"]) < EVENTS
+    assert all(0.0 <= s["score"] <= 1.0 for s in read["scored"])
+    run["read"] = {kind: len(values) for kind, values in read.items()}
+
+
+def test_the_sink_persists_the_registry_framed_run_exactly(run: dict[str, Any], database_url: str,
+                                                           kafka_bootstrap: str, schema_registry_url: str) -> None:
+    schema = f"registry_{run['tag']}"
+    with scratch_schema(database_url, schema):
+        sunk = synfinance(run["env"], "sink", "--group", f"sink-{run['tag']}", "--schema", schema,
+                          "--stop-when-idle", "5")
+        assert sunk.returncode == 0, sunk.stderr[-2000:]
+        counts = {table: select(database_url, schema, f"select count(*) from {table}")[0][0]
+                  for table in ("customers", "merchants", "transactions", "labels", "scored_transactions",
+                                "alerts")}
+    alerts = len(read_plainly(kafka_bootstrap, schema_registry_url, run["topic"]("alerts")))
+    labels = len(read_plainly(kafka_bootstrap, schema_registry_url, run["topic"]("labels")))
+    assert counts == {"customers": 2000, "merchants": 300, "transactions": EVENTS, "labels": labels,
+                      "scored_transactions": EVENTS, "alerts": alerts}
+
+
+def test_schema_check_accepts_an_additive_change_and_refuses_a_breaking_one(run: dict[str, Any],
+                                                                           tmp_path: Path) -> None:
+    schema = json.loads((ROOT / "schemas" / "transaction.avsc").read_text())
+    additive = {**schema, "fields": [*schema["fields"], {"name": "original_transaction_id",
+                                                          "type": ["null", "string"], "default": None}]}
+    breaking = {**schema, "fields": [*schema["fields"], {"name": "risk_tier", "type": "string"}]}
+    (tmp_path / "additive.avsc").write_text(json.dumps(additive))
+    (tmp_path / "breaking.avsc").write_text(json.dumps(breaking))
+    ok = synfinance(run["env"], "schema", "check", str(tmp_path / "additive.avsc"))
+    assert ok.returncode == 0 and "compatible with the latest" in ok.stdout, ok.stdout + ok.stderr
+    refused = synfinance(run["env"], "schema", "check", str(tmp_path / "breaking.avsc"))
+    assert refused.returncode == 1 and "NOT compatible" in refused.stdout, refused.stdout + refused.stderr
+
+
+def test_bad_or_unreachable_registry_is_one_line_and_exit_2(run: dict[str, Any]) -> None:
+    for url, says in (("notaurl", "is not an http(s) URL"), ("http://127.0.0.1:1", "unreachable")):
+        result = synfinance({**run["env"], "SYNFIN_SCHEMA_REGISTRY_URL": url}, "produce", "--events", "10",
+                            timeout=60)
+        assert result.returncode == 2 and says in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
