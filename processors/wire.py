@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 
 from synfinance.schemas.batch_decode import BatchDecoder
 from synfinance.schemas.codec import (
+    CONFLUENT_HEADER_LEN,
     CONFLUENT_MAGIC,
     CodecError,
     confluent_schema_name,
@@ -34,7 +35,6 @@ from synfinance.schemas.codec import (
 _TRANSACTION_PREFIX = single_object_prefix("transaction")
 _LABEL_PREFIX = single_object_prefix("label")
 _HEADER = len(_TRANSACTION_PREFIX)
-_CONFLUENT_HEADER = 5  # 00 + 4-byte schema id
 
 
 class TransactionFacts(NamedTuple):
@@ -94,9 +94,9 @@ def _body_start(value: bytes, prefix: bytes, name: str) -> int:
     """Where the Avro body of a `name` value starts after its framing header; 0 if not framed as one."""
     if value[:_HEADER] == prefix:
         return _HEADER
-    confluent = value[:1] == CONFLUENT_MAGIC and len(value) >= _CONFLUENT_HEADER
-    if confluent and confluent_schema_name(int.from_bytes(value[1:_CONFLUENT_HEADER], "big")) == name:
-        return _CONFLUENT_HEADER
+    confluent = value[:1] == CONFLUENT_MAGIC and len(value) >= CONFLUENT_HEADER_LEN
+    if confluent and confluent_schema_name(int.from_bytes(value[1:CONFLUENT_HEADER_LEN], "big")) == name:
+        return CONFLUENT_HEADER_LEN
     return 0
 
 

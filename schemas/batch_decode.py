@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from synfinance.schemas.codec import confluent_schema_name, load_raw_schema, single_object_prefix
+from synfinance.schemas.codec import CONFLUENT_HEADER_LEN, confluent_schema_name, load_raw_schema, single_object_prefix
 from synfinance.schemas.fields import PRIMITIVE_KINDS, FieldKind, leaf_fields, nullable, resolver
 
 __all__ = ["BatchDecoder", "DecodedBatch", "DecodedColumn", "FieldKind", "FieldSpec"]
@@ -136,9 +136,6 @@ def _python_values(raw: bytes, column: DecodedColumn, index: npt.NDArray[np.int6
     return values
 
 
-_CONFLUENT_HEADER = 5  # 00 + 4-byte schema id
-
-
 class BatchDecoder:
     """Decodes batches of framed records of one schema into columns.
 
@@ -201,14 +198,14 @@ class BatchDecoder:
             hit = ~matched & (lens >= k) & (head == np.frombuffer(prefix, dtype=np.uint8)).all(axis=1)
             pos[hit] += k
             matched |= hit
-        confluent = ~matched & (lens >= _CONFLUENT_HEADER) & (reader.buf[starts] == 0)
+        confluent = ~matched & (lens >= CONFLUENT_HEADER_LEN) & (reader.buf[starts] == 0)
         if confluent.any():  # Confluent wire format: 00 + big-endian id, named through the codec's resolver
-            id_bytes = reader.buf[starts[confluent][:, None] + np.arange(1, _CONFLUENT_HEADER)].astype(np.uint32)
+            id_bytes = reader.buf[starts[confluent][:, None] + np.arange(1, CONFLUENT_HEADER_LEN)].astype(np.uint32)
             ids = (id_bytes[:, 0] << 24) | (id_bytes[:, 1] << 16) | (id_bytes[:, 2] << 8) | id_bytes[:, 3]
             ours = [int(i) for i in np.unique(ids) if confluent_schema_name(int(i)) == self.schema_name]
             hit = np.zeros(len(starts), dtype=bool)
             hit[np.flatnonzero(confluent)[np.isin(ids, ours)]] = True
-            pos[hit] += _CONFLUENT_HEADER
+            pos[hit] += CONFLUENT_HEADER_LEN
             matched |= hit
         reader.bad |= ~matched
         return pos

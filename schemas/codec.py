@@ -41,6 +41,7 @@ from fastavro.schema import fingerprint as _fastavro_fingerprint
 from fastavro.schema import to_parsing_canonical_form
 
 __all__ = [
+    "CONFLUENT_HEADER_LEN",
     "CONFLUENT_MAGIC",
     "SCHEMA_DIR",
     "SINGLE_OBJECT_MAGIC",
@@ -64,7 +65,7 @@ SCHEMA_DIR = Path(__file__).resolve().parent
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 CONFLUENT_MAGIC = b"\x00"
 _SINGLE_OBJECT_HEADER_LEN = len(SINGLE_OBJECT_MAGIC) + 8
-_CONFLUENT_HEADER_LEN = len(CONFLUENT_MAGIC) + 4
+CONFLUENT_HEADER_LEN = len(CONFLUENT_MAGIC) + 4  # 00 + 4-byte big-endian schema id
 _MAX_CONFLUENT_ID = 2**31 - 1  # the registry's ids are Java ints
 
 
@@ -263,13 +264,13 @@ class Codec:
                 raise CodecError(f"unknown schema fingerprint {fp.hex()} in single-object header")
             return name, _SINGLE_OBJECT_HEADER_LEN
         if data[:1] == CONFLUENT_MAGIC:
-            if len(data) < _CONFLUENT_HEADER_LEN:
+            if len(data) < CONFLUENT_HEADER_LEN:
                 raise CodecError(f"truncated Confluent header ({len(data)} of 5 bytes)")
-            (schema_id,) = struct.unpack(">I", data[1:_CONFLUENT_HEADER_LEN])
+            (schema_id,) = struct.unpack(">I", data[1:CONFLUENT_HEADER_LEN])
             name = self._names_by_confluent_id.get(schema_id) or confluent_schema_name(schema_id)
             if name is None:
                 raise CodecError(f"unknown Confluent schema id {schema_id}")
-            return name, _CONFLUENT_HEADER_LEN
+            return name, CONFLUENT_HEADER_LEN
         raise CodecError(
             f"unknown magic 0x{bytes(data[:2]).hex()}: neither single-object (c301) nor Confluent (00)"
         )

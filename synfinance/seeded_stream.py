@@ -24,7 +24,7 @@ from synfinance.producers.records import RecordEncoder
 from synfinance.producers.stream import DEFAULT_ANOMALY_RATE, DEFAULT_FRAUD_RATE, StreamConfig, TransactionStream
 from synfinance.schemas.batch_decode import BatchDecoder
 
-__all__ = ["SeededStream", "StreamFactory", "StreamOptions"]
+__all__ = ["SeededStream", "StreamFactory", "StreamOptions", "final_labels"]
 
 _PRODUCE_TIMEOUT_S = 600.0
 _TOPIC_KINDS = ("customers", "merchants", "transactions", "labels", "scored", "alerts", "dlq")
@@ -107,7 +107,7 @@ class StreamFactory:
         label_records = _ground_truth_labels(config, options.events)
         expected = {"customers": options.customers, "merchants": options.merchants,
                     "transactions": options.events, "labels": len(label_records)}
-        stream = SeededStream(options, self.bootstrap, topics, _final(label_records), label_records, expected)
+        stream = SeededStream(options, self.bootstrap, topics, final_labels(label_records), label_records, expected)
         _produce(stream)
         held = {kind: _records_in(self.bootstrap, getattr(topics, kind)) for kind in expected}
         if held != expected:
@@ -125,7 +125,8 @@ def _ground_truth_labels(config: StreamConfig, events: int) -> list[dict[str, An
     return decoded.records()
 
 
-def _final(label_records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def final_labels(label_records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """transaction_id -> its label of the highest revision: what the bank finally knows."""
     final: dict[str, dict[str, Any]] = {}
     for label in label_records:
         known = final.get(label["transaction_id"])

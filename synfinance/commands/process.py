@@ -31,7 +31,9 @@ def _codec(settings: Settings) -> Codec:
         return Codec()
     registry = SchemaRegistry(settings.schema_registry_url)
     read_through(registry)
-    return writer_codec(registry, {settings.topics.scored: "scored_transaction", settings.topics.alerts: "alert"})
+    written = {topic: name for topic, name in settings.topics.value_schemas().items()
+               if name in ("scored_transaction", "alert")}
+    return writer_codec(registry, written)
 
 
 def process(

@@ -165,10 +165,9 @@ def _codec(settings: Settings) -> Codec:
     registered before anything is sent."""
     if not settings.schema_registry_url:
         return Codec()
-    topics = settings.topics
-    return writer_codec(SchemaRegistry(settings.schema_registry_url),
-                        {topics.customers: "customer", topics.merchants: "merchant",
-                         topics.transactions: "transaction", topics.labels: "label"})
+    written = {topic: name for topic, name in settings.topics.value_schemas().items()
+               if name in ("customer", "merchant", "transaction", "label")}
+    return writer_codec(SchemaRegistry(settings.schema_registry_url), written)
 
 
 def _summary(snap: Snapshot, transactions_topic: str, stopped: bool, undelivered: int) -> str:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from synfinance.common.errors import UsageError
+from synfinance.stack.kafka import require_tool
 from synfinance.stack.paths import cache_dir
 from synfinance.stack.processes import free_port, pid_alive, port_open, stop_pid, tail
 
@@ -53,11 +54,9 @@ def _runner() -> Path | None:
 
 
 def preflight() -> None:
-    if not shutil.which("java"):
-        raise UsageError("java not found on PATH: install Java 17 (Debian: apt-get install openjdk-17-jre-headless)")
-    if _runner() is None and not shutil.which("mvn"):
-        raise UsageError("mvn not found on PATH: install Maven (Debian: apt-get install maven) to fetch the "
-                         "schema registry")
+    require_tool("java", "install Java 17 (Debian: apt-get install openjdk-17-jre-headless)")
+    if _runner() is None:
+        require_tool("mvn", "install Maven (Debian: apt-get install maven) to fetch the schema registry")
 
 
 def ensure_registry(quiet: bool = True) -> Path:

@@ -57,16 +57,6 @@ def decode_all(schema: str, values: list[bytes], fields: tuple[str, ...] | None 
     return batch.records(fields=fields)
 
 
-def final_labels(labels: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """transaction_id -> its label of the highest revision: what the bank finally knows."""
-    final: dict[str, dict[str, Any]] = {}
-    for label in labels:
-        known = final.get(label["transaction_id"])
-        if known is None or label["revision"] > known["revision"]:
-            final[label["transaction_id"]] = label
-    return final
-
-
 def customer_ordinal(customer_id: str) -> int:
     """k from `C<stream id>-<k + 1, 8 digits>`."""
     return int(customer_id.split("-")[1]) - 1

@@ -24,10 +24,10 @@ from synfinance.producers.scenarios.rows import RowBuilder
 from synfinance.producers.stream import StreamConfig, TransactionStream, World
 from synfinance.producers.world.geography import city_index, haversine_km
 from synfinance.schemas.codec import schema_json
+from synfinance.seeded_stream import final_labels
 from tests.producers.stream_support import (
     customer_ordinal,
     encoded_stream,
-    final_labels,
     scenario_block,
 )
 

@@ -15,7 +15,8 @@ from synfinance.producers.events import FRAUD_TYPES
 from synfinance.producers.labels import DAY_US, HOUR_US, MINUTE_US, LabelDelays
 from synfinance.producers.records import RecordEncoder
 from synfinance.producers.stream import StreamConfig, TransactionStream
-from tests.producers.stream_support import EncodedStream, decode_all, final_labels
+from synfinance.seeded_stream import final_labels
+from tests.producers.stream_support import EncodedStream, decode_all
 
 
 def test_doctests_run() -> None:

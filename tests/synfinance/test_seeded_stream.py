@@ -10,7 +10,7 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from synfinance.schemas.codec import decode
-from synfinance.seeded_stream import SeededStream, StreamFactory
+from synfinance.seeded_stream import SeededStream, StreamFactory, final_labels
 
 pytestmark = pytest.mark.integration
 
@@ -45,9 +45,7 @@ def test_ground_truth_equals_what_a_consumer_reads(synfin_stream: StreamFactory)
     key = lambda label: repr(sorted(label.items()))  # noqa: E731 - a label as a hashable value
     assert Counter(map(key, labels)) == Counter(map(key, stream.label_records))
     assert set(stream.labels) == {t["transaction_id"] for t in transactions}
-    final: dict[str, dict[str, Any]] = {}
-    for label in sorted(labels, key=lambda label: label["revision"]):
-        final[label["transaction_id"]] = label
+    final = final_labels(labels)
     assert final == stream.labels
     assert 0 < sum(label["is_fraud"] for label in final.values()) < 5000
     assert stream.env()["SYNFIN_TOPICS__TRANSACTIONS"] == stream.topics.transactions
