@@ -25,9 +25,8 @@ from synfinance.producers.merchants import MerchantPools, Merchants
 from synfinance.producers.timeline import BLOCK_US, DAYS_PER_MONTH, HOUR_US, BlockCurves
 from synfinance.producers.world.catalogue import CATEGORIES, CATEGORY_NAMES
 from synfinance.producers.world.geography import (
-    CITY_TIERS,
+    CITY_COST,
     CITY_WEIGHTS,
-    COST_OF_LIVING,
     DISTANCE_KM,
     NEARBY,
     REGIONS,
@@ -45,6 +44,7 @@ REFUND_SHARE = 0.005
 FAR_TRIP_SHARE = 0.3            # trips beyond the nearby radius (the rest are day trips nearby)
 FLIGHT_KMH, ROAD_KMH = 700.0, 60.0
 BASE_DECLINE = 0.012
+UPI_BUSINESS_DECLINE = 0.056  # fitted: legitimate UPI payments decline at catalogue.UPI_DECLINE_RATE (validate)
 NEW_PAYEE_SHARE = 0.12     # legitimate P2P to someone never paid before (a shop owner, a new contact)
 OTHER_DEVICE_SHARE = 0.02   # device payments from a phone or browser the bank has not seen for the customer
 # Share of legitimate transactions that are purchases at a merchant, over the default persona mix
@@ -55,7 +55,6 @@ PURCHASE_SHARE = 0.70
 CATEGORY_INDEX = {name: code for code, name in enumerate(CATEGORY_NAMES)}
 _CATEGORY_ONLINE = np.array([c.online_share for c in CATEGORIES])
 _CATEGORY_LOYALTY = np.array([c.loyalty for c in CATEGORIES])
-_COST = np.array([COST_OF_LIVING[int(t)] for t in CITY_TIERS])
 _NEVER = -(2**62)
 FIELD_CHUNK = 16_384  # rows per derive_fields call: keeps its temporaries in cache
 _POISSON_ROWS = 2_048  # rows per poisson_quantile table
@@ -359,7 +358,7 @@ def derive_fields(c: Customers, m: Merchants, pools: MerchantPools, customer: np
     # amount: the price model (lognormal per category, scaled by the customer and the city's cost of
     # living); `assemble` writes it as its kind of payment is written (producers.prices)
     rupees = prices.rupees(np.where(merchant_txn, category, -1), prices.normal(u[:, U_AMOUNT1], u[:, U_AMOUNT2]),
-                           c.amount_scale[customer], _COST[city])
+                           c.amount_scale[customer], CITY_COST[city])
     rupees[refund] *= 0.6
     rupees[cash] *= 4  # cash for several purchases at once
     amount = np.maximum(np.round(rupees * 100), 100).astype(np.int64)
@@ -373,10 +372,11 @@ def derive_fields(c: Customers, m: Merchants, pools: MerchantPools, customer: np
     phone = np.where(u[:, U_TERMINAL] < OTHER_DEVICE_SHARE, c.device_start[customer] + count + 1, phone)
     device = np.where(uses_device, phone, -1)
 
-    # declines: ~1% base, more for large amounts, online, and customers less at home with apps
+    # declines: ~1% base, more for large amounts, online, and customers less at home with apps; UPI's
+    # business declines (insufficient funds, a wrong PIN, a bank's limits) on top
     rupee_amount = amount / 100.0
     p_decline = (BASE_DECLINE + 0.02 * (rupee_amount > 20_000) + 0.03 * (rupee_amount > 50_000)
-                 + 0.008 * online + 0.015 * (1.0 - c.digital_familiarity[customer]))
+                 + 0.008 * online + 0.015 * (1.0 - c.digital_familiarity[customer]) + UPI_BUSINESS_DECLINE * upi)
     declined = u[:, U_DECLINE] < p_decline
     # a refund gives back an earlier approved purchase of the customer (producers/refunds.py)
     city = refunds.give_back(customer, times, ttype, declined, merchant, online, mode, amount, city, device, phone)

@@ -107,6 +107,46 @@ def vpa_from_tag(sid: str, first: str, last: str, tag: str, handle: str) -> str:
     return f"{first.lower()}.{last.lower()}.{tag}{sid.lower()}{handle}"
 
 
+# India's largest IPv4 blocks (/10 to /14) in APNIC's delegation to IN, as collected per country by
+# github.com/herrbischoff/country-ip-blocks (ipv4/in.cidr, September 2025): the mobile and broadband
+# operators' address pools most Indian payments come from. A payer's address is drawn in them with
+# probability proportional to block size; an address says the payment came from India, never whose it is
+# (operators share mobile addresses between many subscribers behind carrier-grade NAT).
+INDIAN_IPV4_BLOCKS: tuple[str, ...] = (
+    "14.96.0.0/14", "14.140.0.0/14", "27.4.0.0/14", "27.56.0.0/13", "27.248.0.0/14", "42.104.0.0/13",
+    "49.32.0.0/12", "49.136.0.0/14", "49.200.0.0/13", "59.88.0.0/13", "59.96.0.0/14", "59.160.0.0/14",
+    "59.176.0.0/13", "61.0.0.0/14", "101.208.0.0/12", "106.76.0.0/14", "106.192.0.0/11", "110.224.0.0/14",
+    "115.96.0.0/14", "115.108.0.0/14", "115.112.0.0/13", "115.240.0.0/12", "116.72.0.0/14", "117.96.0.0/14",
+    "117.192.0.0/10", "120.56.0.0/13", "121.240.0.0/13", "122.160.0.0/12", "122.176.0.0/13", "122.184.0.0/14",
+    "123.236.0.0/14", "125.16.0.0/13", "152.56.0.0/14", "157.32.0.0/12", "157.48.0.0/14", "171.48.0.0/12",
+    "171.76.0.0/14", "182.56.0.0/14", "182.64.0.0/12", "220.224.0.0/14", "223.176.0.0/12", "223.228.0.0/14",
+    "223.232.0.0/13",
+)
+
+
+def _block_table() -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Each block's first /24 network number and the cumulative count of /24 networks up to its end."""
+    firsts, sizes = [], []
+    for block in INDIAN_IPV4_BLOCKS:
+        address, bits = block.split("/")
+        octets = [int(x) for x in address.split(".")]
+        firsts.append((octets[0] << 16) | (octets[1] << 8) | octets[2])
+        sizes.append(1 << (24 - int(bits)))
+    return np.array(firsts, dtype=np.int64), np.cumsum(sizes, dtype=np.int64)
+
+
+_BLOCK_FIRST_NET, _BLOCK_END = _block_table()
+
+
 def ip_address(a: float, b: float, c: float) -> str:
-    """A synthetic (private-range) address from three uniforms: every device's, whoever holds it."""
-    return f"10.{int(a * 256)}.{int(b * 256)}.{1 + int(c * 254)}"
+    """A payer's IPv4 address from three uniforms, whoever holds the device: a /24 network in
+    `INDIAN_IPV4_BLOCKS` (uniform over their /24s, from `a` and `b`), a host 1-254 in it (from `c`).
+
+    >>> ip_address(0.0, 0.0, 0.0), ip_address(0.999999, 0.999999, 0.999999)
+    ('14.96.0.1', '223.239.255.254')
+    """
+    total = int(_BLOCK_END[-1])
+    net = min(int((a + b / total) * total), total - 1)  # b refines a below one /24
+    block = int(np.searchsorted(_BLOCK_END, net, side="right"))
+    number = int(_BLOCK_FIRST_NET[block]) + net - (int(_BLOCK_END[block - 1]) if block else 0)
+    return f"{number >> 16}.{(number >> 8) & 255}.{number & 255}.{1 + int(c * 254)}"

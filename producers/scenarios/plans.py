@@ -23,7 +23,7 @@ from synfinance.producers.scenarios.actors import FraudActors
 from synfinance.producers.scenarios.catalogue import FRAUD_CODE, SPEC_BY_NAME
 from synfinance.producers.scenarios.rows import RowBuilder, card_mode
 from synfinance.producers.world.catalogue import CATEGORY_NAMES
-from synfinance.producers.world.geography import CITY_TIERS, CITY_WEIGHTS, COST_OF_LIVING, DISTANCE_KM, NEARBY
+from synfinance.producers.world.geography import CITY_COST, CITY_WEIGHTS, DISTANCE_KM, NEARBY
 
 SECOND, MINUTE, HOUR, DAY = 1_000_000, 60_000_000, 3_600_000_000, 86_400_000_000
 IST_OFFSET = 19_800 * SECOND
@@ -33,7 +33,6 @@ FRAUD_SHOP_QR_SHARE = 0.75  # swapped QR codes that pay a fraudster's shop accou
 # just under round limits, and price points that ordinary online checkouts reach too
 THRESHOLD_AMOUNTS = (4_999.0, 9_999.0, 19_999.0, 24_999.0, 49_999.0, 99_999.0)
 _CITY_CUM = np.cumsum(CITY_WEIGHTS)
-COST = np.array([COST_OF_LIVING[int(t)] for t in CITY_TIERS])
 
 
 T = TypeVar("T")
@@ -80,6 +79,15 @@ class Plan:
             picked = self.pools.pick_one(code, city, True, u)
         return picked
 
+    def has_merchant(self, category: str, city: int) -> bool:
+        """Whether `merchant(category, city, False)` finds a merchant of that very category."""
+        code = CATEGORY[category]
+        return any(self.merchants.category[self.pools.pick_one(code, city, online, 0.0)] == code
+                   for online in (False, True))
+
+    def category_of(self, merchant: int) -> str:
+        return CATEGORY_NAMES[int(self.merchants.category[merchant])]
+
     def far_city(self, than: int, at_least_km: float = 1_000.0) -> int:
         """A city at least `at_least_km` away that has shops (fraud happens where merchants are)."""
         shops = self.actors.shop_cities
@@ -93,7 +101,12 @@ class Plan:
         return self.rows.fraud_device(int(self.rng.integers(len(self.actors.device_ids))))
 
     def fraud_payee(self) -> int:
-        return int(choose(self.rng, self.actors.fraud_payees))
+        """One of the fraudsters' accounts that is not already among the victim's own payees."""
+        start = int(self.customers.payee_start[self.victim])
+        end = start + int(self.customers.payee_count[self.victim])
+        accounts = self.actors.fraud_payees
+        strangers = accounts[(accounts < start) | (accounts >= end)]
+        return int(choose(self.rng, strangers if len(strangers) else accounts))
 
     def emit(self, name: str, **fields: object) -> None:
         """Add one transaction of this scenario (label fields filled in)."""
@@ -115,7 +128,8 @@ class Plan:
 
     def _amount(self, category: int, city: int) -> float:
         u1, u2 = self.rng.random(2).tolist()
-        return prices.rupees_one(category, u1, u2, float(self.customers.amount_scale[self.victim]), float(COST[city]))
+        return prices.rupees_one(category, u1, u2, float(self.customers.amount_scale[self.victim]),
+                                 float(CITY_COST[city]))
 
     def online_mode(self) -> int:
         """A payment mode for an online purchase, from the victim's own online mix (as its own purchases pick)."""
@@ -228,8 +242,10 @@ def stolen_card(p: Plan) -> None:
             p.emit("stolen_card", time_us=t, ttype=ev.CASH_WITHDRAWAL, mode=mode,
                    amount_inr=p.transfer(3.0, 8.0), city=city, declined=bool(p.rng.random() < 0.2))
         else:
-            category = str(choose(p.rng, ["jewellery", "electronics", "cash_like"]))
+            shops = [c for c in ("jewellery", "electronics", "cash_like") if p.has_merchant(c, city)]
+            category = str(choose(p.rng, shops or ["jewellery", "electronics", "cash_like"]))
             merchant = p.merchant(category, city, False)
+            category = p.category_of(merchant)
             p.emit("stolen_card", time_us=t, ttype=ev.PURCHASE, mode=mode, amount_inr=p.price(category, city, 1.2, 3.0),
                    city=city, merchant=merchant, online=bool(p.merchants.is_online[merchant]),
                    entry=ev.CNP if p.merchants.is_online[merchant] else ev.CHIP,
@@ -244,6 +260,7 @@ def bust_out(p: Plan) -> None:
         category = str(choose(p.rng, ["electronics", "jewellery", "travel", "fashion"]))
         online = bool(p.rng.random() < 0.5)
         merchant = p.merchant(category, p.home, online)
+        category = p.category_of(merchant)
         online = bool(p.merchants.is_online[merchant])
         p.emit("bust_out", time_us=t, ttype=ev.PURCHASE, mode=ev.CREDIT_CARD,
                amount_inr=p.price(category, p.home, 2.0, 5.0), city=p.home, merchant=merchant, online=online,
@@ -258,6 +275,7 @@ def synthetic_identity(p: Plan) -> None:
         t += int(p.rng.uniform(1, 4) * DAY)
         category = str(choose(p.rng, ["ecommerce", "fashion", "electronics", "groceries"]))
         merchant = p.merchant(category, p.home, category != "groceries")
+        category = p.category_of(merchant)
         online = bool(p.merchants.is_online[merchant])
         p.emit("synthetic_identity", time_us=t, ttype=ev.PURCHASE, mode=ev.CREDIT_CARD,
                amount_inr=p.price(category, p.home, 0.8 * growth, 1.2 * growth), city=p.home, merchant=merchant,
@@ -267,6 +285,7 @@ def synthetic_identity(p: Plan) -> None:
         t += int(p.rng.uniform(0.5, 6) * HOUR)
         category = str(choose(p.rng, ["electronics", "jewellery", "travel"]))
         merchant = p.merchant(category, p.home, True)
+        category = p.category_of(merchant)  # a world with no such shop online: priced as the shop it found
         p.emit("synthetic_identity", time_us=t, ttype=ev.PURCHASE, mode=ev.CREDIT_CARD,
                amount_inr=p.price(category, p.home, 3.0, 8.0), city=p.home, merchant=merchant,
                online=bool(p.merchants.is_online[merchant]), device=p.rows.own_device(p.victim, t))
@@ -276,6 +295,7 @@ def friendly_fraud(p: Plan) -> None:
     """An ordinary online purchase, as the customer would make it, disputed weeks later: almost no signal."""
     category = p.category()
     merchant = p.merchant(category, p.home, True)
+    category = p.category_of(merchant)
     online = bool(p.merchants.is_online[merchant])
     p.emit("friendly_fraud", time_us=p.start_us, ttype=ev.PURCHASE, mode=p.online_mode() if online else
            int(p.customers.pick_mode(np.array([p.victim]), np.array([False]), p.rng.random(1))[0]),
@@ -290,6 +310,7 @@ def refund_abuse(p: Plan) -> None:
         t += int(p.rng.uniform(4, 48) * HOUR)
         category = str(choose(p.rng, ["ecommerce", "fashion"]))
         merchant = p.merchant(category, p.home, True)
+        category = p.category_of(merchant)
         purchase = {"mode": mode, "amount_inr": p.price(category, p.home, 1.0, 2.5), "city": p.home, "online": True,
                     "merchant": merchant}
         p.rows.add(customer=p.victim, time_us=t, ttype=ev.PURCHASE, device=p.rows.own_device(p.victim, t), u=p.u3(),
@@ -303,6 +324,7 @@ def qr_code_swap(p: Plan) -> None:
     """A QR payment at a shop whose payee VPA is not the shop's."""
     category = str(choose(p.rng, ["groceries", "food_dining", "fuel", "healthcare"]))
     merchant = p.merchant(category, p.home, False, strict=False)  # a shop with a QR code, of any kind if need be
+    category = p.category_of(merchant)
     if p.merchants.is_online[merchant]:
         return  # no shop in the victim's city: nothing to swap
     # mostly a fraudster's shop account (a QR code to look at like any shop's), else a personal account
@@ -350,6 +372,7 @@ def velocity_burst(p: Plan) -> None:
     mode, t = int(choose(p.rng, modes)), p.start_us
     category = str(choose(p.rng, ["digital_goods", "telecom", "entertainment"]))
     merchant = p.merchant(category, p.home, True)
+    category = p.category_of(merchant)
     n = int(p.rng.integers(3, 9))
     for _ in range(n):
         t += int(p.rng.uniform(10, 120) * SECOND)
@@ -390,7 +413,7 @@ def plan_mule_ring(rows: RowBuilder, customers: Customers, actors: FraudActors, 
         mule = int(mules[int(rng.integers(len(mules)))])
         u1, u2, shift = rng.random(3).tolist()
         amount = prices.rupees_one(-1, u1, u2, float(customers.amount_scale[victim]),
-                                   float(COST[customers.home_city[victim]])) * (2.0 + 4.0 * shift)
+                                   float(CITY_COST[customers.home_city[victim]])) * (2.0 + 4.0 * shift)
         add(victim, t, amount, rows.customer_payee(mule), ev.UPI_COLLECT if rng.random() < 0.5 else ev.UPI_INTENT)
         inbound[mule].append((t, amount))
     for mule, received in inbound.items():

@@ -16,7 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from synfinance.producers.prices import ATM_MAX_PAISE, UPI_P2M_LIMIT_PAISE, UPI_P2P_LIMIT_PAISE
+from synfinance.producers.prices import (
+    ATM_MAX_PAISE,
+    PAISE_CATEGORIES,
+    PRICE_POINT_CATEGORIES,
+    UPI_P2M_LIMIT_PAISE,
+    UPI_P2P_LIMIT_PAISE,
+)
 from synfinance.producers.validation.columns import Stream
 from synfinance.producers.world.catalogue import (
     APPROVED_RESPONSE_CODE,
@@ -185,6 +191,27 @@ def amounts_within_limits(s: Stream) -> Mask:
     return bad
 
 
+def amounts_written_as_paid(s: Stream) -> Mask:
+    """Amounts are written as their kind of payment writes them: paise only on bills, fuel, travel,
+    insurance and government services; online price points (whole rupees ending in 9) in the
+    price-point categories; whole rupees at shops and counters (and a refund, which gives back its purchase,
+    in whole rupees outside those categories); P2P in tens of rupees (hundreds from 1,000)."""
+    t = s.transactions
+    amount = t.number("amount_paise")
+    rupees = amount / 100.0
+    p2p = t.equals("transaction_type", "P2P_TRANSFER")
+    merchant = ~t.null("merchant_category") & ~t.equals("transaction_type", "CASH_WITHDRAWAL") & ~p2p
+    paise_ok = merchant & t.isin("merchant_category", PAISE_CATEGORIES)
+    _, _, online = _modes(s)
+    refund = t.equals("transaction_type", "REFUND")
+    priced = merchant & ~paise_ok & ~refund & online & t.isin("merchant_category", PRICE_POINT_CATEGORIES)
+    whole = merchant & ~paise_ok & ~priced
+    bad = priced & ((amount % 100 != 0) | (rupees % 10 != 9))
+    bad |= whole & (amount % 100 != 0)
+    bad |= p2p & (amount % np.where(amount < 1_000_00, 10_00, 100_00) != 0)
+    return bad
+
+
 def refunds_go_back(s: Stream) -> Mask:
     """A refund is sent back by the merchant, so never by scanning a QR code."""
     t = s.transactions
@@ -237,5 +264,5 @@ def revisions_are_chargebacks(s: Stream) -> Mask:
 RULES: tuple[Rule, ...] = tuple(Rule(f.__name__, " ".join((f.__doc__ or f.__name__).split()), f) for f in (
     status_and_reason, decline_reason_fits_the_payment, card_fields_on_cards_only, card_number_fits_its_network,
     vpas_on_upi_only, merchant_fields_agree, geography_agrees, channel_and_entry_agree, where_it_happened,
-    amounts_within_limits, refunds_go_back, refunds_follow_a_purchase, one_first_label, labels_are_whole,
-    revisions_are_chargebacks))
+    amounts_within_limits, amounts_written_as_paid, refunds_go_back, refunds_follow_a_purchase, one_first_label,
+    labels_are_whole, revisions_are_chargebacks))

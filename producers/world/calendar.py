@@ -1,6 +1,8 @@
 """Seasonality on real dates: festival, weekday and salary-day multipliers, and hour-of-day profiles.
 
 Everything here is a table or a pure vectorised function of ``datetime64[D]`` days; there is no randomness.
+Festival dates are the published ones for 2023-2030 (``FESTIVAL_DATES``) and computed by the almanac
+rules (``producers.world.panchang``) for every other year from 1901 to 2199.
 ``day_multiplier(days, region)`` is the product of the festival, weekday and salary-day multipliers; the
 hour-of-day profile of an occupation (``HOURLY_PROFILES``) spreads a day's transactions over its hours.
 """
@@ -9,15 +11,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
 
+from synfinance.producers.world import panchang
 from synfinance.producers.world.geography import REGIONS
 
-FIRST_YEAR = 2023
-LAST_YEAR = 2030
-SUPPORTED_YEARS: tuple[int, ...] = tuple(range(FIRST_YEAR, LAST_YEAR + 1))
+TABLE_YEARS: tuple[int, ...] = tuple(range(2023, 2031))  # the years of FESTIVAL_DATES
+FIRST_YEAR, LAST_YEAR = panchang.FIRST_YEAR + 1, panchang.LAST_YEAR - 1  # a window may reach a neighbour year
 
 
 @dataclass(frozen=True)
@@ -40,10 +43,12 @@ class Festival:
 
 REGIONAL_SPILLOVER = 0.3
 # The multipliers below are festive *spending* multipliers (shared/notes/domain.md). The number of
-# payments rises far less: NPCI's UPI volume was 16.58 bn in October 2024 against 15.04 bn in September
-# (+10%, Diwali and Dussehra month), and festive peak days run about 1.2-1.3x a month's daily average. So
-# a day's count lift is this share of the spending lift (Diwali: 1 + 1.5 x 0.2 = 1.3x).
-FESTIVAL_COUNT_SHARE = 0.2
+# payments rises far less: NPCI's busiest day of October 2025, 18 October (Dhanteras, two days before
+# Diwali), carried 754 million UPI payments, 1.13x October's daily mean, and October's daily mean was no
+# higher than September's and November's beyond UPI's growth. So a day's count lift is this share of the
+# spending lift (Diwali: 1 + 1.5 x 0.09 = 1.135x), which puts the stream's busiest October day near 1.13x
+# (validate's "busiest day of the Diwali month" target).
+FESTIVAL_COUNT_SHARE = 0.09
 
 # Multipliers from the SynFinance domain notes (shared/notes/domain.md); windows are modelling choices:
 # pre-festival shopping before Diwali, Eid al-Fitr (last week of Ramzan), Christmas and Raksha Bandhan;
@@ -89,7 +94,7 @@ _DATES: dict[str, tuple[tuple[int, int], ...]] = {  # (month, day) for 2023, 202
 }
 
 FESTIVAL_DATES: dict[str, dict[int, dt.date]] = {
-    name: {y: dt.date(y, m, d) for y, (m, d) in zip(SUPPORTED_YEARS, md, strict=True)}
+    name: {y: dt.date(y, m, d) for y, (m, d) in zip(TABLE_YEARS, md, strict=True)}
     for name, md in _DATES.items()
 }
 
@@ -99,25 +104,36 @@ WEEKDAY_MULTIPLIERS: npt.NDArray[np.float64] = np.array([0.97, 0.96, 0.97, 0.99,
 WEEKDAY_MULTIPLIERS.flags.writeable = False
 
 # Salary credits land on the last working day or the 1st; bills, rent, SIPs and groceries follow in the
-# first days of the month. Lifts (not renormalised; they add ~3% to a month's mean):
-SALARY_FIRST_DAYS: dict[int, float] = {1: 1.30, 2: 1.20, 3: 1.15}  # day of month -> multiplier
-SALARY_LAST_DAYS: dict[int, float] = {1: 1.20, 2: 1.15}  # days to month end (1 = last day) -> multiplier
+# first days of the month. NPCI's busiest day before the festive season, 2 August 2025 (a Saturday), carried
+# 707 million UPI payments, 1.095x August's daily mean; these lifts with the weekday's give about that
+# (validate's "busiest day of August" target). Not renormalised: they add ~0.7% to a month's mean.
+SALARY_FIRST_DAYS: dict[int, float] = {1: 1.07, 2: 1.05, 3: 1.03}  # day of month -> multiplier
+SALARY_LAST_DAYS: dict[int, float] = {1: 1.04, 2: 1.02}  # days to month end (1 = last day) -> multiplier
 
-_EPOCH = np.datetime64(f"{FIRST_YEAR}-01-01", "D")
 # the calendar in UTC microseconds, narrowed by IST's offset: every time inside falls on a covered IST day
-CALENDAR_START_US = int(_EPOCH.astype("datetime64[us]").astype(np.int64)) + 19_800_000_000
+CALENDAR_START_US = int(np.datetime64(f"{FIRST_YEAR}-01-01", "us").astype(np.int64)) + 19_800_000_000
 CALENDAR_END_US = int(np.datetime64(f"{LAST_YEAR + 1}-01-01", "us").astype(np.int64)) - 19_800_000_000
-_N_DAYS = int((np.datetime64(f"{LAST_YEAR + 1}-01-01", "D") - _EPOCH).astype(np.int64))
 
 
-def _festival_tables() -> dict[str | None, npt.NDArray[np.float64]]:
-    tables: dict[str | None, npt.NDArray[np.float64]] = {r: np.ones(_N_DAYS) for r in (*REGIONS, None)}
+def festival_days(name: str, year: int) -> tuple[dt.date, ...]:
+    """The days a festival falls on in a year: the published date for 2023-2030, else the computed ones."""
+    if year in TABLE_YEARS:
+        return (FESTIVAL_DATES[name][year],)
+    return panchang.festival_days(name, year)
+
+
+@lru_cache(maxsize=32)
+def _year_tables(year: int) -> dict[str | None, npt.NDArray[np.float64]]:
+    """Each region's festival multiplier for every day of `year` (windows of the years either side too)."""
+    first = np.datetime64(f"{year}-01-01", "D")
+    n = int((np.datetime64(f"{year + 1}-01-01", "D") - first).astype(np.int64))
+    tables: dict[str | None, npt.NDArray[np.float64]] = {r: np.ones(n) for r in (*REGIONS, None)}
     for f in FESTIVALS:
-        for day in FESTIVAL_DATES[f.name].values():
-            centre = int((np.datetime64(day, "D") - _EPOCH).astype(np.int64))
+        for day in (d for y in (year - 1, year, year + 1) for d in festival_days(f.name, y)):
+            centre = int((np.datetime64(day, "D") - first).astype(np.int64))
             for off in range(-f.days_before, f.days_after + 1):
                 i = centre + off
-                if not 0 <= i < _N_DAYS:
+                if not 0 <= i < n:
                     continue
                 span = f.days_before if off < 0 else f.days_after
                 lift = (f.multiplier - 1.0) * FESTIVAL_COUNT_SHARE * (1.0 - abs(off) / (span + 1))
@@ -130,9 +146,6 @@ def _festival_tables() -> dict[str | None, npt.NDArray[np.float64]]:
     return tables
 
 
-_FESTIVAL_TABLES = _festival_tables()
-
-
 def _as_days(days: npt.ArrayLike) -> npt.NDArray[np.datetime64]:
     return np.asarray(days, dtype="datetime64[D]")
 
@@ -141,22 +154,26 @@ def festival_multiplier(days: npt.ArrayLike, region: str | None = None) -> npt.N
     """Festival multiplier per day: the max over overlapping festival windows, 1.0 on ordinary days.
 
     ``region`` is one of ``REGIONS``; ``None`` (unknown) applies regional festivals at spillover strength.
-    Raises ValueError for days outside 2023-2030.
+    Raises ValueError for days outside FIRST_YEAR-LAST_YEAR.
 
     >>> festival_multiplier(np.array(["2024-11-01", "2024-06-04"], dtype="datetime64[D]")).tolist()
-    [1.3, 1.0]
+    [1.135, 1.0]
     """
     if region is not None and region not in REGIONS:
         raise ValueError(f"unknown region {region!r}; expected one of {REGIONS} or None")
     d = _as_days(days)
-    idx = (d - _EPOCH).astype(np.int64)
-    if idx.size and (idx.min() < 0 or idx.max() >= _N_DAYS):
-        bad = d.flat[int(np.argmax((idx < 0) | (idx >= _N_DAYS)))]
-        raise ValueError(
-            f"festival calendar covers {FIRST_YEAR}-{LAST_YEAR} only (supported years: "
-            f"{FIRST_YEAR}..{LAST_YEAR}); got {bad}"
-        )
-    return np.asarray(_FESTIVAL_TABLES[region][idx], dtype=np.float64)
+    years = d.astype("datetime64[Y]").astype(np.int64) + 1970
+    out = np.empty(d.shape, dtype=np.float64)
+    if not d.size:
+        return out
+    if years.min() < FIRST_YEAR or years.max() > LAST_YEAR:
+        bad = d.flat[int(np.argmax((years < FIRST_YEAR) | (years > LAST_YEAR)))]
+        raise ValueError(f"the festival calendar covers {FIRST_YEAR}-{LAST_YEAR}; got {bad}")
+    for year in np.unique(years).tolist():
+        inside = years == year
+        first = np.datetime64(f"{year}-01-01", "D")
+        out[inside] = _year_tables(year)[region][(d[inside] - first).astype(np.int64)]
+    return out
 
 
 def weekday_multiplier(days: npt.ArrayLike) -> npt.NDArray[np.float64]:
@@ -169,7 +186,7 @@ def salary_day_multiplier(days: npt.ArrayLike) -> npt.NDArray[np.float64]:
     """Lift on the 1st-3rd and the last two days of each month, 1.0 otherwise.
 
     >>> salary_day_multiplier(np.array(["2025-03-01", "2025-03-15", "2025-02-28"], "datetime64[D]")).tolist()
-    [1.3, 1.0, 1.2]
+    [1.07, 1.0, 1.04]
     """
     d = _as_days(days)
     month = d.astype("datetime64[M]")

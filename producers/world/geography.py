@@ -11,9 +11,13 @@ Sources and definitions
   Visakhapatnam, Vadodara and Coimbatore are Y, i.e. tier 2.
 - Population: Census of India 2011 urban-agglomeration population (the city itself where it has no UA),
   in thousands, rounded.
-- population_weight (share of digital-payment activity) = pop * TIER_DIGITAL_BOOST[tier], normalised to
-  sum 1. The tier-1 boost of 1.5 stands for the metros' higher per-head digital-payment use (a modelling
-  choice, not a published figure); it puts about 61% of activity in the eight X cities.
+- population_weight (share of digital-payment activity) = pop * TIER_DIGITAL_BOOST[tier] *
+  STATE_CALIBRATION[state], normalised to sum 1. The tier-1 boost of 1.5 stands for the metros' higher
+  per-head digital-payment use (a modelling choice, not a published figure). The state factors are fitted
+  (bench/calibrate.py) so that each state's share of legitimate payments comes out at
+  STATE_PAYMENT_SHARES; a state's cities keep their relative sizes.
+- STATE_TICKET (fitted likewise) scales a state's prices with the tier's COST_OF_LIVING so that the states'
+  shares of payment *value* come out at NPCI's.
 - Region is a function of the state (``STATE_REGION``), never set per city.
 """
 
@@ -46,6 +50,59 @@ TIER_DIGITAL_BOOST: dict[int, float] = {1: 1.5, 2: 1.0, 3: 1.0}
 
 # Tier -> multiplier on transaction amounts (cost of living).
 COST_OF_LIVING: dict[int, float] = {1: 1.3, 2: 1.0, 3: 0.8}
+
+# UPI by state, as NPCI published it for July 2025 (volume %, value %) of all UPI payments; a large share
+# of payments is "unclassified" (no payer location), so only the states' ratios are comparable
+# (Outlook Business, 2025-08-29, "UPI transactions by state"; the same figures in SBI Research's August
+# 2025 report). The seven states NPCI's release names.
+NPCI_STATE_UPI_JULY_2025: dict[str, tuple[float, float]] = {
+    "Maharashtra": (9.79, 9.19), "Karnataka": (5.48, 5.76), "Uttar Pradesh": (5.30, 5.26),
+    "Telangana": (4.07, 5.05), "Tamil Nadu": (4.00, 4.67), "Andhra Pradesh": (2.75, 3.73), "Delhi": (2.40, 2.35),
+}
+# Every state's share of PhonePe's transaction count in 2024 (PhonePe Pulse, github.com/PhonePe/pulse,
+# data/map/transaction/hover/country/india/2024, CDLA-Permissive-2.0): the only public breakdown of all
+# states. One app's footprint (PhonePe carries ~47% of UPI; it is weaker in Tamil Nadu and Kerala), so it
+# gives the other states' shares and the seven NPCI states' combined share, not theirs one by one.
+PHONEPE_STATE_COUNT_SHARE_2024: dict[str, float] = {
+    "Maharashtra": 0.12911, "Karnataka": 0.12643, "Telangana": 0.10100, "Uttar Pradesh": 0.08813,
+    "Andhra Pradesh": 0.08130, "Rajasthan": 0.07449, "Madhya Pradesh": 0.05986, "Bihar": 0.05342,
+    "West Bengal": 0.04158, "Odisha": 0.04003, "Delhi": 0.03206, "Haryana": 0.03000, "Tamil Nadu": 0.02965,
+    "Gujarat": 0.02902, "Jharkhand": 0.02050, "Chhattisgarh": 0.01735, "Assam": 0.01129, "Kerala": 0.00830,
+    "Punjab": 0.00706, "Uttarakhand": 0.00617, "Jammu and Kashmir": 0.00432, "Himachal Pradesh": 0.00197,
+    "Goa": 0.00156, "Arunachal Pradesh": 0.00088, "Chandigarh": 0.00066, "Puducherry": 0.00061,
+    "Meghalaya": 0.00046, "Sikkim": 0.00030, "Nagaland": 0.00025, "Manipur": 0.00021, "Mizoram": 0.00009,
+}
+NPCI_STATES = tuple(NPCI_STATE_UPI_JULY_2025)
+NPCI_STATES_COMBINED_SHARE = sum(PHONEPE_STATE_COUNT_SHARE_2024[s] for s in NPCI_STATES)  # 0.588
+
+
+def _state_payment_shares() -> dict[str, float]:
+    """Each state's share of payments: the seven NPCI states split their combined share as NPCI's volumes
+    do, the others as PhonePe's counts (states with no city in the table dropped, the rest renormalised)."""
+    npci_total = sum(volume for volume, _ in NPCI_STATE_UPI_JULY_2025.values())
+    shares = {state: (NPCI_STATE_UPI_JULY_2025[state][0] / npci_total * NPCI_STATES_COMBINED_SHARE
+                      if state in NPCI_STATE_UPI_JULY_2025 else share)
+              for state, share in PHONEPE_STATE_COUNT_SHARE_2024.items()}
+    total = sum(shares.values())
+    return {state: share / total for state, share in shares.items()}
+
+
+STATE_PAYMENT_SHARES: dict[str, float] = _state_payment_shares()
+
+# Fitted by bench/calibrate.py (seeds 42 and 7) to STATE_PAYMENT_SHARES and to NPCI's value shares.
+STATE_CALIBRATION: dict[str, float] = {
+    "Maharashtra": 1, "Karnataka": 1.433, "Telangana": 1.234, "Uttar Pradesh": 1.745, "Andhra Pradesh": 2.982,
+    "Rajasthan": 2.959, "Madhya Pradesh": 2.119, "Bihar": 4.702, "West Bengal": 0.402, "Odisha": 5.128,
+    "Delhi": 0.3911, "Haryana": 3.017, "Tamil Nadu": 0.8338, "Gujarat": 0.3649, "Jharkhand": 1.163,
+    "Chhattisgarh": 1.36, "Assam": 2.358, "Kerala": 0.1808, "Punjab": 0.4757, "Uttarakhand": 1.231,
+    "Jammu and Kashmir": 0.4938, "Himachal Pradesh": 2.541, "Goa": 3.035, "Arunachal Pradesh": 3.253,
+    "Chandigarh": 0.1427, "Puducherry": 0.206, "Meghalaya": 0.2874, "Sikkim": 0.6655, "Nagaland": 0.5602,
+    "Manipur": 0.1125, "Mizoram": 0.06814,
+}
+STATE_TICKET: dict[str, float] = {state: 1.0 for state in PHONEPE_STATE_COUNT_SHARE_2024} | {
+    "Maharashtra": 0.782, "Karnataka": 0.893, "Telangana": 1.14, "Uttar Pradesh": 1.06, "Andhra Pradesh": 1.552,
+    "Delhi": 0.872, "Tamil Nadu": 1.156,
+}
 
 # Mean Earth radius (IUGG R1), as used by the haversine great-circle formula.
 EARTH_RADIUS_KM = 6371.0088
@@ -146,7 +203,7 @@ _ROWS: tuple[tuple[str, str, int, float, float, int], ...] = (
 
 
 def _build_cities() -> tuple[City, ...]:
-    raw = [pop * TIER_DIGITAL_BOOST[tier] for _, _, tier, _, _, pop in _ROWS]
+    raw = [pop * TIER_DIGITAL_BOOST[tier] * STATE_CALIBRATION[state] for _, state, tier, _, _, pop in _ROWS]
     total = sum(raw)
     return tuple(
         City(name, state, STATE_REGION[state], tier, lat, lon, w / total)
@@ -168,6 +225,8 @@ CITY_REGIONS: tuple[str, ...] = tuple(c.region for c in CITIES)
 CITY_TIERS: npt.NDArray[np.int8] = _frozen(np.array([c.tier for c in CITIES], dtype=np.int8))
 CITY_LAT: npt.NDArray[np.float64] = _frozen(np.array([c.lat for c in CITIES], dtype=np.float64))
 CITY_LON: npt.NDArray[np.float64] = _frozen(np.array([c.lon for c in CITIES], dtype=np.float64))
+# a price's multiplier in each city: the tier's cost of living times the state's fitted ticket factor
+CITY_COST: npt.NDArray[np.float64] = _frozen(np.array([COST_OF_LIVING[c.tier] * STATE_TICKET[c.state] for c in CITIES]))
 _w = np.array([c.population_weight for c in CITIES], dtype=np.float64)
 CITY_WEIGHTS: npt.NDArray[np.float64] = _frozen(_w / _w.sum())
 

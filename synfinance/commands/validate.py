@@ -58,7 +58,7 @@ def validate(
     if markdown:
         print("| target | cited | measured | source | verdict |\n|---|---|---|---|---|")
         for t in result.targets:
-            print(f"| {t.name} | {t.cited:g} | {t.measured:.4g} | {t.source} | {'PASS' if t.passed else 'FAIL'} |")
+            print(f"| {t.name} | {t.cited:g} | {_measured(t.measured)} | {t.source} | {t.verdict} |")
         broken = [r.name for r in result.rules if not r.passed]
         print(f"\n{len(result.rules) - len(broken)} of {len(result.rules)} consistency rules hold"
               + (f"; failing: {', '.join(broken)}" if broken else "") + f" ({result.transactions:,} transactions).")
@@ -68,7 +68,7 @@ def validate(
         rules.add_row(r.name, r.statement, f"{r.violations:,}", "PASS" if r.passed else "FAIL")
     targets = Table("target", "cited", "measured", "source", "verdict", box=None, pad_edge=False)
     for t in result.targets:
-        targets.add_row(t.name, f"{t.cited:g}", f"{t.measured:.4g}", t.source, "PASS" if t.passed else "FAIL")
+        targets.add_row(t.name, f"{t.cited:g}", _measured(t.measured), t.source, t.verdict)
     console.print(f"{result.transactions:,} transactions, {result.labels:,} labels")
     console.print(rules)
     console.print(targets)
@@ -77,3 +77,7 @@ def validate(
     failed = sum(not r.passed for r in result.rules) + sum(not t.passed for t in result.targets)
     console.print("all gates pass" if result.passed else f"{failed} gates fail")
     return 0 if result.passed else 1
+
+
+def _measured(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4g}"

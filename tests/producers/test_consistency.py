@@ -86,7 +86,7 @@ def test_realistic_mixes(transactions_100k: list[dict[str, Any]]) -> None:
     # UPI ~84% of retail digital payment volume (RBI/NPCI 2024-25); P2P ~38% of UPI
     assert 0.74 < modes["UPI"] / n < 0.90
     assert 0.22 < types["P2P_TRANSFER"] / n < 0.36
-    assert 0.01 < declined < 0.05
+    assert 0.05 < declined < 0.08  # UPI declines 7.4% (NPCI, Aug 2025), the other modes 2-3%
     upi_p2m = [t["amount_paise"] / 100 for t in transactions_100k
                if t["payment_mode"] == "UPI" and t["transaction_type"] == "PURCHASE"]
     assert 400 < float(np.mean(upi_p2m)) < 1_100  # Worldline 2024: UPI P2M average ticket ~INR 635

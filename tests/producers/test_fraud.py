@@ -19,10 +19,10 @@ from synfinance.producers.events import ANOMALY_TYPES, CREDIT_CARD, FRAUD_TYPES,
 from synfinance.producers.prices import CATEGORY_MEDIAN, PAISE_CATEGORIES, PRICE_POINT_CATEGORIES, price_point
 from synfinance.producers.scenarios.catalogue import SCENARIOS, SPEC_BY_NAME
 from synfinance.producers.scenarios.engine import ANCHOR_COLUMNS, NEW_ACCOUNT_DAYS, eligible
-from synfinance.producers.scenarios.plans import CATEGORY, COST, THRESHOLD_AMOUNTS, Plan, synthetic_identity
+from synfinance.producers.scenarios.plans import CATEGORY, THRESHOLD_AMOUNTS, Plan, synthetic_identity
 from synfinance.producers.scenarios.rows import RowBuilder
 from synfinance.producers.stream import StreamConfig, TransactionStream, World
-from synfinance.producers.world.geography import city_index, haversine_km
+from synfinance.producers.world.geography import CITY_COST, city_index, haversine_km
 from synfinance.schemas.codec import schema_json
 from synfinance.seeded_stream import final_labels
 from tests.producers.stream_support import (
@@ -100,7 +100,7 @@ def price_ratio(row: dict[str, Any], world: World) -> float:
     fraud's shift for the fraud's."""
     k = customer_ordinal(row["customer_id"])
     median = (CATEGORY_MEDIAN[CATEGORY[row["merchant_category"]]] * 100 * world.customers.amount_scale[k]
-              * COST[city_index(row["city"])])
+              * CITY_COST[city_index(row["city"])])
     return float(row["amount_paise"] / median)
 
 
@@ -429,7 +429,7 @@ def test_synthetic_identity_spends_more_and_more_then_maxes_out(world: World) ->
         assert 4 <= days_apart + 1 <= 7 and (gaps[:days_apart] <= 4 * DAY_US).all()
         assert 2 <= len(e) - days_apart - 1 <= 3 and (gaps[days_apart:] <= 6 * HOUR_US).all()
         median = (CATEGORY_MEDIAN[world.merchants.category[e.merchant]] * 100 * customers.amount_scale[victim]
-                  * COST[customers.home_city[victim]])
+                  * CITY_COST[customers.home_city[victim]])
         ratio = (e.amount_paise / median).tolist()
         for step, value in enumerate(ratio[:days_apart + 1]):
             growth[step].append(value)

@@ -72,6 +72,8 @@ PLANTED: dict[str, Callable[[list[Record], list[Record]], None]] = {
     "where_it_happened": lambda t, _: t[_first(t, channel="ECOMMERCE")].update(ip_address=None),
     "amounts_within_limits": lambda t, _: t[_first(t, transaction_type="P2P_TRANSFER")].update(
         amount_paise=1_00_000_01),
+    "amounts_written_as_paid": lambda t, _: t[_first(t, merchant_category="groceries")].update(
+        amount_paise=t[_first(t, merchant_category="groceries")]["amount_paise"] + 1),
     "refunds_go_back": lambda t, _: t[_first(t, transaction_type="REFUND", payment_mode="UPI")].update(
         entry_mode="QR_SCAN", channel="QR"),
     "refunds_follow_a_purchase": lambda t, _: t[_latest_refund(t)].update(amount_paise=99_99_999),

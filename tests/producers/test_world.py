@@ -128,12 +128,12 @@ def test_known_festival_dates(festival: str, expected: dt.date) -> None:
 def test_every_festival_dated_every_supported_year() -> None:
     assert {f.name for f in calendar.FESTIVALS} == set(FESTIVAL_DATES)
     for name, by_year in FESTIVAL_DATES.items():
-        assert tuple(by_year) == calendar.SUPPORTED_YEARS == tuple(range(2023, 2031)), name
+        assert tuple(by_year) == calendar.TABLE_YEARS == tuple(range(2023, 2031)), name
         assert all(d.year == y for y, d in by_year.items()), name
     assert all(d == dt.date(y, 12, 25) for y, d in FESTIVAL_DATES["christmas"].items())
     # Lunisolar order within a year: Navratri starts, then Durga Ashtami, then Dussehra, then Diwali.
-    for y in calendar.SUPPORTED_YEARS:
-        seq = [FESTIVAL_DATES[n][y] for n in ("navratri", "durga_puja", "dussehra", "diwali")]
+    for y in range(2023, 2061):  # the published years and the computed ones after them
+        seq = [calendar.festival_days(n, y)[0] for n in ("navratri", "durga_puja", "dussehra", "diwali")]
         assert seq == sorted(seq) and (seq[2] - seq[0]).days in (8, 9, 10), y
         assert 18 <= (seq[3] - seq[2]).days <= 21, y
 
@@ -163,8 +163,8 @@ def test_regional_festivals_are_full_inside_partial_outside() -> None:
 
 
 def test_out_of_range_years_and_bad_region_raise() -> None:
-    for bad in ("2022-12-31", "2031-01-01"):
-        with pytest.raises(ValueError, match=r"2023.*2030"):
+    for bad in ("1900-12-31", "2200-01-01"):
+        with pytest.raises(ValueError, match=r"1901-2199"):
             festival_multiplier(_days("2024-05-05", bad))
     with pytest.raises(ValueError, match="region"):
         festival_multiplier(_days("2024-05-05"), "Mars")
@@ -176,7 +176,7 @@ def test_weekday_salary_and_day_multipliers() -> None:
     wd = calendar.weekday_multiplier(np.array([sat, sun, tue]))
     assert wd.tolist() == [1.06, 1.03, 0.96]
     sal = calendar.salary_day_multiplier(_days("2024-02-29", "2024-02-28", "2024-03-02", "2024-03-10"))
-    assert sal.tolist() == [1.2, 1.15, 1.2, 1.0]
+    assert sal.tolist() == [1.04, 1.02, 1.05, 1.0]
     days = np.arange(np.datetime64("2025-10-01"), np.datetime64("2025-11-01"))
     expected = (
         festival_multiplier(days, "West")
