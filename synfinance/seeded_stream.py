@@ -120,7 +120,7 @@ class StreamFactory:
         options = StreamOptions(seed, events, customers, merchants, fraud_rate, anomaly_rate, label_delay, start)
         key = (options, bool(registry))
         if key not in self._made:
-            self._made[key] = self._make(options, self._registry() if registry else None)
+            self._made[key] = self._make(options, self._registry if registry else None)
         return self._made[key]
 
     def _registry(self) -> str:
@@ -130,8 +130,9 @@ class StreamFactory:
             self._registry_known = self._registry_url()
         return self._registry_known
 
-    def _make(self, options: StreamOptions, registry_url: str | None) -> SeededStream:
-        config = options.config()  # a bad option fails here, before anything is produced
+    def _make(self, options: StreamOptions, registry: Callable[[], str] | None) -> SeededStream:
+        config = options.config()  # a bad option fails here, before anything is produced or started
+        registry_url = registry() if registry else None
         prefix = f"synfin-test.{uuid.uuid4().hex[:12]}"
         topics = TopicNames(**{kind: f"{prefix}.{kind}" for kind in _TOPIC_KINDS})
         label_records = _ground_truth_labels(config, options.events)
