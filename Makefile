@@ -12,8 +12,8 @@ STAMP := $(VENV)/.installed-stamp
 test: venv system-deps kafka-jars ## run the whole test suite against a real Kafka and PostgreSQL
 	$(BIN)/pytest
 
-demo: venv system-deps kafka-jars ## run the main job end to end on the embedded local stack
-	$(BIN)/synfinance demo
+demo: venv system-deps kafka-jars ## run the main job end to end on the embedded local stack (ARGS=--registry: Confluent framing)
+	$(BIN)/synfinance demo $(ARGS)
 
 venv: $(STAMP)
 

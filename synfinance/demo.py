@@ -4,7 +4,9 @@ Brings the local stack up unless SYNFIN_BOOTSTRAP_SERVERS and SYNFIN_DATABASE_UR
 creates the schema and topics, starts sink, processor and producer as child processes (each serving
 /metrics on its own port), shows their figures once a second, and after the producer's run lets the
 processor and sink drain to zero lag before stopping everything it started. The summary comes from
-the sources of truth: the topic's end offsets (produced) and PostgreSQL (persisted, scored, alerted).
+the sources of truth: the topic's end offsets (produced) and PostgreSQL (persisted, scored, alerted), and
+the framing of the values as the topics hold them (with a schema registry: the Confluent wire format, and
+a subject registered for every topic).
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from confluent_kafka import Consumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
+from synfinance.common.registry import SchemaRegistry, value_subject
+from synfinance.schemas.codec import CONFLUENT_MAGIC, SINGLE_OBJECT_MAGIC, Framing
 from synfinance.stack.processes import free_port
 
 PRODUCER, PROCESSOR, SINK = "producer", "processor", "sink"
@@ -199,3 +204,59 @@ def child_env(extra: dict[str, str]) -> dict[str, str]:
     env = {**os.environ, **extra}
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
+
+
+def first_framings(kafka: dict[str, str], topics: Iterable[str], timeout_s: float = 30.0) -> dict[str, set[str]]:
+    """topic -> the framings of the first record of each of its non-empty partitions (`Framing` values, or
+    "unknown"); an empty topic maps to an empty set."""
+    framings: dict[str, set[str]] = {}
+    consumer = Consumer({**kafka, "group.id": "synfin-demo-framing", "enable.auto.commit": False})
+    try:
+        for topic in topics:
+            framings[topic] = set()
+            starts = []
+            for p in consumer.list_topics(topic, timeout=10).topics[topic].partitions:
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+                if high > low:
+                    starts.append(TopicPartition(topic, p, low))
+            if not starts:
+                continue
+            consumer.assign(starts)
+            waiting, deadline = {tp.partition for tp in starts}, time.monotonic() + timeout_s
+            while waiting and time.monotonic() < deadline:
+                message = consumer.poll(0.5)
+                if message is None or message.error() is not None or message.partition() not in waiting:
+                    continue
+                waiting.discard(message.partition())
+                framings[topic].add(_framing(message.value() or b""))
+            if waiting:
+                framings[topic].add("unknown")
+    finally:
+        consumer.close()
+    return framings
+
+
+def _framing(value: bytes) -> str:
+    if value[:2] == SINGLE_OBJECT_MAGIC:
+        return Framing.SINGLE_OBJECT.value
+    if value[:1] == CONFLUENT_MAGIC:
+        return Framing.CONFLUENT.value
+    return "unknown"
+
+
+def framing_report(kafka: dict[str, str], topics: Iterable[str], registry_url: str | None) -> tuple[str, list[str]]:
+    """One line saying how the topics' values are framed, and the problems: every record checked must be in
+    the Confluent wire format when the run had a registry (each topic's subject registered), single-object
+    otherwise."""
+    topics = list(topics)
+    expected = Framing.CONFLUENT.value if registry_url else Framing.SINGLE_OBJECT.value
+    framings = first_framings(kafka, topics)
+    problems = [f"{topic}: values framed {', '.join(sorted(found))}, expected {expected}"
+                for topic, found in framings.items() if found and found != {expected}]
+    if not registry_url:
+        return "Avro single-object (no schema registry)", problems
+    subjects = set(SchemaRegistry(registry_url).subjects())
+    missing = [value_subject(t) for t in topics if value_subject(t) not in subjects]
+    problems += [f"subject {subject} not registered at {registry_url}" for subject in missing]
+    return (f"Confluent wire format (00 + schema id), {len(topics) - len(missing)} of {len(topics)} subjects "
+            f"registered at {registry_url}"), problems

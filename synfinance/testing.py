@@ -1,7 +1,8 @@
 """pytest plugin (entry point `pytest11: synfinance`): a real Kafka broker and PostgreSQL for tests.
 
-Session-scoped fixtures `kafka_bootstrap` (a `host:port` string), `database_url` (a libpq URL) and
-`synfin_stream` (a factory of seeded streams on that broker, `synfinance.seeded_stream`).
+Session-scoped fixtures `kafka_bootstrap` (a `host:port` string), `database_url` (a libpq URL),
+`schema_registry_url` (a Confluent-compatible registry, started on first use) and `synfin_stream` (a factory
+of seeded streams on that broker, `synfinance.seeded_stream`; `registry=True` streams use the same registry).
 The broker and the database come from, in order:
 1. `SYNFIN_BOOTSTRAP_SERVERS` / `SYNFIN_DATABASE_URL` if set (an external stack you run);
 2. Testcontainers (Kafka in KRaft mode, PostgreSQL) if a Docker engine answers a ping;
@@ -129,18 +130,23 @@ def database_url(synfin_stack: StackProvider) -> str:
     return os.environ.get("SYNFIN_DATABASE_URL") or synfin_stack.database_url()
 
 
+def _registry_url(provider: StackProvider) -> str:
+    return os.environ.get("SYNFIN_SCHEMA_REGISTRY_URL") or provider.schema_registry_url()
+
+
 @pytest.fixture(scope="session")
-def synfin_stream(kafka_bootstrap: str) -> Any:
+def synfin_stream(kafka_bootstrap: str, synfin_stack: StackProvider) -> Any:
     """A factory: `synfin_stream(seed=7, events=5_000)` fills fresh topics with that seeded stream and returns
     a `SeededStream` (topic names, a consumer config, the ground-truth labels, the expected counts).
+    `registry=True` writes the Confluent wire format through the session's schema registry (started then).
     Identical calls in one session share their topics."""
     from synfinance.seeded_stream import StreamFactory
 
-    return StreamFactory(kafka_bootstrap)
+    return StreamFactory(kafka_bootstrap, registry_url=lambda: _registry_url(synfin_stack))
 
 
 @pytest.fixture(scope="session")
 def schema_registry_url(synfin_stack: StackProvider) -> str:
     """Base URL of a real Confluent-compatible schema registry (`SYNFIN_SCHEMA_REGISTRY_URL` if set, else
     Apicurio started in the local stack on first use)."""
-    return os.environ.get("SYNFIN_SCHEMA_REGISTRY_URL") or synfin_stack.schema_registry_url()
+    return _registry_url(synfin_stack)

@@ -18,7 +18,7 @@ from rich.table import Table
 from synfinance.common.errors import UsageError
 from synfinance.common.settings import load_settings
 from synfinance.console import make_console
-from synfinance.demo import GROUPS, DemoOptions, child_env, run_pipeline
+from synfinance.demo import GROUPS, DemoOptions, child_env, framing_report, run_pipeline
 from synfinance.sinks.lag import LagReader
 from synfinance.stack.launcher import LocalStack
 from synfinance.stack.paths import state_dir
@@ -81,16 +81,25 @@ def demo(
     customers: int = typer.Option(10_000, "--customers", help="Number of customers."),
     threshold: float = typer.Option(0.5, "--threshold", help="Alert when the fraud score is at least this."),
     keep_stack: bool = typer.Option(False, "--keep-stack", help="Leave the local Kafka and PostgreSQL running."),
+    registry: bool = typer.Option(False, "--registry", help="Confluent wire format through a schema registry "
+                                  "(SYNFIN_SCHEMA_REGISTRY_URL, else Apicurio started with the local stack)."),
 ) -> None:
     """Run producer, processor and sink on the local stack for --duration seconds, then summarise."""
     if duration <= 0 or rate <= 0:
         raise UsageError("--duration and --rate must be > 0")
     external = bool(os.environ.get("SYNFIN_BOOTSTRAP_SERVERS") and os.environ.get("SYNFIN_DATABASE_URL"))
-    stack = None if external else LocalStack(state_dir() / "demo")
+    local_registry = registry and not os.environ.get("SYNFIN_SCHEMA_REGISTRY_URL")
+    stack = None if external and not local_registry else LocalStack(state_dir() / "demo")
     exports: dict[str, str] = {}
     if stack is not None:
-        console.print("starting the local stack (Kafka + PostgreSQL)...")
-        exports = stack.up().exports()
+        parts = [*([] if external else ["Kafka", "PostgreSQL"]), *(["schema registry"] if local_registry else [])]
+        console.print(f"starting the local stack ({' + '.join(parts)})...")
+        state = stack.up(with_kafka=not external, with_postgres=not external, with_registry=local_registry)
+        exported = state.exports()  # only what this run asked for (a kept stack may hold more)
+        registry_url = exported.pop("SYNFIN_SCHEMA_REGISTRY_URL", None)
+        exports = {} if external else exported
+        if local_registry and registry_url:
+            exports["SYNFIN_SCHEMA_REGISTRY_URL"] = registry_url
     env = child_env(exports)
     os.environ.update(exports)
     settings = load_settings()
@@ -112,7 +121,10 @@ def demo(
             reader.close()
             del reader
             gc.collect()  # free the admin client now, before the broker goes away under it
-        _summary(produced, counts, lag, time.monotonic() - started, logs, settings.database_dsn(), keep_stack)
+        framing, wrong = framing_report(kafka, settings.topics.value_schemas(), settings.schema_registry_url)
+        problems += wrong
+        _summary(produced, counts, lag, time.monotonic() - started, logs, settings.database_dsn(), keep_stack,
+                 framing)
         if counts["transactions"] != produced:
             problems.append(f"persisted {counts['transactions']:,.0f} transactions of {produced:,} produced")
         if counts["scored"] != produced:
@@ -129,7 +141,7 @@ def demo(
 
 
 def _summary(produced: int, counts: dict[str, float], lag: dict[str, int], elapsed: float, logs: Path, dsn: str,
-             keep_stack: bool) -> None:
+             keep_stack: bool, framing: str) -> None:
     table = Table(title="summary", show_header=False)
     table.add_column("what")
     table.add_column("value", justify="right")
@@ -145,6 +157,7 @@ def _summary(produced: int, counts: dict[str, float], lag: dict[str, int], elaps
     table.add_row("alert precision", f"{precision:.3f}")
     for name, value in lag.items():
         table.add_row(f"final lag {name}", f"{value:,}")
+    table.add_row("value framing", framing)
     table.add_row("wall time", f"{elapsed:,.0f} s")
     console.print(table)
     console.print(f"component logs: {logs}")
