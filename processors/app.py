@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from typing import Any
@@ -27,6 +28,8 @@ from synfinance.processors.worker import Worker, WorkerConfig
 
 log = logging.getLogger(__name__)
 READY_WITHIN_S = 30.0  # /readyz fails when no transaction was committed for this long
+STALL_EXIT_CODE = 3  # `on_stall="exit"`: the loop stopped turning (processors.watchdog); a supervisor restarts it
+STALL_GRACE_S = 2.0  # /healthz says not alive this long before the process exits
 
 
 class _WebOnly(BootStrategy):
@@ -40,10 +43,11 @@ class ProcessorApp(faust.App):
 class WorkerHost:
     """Runs `Worker` in a thread; records how it ended so the command can set its exit code."""
 
-    def __init__(self, config: WorkerConfig, metrics: ProcessorMetrics) -> None:
-        self.config, self.metrics = config, metrics
+    def __init__(self, config: WorkerConfig, metrics: ProcessorMetrics, on_stall: str = "restart") -> None:
+        self.config, self.metrics, self.on_stall = config, metrics, on_stall
         self.worker: Worker | None = None
         self.error: BaseException | None = None
+        self.stalled: str | None = None
         self.finished = threading.Event()
         self._stop_requested = False
         self._thread = threading.Thread(target=self._run, name="synfin-processor", daemon=True)
@@ -54,6 +58,7 @@ class WorkerHost:
     def _run(self) -> None:
         try:
             self.worker = Worker(self.config, self.metrics)
+            self.worker.watchdog.watch(self._on_stall)
             self.worker.run()
         except BaseException as exc:  # reported by the command; the process exits non-zero
             self.error = exc
@@ -64,6 +69,28 @@ class WorkerHost:
                 # the loop ended by itself (idle, or an error): stop the Faust worker around it the way
                 # a signal would, so shutdown runs in order
                 os.kill(os.getpid(), signal.SIGTERM)
+
+    def _on_stall(self, reason: str) -> None:
+        """One line, not alive on /healthz, then a fresh process: the stuck thread cannot be stopped, and a
+        new one with the same transactional id fences the old and resumes from its last commit."""
+        self.stalled = reason
+        then = "restarting" if self.on_stall == "restart" else f"exiting with code {STALL_EXIT_CODE}"
+        log.error("processor worker %s stalled: %s; %s to resume from its last committed transaction",
+                  self.config.worker_id, reason, then)
+        threading.Timer(STALL_GRACE_S, self._leave).start()
+
+    def _leave(self) -> None:
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        if self.on_stall == "restart":
+            os.execv(sys.executable, sys.orig_argv)  # the same command, in this process's place
+        os._exit(STALL_EXIT_CODE)
+
+    @property
+    def alive(self) -> bool:
+        return not self.finished.is_set() and self.stalled is None
 
     def stop(self, timeout: float = 60.0) -> None:
         self._stop_requested = True
@@ -78,10 +105,11 @@ class WorkerHost:
                 and time.monotonic() - worker.last_commit < READY_WITHIN_S)
 
 
-def build_app(config: WorkerConfig, web_port: int | None, web_host: str = "127.0.0.1") -> tuple[faust.App, WorkerHost]:
+def build_app(config: WorkerConfig, web_port: int | None, web_host: str = "127.0.0.1",
+              on_stall: str = "restart") -> tuple[faust.App, WorkerHost]:
     """The Faust app and the host of its worker thread (`web_port=None`: no web server)."""
     metrics = ProcessorMetrics()
-    host = WorkerHost(config, metrics)
+    host = WorkerHost(config, metrics, on_stall)
     app = ProcessorApp(f"{config.group}-{config.worker_id}", broker=f"kafka://{config.kafka['bootstrap.servers']}",
                        web_enabled=web_port is not None, web_port=web_port or 6066, web_host=web_host,
                        web_bind=web_host)
@@ -92,8 +120,9 @@ def build_app(config: WorkerConfig, web_port: int | None, web_host: str = "127.0
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:
-        alive = not host.finished.is_set()
-        return web.json({"alive": alive}, status=200 if alive else 503)
+        alive = host.alive
+        body = {"alive": alive} if host.stalled is None else {"alive": False, "stalled": host.stalled}
+        return web.json(body, status=200 if alive else 503)
 
     @app.page("/readyz")
     async def readyz(web: Any, request: Any) -> Any:
@@ -112,9 +141,10 @@ def build_app(config: WorkerConfig, web_port: int | None, web_host: str = "127.0
 
 
 def run_worker(config: WorkerConfig, web_port: int | None, loglevel: str = "warning",
-               web_host: str = "127.0.0.1") -> int:
-    """Run one worker until a signal or its own end; 0 if it ended cleanly, 1 if it failed."""
-    app, host = build_app(config, web_port, web_host)
+               web_host: str = "127.0.0.1", on_stall: str = "restart") -> int:
+    """Run one worker until a signal or its own end; 0 if it ended cleanly, 1 if it failed. A stalled worker
+    (`on_stall`) replaces its process with a fresh one ("restart") or exits with STALL_EXIT_CODE ("exit")."""
+    app, host = build_app(config, web_port, web_host, on_stall)
     with contextlib.suppress(SystemExit):  # mode's worker always ends with SystemExit
         faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
     return 1 if host.error is not None else 0

@@ -51,6 +51,7 @@ from synfinance.processors.outputs import ScoredEncoder
 from synfinance.processors.replica import ReplicaReader
 from synfinance.processors.scoring import FraudModel
 from synfinance.processors.state import CustomerState, dumps, loads
+from synfinance.processors.watchdog import Watchdog
 from synfinance.processors.wire import NULL_KEY, NULL_VALUE, LabelFacts, decode_rows
 from synfinance.schemas.batch_decode import BatchDecoder
 from synfinance.schemas.codec import Codec, CodecError
@@ -84,6 +85,9 @@ class WorkerConfig:
     max_labelled_inputs: int = 4_000_000  # inputs kept for label revisions (~135 bytes each), oldest evicted
     max_buffered: int = 5_000  # per partition: beyond it, pause fetching it
     stop_when_idle_s: float | None = None  # tests and benchmarks: exit once nothing came for this long
+    # the loop not turning for this long is a hang (processors.watchdog): above a transaction's 60 s timeout
+    # for one try, below the five tries `TransactionalProducer.commit` allows a retriable failure
+    stall_s: float = 90.0
     codec: Codec = field(default_factory=Codec)  # the framing of scores and alerts (a registry's ids)
 
     @property
@@ -131,6 +135,7 @@ class Worker:
         self.stopping = False
         self.ready = False
         self.last_commit = 0.0
+        self.watchdog = Watchdog(config.stall_s)  # the host watches it (processors.app)
         topics = config.topics
         counts = partition_counts(config.kafka, [topics.customers, topics.transactions, topics.labels])
         if counts[topics.transactions] != counts[topics.labels]:
@@ -187,6 +192,7 @@ class Worker:
         next_compact = 0.0
         try:
             while not self.stopping:
+                self.watchdog.beat()
                 got = self.replica.pump(self.frontier)
                 messages = self.consumer.consume(self.config.batch_size, timeout=0.02 if got else 0.1)
                 now, wall = time.monotonic(), time.time()  # wall: received/latency times, as in the records
@@ -343,7 +349,10 @@ class Worker:
             queue = self.held.get(partition) if topic == config.topics.transactions else None
             # a held transaction is not done: the next owner (or a restart) must read it again
             offsets.append(TopicPartition(topic, partition, queue[0].message.offset() if queue else offset))
-        self.producer.commit(offsets, self.consumer.consumer_group_metadata())
+        self.watchdog.beat("committing a Kafka transaction")
+        self.producer.commit(offsets, self.consumer.consumer_group_metadata(),
+                             on_retry=lambda error: self.watchdog.beat(f"retrying a commit after {error.name()}"))
+        self.watchdog.beat()
         self.last_commit = time.monotonic()
         self.metrics.commits.inc()
         self.metrics.learned.inc(engine.counters.learned - self._learned_reported)
