@@ -81,6 +81,8 @@ def transaction_columns(n: int, seed: int = 7) -> dict[str, Any]:
         "status": _vocab(rng, ["APPROVED", "DECLINED"], n),
         "decline_reason": nullable(["INSUFFICIENT_FUNDS", "DO_NOT_HONOUR", "INCORRECT_PIN", "EXPIRED"], 0.95),
         "response_code": _vocab(rng, ["00", "51", "05", "55", "54"], n),
+        # ~0.5% refunds, each naming an earlier transaction
+        "original_transaction_id": FixedStrings(np.roll(ids, 1), rng.random(n) >= 0.005),
     }
 
 
@@ -90,7 +92,9 @@ def rows_from_columns(columns: dict[str, Any], n: int) -> list[dict[str, Any]]:
         if isinstance(column, Vocab):
             as_lists[name] = [column.values[c] for c in column.codes.tolist()]
         elif isinstance(column, FixedStrings):
-            as_lists[name] = [v.decode("ascii") for v in column.data.tolist()]
+            null = np.zeros(n, dtype=bool) if column.null is None else column.null
+            as_lists[name] = [None if blank else v.decode("ascii")
+                              for v, blank in zip(column.data.tolist(), null.tolist(), strict=True)]
         else:
             as_lists[name] = column.tolist()
     return [dict(zip(as_lists, values, strict=True)) for values in zip(*as_lists.values(), strict=True)]

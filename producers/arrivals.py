@@ -379,7 +379,8 @@ def derive_fields(c: Customers, m: Merchants, pools: MerchantPools, customer: np
                  + 0.008 * online + 0.015 * (1.0 - c.digital_familiarity[customer]) + UPI_BUSINESS_DECLINE * upi)
     declined = u[:, U_DECLINE] < p_decline
     # a refund gives back an earlier approved purchase of the customer (producers/refunds.py)
-    city = refunds.give_back(customer, times, ttype, declined, merchant, online, mode, amount, city, device, phone)
+    city, original = refunds.give_back(customer, times, ttype, declined, merchant, online, mode, amount, city,
+                                       device, phone)
     # P2P: mostly the customer's own family and friends; NEW_PAYEE_SHARE go to someone they never paid
     # before (one of somebody else's payees, or another customer), as fraud transfers do. U_LOYAL and
     # U_CATEGORY are not used by P2P rows otherwise.
@@ -393,8 +394,11 @@ def derive_fields(c: Customers, m: Merchants, pools: MerchantPools, customer: np
             u[new_payee, U_CHANNEL] < 0.5, np.minimum((someone * len(c.payee_vpas)).astype(np.int64),
                                                       len(c.payee_vpas) - 1),
             len(c.payee_vpas) + holders[np.minimum((someone * len(holders)).astype(np.int64), len(holders) - 1)])
-    return assemble(c, m, customer, seq, times, city, ttype, merchant, payee, mode, online, amount, device,
+    rows = assemble(c, m, customer, seq, times, city, ttype, merchant, payee, mode, online, amount, device,
                     declined, np.full(n, -1, dtype=np.int64), u[:, U_ENTRY], u[:, U_TERMINAL], u[:, U_REASON])
+    refunded = np.flatnonzero(original >= 0)
+    rows.original_time_us[refunded] = times[original[refunded]]
+    return rows
 
 
 def _is_purchase(holds: npt.NDArray[np.bool_], u_type: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:

@@ -61,6 +61,10 @@ class EventColumns:
     terminal: I64          # index into the terminal vocabulary or -1
     status: I64
     decline_reason: I64    # index into DECLINE_REASONS or -1
+    # a refund's purchase (producers.refunds): its event time as generated (before the stream nudges equal times
+    # of a customer apart), set when the refund is made; its seq, resolved from that when the stream numbers rows
+    original_time_us: I64  # -1: not a refund
+    original_seq: I64      # -1: not a refund, or not resolved yet
     # ground truth (goes to the Label record only)
     fraud_type: I64        # index into the fraud type table or -1
     scenario: I64          # scenario ordinal or -1

@@ -89,6 +89,7 @@ def assemble(c: Customers, m: Merchants, customer: npt.NDArray[np.int64], seq: n
         payment_mode=mode, instrument=customer * len(ev.PAYMENT_MODES) + mode, channel=channel, entry_mode=entry,
         transaction_type=ttype, city=city, latitude=lat, longitude=lon, device=device, terminal=terminal,
         status=declined.astype(np.int64), decline_reason=reason,
+        original_time_us=minus_one.copy(), original_seq=minus_one.copy(),
         fraud_type=minus_one, scenario=minus_one.copy(), anomaly_type=minus_one.copy(),
         severity=np.zeros(n), label_delay_us=np.zeros(n, dtype=np.int64), revision_delay_us=minus_one.copy(),
     )

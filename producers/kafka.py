@@ -17,7 +17,7 @@ see the other N-1 fail.
 
 >>> headers = RecordHeaders(seed=42, schema="transaction")
 >>> headers.schema_value
-b'in.synfinance.Transaction@6cd8dba87677abe7'
+b'in.synfinance.Transaction@9bb6d1b158fcfb5e'
 >>> headers.one(7, b"00-...-01")[:2]
 [('synfin-seed', b'42'), ('synfin-seq', b'7')]
 """

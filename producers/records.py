@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 ID_DIGITS = 8
 PREFIX = 8  # "T" + the six-character stream id + "-"
+ID_LENGTH = PREFIX + 2 * ID_DIGITS + 1
 # "0000".."9999" as ASCII: an 8-digit number is two row lookups instead of eight divisions. Each 4-byte row is
 # gathered as one little-endian uint32 into a field of _ID_LAYOUT (cheaper than gathering and copying byte rows).
 _FOUR_DIGITS = np.array([list(f"{i:04d}".encode()) for i in range(10_000)], dtype=np.uint8)
@@ -40,7 +41,7 @@ _ID_LAYOUT = np.dtype({"names": ["prefix", "customer_high", "customer_low", "das
                        "formats": [f"S{PREFIX}", "<u4", "<u4", "u1", "<u4", "<u4"],
                        "offsets": [0, PREFIX, PREFIX + 4, PREFIX + ID_DIGITS, PREFIX + ID_DIGITS + 1,
                                    PREFIX + ID_DIGITS + 5],
-                       "itemsize": PREFIX + 2 * ID_DIGITS + 1})
+                       "itemsize": ID_LENGTH})
 
 
 def transaction_ids(customer: npt.NDArray[np.int64], seq: npt.NDArray[np.int64], sid: str) -> npt.NDArray[np.bytes_]:
@@ -57,7 +58,7 @@ def transaction_ids(customer: npt.NDArray[np.int64], seq: npt.NDArray[np.int64],
         high, low = np.divmod(values % 100_000_000, 10_000)
         out[f"{field}_high"] = _FOUR_DIGITS_U32[high]
         out[f"{field}_low"] = _FOUR_DIGITS_U32[low]
-    return out.view(f"S{PREFIX + 2 * ID_DIGITS + 1}")
+    return out.view(f"S{ID_LENGTH}")
 
 
 def _vocab(codes: npt.NDArray[np.int64], values: Sequence[str | None]) -> Vocab:
@@ -144,7 +145,15 @@ class RecordEncoder:
             "status": _vocab(e.status, ev.STATUSES),
             "decline_reason": _vocab(reason, self.reasons),
             "response_code": _vocab(reason, self.codes),
+            "original_transaction_id": self._originals(e),
         }
+
+    def _originals(self, e: EventColumns) -> FixedStrings:
+        """The transaction_id of the purchase each refund gives back (same customer, its `original_seq`), else null."""
+        linked = np.flatnonzero(e.original_seq >= 0)
+        data = np.zeros(len(e), dtype=f"S{ID_LENGTH}")
+        data[linked] = transaction_ids(e.customer[linked], e.original_seq[linked], self.sid)
+        return FixedStrings(data, e.original_seq < 0)
 
     def label_columns(self, e: EventColumns, revision: bool = False) -> dict[str, object]:
         """First labels (revision 0) of `e`, or with `revision` the revision-1 labels of rows that have one.

@@ -4,7 +4,7 @@
 batches in global event-time order (ties broken by customer, then the customer's own counter). With
 `shard=(i, n)` only customers whose ordinal is i mod n are generated; the union of the n shards is
 the unsharded stream, record for record. Every record has a stream position (`seq` header), so a
-killed run resumes exactly with `skip`.
+killed run resumes exactly with `skip`. A refund names its purchase's `seq` (`producers.refunds.link`).
 
 >>> stream = TransactionStream(StreamConfig(seed=7, customers=50, merchants=20))
 >>> batch = next(stream.batches(100))
@@ -22,6 +22,7 @@ from functools import cached_property
 import numpy as np
 import numpy.typing as npt
 
+from synfinance.producers import refunds
 from synfinance.producers.anomalies import VELOCITY_SHARE
 from synfinance.producers.arrivals import ArrivalGenerator, strictly_increasing
 from synfinance.producers.customers import MAX_CUSTOMERS, Customers, build_customers
@@ -151,6 +152,7 @@ class TransactionStream:
         engine = FraudEngine(config.seed, world.customers, world.merchants, world.pools, world.actors, self.members,
                              config.fraud_rate, delays, config.start_us, config.anomaly_rate)
         seq = np.zeros(len(self.members), dtype=np.int64)
+        purchases = refunds.Purchases.empty()
         index, count = config.shard
         block = 0
         while True:
@@ -160,16 +162,21 @@ class TransactionStream:
             # Rows in (customer, time) order to number each customer's events, then in time order (stable). Only
             # the columns these steps need are permuted; the whole table is gathered once, in the final order.
             rows, by_customer = legit, None
-            customer, times = legit.customer, legit.time_us
+            customer, generated = legit.customer, legit.time_us
+            times = generated
             if len(fraud):
                 rows = EventColumns.concat([legit, fraud])
                 by_customer = merge_by_customer(legit, fraud, curves.start_us)
                 customer = rows.customer[by_customer]
-                times = strictly_increasing(customer, rows.time_us[by_customer])
+                generated = rows.time_us[by_customer]
+                times = strictly_increasing(customer, generated)
             position = (customer - index) // count
             per_member = np.bincount(position, minlength=len(self.members))
             numbers = seq[position] + np.arange(len(rows)) - np.repeat(np.cumsum(per_member) - per_member, per_member)
             seq += per_member
+            # each refund's purchase by (customer, time as generated): in this block or the end of the last one
+            purchases = refunds.link(rows, by_customer, customer, generated, numbers, purchases, curves.start_us,
+                                     curves.start_us + BLOCK_US)
             in_time = stable_order(times)
             ordered = rows.take(in_time if by_customer is None else by_customer[in_time])
             ordered.time_us, ordered.seq = times[in_time], numbers[in_time]

@@ -45,9 +45,11 @@ class Vocab:
 
 @dataclass(frozen=True, slots=True)
 class FixedStrings:
-    """Equal-length ASCII strings as a numpy ``S<k>`` array (e.g. ids), none null."""
+    """Equal-length ASCII strings as a numpy ``S<k>`` array (e.g. ids); for a ``["null", string]`` field,
+    ``null`` marks the rows that are null (their ``data`` is not read)."""
 
     data: np.ndarray
+    null: np.ndarray | None = None
 
 
 Column = np.ndarray | Vocab | FixedStrings
@@ -212,7 +214,8 @@ class BatchEncoder:
     * boolean: bool ``np.ndarray``; double: float ``np.ndarray``;
     * ``["null", "double"]``: float ``np.ndarray``, NaN meaning null;
     * string / enum / ``["null", string]`` / ``["null", enum]``: ``Vocab`` (enum values are symbol
-      names, ``None`` is null); string and ``["null", string]`` also take ``FixedStrings``.
+      names, ``None`` is null); string and ``["null", string]`` also take ``FixedStrings`` (with a
+      ``null`` mask for the latter).
 
     Unsupported field types (arrays, maps, other unions) or column kinds raise ``TypeError``; bad
     values (None for a non-null field, unknown enum symbol, int out of range) raise ``ValueError``.
@@ -286,7 +289,7 @@ class BatchEncoder:
         if isinstance(column, FixedStrings):
             if field.kind is not FieldKind.STRING:
                 raise TypeError(f"{where}: FixedStrings column given for a {field.kind.value} field")
-            return _fixed_string_blocks(where, field, column.data, n)
+            return _fixed_string_blocks(where, field, column.data, column.null, n)
         if not isinstance(column, np.ndarray):
             raise TypeError(f"{where}: unsupported column type {type(column).__name__}")
         if column.shape != (n,):
@@ -422,15 +425,28 @@ def _encode_strings(field: _Field, values: Sequence[str | None]) -> list[bytes] 
     return [null if value is None else heads[len(b)] + b for value, b in zip(values, utf8, strict=True)]
 
 
-def _fixed_string_blocks(where: str, field: _Field, data: np.ndarray, n: int) -> list[_Block]:
+def _fixed_string_blocks(where: str, field: _Field, data: np.ndarray, null: np.ndarray | None,
+                         n: int) -> list[_Block]:
     if data.dtype.kind != "S" or data.dtype.itemsize == 0 or data.shape != (n,):
         raise TypeError(f"{where}: FixedStrings needs an S<k> array of shape ({n},), got {data.dtype}")
+    if null is not None and (not field.nullable or null.dtype != np.bool_ or null.shape != (n,)):
+        raise TypeError(f"{where}: FixedStrings.null needs a nullable field and a bool array of shape ({n},)")
     k = data.dtype.itemsize
     matrix = np.ascontiguousarray(data).view(np.uint8).reshape(n, k)
+    present = matrix if null is None else matrix[~null]
     # numpy drops trailing NULs when reading S<k> items, so a shorter string would be padded here
-    if n and (not matrix[:, -1].all() or int(matrix.max()) > 0x7F):
+    if len(present) and (not present[:, -1].all() or int(present.max()) > 0x7F):
         raise ValueError(f"{where}: FixedStrings must all be exactly {k} ASCII characters")
-    return [_constant(field.value_tag + zigzag_varint(k)), _Block(_as_items(matrix), k, k)]
+    head = field.value_tag + zigzag_varint(k)
+    if null is None:
+        return [_constant(head), _Block(_as_items(matrix), k, k)]
+    # one block: the union tag and length, then the string; a null row is its tag alone (the rest is padding
+    # that the next field overwrites)
+    items = np.empty((n, len(head) + k), dtype=np.uint8)
+    items[:, :len(head)] = np.frombuffer(head, dtype=np.uint8)
+    items[:, len(head):] = matrix
+    items[null, 0] = field.null_tag[0]
+    return [_Block(_as_items(items), len(head) + k, np.where(null, len(field.null_tag), len(head) + k))]
 
 
 def _integer_block(where: str, field: _Field, column: np.ndarray) -> _Block:

@@ -119,6 +119,7 @@ transactions = Table(
     Column("latitude", Double, nullable=False), Column("longitude", Double, nullable=False),
     _text("device_id", True), _text("terminal_id", True), _text("ip_address", True),
     _text("status"), _text("decline_reason", True), _text("response_code"),
+    _text("original_transaction_id", True),  # a refund's purchase (added by migration 0003)
     _ingested_at(),
     Index(None, "customer_id", "event_time"),
     # person-to-person transfers (~30%) have no merchant: leaving them out makes every insert cheaper

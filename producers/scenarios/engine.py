@@ -6,7 +6,9 @@ them, i.e. f/(1-f) * L * weight_t / mean_events_t scenario starts, spread evenly
 eligible for t. Each customer's starts come from uniforms its own arrival generator draws anyway;
 the scenario itself is planned with the customer's own FRAUD generator. Mule rings are planned from
 each ring's generator and emitted only for the customers of this shard. Transactions planned past
-the end of the block wait for the block they fall in.
+the end of the block wait for the block they fall in. Warm-up scenarios (planned before the start, so
+that the first days carry the fraud rate of any other) keep only their rows at or after the start, and
+no refund of a purchase before it.
 """
 
 from __future__ import annotations
@@ -96,7 +98,11 @@ class FraudEngine:
             self._plan(b, curves, heads, legit, rows)
         planned = rows.build()
         if len(planned):
-            keep = self.is_member[planned.customer] & (planned.time_us >= self.start_us)
+            # a warm-up scenario's rows before the start are not in the stream, nor a refund of such a purchase:
+            # every refund of the stream names a purchase the stream holds
+            original = planned.original_time_us
+            keep = (self.is_member[planned.customer] & (planned.time_us >= self.start_us)
+                    & ((original < 0) | (original >= self.start_us)))
             planned = planned.take(np.flatnonzero(keep))
         everything = EventColumns.concat([self.pending, planned])
         due = everything.time_us < curves.start_us + BLOCK_US

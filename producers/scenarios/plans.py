@@ -19,6 +19,7 @@ from synfinance.producers import events as ev
 from synfinance.producers.customers import Customers
 from synfinance.producers.labels import LabelDelays
 from synfinance.producers.merchants import MerchantPools, Merchants
+from synfinance.producers.refunds import REFUND_WINDOW_US
 from synfinance.producers.scenarios.actors import FraudActors
 from synfinance.producers.scenarios.catalogue import FRAUD_CODE, SPEC_BY_NAME
 from synfinance.producers.scenarios.rows import RowBuilder, card_mode
@@ -315,9 +316,9 @@ def refund_abuse(p: Plan) -> None:
                     "merchant": merchant}
         p.rows.add(customer=p.victim, time_us=t, ttype=ev.PURCHASE, device=p.rows.own_device(p.victim, t), u=p.u3(),
                    label_delay_us=p.legit_delay(), **purchase)  # type: ignore[arg-type]
-        refunded = t + int(p.rng.uniform(2, 72) * HOUR)
+        refunded = t + int(p.rng.uniform(2, REFUND_WINDOW_US / HOUR) * HOUR)
         p.emit("refund_abuse", time_us=refunded, ttype=ev.REFUND, device=p.rows.own_device(p.victim, refunded),
-               **purchase)
+               original_time_us=t, **purchase)
 
 
 def qr_code_swap(p: Plan) -> None:

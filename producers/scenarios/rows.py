@@ -21,7 +21,7 @@ from synfinance.producers.merchants import Merchants
 DAY_US = 86_400_000_000
 _COLUMNS = ("customer", "time_us", "ttype", "mode", "amount", "city", "online", "merchant", "payee", "device",
             "declined", "entry", "fraud_type", "scenario", "label_delay_us", "revision_delay_us", "anomaly_type",
-            "severity", "u_entry", "u_terminal", "u_reason")
+            "severity", "u_entry", "u_terminal", "u_reason", "original_time_us")
 _CARD_PRESENT = (ev.CHIP, ev.CONTACTLESS, ev.SWIPE)
 
 
@@ -48,8 +48,9 @@ class RowBuilder:
             online: bool = False, merchant: int = -1, payee: int = -1, device: int = -1, declined: bool = False,
             entry: int = -1, fraud_type: int = -1, scenario: int = -1, label_delay_us: int = 0,
             revision_delay_us: int = -1, anomaly_type: int = -1, severity: float = 0.0,
-            u: tuple[float, float, float] = (0.5, 0.5, 0.5)) -> None:
-        """One planned transaction. `device`/`payee` index the vocabularies (see module docstring)."""
+            u: tuple[float, float, float] = (0.5, 0.5, 0.5), original_time_us: int = -1) -> None:
+        """One planned transaction. `device`/`payee` index the vocabularies (see module docstring); a refund
+        names the time of the purchase it gives back (`original_time_us`, producers.refunds)."""
         if merchant >= 0 and bool(self.merchants.is_online[merchant]) != online:
             # the pool fell back to a merchant of the other kind: the merchant decides the channel
             online = bool(self.merchants.is_online[merchant])
@@ -63,7 +64,7 @@ class RowBuilder:
         self.planned.append((customer, time_us, ttype, mode, max(round(amount_inr * 100), 100), city, online, merchant,
                              payee, device, declined, entry, fraud_type, scenario, label_delay_us,
                              revision_delay_us, anomaly_type,
-                             severity, u[0], u[1], u[2]))
+                             severity, u[0], u[1], u[2], original_time_us))
 
     def own_device(self, customer: int, time_us: int) -> int:
         """The phone the customer pays from at that time (`Customers.phone_at`)."""
@@ -98,6 +99,7 @@ class RowBuilder:
         rows.revision_delay_us = col["revision_delay_us"].astype(np.int64)
         rows.anomaly_type = col["anomaly_type"].astype(np.int64)
         rows.severity = col["severity"].astype(np.float64)
+        rows.original_time_us = col["original_time_us"].astype(np.int64)
         return rows
 
 

@@ -23,7 +23,8 @@ import numpy.typing as npt
 TEXT_FIELDS = ("transaction_id", "customer_id", "merchant_id", "payee_vpa", "payment_mode", "card_network",
                "card_type", "card_bin", "masked_pan", "payer_vpa", "instrument_id", "channel", "entry_mode",
                "transaction_type", "merchant_category", "mcc", "city", "state", "region", "device_id",
-               "terminal_id", "ip_address", "status", "decline_reason", "response_code", "currency")
+               "terminal_id", "ip_address", "status", "decline_reason", "response_code", "currency",
+               "original_transaction_id")
 NUMBER_FIELDS = ("event_time", "amount_paise", "city_tier", "latitude", "longitude")
 LABEL_TEXT = ("transaction_id", "fraud_type", "anomaly_type")
 LABEL_NUMBERS = ("event_time", "label_time", "revision", "is_fraud", "is_anomaly")

@@ -40,7 +40,6 @@ from synfinance.producers.world.geography import CITIES, REGIONS
 Mask = npt.NDArray[np.bool_]
 CITY_RADIUS_DEG = 0.25  # a transaction happens at a shop or a home of its city (both within ~10 km)
 CHARGEBACK_MIN_DAYS = 30
-REFUND_LOOKBACK_US = 7 * 86_400e6  # a refund comes within a week of its purchase
 _NETWORK = {name.upper(): name for name in PAN_LENGTH}
 _MCC = {c.name: c.mcc for c in CATEGORIES} | {ATM_CATEGORY: ATM_MCC}
 _CITY = {c.name: c for c in CITIES}
@@ -219,26 +218,35 @@ def refunds_go_back(s: Stream) -> Mask:
 
 
 def refunds_follow_a_purchase(s: Stream) -> Mask:
-    """A refund gives back an earlier approved purchase of the same customer at the same merchant with
-    the same instrument, of at least the refunded amount (in the data's first week the purchase may
-    predate the data)."""
+    """Every refund names its purchase (original_transaction_id): an earlier approved purchase in the data of
+    the same customer at the same merchant with the same instrument, of at least the refunded amount, and
+    named by no earlier refund; no other row names one."""
     t = s.transactions
-    times = t.number("event_time")
-    settled = times >= (np.nanmin(times) if t.n else 0.0) + REFUND_LOOKBACK_US
-    refunds = np.flatnonzero(t.equals("transaction_type", "REFUND") & settled)
-    bad = np.zeros(t.n, dtype=bool)
-    if not len(refunds):
+    refund = t.equals("transaction_type", "REFUND")
+    named = ~t.null("original_transaction_id")
+    bad = refund != named
+    rows = np.flatnonzero(refund & named)
+    if not len(rows):
         return bad
-    keys = (t.codes["customer_id"].astype(np.int64) << 42) ^ (t.codes["merchant_id"].astype(np.int64) << 21) \
-        ^ t.codes["instrument_id"].astype(np.int64)
-    amounts = t.number("amount_paise")
-    purchases = np.flatnonzero(t.equals("transaction_type", "PURCHASE") & t.equals("status", "APPROVED")
-                               & np.isin(keys, keys[refunds]))
-    bought: dict[int, list[tuple[float, float]]] = {}
-    for i in purchases.tolist():
-        bought.setdefault(int(keys[i]), []).append((times[i], amounts[i]))
-    for i in refunds.tolist():
-        bad[i] = not any(when < times[i] and paid >= amounts[i] for when, paid in bought.get(int(keys[i]), ()))
+    # the row of each named id (-1: not in the data), through the two columns' vocabularies
+    row_of_code = np.full(len(t.vocab["transaction_id"]), -1, dtype=np.int64)
+    row_of_code[t.codes["transaction_id"]] = np.arange(t.n)
+    code_of_id = {value: code for code, value in enumerate(t.vocab["transaction_id"])}
+    named_row = np.array([row_of_code[code_of_id[v]] if v in code_of_id else -1
+                          for v in t.vocab["original_transaction_id"]], dtype=np.int64)
+    original = named_row[t.codes["original_transaction_id"][rows]]
+    at = np.maximum(original, 0)
+    purchase = t.equals("transaction_type", "PURCHASE") & t.equals("status", "APPROVED")
+    times, amounts = t.number("event_time"), t.number("amount_paise")
+    same = np.ones(len(rows), dtype=bool)
+    for name in ("customer_id", "merchant_id", "instrument_id"):
+        same &= t.codes[name][at] == t.codes[name][rows]
+    fits = (original >= 0) & purchase[at] & same & (times[at] < times[rows]) & (amounts[at] >= amounts[rows])
+    # a purchase is given back once: every refund naming it after the first (by event time) is a violation
+    order = np.lexsort((times[rows], original))
+    again = np.zeros(len(rows), dtype=bool)
+    again[order[1:]] = (original[order][1:] == original[order][:-1]) & (original[order][1:] >= 0)
+    bad[rows] = ~fits | again
     return bad
 
 

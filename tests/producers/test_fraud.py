@@ -22,6 +22,7 @@ from synfinance.producers.scenarios.engine import ANCHOR_COLUMNS, NEW_ACCOUNT_DA
 from synfinance.producers.scenarios.plans import CATEGORY, THRESHOLD_AMOUNTS, Plan, synthetic_identity
 from synfinance.producers.scenarios.rows import RowBuilder
 from synfinance.producers.stream import StreamConfig, TransactionStream, World
+from synfinance.producers.timeline import BLOCK_US
 from synfinance.producers.world.geography import CITY_COST, city_index, haversine_km
 from synfinance.schemas.codec import schema_json
 from synfinance.seeded_stream import final_labels
@@ -331,12 +332,9 @@ def test_stolen_card_and_bust_out_signatures(joined: Rows, world: World) -> None
     assert_shifted(rows_of(joined, "bust_out"), world, "bust_out")
 
 
-def test_refund_abuse_refunds_a_purchase_in_full(joined: Rows) -> None:
+def test_refund_abuse_refunds_a_purchase_in_full(joined: Rows, at_2pct: tuple[TransactionStream, Rows, Rows]) -> None:
     """Each fraudulent refund follows a legitimate purchase at the same merchant, with the same instrument and
     amount, 2-72 hours before: the goods are kept, the money comes back."""
-    by_customer: dict[str, Rows] = defaultdict(list)
-    for r in joined:
-        by_customer[r["customer_id"]].append(r)
     refunds = rows_of(joined, "refund_abuse")
     assert len(refunds) > 50 and all(r["transaction_type"] == "REFUND" and r["channel"] != "POS" for r in refunds)
     # 2-4 purchases 4-48 h apart, each refunded 2-72 h later: a scenario's refunds lie within 11 days of its first
@@ -348,17 +346,20 @@ def test_refund_abuse_refunds_a_purchase_in_full(joined: Rows) -> None:
     complete = [rows for rows in scenarios.values() if rows[0]["event_time"] < joined[-1]["event_time"] - 11 * DAY_US]
     assert len(complete) >= 5 and all(len(rows) >= 2 for rows in complete)
     assert all(rows[-1]["event_time"] - rows[0]["event_time"] <= 11 * DAY_US for rows in scenarios.values())
-    matched = 0
+    # each names its purchase, which the stream holds (a warm-up scenario's refund of a purchase before the start
+    # is left out with it): made 2-72 h before, at that merchant, with that instrument and amount, unlabelled
+    by_id = {x["transaction_id"]: x for x in joined}
     for r in refunds:
-        purchases = [x for x in by_customer[r["customer_id"]] if x["transaction_type"] == "PURCHASE"
-                     and (x["merchant_id"], x["instrument_id"], x["amount_paise"]) == (
-                         r["merchant_id"], r["instrument_id"], r["amount_paise"])
-                     and 2 * HOUR_US <= r["event_time"] - x["event_time"] <= 72 * HOUR_US]
-        assert all(not x["is_fraud"] for x in purchases)
-        matched += len(purchases) >= 1
-    # the purchase of a refund in the first hours of the stream may precede the start
-    assert matched >= len(refunds) - sum(r["event_time"] - joined[0]["event_time"] < 72 * HOUR_US for r in refunds)
-    assert matched > 50
+        x = by_id[r["original_transaction_id"]]
+        assert x["transaction_type"] == "PURCHASE" and x["customer_id"] == r["customer_id"] and not x["is_fraud"]
+        assert (x["merchant_id"], x["instrument_id"], x["amount_paise"]) == (
+            r["merchant_id"], r["instrument_id"], r["amount_paise"])
+        assert 2 * HOUR_US <= r["event_time"] - x["event_time"] <= 72 * HOUR_US
+    assert len({r["original_transaction_id"] for r in refunds}) == len(refunds)
+    # some refunds fall in the block after their purchase's (blocks are 7 days from the start)
+    boundaries = [at_2pct[0].config.start_us + k * BLOCK_US for k in range(1, 4)]
+    assert any(by_id[r["original_transaction_id"]]["event_time"] < b <= r["event_time"]
+               for r in refunds for b in boundaries)
 
 
 def test_qr_code_swap_signature(joined: Rows, world: World) -> None:

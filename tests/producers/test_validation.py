@@ -52,6 +52,40 @@ def _latest_refund(t: list[Record]) -> int:
     return max((r["event_time"], i) for i, r in enumerate(t) if r["transaction_type"] == "REFUND")[1]
 
 
+def _other_customers_purchase(t: list[Record], refund: int) -> int:
+    return next(i for i, r in enumerate(t) if r["transaction_type"] == "PURCHASE" and r["status"] == "APPROVED"
+                and r["customer_id"] != t[refund]["customer_id"] and r["event_time"] < t[refund]["event_time"])
+
+
+def _original(t: list[Record], refund: int) -> int:
+    return next(i for i, r in enumerate(t) if r["transaction_id"] == t[refund]["original_transaction_id"])
+
+
+def _refunded_twice(t: list[Record]) -> None:
+    refund = t[_latest_refund(t)]
+    t.append({**refund, "transaction_id": refund["transaction_id"] + "-again", "event_time": refund["event_time"] + 1})
+
+
+# ways to get a refund's link wrong: each is exactly one violation of refunds_follow_a_purchase
+WRONG_LINKS: dict[str, Callable[[list[Record]], None]] = {
+    "another_customers_purchase": lambda t: t[_latest_refund(t)].update(
+        original_transaction_id=t[_other_customers_purchase(t, _latest_refund(t))]["transaction_id"]),
+    "no_link": lambda t: t[_latest_refund(t)].update(original_transaction_id=None),
+    "an_id_not_in_the_data": lambda t: t[_latest_refund(t)].update(original_transaction_id="T000000-00000000-00000000"),
+    "a_link_on_a_purchase": lambda t: t[_first(t, transaction_type="PURCHASE")].update(
+        original_transaction_id=t[_latest_refund(t)]["original_transaction_id"]),
+    "refunded_twice": _refunded_twice,
+    "before_its_purchase": lambda t: t[_latest_refund(t)].update(
+        event_time=t[_original(t, _latest_refund(t))]["event_time"] - 1),
+    "more_than_was_paid": lambda t: t[_latest_refund(t)].update(
+        amount_paise=t[_original(t, _latest_refund(t))]["amount_paise"] + 1),
+    "another_instrument": lambda t: t[_latest_refund(t)].update(instrument_id="I-someone-else"),
+    "another_merchant": lambda t: t[_latest_refund(t)].update(
+        merchant_id=next(r["merchant_id"] for r in t if r["merchant_id"] not in (
+            None, t[_latest_refund(t)]["merchant_id"]))),
+}
+
+
 def _unrevised_fraud(labels: list[Record]) -> int:
     revised = {x["transaction_id"] for x in labels if x["revision"] > 0}
     return next(i for i, x in enumerate(labels) if x["is_fraud"] and x["transaction_id"] not in revised)
@@ -76,7 +110,7 @@ PLANTED: dict[str, Callable[[list[Record], list[Record]], None]] = {
         amount_paise=t[_first(t, merchant_category="groceries")]["amount_paise"] + 1),
     "refunds_go_back": lambda t, _: t[_first(t, transaction_type="REFUND", payment_mode="UPI")].update(
         entry_mode="QR_SCAN", channel="QR"),
-    "refunds_follow_a_purchase": lambda t, _: t[_latest_refund(t)].update(amount_paise=99_99_999),
+    "refunds_follow_a_purchase": lambda t, _: WRONG_LINKS["another_customers_purchase"](t),
     "one_first_label": lambda _, labels: labels.append(dict(labels[0])),
     "labels_are_whole": lambda _, labels: labels[_unrevised_fraud(labels)].update(fraud_type=None),
     "revisions_are_chargebacks": lambda _, labels: labels[_first(labels, revision=1)].update(
@@ -90,12 +124,26 @@ def test_every_rule_has_a_planted_violation() -> None:
 
 @pytest.mark.parametrize("rule", RULES, ids=[r.name for r in RULES])
 def test_each_rule_catches_its_planted_violation(rule: Any, records: tuple[list[Record], list[Record]]) -> None:
-    rows = None if rule.name == "refunds_follow_a_purchase" else 30_000  # the latest refund: past the first week
-    transactions, labels = copy.deepcopy(records[0][:rows]), copy.deepcopy(records[1])
+    transactions, labels = copy.deepcopy(records[0][:30_000]), copy.deepcopy(records[1])
     PLANTED[rule.name](transactions, labels)
     planted = stream_of(transactions, labels)
     assert int(rule.violations(planted).sum()) == 1, rule.name
     assert not quality.build(planted).passed
+
+
+def test_every_refund_names_its_purchase(clean: Stream) -> None:
+    t = clean.transactions
+    refunds = t.equals("transaction_type", "REFUND")
+    assert int(refunds.sum()) > 300 and not t.null("original_transaction_id")[refunds].any()
+    assert t.null("original_transaction_id")[~refunds].all()
+
+
+@pytest.mark.parametrize("wrong", WRONG_LINKS, ids=list(WRONG_LINKS))
+def test_a_wrong_refund_link_is_one_violation(wrong: str, records: tuple[list[Record], list[Record]]) -> None:
+    transactions = copy.deepcopy(records[0][:30_000])
+    WRONG_LINKS[wrong](transactions)
+    rule = next(r for r in RULES if r.name == "refunds_follow_a_purchase")
+    assert int(rule.violations(stream_of(transactions, records[1])).sum()) == 1
 
 
 def test_the_report_counts_labels_and_fraud(clean: Stream) -> None:

@@ -75,9 +75,14 @@ def _random_column(type_: Any, nullable: bool, n: int, rng: np.random.Generator)
         column[rng.random(n) < 0.25] = np.nan  # null when nullable, a NaN double otherwise
         rng.shuffle(column)
         return column, [None if nullable and np.isnan(v) else float(v) for v in column]
-    if type_ == "string" and not nullable and rng.random() < 0.5:
+    if type_ == "string" and rng.random() < 0.5:
         data = np.array([f"ID{v:018d}".encode() for v in rng.integers(0, 10**18, n)], dtype="S20")
-        return FixedStrings(data), [v.decode("ascii") for v in data]
+        if not nullable:
+            return FixedStrings(data), [v.decode("ascii") for v in data]
+        null = rng.random(n) < 0.7
+        data[np.flatnonzero(null)[::2]] = b""  # a null row's data is never read: empty (all NULs) or not
+        return FixedStrings(data, null), [None if blank else v.decode("ascii") for v, blank in zip(data, null,
+                                                                                                   strict=True)]
     if type_ == "string":
         vocab: list[str | None] = list(rng.permutation(STRINGS))
     else:  # enum: a shuffled subset of the symbols
@@ -151,6 +156,10 @@ def _label_columns(n: int = 4) -> dict[str, Any]:
         ("customer_id", Vocab(np.zeros(4, dtype=int), [b"C1"]), TypeError, "must be str or None"),
         ("customer_id", FixedStrings(np.array([b"ab", b"ab", b"a", b"ab"])), ValueError, "exactly 2"),
         ("customer_id", FixedStrings(np.array(["é"] * 4)), TypeError, "S<k>"),
+        ("customer_id", FixedStrings(np.array([b"ab"] * 4), np.zeros(4, dtype=bool)), TypeError, "nullable field"),
+        ("scenario_id", FixedStrings(np.array([b"ab"] * 4), np.zeros(3, dtype=bool)), TypeError, "shape"),
+        ("scenario_id", FixedStrings(np.array([b"ab", b"a", b"ab", b"ab"]), np.array([False, False, True, True])),
+         ValueError, "exactly 2"),
         ("event_time", np.full(4, 2**63, dtype=np.uint64), ValueError, "long range"),
     ],
 )

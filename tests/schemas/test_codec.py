@@ -39,7 +39,7 @@ def _transaction_card_pos() -> dict[str, Any]:
         "transaction_type": "PURCHASE", "merchant_category": "Grocery", "mcc": "5411", "city": "Bengaluru",
         "state": "Karnataka", "region": "South", "city_tier": 1, "latitude": 12.9716, "longitude": 77.5946,
         "device_id": None, "terminal_id": "TID00471101", "ip_address": None, "status": "APPROVED",
-        "decline_reason": None, "response_code": "00",
+        "decline_reason": None, "response_code": "00", "original_transaction_id": None,
     }
 
 

@@ -23,6 +23,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import StringDeserializer
 
+from synfinance.common.registry import SchemaRegistry, value_subject
 from tests.sinks.db_support import scratch_schema, select
 
 pytestmark = pytest.mark.integration
@@ -87,6 +88,12 @@ def test_a_plain_avro_deserializer_reads_every_topic(run: dict[str, Any], kafka_
     assert sorted(s["transaction_id"] for s in read["scored"]) == sorted(t["transaction_id"]
                                                                         for t in read["transactions"])
     assert 0 < len(read["alerts"]) < EVENTS
+    # every refund names a purchase of its customer that the topic holds
+    by_id = {t["transaction_id"]: t for t in read["transactions"]}
+    refunds = [t for t in read["transactions"] if t["transaction_type"] == "REFUND"]
+    assert len(refunds) > 20 and all(by_id[t["original_transaction_id"]]["customer_id"] == t["customer_id"]
+                                     for t in refunds)
+    assert all(t["original_transaction_id"] is None for t in read["transactions"] if t["transaction_type"] != "REFUND")
     assert all(0.0 <= s["score"] <= 1.0 for s in read["scored"])
     run["read"] = {kind: len(values) for kind, values in read.items()}
 
@@ -101,16 +108,24 @@ def test_the_sink_persists_the_registry_framed_run_exactly(run: dict[str, Any], 
         counts = {table: select(database_url, schema, f"select count(*) from {table}")[0][0]
                   for table in ("customers", "merchants", "transactions", "labels", "scored_transactions",
                                 "alerts")}
+        # refunds, the ones naming a purchase, and those whose purchase is in the table at the same merchant
+        links = select(database_url, schema,
+                       "select count(*), count(r.original_transaction_id), count(p.transaction_id) "
+                       "from transactions r left join transactions p on p.transaction_id = r.original_transaction_id "
+                       "and p.merchant_id = r.merchant_id where r.transaction_type = 'REFUND'")[0]
+        named = select(database_url, schema, "select count(*) from transactions_labelled "
+                                             "where original_transaction_id is not null")[0][0]
     alerts = len(read_plainly(kafka_bootstrap, schema_registry_url, run["topic"]("alerts")))
     labels = len(read_plainly(kafka_bootstrap, schema_registry_url, run["topic"]("labels")))
     assert counts == {"customers": 2000, "merchants": 300, "transactions": EVENTS, "labels": labels,
                       "scored_transactions": EVENTS, "alerts": alerts}
+    assert links[0] > 20 and tuple(links) == (links[0],) * 3 and named == links[0]
 
 
 def test_schema_check_accepts_an_additive_change_and_refuses_a_breaking_one(run: dict[str, Any],
                                                                            tmp_path: Path) -> None:
     schema = json.loads((ROOT / "schemas" / "transaction.avsc").read_text())
-    additive = {**schema, "fields": [*schema["fields"], {"name": "original_transaction_id",
+    additive = {**schema, "fields": [*schema["fields"], {"name": "acquirer_reference",
                                                           "type": ["null", "string"], "default": None}]}
     breaking = {**schema, "fields": [*schema["fields"], {"name": "risk_tier", "type": "string"}]}
     (tmp_path / "additive.avsc").write_text(json.dumps(additive))
@@ -119,6 +134,21 @@ def test_schema_check_accepts_an_additive_change_and_refuses_a_breaking_one(run:
     assert ok.returncode == 0 and "compatible with the latest" in ok.stdout, ok.stdout + ok.stderr
     refused = synfinance(run["env"], "schema", "check", str(tmp_path / "breaking.avsc"))
     assert refused.returncode == 1 and "NOT compatible" in refused.stdout, refused.stdout + refused.stderr
+
+
+def test_the_transaction_schema_may_follow_the_one_before_original_transaction_id(run: dict[str, Any],
+                                                                                    schema_registry_url: str) -> None:
+    """A registry holding the Transaction schema as it was before refunds named their purchase accepts ours
+    (BACKWARD: the field is appended, nullable, default null)."""
+    schema = json.loads((ROOT / "schemas" / "transaction.avsc").read_text())
+    assert schema["fields"][-1]["name"] == "original_transaction_id"
+    previous = {**schema, "fields": schema["fields"][:-1]}
+    topic = f"test.registry.{run['tag']}.previous"
+    registry = SchemaRegistry(schema_registry_url)
+    registry.set_compatibility(value_subject(topic), "BACKWARD")
+    registry.register(value_subject(topic), json.dumps(previous))
+    ok = synfinance(run["env"], "schema", "check", str(ROOT / "schemas" / "transaction.avsc"), "--topic", topic)
+    assert ok.returncode == 0 and "compatible with the latest" in ok.stdout, ok.stdout + ok.stderr
 
 
 def test_bad_or_unreachable_registry_is_one_line_and_exit_2(run: dict[str, Any]) -> None:

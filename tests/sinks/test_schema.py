@@ -67,9 +67,11 @@ def test_the_migration_builds_exactly_the_metadata(database_url: str, db_schema:
             if where is not None:
                 assert _squash(str(where)) in definition
     engine.dispose()
-    # the newest migration froze the views' SQL; the module's copy must still say the same
+    # the migrations froze the views' SQL (0003 re-created transactions_labelled as 0002 made it); the module's
+    # copy must still say the same
     frozen = import_module("synfinance.sinks.migrations.versions.0002_label_revisions").VIEWS
     assert _squash(frozen) == _squash(schema.create_view_sql())
+    assert _squash(import_module("synfinance.sinks.migrations.versions.0003_refund_originals").VIEW) in _squash(frozen)
     assert "scored_transactions" in view and "labels_latest" in view and "revision" in labels_view
 
 
@@ -89,7 +91,7 @@ def _load_fixture(database_url: str, db_schema: str) -> None:
             "entry_mode": "QR_SCAN", "transaction_type": "PURCHASE", "merchant_category": "grocery", "mcc": "5411",
             "city": "Pune", "state": "Maharashtra", "region": "West", "city_tier": 1, "latitude": 18.5,
             "longitude": 73.8, "device_id": None, "terminal_id": None, "ip_address": None, "status": "APPROVED",
-            "decline_reason": None, "response_code": "00"})
+            "decline_reason": None, "response_code": "00", "original_transaction_id": None})
         labels.append({"transaction_id": tid, "customer_id": "C1", "event_time": 1_700_000_000_000_000 + i,
                        "is_fraud": i in frauds, "fraud_type": frauds.get(i), "scenario_id": None,
                        "is_anomaly": False, "anomaly_type": None, "severity": 0.0,
@@ -159,7 +161,7 @@ def decode_json(line: str) -> dict[str, Any]:
     return dict(json.loads(line))
 
 
-def test_0002_upgrades_a_0001_schema_holding_labels_in_place(database_url: str, db_schema: str) -> None:
+def test_the_migrations_upgrade_a_0001_schema_holding_labels_in_place(database_url: str, db_schema: str) -> None:
     engine = database.engine(database_url, db_schema)
     assert database.upgrade(engine, db_schema, "0001") == "0001"
     with engine.begin() as connection:
@@ -176,9 +178,12 @@ def test_0002_upgrades_a_0001_schema_holding_labels_in_place(database_url: str, 
             "'APPROVED', NULL, '00' FROM generate_series(0, 99) AS i"))
         before = connection.execute(text("SELECT transaction_id, is_fraud, ingested_at FROM labels")).all()
 
-    assert database.upgrade(engine, db_schema) == "0002"
+    assert database.upgrade(engine, db_schema) == "0003"
     with engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), schema.metadata) == []
+        # 0003: rows written before refunds named their purchase have none, and the view shows the column
+        assert connection.execute(text(
+            "SELECT count(*) FROM transactions_labelled WHERE original_transaction_id IS NULL")).scalar_one() == 100
         assert inspect(connection).get_pk_constraint("labels")["constrained_columns"] == [
             "transaction_id", "revision"]
         after = connection.execute(text("SELECT transaction_id, is_fraud, ingested_at, revision FROM labels")).all()
