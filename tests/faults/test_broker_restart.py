@@ -1,0 +1,97 @@
+"""A broker stopped for 20 s in the middle of a run: producer, processor and sink finish without an operator.
+
+The run has a stack of its own (a stopped broker would stall every other test's clients). The broker gets
+SIGTERM while all three components stream, is started again in place 20 s later (`LocalStack.up`: same
+port, same data), and then every transaction must be produced once, scored once (read_committed) and
+persisted once. The processor may meet librdkafka's blocked `send_offsets_to_transaction`; its watchdog
+then restarts it (`processors.watchdog`), which is part of what this checks: nobody restarts anything.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from confluent_kafka import TopicPartition
+
+from synfinance.common.settings import TopicNames
+from synfinance.processors.kafka_io import read_to_end
+from synfinance.schemas.codec import decode
+from synfinance.stack.launcher import LocalStack
+
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
+
+EVENTS = 30_000
+RATE = 1_000  # so the stop lands mid-stream: 30 s of producing
+STOP_AFTER_S, DOWN_S = 8.0, 20.0
+FINISH_WITHIN_S = 300.0  # the watchdog's 90 s included
+
+
+def _cli(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "synfinance.cli", *args], env=env,
+                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
+
+
+def _count(url: str, table: str) -> tuple[int, int]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return tuple(connection.execute(sa.text(  # type: ignore[return-value]
+                f"SELECT count(*), count(DISTINCT transaction_id) FROM {table}")).one())
+    except sa.exc.ProgrammingError:  # the sink has not created it yet
+        return 0, 0
+    finally:
+        engine.dispose()
+
+
+def test_a_broker_stopped_for_20_s_mid_stream_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    stack = LocalStack(tmp_path / "stack")
+    try:
+        state = stack.up()
+        assert state.kafka is not None and state.postgres is not None
+        env = {**os.environ, **stack.load().exports()}
+        url = env["SYNFIN_DATABASE_URL"]
+        assert subprocess.run([sys.executable, "-m", "synfinance.cli", "db", "init"], env=env,
+                              capture_output=True, timeout=120).returncode == 0
+        producer = _cli(env, tmp_path / "producer.log", "produce", "--events", str(EVENTS), "--rate", str(RATE),
+                        "--customers", "3000", "--merchants", "500", "--seed", "5")
+        processor = _cli(env, tmp_path / "processor.log", "process", "--no-web", "--group", "fault-processor")
+        sink = _cli(env, tmp_path / "sink.log", "sink", "--group", "fault-sink", "--metrics-port", "0")
+        time.sleep(STOP_AFTER_S)
+        os.kill(state.kafka.pid, signal.SIGTERM)
+        time.sleep(DOWN_S)
+        restarted = stack.up()
+        assert restarted.kafka is not None and restarted.kafka.port == state.kafka.port  # in place
+        assert producer.wait(FINISH_WITHIN_S) == 0, (tmp_path / "producer.log").read_text()[-2000:]
+
+        deadline = time.monotonic() + FINISH_WITHIN_S
+        while time.monotonic() < deadline and (_count(url, "transactions")[0] < EVENTS
+                                               or _count(url, "scored_transactions")[0] < EVENTS):
+            assert processor.poll() is None, (tmp_path / "processor.log").read_text()[-2000:]
+            assert sink.poll() is None, (tmp_path / "sink.log").read_text()[-2000:]
+            time.sleep(2.0)
+        assert _count(url, "transactions") == (EVENTS, EVENTS)
+        assert _count(url, "scored_transactions") == (EVENTS, EVENTS)
+
+        kafka = {"bootstrap.servers": env["SYNFIN_BOOTSTRAP_SERVERS"]}
+        topics = TopicNames()
+        partitions = [TopicPartition(topics.scored, p) for p in range(6)]
+        scored = Counter(decode(m.value())["transaction_id"] for m in read_to_end(kafka, partitions))
+        assert len(scored) == EVENTS and set(scored.values()) == {1}  # each scored once, read_committed
+    finally:
+        for part in ("processor", "sink", "producer"):
+            proc = locals().get(part)
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(60)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        stack.down()
