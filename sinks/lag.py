@@ -33,6 +33,8 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from synfinance.common.kafka_logging import client_logging
+
 __all__ = ["LagCollector", "LagReader", "PartitionLag"]
 
 PROBE_GROUP = "synfin-lag-probe"  # never joins or commits, so it never shows as a group itself
@@ -59,7 +61,7 @@ class LagReader:
     def __init__(self, kafka_config: dict[str, str], timeout: float = 10.0,
                  clock: Callable[[], float] = time.time) -> None:
         self._config = kafka_config
-        self._admin = AdminClient(kafka_config)
+        self._admin = AdminClient({**kafka_config, **client_logging()})
         self.timeout = timeout
         self._clock = clock
         self._probe: Any = None
@@ -133,7 +135,8 @@ class LagReader:
 
     def _read_first_records(self, starts: dict[tuple[str, int], int]) -> dict[tuple[str, int, int], int]:
         if self._probe is None:
-            self._probe = Consumer({**self._config, "group.id": PROBE_GROUP, "enable.auto.commit": False,
+            self._probe = Consumer({**self._config, **client_logging(), "group.id": PROBE_GROUP,
+                                    "enable.auto.commit": False,
                                     "auto.offset.reset": "earliest", "enable.partition.eof": False,
                                     # one record per partition is all we read
                                     "max.partition.fetch.bytes": 65536, "fetch.max.bytes": 1_048_576})

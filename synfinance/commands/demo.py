@@ -16,6 +16,7 @@ from confluent_kafka import Consumer, TopicPartition
 from rich.table import Table
 
 from synfinance.common.errors import UsageError
+from synfinance.common.kafka_logging import client_logging
 from synfinance.common.settings import load_settings
 from synfinance.console import make_console
 from synfinance.demo import GROUPS, DemoOptions, child_env, framing_report, run_pipeline
@@ -47,7 +48,7 @@ def _run(args: list[str], env: dict[str, str], what: str) -> None:
 
 def _produced(kafka: dict[str, str], topic: str) -> int:
     """Records in the topic: the sum of its partitions' end offsets (idempotent producer: no duplicates)."""
-    consumer = Consumer({**kafka, "group.id": "synfin-demo-count", "enable.auto.commit": False})
+    consumer = Consumer({**kafka, **client_logging(), "group.id": "synfin-demo-count", "enable.auto.commit": False})
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions)

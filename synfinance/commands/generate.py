@@ -41,7 +41,7 @@ def generate(
                                        help="Share of transactions that are legitimate anomalies."),
     label_delay: str = typer.Option("default", "--label-delay",
                                     help="'default' (hours; chargebacks 30-90 days), 'immediate', or seconds."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar (there is none unless stderr is a terminal)."),
 ) -> None:
     """Write customers, merchants, transactions and labels files for a seed."""
     if events < 0:
@@ -54,7 +54,7 @@ def generate(
     except ValueError as error:
         raise UsageError(str(error)) from None
     _check_out_dir(out_dir)
-    show = not quiet and os.environ.get("CI") is None
+    show = not quiet and console.is_terminal and os.environ.get("CI") is None  # a bar only where it redraws
     with Progress(TextColumn("generating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console, disable=not show) as progress:
         task = progress.add_task("events", total=events)

@@ -3,7 +3,8 @@
 Parses and checks the options (every mistake is one line, exit 2, before anything is sent), makes sure
 the topics exist, then hands over to `producers.producer.ProduceRun` with live stats: a rich panel on
 stderr (unless `--quiet` or `--json-stats`), one JSON object per second on stdout (`--json-stats`),
-Prometheus metrics (`--metrics-port`), and a one-line summary on stderr at the end. SIGINT/SIGTERM
+Prometheus metrics (`--metrics-port`), and a one-line summary on stderr at the end (when stderr is not a
+terminal, the summary alone: no panel frames or control codes in a log). SIGINT/SIGTERM
 stop the run at the next slice, flush, print the summary and exit 0; a second signal aborts without
 waiting. Exit 1 when a record could not be delivered.
 """
@@ -202,7 +203,8 @@ def produce(
                                        help="Share of transactions that are labelled legitimate anomalies."),
     label_delay: str = typer.Option("default", "--label-delay",
                                     help="Label delays: default (hours; chargebacks 30-90 days), 0, or seconds."),
-    quiet: bool = typer.Option(False, "--quiet", help="No live panel (the one-line summary remains)."),
+    quiet: bool = typer.Option(False, "--quiet", help="No live panel (the one-line summary remains; the panel "
+                                                      "shows on a terminal only)."),
     json_stats: bool = typer.Option(False, "--json-stats", help="One JSON stats object per second on stdout."),
     metrics_port: int | None = typer.Option(None, "--metrics-port", help="Serve Prometheus /metrics here."),
     create_topics: bool = typer.Option(True, "--create-topics/--no-create-topics",
@@ -244,7 +246,7 @@ def produce(
     config = RunConfig(stream=stream_config, profile=chosen, topics=settings.topics, events=events,
                        duration_s=duration, time_mode=time_mode,  # type: ignore[arg-type]
                        from_seq=from_seq, generator=generator, codec=codec)  # type: ignore[arg-type]
-    show_panel = not quiet and not json_stats
+    show_panel = not quiet and not json_stats and console.is_terminal  # a log gets the summary line only
     with Live(console=console, auto_refresh=False, transient=False) if show_panel else _nothing() as live:
         def on_stats(snap: Snapshot) -> None:
             if metrics:
