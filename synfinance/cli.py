@@ -55,7 +55,10 @@ app.command("lag-exporter")(lag_exporter.lag_exporter)
 
 @app.command("settings")
 def show_settings() -> None:
-    """Validate and print the effective settings (from SYNFIN_* variables and .env); secrets masked."""
+    """Validate and print the effective settings (from SYNFIN_* variables and .env); secrets masked.
+
+    Example: synfinance settings   (after eval "$(synfinance stack env)": the local stack's addresses)
+    """
     print(load_settings().model_dump_json(indent=2))
 
 

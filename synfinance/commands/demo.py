@@ -77,7 +77,9 @@ def _database_counts(dsn: str) -> dict[str, float]:
 
 def demo(
     duration: float = typer.Option(60.0, "--duration", help="Seconds of producing."),
-    rate: float = typer.Option(1000.0, "--rate", help="Transactions per second (one processor worker scores ~6k/s)."),
+    rate: float = typer.Option(1000.0, "--rate",
+                               help="Transactions per second (bench/RESULTS.md: one processor worker alone scores "
+                                    "~15k/s on 2 cores; here it shares them with producer and sink)."),
     seed: int = typer.Option(42, "--seed", help="Seed of the stream."),
     customers: int = typer.Option(10_000, "--customers", help="Number of customers."),
     threshold: float = typer.Option(0.5, "--threshold", help="Alert when the fraud score is at least this."),
@@ -85,7 +87,10 @@ def demo(
     registry: bool = typer.Option(False, "--registry", help="Confluent wire format through a schema registry "
                                   "(SYNFIN_SCHEMA_REGISTRY_URL, else Apicurio started with the local stack)."),
 ) -> None:
-    """Run producer, processor and sink on the local stack for --duration seconds, then summarise."""
+    """Run producer, processor and sink on the local stack for --duration seconds, then summarise.
+
+    Example: synfinance demo --duration 120 --rate 2000
+    """
     if duration <= 0 or rate <= 0:
         raise UsageError("--duration and --rate must be > 0")
     external = bool(os.environ.get("SYNFIN_BOOTSTRAP_SERVERS") and os.environ.get("SYNFIN_DATABASE_URL"))

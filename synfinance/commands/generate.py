@@ -43,7 +43,10 @@ def generate(
                                     help="'default' (hours; chargebacks 30-90 days), 'immediate', or seconds."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar (there is none unless stderr is a terminal)."),
 ) -> None:
-    """Write customers, merchants, transactions and labels files for a seed."""
+    """Write customers, merchants, transactions and labels files for a seed.
+
+    Example: synfinance generate --seed 7 --events 50000 --format parquet --out-dir data/
+    """
     if events < 0:
         raise UsageError(f"--events must be >= 0 (got {events})")
     if fmt not in FORMATS:

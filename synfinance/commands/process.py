@@ -84,7 +84,10 @@ def process(
     totals_file: Path | None = typer.Option(None, "--totals-file", hidden=True,
                                             help="Write the worker's totals here as JSON (what --workers reads)."),
 ) -> int:
-    """Score every transaction (features + River model), learn from labels, emit scores and alerts."""
+    """Score every transaction (features + River model), learn from labels, emit scores and alerts.
+
+    Example: synfinance process --workers 2 --stop-when-idle 30   (a backlog: exits 30 s after the last input)
+    """
     started = time.monotonic()
     settings = load_settings()
     if worker_index is None:

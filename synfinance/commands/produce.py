@@ -32,7 +32,7 @@ from synfinance.common.settings import Settings, load_settings
 from synfinance.console import make_console
 from synfinance.producers.kafka import KafkaProducer
 from synfinance.producers.producer import ProduceRun, RunConfig, Snapshot
-from synfinance.producers.rates import PROFILE_NAMES, build_profile
+from synfinance.producers.rates import build_profile
 from synfinance.producers.stream import DEFAULT_ANOMALY_RATE, DEFAULT_FRAUD_RATE, StreamConfig, World
 from synfinance.producers.timeline import DEFAULT_START
 from synfinance.producers.topics import CONNECT_TIMEOUT_S, ensure_topics, spec_for_settings
@@ -188,8 +188,7 @@ def produce(
     duration: float | None = typer.Option(None, "--duration", help="Stop after this many seconds."),
     rate: float | None = typer.Option(None, "--rate", help=f"Events/s for constant/poisson [{DEFAULT_RATE:g}]."),
     profile: str = typer.Option("constant", "--profile",
-                                help=f"One of {', '.join(PROFILE_NAMES)}; parameters as NAME:P1:P2 "
-                                     "(e.g. ramp:1000:50000:60) or with --profile-params."),
+                                help="The rate over time: NAME:PARAMETERS, the profiles listed above."),
     profile_params: str | None = typer.Option(None, "--profile-params", help="Parameters of --profile."),
     time_mode: str = typer.Option("simulated", "--time", help="simulated (event time from --start) or live."),
     start: str = typer.Option(DEFAULT_START, "--start", help="Simulated start (ISO date/datetime; naive = IST)."),
@@ -215,7 +214,21 @@ def produce(
                                   help="Where the stream is generated and encoded: process (a child process, "
                                        "so sending has a core of its own) or thread (all in this process)."),
 ) -> int:
-    """Publish customers and merchants, then transactions at the chosen rate and labels at their label time."""
+    """Publish customers and merchants, then transactions at the chosen rate and labels at their label time.
+
+    Profiles (--profile NAME:PARAMETERS; rates in events/s, times in seconds):
+      constant:RATE                    the same rate throughout (or: --rate)
+      poisson:RATE                     mean RATE, exponential gaps (or: --rate)
+      ramp:FROM:TO:OVER_S              linear from FROM to TO, then holds TO
+      step:DURATION_SxRATE,...         each level in turn; the last one holds
+      burst:BASE:PEAK:EVERY_S:FOR_S    PEAK for FOR_S of every EVERY_S, else BASE
+      diurnal:PEAK:TROUGH[:PEAK_HOUR]  cosine over simulated hours (IST; peak 15)
+      replay-speed:FACTOR              simulated time FACTOR times the wall clock
+      max                              no parameters: as fast as it goes
+    --profile-params P is the same as --profile NAME:P.
+
+    Example: synfinance produce --seed 42 --duration 600 --profile ramp:1000:20000:120
+    """
     _check(events is None or events >= 0, f"--events must be >= 0 (got {events})")
     _check(duration is None or duration > 0, f"--duration must be > 0 seconds (got {duration})")
     _check(from_seq >= 0, f"--from-seq must be >= 0 (got {from_seq})")

@@ -101,7 +101,10 @@ def sink(
     stop_when_idle: float | None = typer.Option(
         None, "--stop-when-idle", min=0.0, help="Exit after this many seconds without new records (backfills)."),
 ) -> None:
-    """Consume the topics into PostgreSQL: COPY + ON CONFLICT, offsets committed after the database."""
+    """Consume the topics into PostgreSQL: COPY + ON CONFLICT, offsets committed after the database.
+
+    Example: synfinance db init && synfinance sink --stop-when-idle 10   (a backfill: exits once caught up)
+    """
     import psycopg2
     from confluent_kafka import KafkaException
 

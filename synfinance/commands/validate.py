@@ -53,7 +53,10 @@ def validate(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     markdown: bool = typer.Option(False, "--markdown", help="Print the calibration targets as a Markdown table."),
 ) -> int:
-    """Check a dataset or topic: consistency rules, calibration to the cited figures, fraud and labels."""
+    """Check a dataset or topic: consistency rules, calibration to the cited figures, fraud and labels.
+
+    Example: synfinance validate out/   or   synfinance validate --topic synfin.transactions.v1 --json
+    """
     result = quality.build(_load(path, topic, events))
     if as_json:
         print(json.dumps(result.as_json(), indent=2))
