@@ -33,7 +33,13 @@ from synfinance.console import make_console
 from synfinance.producers.kafka import KafkaProducer
 from synfinance.producers.producer import ProduceRun, RunConfig, Snapshot
 from synfinance.producers.rates import build_profile
-from synfinance.producers.stream import DEFAULT_ANOMALY_RATE, DEFAULT_FRAUD_RATE, StreamConfig, World
+from synfinance.producers.stream import (
+    DEFAULT_ANOMALY_RATE,
+    DEFAULT_FRAUD_RATE,
+    StreamConfig,
+    TransactionStream,
+    World,
+)
 from synfinance.producers.timeline import DEFAULT_START
 from synfinance.producers.topics import CONNECT_TIMEOUT_S, ensure_topics, spec_for_settings
 from synfinance.schemas.codec import Codec
@@ -184,7 +190,9 @@ def _summary(snap: Snapshot, transactions_topic: str, stopped: bool, undelivered
 
 def produce(
     seed: int = typer.Option(42, "--seed", help="Seed: same seed + options = the same records."),
-    events: int | None = typer.Option(None, "--events", help="Stop at this stream position (default: no limit)."),
+    events: int | None = typer.Option(None, "--events",
+                                      help="Stop at this stream position (default: no limit). With --shard i/N: the "
+                                           "events of the unsharded run; each shard sends its exact share."),
     duration: float | None = typer.Option(None, "--duration", help="Stop after this many seconds."),
     rate: float | None = typer.Option(None, "--rate", help=f"Events/s for constant/poisson [{DEFAULT_RATE:g}]."),
     profile: str = typer.Option("constant", "--profile",
@@ -192,7 +200,8 @@ def produce(
     profile_params: str | None = typer.Option(None, "--profile-params", help="Parameters of --profile."),
     time_mode: str = typer.Option("simulated", "--time", help="simulated (event time from --start) or live."),
     start: str = typer.Option(DEFAULT_START, "--start", help="Simulated start (ISO date/datetime; naive = IST)."),
-    shard: str = typer.Option("0/1", "--shard", help="i/N: produce only customers with ordinal = i mod N."),
+    shard: str = typer.Option("0/1", "--shard", help="i/N: produce only customers with ordinal = i mod N (the N "
+                                                     "shards together: the unsharded run, identical per key)."),
     from_seq: int = typer.Option(0, "--from-seq", help="Resume a killed run at this stream position: 1 + the least "
                                  "synfin-seq among the last records of all transactions and labels partitions."),
     customers: int = typer.Option(10_000, "--customers", help="Number of customers."),
@@ -256,9 +265,6 @@ def produce(
         console.print(warning, style="yellow", soft_wrap=True)
     codec = _codec(settings)
 
-    config = RunConfig(stream=stream_config, profile=chosen, topics=settings.topics, events=events,
-                       duration_s=duration, time_mode=time_mode,  # type: ignore[arg-type]
-                       from_seq=from_seq, generator=generator, codec=codec)  # type: ignore[arg-type]
     show_panel = not quiet and not json_stats and console.is_terminal  # a log gets the summary line only
     with Live(console=console, auto_refresh=False, transient=False) if show_panel else _nothing() as live:
         def on_stats(snap: Snapshot) -> None:
@@ -271,7 +277,16 @@ def produce(
 
         if live is not None:
             live.update(f"building {customers:,} customers and {merchants:,} merchants...", refresh=True)
-        run = ProduceRun(config, producer, world=World(stream_config), on_stats=on_stats)
+        world = World(stream_config)
+        if events is not None and shard_of[1] > 1:
+            if live is not None:
+                live.update(f"finding shard {shard}'s share of the first {events:,} events...", refresh=True)
+            # --events counts the unsharded run: this shard stops where its part of that run ends
+            events = TransactionStream(stream_config, world).shard_share(events)
+        config = RunConfig(stream=stream_config, profile=chosen, topics=settings.topics, events=events,
+                           duration_s=duration, time_mode=time_mode,  # type: ignore[arg-type]
+                           from_seq=from_seq, generator=generator, codec=codec)  # type: ignore[arg-type]
+        run = ProduceRun(config, producer, world=world, on_stats=on_stats)
         with _stop_on_signals(run):
             try:
                 final = run.run()
