@@ -33,7 +33,7 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from synfinance.common.kafka_logging import client_logging
+from synfinance.common.kafka_logging import CLIENT_LOG, client_logging
 
 __all__ = ["LagCollector", "LagReader", "PartitionLag"]
 
@@ -71,6 +71,8 @@ class LagReader:
     def groups(self) -> list[str]:
         """Every consumer group the cluster lists."""
         listed = self._admin.list_consumer_groups(request_timeout=self.timeout).result()
+        if listed.errors and not listed.valid:  # no broker answered: not "no groups"
+            raise KafkaException(listed.errors[0])
         return sorted(g.group_id for g in listed.valid if not g.group_id.startswith(PROBE_GROUP))
 
     def committed(self, group: str) -> dict[tuple[str, int], int]:
@@ -201,8 +203,8 @@ class LagCollector(Collector):
             answers = self._asked  # the scrapes that asked before this snapshot began
         try:
             snapshot: list[PartitionLag] | None = self.reader.snapshot()
-        except KafkaException as exc:
-            log.warning("lag exporter: %s", exc)
+        except KafkaException as exc:  # every few seconds while the broker is away: said once a minute
+            CLIENT_LOG.report(logging.WARNING, "lag-exporter", exc.args[0].str() if exc.args else str(exc))
             snapshot = None
         with self._changed:
             if snapshot is not None:

@@ -15,6 +15,7 @@ from synfinance.common.settings import load_settings
 app = typer.Typer(
     help="SynFinance Stream: seeded, rate-controlled Indian payments with labelled fraud on Kafka.",
     no_args_is_help=True,
+    epilog='Example: synfinance stack up && eval "$(synfinance stack env)" && synfinance produce --events 10000',
     pretty_exceptions_enable=False,
     add_completion=False,
 )

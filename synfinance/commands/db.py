@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 DEFAULT_SCHEMA = "public"
 
 app = typer.Typer(help="Create, inspect and query the sink's PostgreSQL tables (URL from SYNFIN_DATABASE_URL).",
-                  no_args_is_help=True)
+                  epilog="Example: synfinance db init && synfinance db query fraud-by-type", no_args_is_help=True)
 console = make_console()
 
 SCHEMA_OPTION = typer.Option(DEFAULT_SCHEMA, "--schema", help="PostgreSQL schema holding the tables.")

@@ -10,7 +10,7 @@ from synfinance.stack import kafka, registry
 from synfinance.stack.launcher import LocalStack
 
 app = typer.Typer(help="Start, stop and inspect the local Kafka broker and PostgreSQL server.",
-                  no_args_is_help=True)
+                  epilog='Example: synfinance stack up && eval "$(synfinance stack env)"', no_args_is_help=True)
 console = make_console()
 
 

@@ -10,7 +10,7 @@ from synfinance.console import make_console
 from synfinance.producers.topics import describe_topics, ensure_topics, mismatch, spec_for_settings
 
 app = typer.Typer(help="Create and inspect the Kafka topics (names and partitions from SYNFIN_* settings).",
-                  no_args_is_help=True)
+                  epilog="Example: synfinance topics create && synfinance topics list", no_args_is_help=True)
 console = make_console()
 
 
