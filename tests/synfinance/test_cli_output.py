@@ -22,6 +22,7 @@ UNREACHABLE_COMMANDS = {
     "sink": ["sink", "--metrics-port", "0"],
     "produce": ["produce", "--events", "10", "--connect-timeout", "5"],
     "process": ["process", "--no-web"],
+    "process --workers 2": ["process", "--no-web", "--workers", "2"],
     "validate": ["validate", "--topic", "synfin.transactions.v1"],
     "topics": ["topics", "create"],
 }
