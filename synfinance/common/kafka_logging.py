@@ -91,17 +91,19 @@ class ClientLog:
         self.report(logging.ERROR if error.fatal() else logging.WARNING, error.name().lstrip("_"), error.str())
 
     def report(self, level: int, facility: str, message: str) -> None:
-        if level == logging.DEBUG:  # not a problem: passed on as it is, neither counted nor held back
+        """Log `message` as `kafka FACILITY: message` unless its problem was logged less than `remind_s` ago
+        (then count it); below WARNING it is not a problem: passed on at debug, neither counted nor held."""
+        if level < logging.WARNING:
             self.logger.debug("kafka %s: %s", facility, message)
             return
         key, now = self.problem(message), self.clock()
+        repeats, since = 0, 0.0
         with self._lock:
             seen = self._seen.get(key)
             if seen is None:
                 if len(self._seen) >= _MAX_PROBLEMS:
                     self._seen.clear()
                 self._seen[key] = _Seen(now)
-                repeats = -1
             elif now - seen.last_logged >= self.remind_s:
                 repeats, since = seen.repeats, now - seen.last_logged
                 seen.repeats, seen.last_logged = 0, now
@@ -110,7 +112,7 @@ class ClientLog:
                 seen.repeats += 1
                 seen.total += 1
                 return
-        if repeats < 0:
+        if not repeats:
             self.logger.log(level, "kafka %s: %s", facility, message)
         else:
             self.logger.log(level, "kafka %s: %s (%d more times in the %.0f s before)", facility, message,
