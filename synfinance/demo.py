@@ -174,6 +174,8 @@ def run_pipeline(options: DemoOptions, env: dict[str, str], logs: Path, console:
         if not _drain(parts, lambda: live.update(refresh("draining outputs")), died, [GROUPS[SINK]]):
             problems.append(f"sink did not reach zero lag within {DRAIN_TIMEOUT_S:.0f} s")
         live.update(refresh("stopped"))
+    if not console.is_terminal:  # off a terminal rich's Live ends its last frame without a line end
+        console.line()
     for name in dead + [d for d in died() if d not in dead and d != PROCESSOR]:
         problems.append(f"{name} died with code {parts[name].process.returncode} (see {parts[name].log})")
     _stop(parts[SINK])
