@@ -17,13 +17,15 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import faust
 from faust.app.base import BootStrategy
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from synfinance.processors.metrics import ProcessorMetrics
+from synfinance.common.errors import UsageError
+from synfinance.processors.metrics import ProcessorMetrics, Totals
 from synfinance.processors.worker import Worker, WorkerConfig
 
 log = logging.getLogger(__name__)
@@ -62,7 +64,8 @@ class WorkerHost:
             self.worker.run()
         except BaseException as exc:  # reported by the command; the process exits non-zero
             self.error = exc
-            log.error("processor worker failed: %s: %s", type(exc).__name__, exc)
+            if not isinstance(exc, UsageError):  # a user's problem is the command's one line, not a log
+                log.error("processor worker failed: %s: %s", type(exc).__name__, exc)
         finally:
             self.finished.set()
             if not self._stop_requested:
@@ -140,11 +143,23 @@ def build_app(config: WorkerConfig, web_port: int | None, web_host: str = "127.0
     return app, host
 
 
+@dataclass(frozen=True)
+class WorkerOutcome:
+    """How a worker ended: `error` None if cleanly (a signal or idleness), and what it did."""
+
+    error: BaseException | None
+    totals: Totals
+
+
 def run_worker(config: WorkerConfig, web_port: int | None, loglevel: str = "warning",
-               web_host: str = "127.0.0.1", on_stall: str = "restart") -> int:
-    """Run one worker until a signal or its own end; 0 if it ended cleanly, 1 if it failed. A stalled worker
-    (`on_stall`) replaces its process with a fresh one ("restart") or exits with STALL_EXIT_CODE ("exit")."""
+               web_host: str = "127.0.0.1", on_stall: str = "restart") -> WorkerOutcome:
+    """Run one worker until a signal or its own end. A stalled worker (`on_stall`) replaces its process with
+    a fresh one ("restart") or exits with STALL_EXIT_CODE ("exit")."""
     app, host = build_app(config, web_port, web_host, on_stall)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    if worker.spinner is not None and not worker.spinner.file.isatty():
+        # Faust's start-up spinner hides the cursor with an escape code even when it draws nothing
+        worker.spinner = None
     with contextlib.suppress(SystemExit):  # mode's worker always ends with SystemExit
-        faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
-    return 1 if host.error is not None else 0
+        worker.execute_from_commandline()
+    return WorkerOutcome(host.error, host.metrics.totals())

@@ -14,13 +14,10 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from synfinance.common.errors import UsageError
+from synfinance.common.errors import UsageError, broker_unreachable
+from synfinance.common.kafka_logging import client_logging
 
 log = logging.getLogger(__name__)
-# librdkafka logs every refused connection and rebalance step; failures reach us as exceptions
-_QUIET = logging.getLogger("synfinance.processors.librdkafka")
-_QUIET.addHandler(logging.NullHandler())
-_QUIET.propagate = False
 
 COMPACTED = {"cleanup.policy": "compact", "message.timestamp.type": "CreateTime"}
 OUTPUT_PRODUCER = {
@@ -34,12 +31,11 @@ OUTPUT_PRODUCER = {
 
 def partition_counts(kafka: Mapping[str, Any], topics: list[str], timeout: float = 15.0) -> dict[str, int]:
     """Partition count of each topic; UsageError naming the first missing one."""
-    admin = AdminClient({**kafka, "logger": _QUIET, "socket.connection.setup.timeout.ms": 5000})
+    admin = AdminClient({**kafka, **client_logging(), "socket.connection.setup.timeout.ms": 5000})
     try:
         metadata = admin.list_topics(timeout=timeout)
     except KafkaException as error:
-        raise UsageError(f"Kafka broker at {kafka.get('bootstrap.servers')} is unreachable: "
-                         f"{error.args[0].str()}; start one with `synfinance stack up`") from None
+        raise broker_unreachable(str(kafka.get("bootstrap.servers")), error.args[0].str()) from None
     counts = {}
     for name in topics:
         topic = metadata.topics.get(name)
@@ -52,7 +48,7 @@ def partition_counts(kafka: Mapping[str, Any], topics: list[str], timeout: float
 def ensure_compacted(kafka: Mapping[str, Any], name: str, partitions: int, replication: int = 1,
                      timeout: float = 30.0) -> None:
     """Create the compacted topic `name` if missing; UsageError if it exists with another partition count."""
-    admin = AdminClient({**kafka, "logger": _QUIET})
+    admin = AdminClient({**kafka, **client_logging()})
     existing = admin.list_topics(timeout=timeout).topics.get(name)
     if existing is None or existing.error is not None:
         futures = admin.create_topics([NewTopic(name, partitions, replication, config=COMPACTED)])
@@ -76,7 +72,7 @@ def read_to_end(kafka: Mapping[str, Any], partitions: list[TopicPartition], time
     if not partitions:
         return
     consumer = Consumer({**kafka, "group.id": "synfin-processor-restore", "enable.auto.commit": False,
-                         "isolation.level": "read_committed", "enable.partition.eof": True, "logger": _QUIET})
+                         "isolation.level": "read_committed", "enable.partition.eof": True, **client_logging()})
     try:
         consumer.assign([TopicPartition(tp.topic, tp.partition, OFFSET_BEGINNING) for tp in partitions])
         remaining = {(tp.topic, tp.partition) for tp in partitions}
@@ -102,7 +98,7 @@ class TransactionalProducer:
     def __init__(self, kafka: Mapping[str, Any], transactional_id: str, timeout: float = 60.0) -> None:
         self.timeout = timeout
         self._producer = Producer({**kafka, **OUTPUT_PRODUCER, "transactional.id": transactional_id,
-                                   "logger": _QUIET})
+                                   **client_logging()})
         # fences any older process with this id: its open transaction is aborted, its sends fail
         self._producer.init_transactions(timeout)
         self._producer.begin_transaction()

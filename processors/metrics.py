@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+@dataclass(frozen=True)
+class Totals:
+    """What a run did, for the summary line: transactions scored, alerts and dead letters emitted."""
+
+    scored: int = 0
+    alerts: int = 0
+    dead_letters: int = 0
+
+    def __add__(self, other: Totals) -> Totals:
+        return Totals(self.scored + other.scored, self.alerts + other.alerts,
+                      self.dead_letters + other.dead_letters)
 
 
 class ProcessorMetrics:
@@ -44,6 +59,12 @@ class ProcessorMetrics:
                                  "Wall-clock time from receiving a transaction to emitting its score.",
                                  buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
                                  registry=r)
+
+    def totals(self) -> Totals:
+        dead = sum(sample.value for metric in self.dead_letters.collect() for sample in metric.samples
+                   if sample.name.endswith("_total"))
+        return Totals(int(self.registry.get_sample_value("synfin_processed_total") or 0),
+                      int(self.registry.get_sample_value("synfin_alerts_total") or 0), int(dead))
 
     def report_revisions(self, learned: int, not_learned: int, stale: int) -> None:
         """Advance the revision series to the engine's running counts."""

@@ -18,8 +18,8 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
+from synfinance.common.kafka_logging import client_logging
 from synfinance.common.settings import TopicNames
-from synfinance.processors.kafka_io import _QUIET
 from synfinance.processors.risk import RiskReplica
 from synfinance.processors.wire import NULL_KEY, read_label, read_transaction
 from synfinance.schemas.codec import CodecError, decode
@@ -41,7 +41,7 @@ class ReplicaReader:
         # no group: this consumer is assigned every partition and commits nothing
         self.consumer = Consumer({**kafka, "group.id": "synfin-processor-replica", "enable.auto.commit": False,
                                   "isolation.level": "read_committed", "enable.partition.eof": True,
-                                  "logger": _QUIET})
+                                  **client_logging()})
         self.consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING)
                               for topic in (topics.customers, topics.transactions, topics.labels)
                               for p in range(partitions[topic])])

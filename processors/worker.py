@@ -35,11 +35,11 @@ from typing import Any, NamedTuple
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from synfinance.common.dead_letters import headers as dead_letter_headers
+from synfinance.common.kafka_logging import client_logging
 from synfinance.common.settings import TopicNames
 from synfinance.processors.engine import Engine, Prepared, UnknownCustomer
 from synfinance.processors.features import DAY_US, HOUR_US
 from synfinance.processors.kafka_io import (
-    _QUIET,
     TransactionalProducer,
     ensure_compacted,
     partition_counts,
@@ -168,7 +168,7 @@ class Worker:
         self.label_time: dict[int, int] = {}
         self.consumer = Consumer({**config.kafka, "group.id": config.group, "enable.auto.commit": False,
                                   "isolation.level": "read_committed", "auto.offset.reset": "earliest",
-                                  "partition.assignment.strategy": "range", "logger": _QUIET,
+                                  "partition.assignment.strategy": "range", **client_logging(),
                                   # a dead worker's partitions move within ~10 s, not the default 45 s
                                   # (librdkafka heartbeats from its own thread, so a busy loop stays in)
                                   "session.timeout.ms": 10_000, "heartbeat.interval.ms": 3_000})

@@ -24,7 +24,6 @@ b'in.synfinance.Transaction@9bb6d1b158fcfb5e'
 
 from __future__ import annotations
 
-import logging
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
@@ -37,6 +36,7 @@ import numpy.typing as npt
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from synfinance.common.errors import UsageError
+from synfinance.common.kafka_logging import CLIENT_LOG, client_logging
 from synfinance.schemas.codec import fingerprint, schema_json
 
 __all__ = [
@@ -69,7 +69,6 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
 }
 # librdkafka's view of a broker coming and going; the run goes on (messages wait and are retried)
 _TRANSIENT = {KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE}
-_LIBRDKAFKA_LOG = logging.getLogger("synfinance.producer.librdkafka")
 
 SEED_HEADER, SEQ_HEADER, SCHEMA_HEADER, TRACE_HEADER = "synfin-seed", "synfin-seq", "synfin-schema", "traceparent"
 Headers = list[tuple[str, bytes]]
@@ -189,7 +188,7 @@ class KafkaProducer:
         self.tracker = DeliveryTracker()
         self._produced_total = 0
         self._producer = Producer({**self.config, "on_delivery": self._on_delivery, "error_cb": self._on_error,
-                                   "logger": _LIBRDKAFKA_LOG})
+                                   **client_logging()})
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -320,7 +319,7 @@ class KafkaProducer:
             self.last_warning = error.str()  # expected while a broker restarts; librdkafka reconnects
         else:
             self.last_warning = f"{error.name()}: {error.str()}"
-            _LIBRDKAFKA_LOG.warning("kafka client error: %s", error.str())
+            CLIENT_LOG.error(error)
 
     def _raise_if_fatal(self) -> None:
         if self.fatal_error is not None:

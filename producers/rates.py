@@ -25,6 +25,7 @@ from synfinance.common.errors import UsageError
 
 __all__ = [
     "PROFILE_NAMES",
+    "PROFILE_SYNTAX",
     "Burst",
     "Constant",
     "Diurnal",
@@ -341,7 +342,8 @@ class Max:
 RateProfile = Constant | Poisson | Ramp | Step | Burst
 Profile = RateProfile | Diurnal | ReplaySpeed | Max
 
-_SYNTAX: dict[str, str] = {
+# each profile's CLI syntax (rates in events/s, times in seconds); `synfinance produce --help` lists them
+PROFILE_SYNTAX: dict[str, str] = {
     "constant": "constant:RATE (e.g. constant:5000)",
     "poisson": "poisson:RATE (e.g. poisson:5000)",
     "ramp": "ramp:FROM:TO:OVER_S (e.g. ramp:1000:50000:60)",
@@ -349,9 +351,9 @@ _SYNTAX: dict[str, str] = {
     "burst": "burst:BASE:PEAK:EVERY_S:FOR_S (e.g. burst:1000:20000:60:5)",
     "diurnal": "diurnal:PEAK:TROUGH[:PEAK_HOUR] (e.g. diurnal:20000:500)",
     "replay-speed": "replay-speed:FACTOR (e.g. replay-speed:60)",
-    "max": "max",
+    "max": "max (no parameters: as fast as the broker takes them)",
 }
-PROFILE_NAMES: tuple[str, ...] = tuple(_SYNTAX)
+PROFILE_NAMES: tuple[str, ...] = tuple(PROFILE_SYNTAX)
 
 
 def _numbers(values: list[str], count: int | tuple[int, int]) -> list[float]:
@@ -392,7 +394,7 @@ def parse_profile(text: str) -> Profile:
     """
     name, _, rest = text.strip().partition(":")
     name = name.lower()
-    if name not in _SYNTAX:
+    if name not in PROFILE_SYNTAX:
         raise UsageError(f"unknown rate profile {text!r}: expected one of {', '.join(PROFILE_NAMES)}")
     args = rest.split(":") if rest else []
     try:
@@ -416,7 +418,7 @@ def parse_profile(text: str) -> Profile:
             return Diurnal(*_numbers(args, (2, 3)))
         return ReplaySpeed(*_numbers(args, 1))
     except ValueError as error:
-        raise UsageError(f"bad rate profile {text!r}: {error}; syntax {_SYNTAX[name]}") from None
+        raise UsageError(f"bad rate profile {text!r}: {error}; syntax {PROFILE_SYNTAX[name]}") from None
 
 
 def build_profile(name: str, rate: float | None, params: str | None) -> Profile:
@@ -437,16 +439,16 @@ def build_profile(name: str, rate: float | None, params: str | None) -> Profile:
         if rate is not None or params:
             raise UsageError(f"--profile {name} already says its rate; drop --rate and the parameters")
         return parse_profile(name)
-    if key not in _SYNTAX:
+    if key not in PROFILE_SYNTAX:
         raise UsageError(f"unknown rate profile {name!r}: expected one of {', '.join(PROFILE_NAMES)}")
     if params:
         if rate is not None:
             raise UsageError(f"give either --rate or parameters for --profile {key}, not both")
         return parse_profile(f"{key}:{params}")
     if rate is None:
-        raise UsageError(f"--profile {key} needs parameters: {_SYNTAX[key]}")
+        raise UsageError(f"--profile {key} needs parameters: {PROFILE_SYNTAX[key]}")
     if key == "constant":
         return Constant(rate)
     if key == "poisson":
         return Poisson(rate)
-    raise UsageError(f"--rate does not apply to --profile {key}; give its parameters: {_SYNTAX[key]}")
+    raise UsageError(f"--rate does not apply to --profile {key}; give its parameters: {PROFILE_SYNTAX[key]}")

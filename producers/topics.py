@@ -11,7 +11,6 @@ expected and actual values, never something we silently accept or alter.
 from __future__ import annotations
 
 import concurrent.futures
-import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +19,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ClusterMetadata, ConfigResource, NewTopic, ResourceType
 
 from synfinance.common.errors import UsageError
+from synfinance.common.kafka_logging import client_logging
 from synfinance.common.settings import Settings
 
 DAY_MS = 86_400_000
@@ -35,12 +35,6 @@ EVENTS = {"cleanup.policy": "delete", "retention.ms": "-1"}
 DEAD_LETTERS = {"cleanup.policy": "delete", "retention.ms": "-1"}
 
 CONNECT_TIMEOUT_S = 15.0
-
-# librdkafka logs every refused connection while we wait for an absent broker; the outcome reaches the
-# user as one UsageError, so the log lines are noise
-_QUIET_LOGGER = logging.getLogger("synfinance.topics.librdkafka")
-_QUIET_LOGGER.addHandler(logging.NullHandler())
-_QUIET_LOGGER.propagate = False
 
 
 @dataclass(frozen=True)
@@ -100,7 +94,7 @@ def mismatch(want: TopicSpec, actual: TopicSpec) -> str | None:
 
 def _admin(admin_config: dict[str, Any]) -> AdminClient:
     # fail a connection attempt in seconds, not librdkafka's default 30 s, so the wait below is ours
-    defaults = {"socket.connection.setup.timeout.ms": 5000, "logger": _QUIET_LOGGER}
+    defaults = {"socket.connection.setup.timeout.ms": 5000, **client_logging()}
     return AdminClient({**defaults, **admin_config})
 
 

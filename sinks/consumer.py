@@ -23,6 +23,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
+from synfinance.common.kafka_logging import CLIENT_LOG, client_logging
 from synfinance.sinks.copy_writer import CopyWriter
 from synfinance.sinks.database import DEFAULT_SCHEMA
 from synfinance.sinks.dlq import DeadLetterProducer
@@ -93,7 +94,7 @@ class Sink:
             # a crashed sink's partitions move to the others after 10 s, not the default 45 s; heartbeats
             # come from librdkafka's own thread, so a long batch does not expire the session
             "session.timeout.ms": 10_000,
-            "error_cb": self._kafka_error,
+            "error_cb": self._kafka_error, **client_logging(),
         })
         self._writer = BatchWriter(
             [CopyWriter(config.dsn, config.schema) for _ in range(config.connections)],
@@ -292,4 +293,4 @@ class Sink:
             self._fatal = error
             self._stopping = True
         else:  # transports come and go (a broker restart); librdkafka reconnects by itself
-            log.warning("Kafka: %s", error)
+            CLIENT_LOG.error(error)

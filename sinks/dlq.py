@@ -27,6 +27,7 @@ from synfinance.common.dead_letters import (
     SOURCE_TOPIC,
     headers,
 )
+from synfinance.common.kafka_logging import client_logging
 
 __all__ = ["COMPONENT", "ERROR_CLASS", "ERROR_MESSAGE", "SOURCE_OFFSET", "SOURCE_PARTITION", "SOURCE_TOPIC",
            "DeadLetter", "DeadLetterProducer", "headers"]
@@ -53,7 +54,8 @@ class DeadLetterProducer:
         self.topic = topic
         # the generator's partitioner, as the processor's producer: a key's dead letters share one partition
         self._producer = Producer({**kafka_config, "acks": "all", "enable.idempotence": True, "linger.ms": 5,
-                                   "compression.type": "lz4", "partitioner": "murmur2_random"})
+                                   "compression.type": "lz4", "partitioner": "murmur2_random",
+                                   **client_logging()})
 
     def send(self, letters: Sequence[DeadLetter], timeout: float = 30.0) -> list[DeadLetter]:
         """Produce ``letters`` and wait for them; returns those that were not delivered.

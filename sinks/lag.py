@@ -33,6 +33,8 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from synfinance.common.kafka_logging import CLIENT_LOG, client_logging
+
 __all__ = ["LagCollector", "LagReader", "PartitionLag"]
 
 PROBE_GROUP = "synfin-lag-probe"  # never joins or commits, so it never shows as a group itself
@@ -59,7 +61,7 @@ class LagReader:
     def __init__(self, kafka_config: dict[str, str], timeout: float = 10.0,
                  clock: Callable[[], float] = time.time) -> None:
         self._config = kafka_config
-        self._admin = AdminClient(kafka_config)
+        self._admin = AdminClient({**kafka_config, **client_logging()})
         self.timeout = timeout
         self._clock = clock
         self._probe: Any = None
@@ -69,6 +71,8 @@ class LagReader:
     def groups(self) -> list[str]:
         """Every consumer group the cluster lists."""
         listed = self._admin.list_consumer_groups(request_timeout=self.timeout).result()
+        if listed.errors and not listed.valid:  # no broker answered: not "no groups"
+            raise KafkaException(listed.errors[0])
         return sorted(g.group_id for g in listed.valid if not g.group_id.startswith(PROBE_GROUP))
 
     def committed(self, group: str) -> dict[tuple[str, int], int]:
@@ -133,7 +137,8 @@ class LagReader:
 
     def _read_first_records(self, starts: dict[tuple[str, int], int]) -> dict[tuple[str, int, int], int]:
         if self._probe is None:
-            self._probe = Consumer({**self._config, "group.id": PROBE_GROUP, "enable.auto.commit": False,
+            self._probe = Consumer({**self._config, **client_logging(), "group.id": PROBE_GROUP,
+                                    "enable.auto.commit": False,
                                     "auto.offset.reset": "earliest", "enable.partition.eof": False,
                                     # one record per partition is all we read
                                     "max.partition.fetch.bytes": 65536, "fetch.max.bytes": 1_048_576})
@@ -198,8 +203,8 @@ class LagCollector(Collector):
             answers = self._asked  # the scrapes that asked before this snapshot began
         try:
             snapshot: list[PartitionLag] | None = self.reader.snapshot()
-        except KafkaException as exc:
-            log.warning("lag exporter: %s", exc)
+        except KafkaException as exc:  # every few seconds while the broker is away: said once a minute
+            CLIENT_LOG.report(logging.WARNING, "lag-exporter", exc.args[0].str() if exc.args else str(exc))
             snapshot = None
         with self._changed:
             if snapshot is not None:

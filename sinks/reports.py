@@ -53,23 +53,33 @@ REPORTS: dict[str, Report] = {r.name: r for r in (
     ),
     Report(
         "precision-at-k",
-        "Per model version: of its k highest-scored labelled transactions, how many were fraud.",
+        "Per model: of its k highest-scored labelled transactions, how many were fraud.",
+        # a model_version is MODEL/WORKER/LABELS_LEARNED: it changes with every learning step, so the
+        # model is what precedes the first '/'; a transaction scored again (a restarted worker) counts
+        # once, with its first score
         """
-        WITH ranked AS (
-            SELECT s.model_version, l.is_fraud,
-                   row_number() OVER (PARTITION BY s.model_version ORDER BY s.score DESC, s.transaction_id) AS rank
+        WITH scores AS (
+            SELECT DISTINCT ON (split_part(s.model_version, '/', 1), s.transaction_id)
+                   split_part(s.model_version, '/', 1) AS model, s.model_version, s.transaction_id, s.score,
+                   l.is_fraud
             FROM scored_transactions s
             JOIN labels_latest l ON l.transaction_id = s.transaction_id
-            WHERE CAST(:model_version AS text) IS NULL OR s.model_version = :model_version
+            WHERE CAST(:model AS text) IS NULL OR split_part(s.model_version, '/', 1) = :model
+            ORDER BY split_part(s.model_version, '/', 1), s.transaction_id, s.processed_at, s.model_version
+        ), ranked AS (
+            SELECT model, model_version, is_fraud,
+                   row_number() OVER (PARTITION BY model ORDER BY score DESC, transaction_id) AS rank
+            FROM scores
         )
-        SELECT model_version, count(*) AS k, count(*) FILTER (WHERE is_fraud) AS frauds,
+        SELECT model, count(DISTINCT model_version) AS versions, count(*) AS k,
+               count(*) FILTER (WHERE is_fraud) AS frauds,
                round(avg(CASE WHEN is_fraud THEN 1.0 ELSE 0.0 END), 4) AS precision
         FROM ranked
         WHERE rank <= :k
-        GROUP BY model_version
-        ORDER BY model_version
+        GROUP BY model
+        ORDER BY model
         """,
-        {"k": 100, "model_version": None},
+        {"k": 100, "model": None},
     ),
     Report(
         "top-merchants",

@@ -15,6 +15,7 @@ from synfinance.common.settings import load_settings
 app = typer.Typer(
     help="SynFinance Stream: seeded, rate-controlled Indian payments with labelled fraud on Kafka.",
     no_args_is_help=True,
+    epilog='Example: synfinance stack up && eval "$(synfinance stack env)" && synfinance produce --events 10000',
     pretty_exceptions_enable=False,
     add_completion=False,
 )
@@ -55,7 +56,10 @@ app.command("lag-exporter")(lag_exporter.lag_exporter)
 
 @app.command("settings")
 def show_settings() -> None:
-    """Validate and print the effective settings (from SYNFIN_* variables and .env); secrets masked."""
+    """Validate and print the effective settings (from SYNFIN_* variables and .env); secrets masked.
+
+    Example: synfinance settings   (after eval "$(synfinance stack env)": the local stack's addresses)
+    """
     print(load_settings().model_dump_json(indent=2))
 
 

@@ -27,6 +27,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
+from synfinance.common.kafka_logging import client_logging
 from synfinance.common.registry import SchemaRegistry, value_subject
 from synfinance.schemas.codec import CONFLUENT_MAGIC, SINGLE_OBJECT_MAGIC, Framing
 from synfinance.stack.processes import free_port
@@ -174,6 +175,8 @@ def run_pipeline(options: DemoOptions, env: dict[str, str], logs: Path, console:
         if not _drain(parts, lambda: live.update(refresh("draining outputs")), died, [GROUPS[SINK]]):
             problems.append(f"sink did not reach zero lag within {DRAIN_TIMEOUT_S:.0f} s")
         live.update(refresh("stopped"))
+    if not console.is_terminal:  # off a terminal rich's Live ends its last frame without a line end
+        console.line()
     for name in dead + [d for d in died() if d not in dead and d != PROCESSOR]:
         problems.append(f"{name} died with code {parts[name].process.returncode} (see {parts[name].log})")
     _stop(parts[SINK])
@@ -210,7 +213,7 @@ def first_framings(kafka: dict[str, str], topics: Iterable[str], timeout_s: floa
     """topic -> the framings of the first record of each of its non-empty partitions (`Framing` values, or
     "unknown"); an empty topic maps to an empty set."""
     framings: dict[str, set[str]] = {}
-    consumer = Consumer({**kafka, "group.id": "synfin-demo-framing", "enable.auto.commit": False})
+    consumer = Consumer({**kafka, **client_logging(), "group.id": "synfin-demo-framing", "enable.auto.commit": False})
     try:
         for topic in topics:
             framings[topic] = set()

@@ -25,6 +25,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from synfinance.common.kafka_logging import client_logging
 from synfinance.common.settings import TopicNames
 from synfinance.producers.records import RecordEncoder
 from synfinance.producers.stream import DEFAULT_ANOMALY_RATE, DEFAULT_FRAUD_RATE, StreamConfig, TransactionStream
@@ -181,7 +182,8 @@ def _produce(stream: SeededStream) -> None:
 
 def _records_in(bootstrap: str, topic: str) -> int:
     """The number of records a topic holds (the sum of its partitions' end offsets)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"synfin-test-{uuid.uuid4().hex}"})
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"synfin-test-{uuid.uuid4().hex}",
+                         **client_logging()})
     try:
         metadata = consumer.list_topics(topic, timeout=10).topics[topic]
         if metadata.error is not None:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 DEFAULT_SCHEMA = "public"
 
 app = typer.Typer(help="Create, inspect and query the sink's PostgreSQL tables (URL from SYNFIN_DATABASE_URL).",
-                  no_args_is_help=True)
+                  epilog="Example: synfinance db init && synfinance db query fraud-by-type", no_args_is_help=True)
 console = make_console()
 
 SCHEMA_OPTION = typer.Option(DEFAULT_SCHEMA, "--schema", help="PostgreSQL schema holding the tables.")
@@ -44,7 +44,10 @@ def _unreachable(error: OperationalError) -> UsageError:
 
 @app.command()
 def init(db_schema: str = SCHEMA_OPTION) -> None:
-    """Create the schema if needed and migrate it to the newest revision (alembic upgrade head)."""
+    """Create the schema if needed and migrate it to the newest revision (alembic upgrade head).
+
+    Example: synfinance db init --schema public
+    """
     from sqlalchemy.exc import OperationalError
 
     from synfinance.sinks import database
@@ -61,7 +64,10 @@ def init(db_schema: str = SCHEMA_OPTION) -> None:
 
 @app.command()
 def status(db_schema: str = SCHEMA_OPTION) -> None:
-    """Show the schema's revision and the row count of every table (and of labels_latest)."""
+    """Show the schema's revision and the row count of every table (and of labels_latest).
+
+    Example: synfinance db status
+    """
     from sqlalchemy import text
     from sqlalchemy.exc import OperationalError
 
@@ -100,15 +106,23 @@ def _plain(value: Any) -> Any:
 
 @app.command()
 def query(
-    report: str = typer.Argument(..., help=f"One of: {', '.join(REPORTS)}."),
+    report: str = typer.Argument(..., help=f"One of: {', '.join(REPORTS)} (see above)."),
     db_schema: str = SCHEMA_OPTION,
     k: int = typer.Option(100, "--k", min=1, help="precision-at-k: how many top scores per model."),
-    model_version: str | None = typer.Option(None, "--model-version", help="precision-at-k: one model only."),
+    model: str | None = typer.Option(None, "--model",
+                                     help="precision-at-k: one model only (model_version up to its first '/')."),
     limit: int = typer.Option(10, "--limit", min=1, help="top-merchants: how many."),
     since: datetime | None = typer.Option(None, "--since", help="fraud-by-type, top-merchants: event time from."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per row instead of a table."),
 ) -> None:
-    """Run a canned read-only report (parameters are bound, never spliced into SQL)."""
+    """Run a canned read-only report (parameters are bound, never spliced into SQL).
+
+    Reports: fraud-by-type (labelled transactions per fraud type: count, share, amount); precision-at-k (per
+    model, of its --k highest-scored labelled transactions how many were fraud); top-merchants (the --limit
+    merchants with the most frauds, and their fraud rate).
+
+    Example: synfinance db query precision-at-k --k 500
+    """
     from sqlalchemy.exc import OperationalError
 
     from synfinance.sinks import database
@@ -116,7 +130,7 @@ def query(
 
     if report not in REPORTS:
         raise UsageError(f"unknown report {report!r}; one of: {', '.join(REPORTS)}")
-    offered = {"k": k, "model_version": model_version, "limit": limit, "since": since}
+    offered = {"k": k, "model": model, "limit": limit, "since": since}
     params = {name: value for name, value in offered.items() if name in REPORTS[report].params}
     engine = _engine(db_schema, read_only=True)
     try:

@@ -16,6 +16,7 @@ from confluent_kafka import Consumer, TopicPartition
 from rich.table import Table
 
 from synfinance.common.errors import UsageError
+from synfinance.common.kafka_logging import client_logging
 from synfinance.common.settings import load_settings
 from synfinance.console import make_console
 from synfinance.demo import GROUPS, DemoOptions, child_env, framing_report, run_pipeline
@@ -47,7 +48,7 @@ def _run(args: list[str], env: dict[str, str], what: str) -> None:
 
 def _produced(kafka: dict[str, str], topic: str) -> int:
     """Records in the topic: the sum of its partitions' end offsets (idempotent producer: no duplicates)."""
-    consumer = Consumer({**kafka, "group.id": "synfin-demo-count", "enable.auto.commit": False})
+    consumer = Consumer({**kafka, **client_logging(), "group.id": "synfin-demo-count", "enable.auto.commit": False})
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions)
@@ -76,7 +77,9 @@ def _database_counts(dsn: str) -> dict[str, float]:
 
 def demo(
     duration: float = typer.Option(60.0, "--duration", help="Seconds of producing."),
-    rate: float = typer.Option(1000.0, "--rate", help="Transactions per second (one processor worker scores ~6k/s)."),
+    rate: float = typer.Option(1000.0, "--rate",
+                               help="Transactions per second (bench/RESULTS.md: one processor worker alone scores "
+                                    "~15k/s on 2 cores; here it shares them with producer and sink)."),
     seed: int = typer.Option(42, "--seed", help="Seed of the stream."),
     customers: int = typer.Option(10_000, "--customers", help="Number of customers."),
     threshold: float = typer.Option(0.5, "--threshold", help="Alert when the fraud score is at least this."),
@@ -84,7 +87,10 @@ def demo(
     registry: bool = typer.Option(False, "--registry", help="Confluent wire format through a schema registry "
                                   "(SYNFIN_SCHEMA_REGISTRY_URL, else Apicurio started with the local stack)."),
 ) -> None:
-    """Run producer, processor and sink on the local stack for --duration seconds, then summarise."""
+    """Run producer, processor and sink on the local stack for --duration seconds, then summarise.
+
+    Example: synfinance demo --duration 120 --rate 2000
+    """
     if duration <= 0 or rate <= 0:
         raise UsageError("--duration and --rate must be > 0")
     external = bool(os.environ.get("SYNFIN_BOOTSTRAP_SERVERS") and os.environ.get("SYNFIN_DATABASE_URL"))

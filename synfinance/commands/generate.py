@@ -41,9 +41,12 @@ def generate(
                                        help="Share of transactions that are legitimate anomalies."),
     label_delay: str = typer.Option("default", "--label-delay",
                                     help="'default' (hours; chargebacks 30-90 days), 'immediate', or seconds."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar (there is none unless stderr is a terminal)."),
 ) -> None:
-    """Write customers, merchants, transactions and labels files for a seed."""
+    """Write customers, merchants, transactions and labels files for a seed.
+
+    Example: synfinance generate --seed 7 --events 50000 --format parquet --out-dir data/
+    """
     if events < 0:
         raise UsageError(f"--events must be >= 0 (got {events})")
     if fmt not in FORMATS:
@@ -54,7 +57,7 @@ def generate(
     except ValueError as error:
         raise UsageError(str(error)) from None
     _check_out_dir(out_dir)
-    show = not quiet and os.environ.get("CI") is None
+    show = not quiet and console.is_terminal and os.environ.get("CI") is None  # a bar only where it redraws
     with Progress(TextColumn("generating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console, disable=not show) as progress:
         task = progress.add_task("events", total=events)

@@ -23,7 +23,10 @@ def lag_exporter(
     metrics_port: int = typer.Option(DEFAULT_PORT, "--metrics-port", min=1, max=65535, help="Serve /metrics here."),
     interval: float = typer.Option(5.0, "--interval", min=0.5, help="Seconds between snapshots."),
 ) -> None:
-    """Export the lag of every consumer group on the cluster (kafka_consumergroup_group_lag[_seconds])."""
+    """Export the lag of every consumer group on the cluster (kafka_consumergroup_group_lag[_seconds]).
+
+    Example: synfinance lag-exporter --metrics-port 9103 --interval 5   (then scrape :9103/metrics)
+    """
     from prometheus_client import CollectorRegistry, start_http_server
 
     from synfinance.sinks.lag import LagCollector, LagReader

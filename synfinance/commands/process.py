@@ -4,14 +4,23 @@ One worker per process, hosted by a Faust app (`processors.app`); `--workers N` 
 that share the partitions of one consumer group, each with its own worker index (its transactional id
 and model checkpoint) and web port (`--web-port P`: P, P+1, ...). SIGINT/SIGTERM stop every worker
 cleanly: each commits what it did and leaves the group.
+
+Before any worker starts, the broker and the input topics are checked: an unreachable broker (15 s at
+most) or a missing topic is one line and exit 2. At the end, one line on stderr sums up the run
+(transactions scored, alerts, dead letters, elapsed time; all workers together). Exit 0 after a signal or
+`--stop-when-idle`, 1 when a worker failed, 2 for a usage or connection problem.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import subprocess
 import sys
+import tempfile
+import time
+from pathlib import Path
 from types import FrameType
 
 import typer
@@ -34,6 +43,19 @@ def _codec(settings: Settings) -> Codec:
     written = {topic: name for topic, name in settings.topics.value_schemas().items()
                if name in ("scored_transaction", "alert")}
     return writer_codec(registry, written)
+
+
+def _check_inputs(settings: Settings) -> None:
+    """One line (exit 2) for an unreachable broker or a missing input topic, before any worker starts."""
+    from synfinance.processors.kafka_io import partition_counts
+
+    topics = settings.topics
+    partition_counts(settings.kafka_config(), [topics.customers, topics.transactions, topics.labels])
+
+
+def _summary(scored: int, alerts: int, dead_letters: int, elapsed_s: float, workers: int) -> str:
+    return (f"process: scored {scored:,} transactions, {alerts:,} alerts, {dead_letters:,} dead letters in "
+            f"{elapsed_s:,.1f} s" + (f" ({workers} workers)" if workers > 1 else ""))
 
 
 def process(
@@ -59,9 +81,17 @@ def process(
     stop_when_idle: float | None = typer.Option(None, "--stop-when-idle", min=0.0,
                                                 help="Exit after this many seconds without new records."),
     log_level: str = typer.Option("warning", "--log-level", help="Log level of the worker(s)."),
+    totals_file: Path | None = typer.Option(None, "--totals-file", hidden=True,
+                                            help="Write the worker's totals here as JSON (what --workers reads)."),
 ) -> int:
-    """Score every transaction (features + River model), learn from labels, emit scores and alerts."""
+    """Score every transaction (features + River model), learn from labels, emit scores and alerts.
+
+    Example: synfinance process --workers 2 --stop-when-idle 30   (a backlog: exits 30 s after the last input)
+    """
+    started = time.monotonic()
     settings = load_settings()
+    if worker_index is None:
+        _check_inputs(settings)
     if worker_index is not None or workers == 1:
         # imported here: Faust and River take ~2.5 s to import, which every other command would pay
         from synfinance.processors.app import run_worker
@@ -74,9 +104,17 @@ def process(
                               max_hold_s=max_hold, learn_negatives=learn_negatives,
                               max_labelled_inputs=max_labelled_inputs,
                               stop_when_idle_s=stop_when_idle, codec=_codec(settings))
-        code = run_worker(config, web_port + index if web else None, log_level, web_host=settings.bind_host)
-        if code:
-            raise typer.Exit(code)
+        outcome = run_worker(config, web_port + index if web else None, log_level, web_host=settings.bind_host)
+        totals = outcome.totals
+        if totals_file is not None:
+            totals_file.write_text(json.dumps(totals.__dict__))
+        if isinstance(outcome.error, UsageError):
+            raise outcome.error
+        if worker_index is None:
+            print(_summary(totals.scored, totals.alerts, totals.dead_letters, time.monotonic() - started, 1),
+                  file=sys.stderr)
+        if outcome.error is not None:
+            raise typer.Exit(1)
         return 0
     if settings.schema_registry_url:  # one clear line here, not one per worker
         SchemaRegistry(settings.schema_registry_url).subjects()
@@ -87,7 +125,10 @@ def process(
             "--web-port", str(web_port), "--web" if web else "--no-web"]
     if stop_when_idle is not None:
         base += ["--stop-when-idle", str(stop_when_idle)]
-    children = [subprocess.Popen([*base, "--worker-index", str(i)]) for i in range(workers)]
+    scratch = tempfile.TemporaryDirectory(prefix="synfin-process-")
+    files = [Path(scratch.name) / f"worker-{i}.json" for i in range(workers)]
+    children = [subprocess.Popen([*base, "--worker-index", str(i), "--totals-file", str(files[i])])
+                for i in range(workers)]
 
     def forward(signum: int, _frame: FrameType | None) -> None:
         for child in children:
@@ -97,7 +138,13 @@ def process(
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     codes = [child.wait() for child in children]
+    with scratch:
+        totals = [json.loads(f.read_text()) for f in files if f.is_file()]
+    print(_summary(*(sum(t[name] for t in totals) for name in ("scored", "alerts", "dead_letters")),
+                   time.monotonic() - started, workers), file=sys.stderr)
     failed = [i for i, code in enumerate(codes) if code]
     if failed:
-        raise UsageError(f"worker(s) {failed} exited with codes {[codes[i] for i in failed]}")
+        usage = all(codes[i] == 2 for i in failed)  # each said why in one line
+        raise UsageError(f"worker(s) {failed} exited with codes {[codes[i] for i in failed]}",
+                         exit_code=2 if usage else 1)
     return 0

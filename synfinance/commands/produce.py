@@ -3,7 +3,8 @@
 Parses and checks the options (every mistake is one line, exit 2, before anything is sent), makes sure
 the topics exist, then hands over to `producers.producer.ProduceRun` with live stats: a rich panel on
 stderr (unless `--quiet` or `--json-stats`), one JSON object per second on stdout (`--json-stats`),
-Prometheus metrics (`--metrics-port`), and a one-line summary on stderr at the end. SIGINT/SIGTERM
+Prometheus metrics (`--metrics-port`), and a one-line summary on stderr at the end (when stderr is not a
+terminal, the summary alone: no panel frames or control codes in a log). SIGINT/SIGTERM
 stop the run at the next slice, flush, print the summary and exit 0; a second signal aborts without
 waiting. Exit 1 when a record could not be delivered.
 """
@@ -31,8 +32,14 @@ from synfinance.common.settings import Settings, load_settings
 from synfinance.console import make_console
 from synfinance.producers.kafka import KafkaProducer
 from synfinance.producers.producer import ProduceRun, RunConfig, Snapshot
-from synfinance.producers.rates import PROFILE_NAMES, build_profile
-from synfinance.producers.stream import DEFAULT_ANOMALY_RATE, DEFAULT_FRAUD_RATE, StreamConfig, World
+from synfinance.producers.rates import build_profile
+from synfinance.producers.stream import (
+    DEFAULT_ANOMALY_RATE,
+    DEFAULT_FRAUD_RATE,
+    StreamConfig,
+    TransactionStream,
+    World,
+)
 from synfinance.producers.timeline import DEFAULT_START
 from synfinance.producers.topics import CONNECT_TIMEOUT_S, ensure_topics, spec_for_settings
 from synfinance.schemas.codec import Codec
@@ -183,16 +190,18 @@ def _summary(snap: Snapshot, transactions_topic: str, stopped: bool, undelivered
 
 def produce(
     seed: int = typer.Option(42, "--seed", help="Seed: same seed + options = the same records."),
-    events: int | None = typer.Option(None, "--events", help="Stop at this stream position (default: no limit)."),
+    events: int | None = typer.Option(None, "--events",
+                                      help="Stop at this stream position (default: no limit). With --shard i/N: the "
+                                           "events of the unsharded run; each shard sends its exact share."),
     duration: float | None = typer.Option(None, "--duration", help="Stop after this many seconds."),
     rate: float | None = typer.Option(None, "--rate", help=f"Events/s for constant/poisson [{DEFAULT_RATE:g}]."),
     profile: str = typer.Option("constant", "--profile",
-                                help=f"One of {', '.join(PROFILE_NAMES)}; parameters as NAME:P1:P2 "
-                                     "(e.g. ramp:1000:50000:60) or with --profile-params."),
+                                help="The rate over time: NAME:PARAMETERS, the profiles listed above."),
     profile_params: str | None = typer.Option(None, "--profile-params", help="Parameters of --profile."),
     time_mode: str = typer.Option("simulated", "--time", help="simulated (event time from --start) or live."),
     start: str = typer.Option(DEFAULT_START, "--start", help="Simulated start (ISO date/datetime; naive = IST)."),
-    shard: str = typer.Option("0/1", "--shard", help="i/N: produce only customers with ordinal = i mod N."),
+    shard: str = typer.Option("0/1", "--shard", help="i/N: produce only customers with ordinal = i mod N (the N "
+                                                     "shards together: the unsharded run, identical per key)."),
     from_seq: int = typer.Option(0, "--from-seq", help="Resume a killed run at this stream position: 1 + the least "
                                  "synfin-seq among the last records of all transactions and labels partitions."),
     customers: int = typer.Option(10_000, "--customers", help="Number of customers."),
@@ -202,7 +211,8 @@ def produce(
                                        help="Share of transactions that are labelled legitimate anomalies."),
     label_delay: str = typer.Option("default", "--label-delay",
                                     help="Label delays: default (hours; chargebacks 30-90 days), 0, or seconds."),
-    quiet: bool = typer.Option(False, "--quiet", help="No live panel (the one-line summary remains)."),
+    quiet: bool = typer.Option(False, "--quiet", help="No live panel (the one-line summary remains; the panel "
+                                                      "shows on a terminal only)."),
     json_stats: bool = typer.Option(False, "--json-stats", help="One JSON stats object per second on stdout."),
     metrics_port: int | None = typer.Option(None, "--metrics-port", help="Serve Prometheus /metrics here."),
     create_topics: bool = typer.Option(True, "--create-topics/--no-create-topics",
@@ -213,7 +223,21 @@ def produce(
                                   help="Where the stream is generated and encoded: process (a child process, "
                                        "so sending has a core of its own) or thread (all in this process)."),
 ) -> int:
-    """Publish customers and merchants, then transactions at the chosen rate and labels at their label time."""
+    """Publish customers and merchants, then transactions at the chosen rate and labels at their label time.
+
+    Profiles (--profile NAME:PARAMETERS; rates in events/s, times in seconds):
+      constant:RATE                    the same rate throughout (or: --rate)
+      poisson:RATE                     mean RATE, exponential gaps (or: --rate)
+      ramp:FROM:TO:OVER_S              linear from FROM to TO, then holds TO
+      step:DURATION_SxRATE,...         each level in turn; the last one holds
+      burst:BASE:PEAK:EVERY_S:FOR_S    PEAK for FOR_S of every EVERY_S, else BASE
+      diurnal:PEAK:TROUGH[:PEAK_HOUR]  cosine over simulated hours (IST; peak 15)
+      replay-speed:FACTOR              simulated time FACTOR times the wall clock
+      max                              no parameters: as fast as it goes
+    --profile-params P is the same as --profile NAME:P.
+
+    Example: synfinance produce --seed 42 --duration 600 --profile ramp:1000:20000:120
+    """
     _check(events is None or events >= 0, f"--events must be >= 0 (got {events})")
     _check(duration is None or duration > 0, f"--duration must be > 0 seconds (got {duration})")
     _check(from_seq >= 0, f"--from-seq must be >= 0 (got {from_seq})")
@@ -241,10 +265,7 @@ def produce(
         console.print(warning, style="yellow", soft_wrap=True)
     codec = _codec(settings)
 
-    config = RunConfig(stream=stream_config, profile=chosen, topics=settings.topics, events=events,
-                       duration_s=duration, time_mode=time_mode,  # type: ignore[arg-type]
-                       from_seq=from_seq, generator=generator, codec=codec)  # type: ignore[arg-type]
-    show_panel = not quiet and not json_stats
+    show_panel = not quiet and not json_stats and console.is_terminal  # a log gets the summary line only
     with Live(console=console, auto_refresh=False, transient=False) if show_panel else _nothing() as live:
         def on_stats(snap: Snapshot) -> None:
             if metrics:
@@ -256,7 +277,16 @@ def produce(
 
         if live is not None:
             live.update(f"building {customers:,} customers and {merchants:,} merchants...", refresh=True)
-        run = ProduceRun(config, producer, world=World(stream_config), on_stats=on_stats)
+        world = World(stream_config)
+        if events is not None and shard_of[1] > 1:
+            if live is not None:
+                live.update(f"finding shard {shard}'s share of the first {events:,} events...", refresh=True)
+            # --events counts the unsharded run: this shard stops where its part of that run ends
+            events = TransactionStream(stream_config, world).shard_share(events)
+        config = RunConfig(stream=stream_config, profile=chosen, topics=settings.topics, events=events,
+                           duration_s=duration, time_mode=time_mode,  # type: ignore[arg-type]
+                           from_seq=from_seq, generator=generator, codec=codec)  # type: ignore[arg-type]
+        run = ProduceRun(config, producer, world=world, on_stats=on_stats)
         with _stop_on_signals(run):
             try:
                 final = run.run()

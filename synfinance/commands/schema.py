@@ -21,7 +21,7 @@ from synfinance.schemas.codec import fingerprint, schema_json, schema_names
 from synfinance.schemas.registry import DEFAULT_COMPATIBILITY, writer_codec
 
 app = typer.Typer(help="Show our Avro schemas, register them, check a change against the registry.",
-                  no_args_is_help=True)
+                  epilog="Example: synfinance schema check my-transaction.avsc", no_args_is_help=True)
 console = make_console()
 
 

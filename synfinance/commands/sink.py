@@ -8,7 +8,8 @@ import sys
 
 import typer
 
-from synfinance.common.errors import UsageError
+from synfinance.common.errors import UsageError, broker_unreachable
+from synfinance.common.kafka_logging import client_logging
 from synfinance.common.settings import Settings, load_settings
 from synfinance.schemas.registry import read_through_url
 
@@ -51,9 +52,9 @@ def _topics(settings: Settings, wanted: str | None) -> dict[str, str]:
     if unknown or not names:
         raise UsageError(f"--topics {wanted!r}: use a comma-separated subset of {','.join(TOPIC_SCHEMAS)}")
     try:
-        present = set(AdminClient(settings.kafka_config()).list_topics(timeout=15).topics)
+        present = set(AdminClient({**settings.kafka_config(), **client_logging()}).list_topics(timeout=15).topics)
     except KafkaException as error:
-        raise UsageError(f"Kafka unreachable at {settings.bootstrap_servers}: {error.args[0]}") from None
+        raise broker_unreachable(settings.bootstrap_servers, error.args[0].str()) from None
     dlq = settings.topics.dlq
     if dlq not in present:
         raise UsageError(f"dead-letter topic {dlq} does not exist: run `synfinance topics create`")
@@ -100,7 +101,10 @@ def sink(
     stop_when_idle: float | None = typer.Option(
         None, "--stop-when-idle", min=0.0, help="Exit after this many seconds without new records (backfills)."),
 ) -> None:
-    """Consume the topics into PostgreSQL: COPY + ON CONFLICT, offsets committed after the database."""
+    """Consume the topics into PostgreSQL: COPY + ON CONFLICT, offsets committed after the database.
+
+    Example: synfinance db init && synfinance sink --stop-when-idle 10   (a backfill: exits once caught up)
+    """
     import psycopg2
     from confluent_kafka import KafkaException
 

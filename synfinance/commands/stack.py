@@ -10,7 +10,7 @@ from synfinance.stack import kafka, registry
 from synfinance.stack.launcher import LocalStack
 
 app = typer.Typer(help="Start, stop and inspect the local Kafka broker and PostgreSQL server.",
-                  no_args_is_help=True)
+                  epilog='Example: synfinance stack up && eval "$(synfinance stack env)"', no_args_is_help=True)
 console = make_console()
 
 
@@ -33,7 +33,10 @@ def up(with_registry: bool = typer.Option(False, "--registry",
 
 @app.command()
 def down(keep: bool = typer.Option(False, "--keep", help="Keep the data directories.")) -> None:
-    """Stop exactly the processes `up` started and remove their data (unless --keep)."""
+    """Stop exactly the processes `up` started and remove their data (unless --keep).
+
+    Example: synfinance stack down --keep
+    """
     state = LocalStack().down(keep=keep)
     stopped = [name for name, proc in (("kafka", state.kafka), ("postgres", state.postgres),
                                        ("registry", state.registry)) if proc]
@@ -42,14 +45,20 @@ def down(keep: bool = typer.Option(False, "--keep", help="Keep the data director
 
 @app.command()
 def status() -> None:
-    """Say what runs and where."""
+    """Say what runs and where.
+
+    Example: synfinance stack status
+    """
     for name, line in LocalStack().status().items():
         console.print(f"{name:<9} {line}")
 
 
 @app.command()
 def env() -> None:
-    """Print `export SYNFIN_...` lines for the running stack (use: eval "$(synfinance stack env)")."""
+    """Print `export SYNFIN_...` lines for the running stack; exit 1 when none is up.
+
+    Example: eval "$(synfinance stack env)"
+    """
     exports = LocalStack().load().exports()
     if not exports:
         raise UsageError("no local stack is up: start one with `synfinance stack up`", exit_code=1)
@@ -59,7 +68,10 @@ def env() -> None:
 
 @app.command()
 def fetch(with_registry: bool = typer.Option(False, "--registry", help="Also fetch the schema registry.")) -> None:
-    """Resolve the Kafka broker jars from Maven Central into the cache (done by `up` when needed)."""
+    """Resolve the Kafka broker jars from Maven Central into the cache (done by `up` when needed).
+
+    Example: synfinance stack fetch --registry
+    """
     console.print(f"kafka {kafka.kafka_version()} jars in {kafka.ensure_jars(quiet=False)}")
     if with_registry:
         console.print(f"schema registry {registry.APICURIO_VERSION} in {registry.ensure_registry(quiet=False).parent}")

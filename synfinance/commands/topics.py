@@ -10,7 +10,7 @@ from synfinance.console import make_console
 from synfinance.producers.topics import describe_topics, ensure_topics, mismatch, spec_for_settings
 
 app = typer.Typer(help="Create and inspect the Kafka topics (names and partitions from SYNFIN_* settings).",
-                  no_args_is_help=True)
+                  epilog="Example: synfinance topics create && synfinance topics list", no_args_is_help=True)
 console = make_console()
 
 
@@ -21,7 +21,10 @@ def create(
     replication_factor: int | None = typer.Option(
         None, "--replication-factor", help="Replicas per partition [SYNFIN_REPLICATION_FACTOR]."),
 ) -> None:
-    """Create the missing topics; check that existing ones have the expected partitions and configs."""
+    """Create the missing topics; check that existing ones have the expected partitions and configs.
+
+    Example: synfinance topics create --partitions 12
+    """
     given = {"partitions": partitions, "replication_factor": replication_factor}
     overrides = {key: value for key, value in given.items() if value is not None}
     settings = load_settings(**overrides)
@@ -31,7 +34,10 @@ def create(
 
 @app.command("list")
 def list_topics() -> None:
-    """Show each topic as the broker has it, and whether it matches what `create` would make."""
+    """Show each topic as the broker has it, and whether it matches what `create` would make.
+
+    Example: synfinance topics list
+    """
     settings = load_settings()
     specs = spec_for_settings(settings)
     actual = describe_topics(settings.kafka_config(), [spec.name for spec in specs])

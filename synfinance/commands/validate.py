@@ -11,9 +11,10 @@ import json
 from pathlib import Path
 
 import typer
+from confluent_kafka import KafkaException
 from rich.table import Table
 
-from synfinance.common.errors import UsageError
+from synfinance.common.errors import UsageError, broker_unreachable
 from synfinance.common.settings import load_settings
 from synfinance.console import make_console
 from synfinance.producers.validation import report as quality
@@ -41,6 +42,8 @@ def _load(path: Path | None, topic: str | None, events: int | None) -> Stream:
         return read_topics(settings.bootstrap_servers, str(topic), settings.topics.labels, events)
     except (TopicMissing, TimeoutError) as error:
         raise UsageError(str(error)) from None
+    except KafkaException as error:
+        raise broker_unreachable(settings.bootstrap_servers, error.args[0].str()) from None
 
 
 def validate(
@@ -50,7 +53,10 @@ def validate(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     markdown: bool = typer.Option(False, "--markdown", help="Print the calibration targets as a Markdown table."),
 ) -> int:
-    """Check a dataset or topic: consistency rules, calibration to the cited figures, fraud and labels."""
+    """Check a dataset or topic: consistency rules, calibration to the cited figures, fraud and labels.
+
+    Example: synfinance validate out/   or   synfinance validate --topic synfin.transactions.v1 --json
+    """
     result = quality.build(_load(path, topic, events))
     if as_json:
         print(json.dumps(result.as_json(), indent=2))

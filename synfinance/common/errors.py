@@ -14,3 +14,9 @@ class UsageError(Exception):
     def __init__(self, message: str, exit_code: int = 2) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+def broker_unreachable(bootstrap: str, detail: str) -> UsageError:
+    """The one line for a Kafka broker that did not answer (`detail`: librdkafka's reason)."""
+    return UsageError(f"Kafka broker at {bootstrap} is unreachable ({detail}); start one with "
+                      "`synfinance stack up` or set SYNFIN_BOOTSTRAP_SERVERS")

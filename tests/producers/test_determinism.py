@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import os
@@ -135,6 +136,29 @@ def test_a_customers_transactions_do_not_depend_on_how_many_customers_exist() ->
     # ... to other people: they are picked from the whole population
     assert sum(a == b for a, b in zip(small_new, large_new, strict=True)) < 0.1 * new_payees
     assert all("@" in v and "." in v.split("@")[0] for v in small_new + large_new)
+
+
+@pytest.mark.parametrize("events", [1, 999, 5_000, 23_456])
+def test_each_shard_is_the_unsharded_stream_in_order_and_its_share_ends_where_the_first_n_do(events: int) -> None:
+    """A shard's stream is the unsharded one without the other shards' customers, in the same order: so the first
+    `shard_share(N)` events of every shard are exactly the unsharded stream's first N, and the shares sum to N."""
+    base = StreamConfig(seed=5, customers=400, merchants=100)
+    whole = next(TransactionStream(base).batches(events))
+    shares = []
+    for index in range(3):
+        stream = TransactionStream(dataclasses.replace(base, shard=(index, 3)))
+        share = stream.shard_share(events)
+        mine = (whole.customer % 3 == index).nonzero()[0]
+        assert share == len(mine)
+        if share:
+            head = next(stream.batches(share))
+            assert head.customer.tolist() == whole.customer[mine].tolist()
+            assert head.time_us.tolist() == whole.time_us[mine].tolist()
+            assert head.amount_paise.tolist() == whole.amount_paise[mine].tolist()
+        shares.append(share)
+    assert sum(shares) == events
+    if events > 100:
+        assert min(shares) > 0
 
 
 def test_shards_together_are_the_unsharded_stream() -> None:

@@ -264,7 +264,10 @@ def test_resume_sends_what_an_uninterrupted_run_sends_after_that_position(small_
 def test_two_shards_are_the_unsharded_run_key_by_key(small_world: World) -> None:
     _, whole = produce_run(small_world, Max())
     counts = Counter((int(k.split(b"-")[1]) - 1) % 2 for k, _, _, _ in whole["t"])  # customer ordinal from the id
-    shards = [produce_run(small_world, Max(), events=counts[i], shard=(i, 2))[1] for i in range(2)]
+    shares = [TransactionStream(StreamConfig(seed=11, customers=400, merchants=60, shard=(i, 2)),
+                                small_world).shard_share(6_000) for i in range(2)]
+    assert shares == [counts[0], counts[1]] and sum(shares) == 6_000
+    shards = [produce_run(small_world, Max(), events=shares[i], shard=(i, 2))[1] for i in range(2)]
 
     def per_key(records: list[Record]) -> dict[bytes, list[tuple[bytes, int]]]:
         out: dict[bytes, list[tuple[bytes, int]]] = defaultdict(list)

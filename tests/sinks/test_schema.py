@@ -76,7 +76,8 @@ def test_the_migration_builds_exactly_the_metadata(database_url: str, db_schema:
 
 
 def _load_fixture(database_url: str, db_schema: str) -> None:
-    """Eight labelled transactions at three merchants, two models' scores; two labels revised later:
+    """Eight labelled transactions at three merchants, two models' scores (one transaction scored twice by m2);
+    two labels revised later:
     T1 card_testing, then (revision 1) legitimate; T6 legitimate, then (revision 1, written before
     revision 0) account_takeover."""
     transactions, labels, scores = [], [], []
@@ -96,10 +97,14 @@ def _load_fixture(database_url: str, db_schema: str) -> None:
                        "is_fraud": i in frauds, "fraud_type": frauds.get(i), "scenario_id": None,
                        "is_anomaly": False, "anomaly_type": None, "severity": 0.0,
                        "label_time": 1_700_000_100_000_000, "revision": 0})
-        for model, score in (("m1", 1.0 - i / 10), ("m2", i / 10)):  # m1 ranks 0,1,2.. first; m2 7,6,5..
+        # m1 ranks 0,1,2.. first; m2 7,6,5..; the version is MODEL/WORKER/LABELS_LEARNED: a new one each step
+        for model, score in (("m1", 1.0 - i / 10), ("m2", i / 10)):
             scores.append({"transaction_id": tid, "customer_id": "C1", "event_time": 1_700_000_000_000_000 + i,
-                           "amount_paise": 1, "features": _features(), "score": score, "model_version": model,
+                           "amount_paise": 1, "features": _features(), "score": score,
+                           "model_version": f"{model}/{i % 2}/{i}",
                            "processed_at": 1, "processing_latency_ms": 1.0})
+    # T7 scored again by m2 after a restart (lower score, later): precision-at-k keeps its first score
+    scores.append({**scores[-1], "score": 0.0, "model_version": "m2/1/50", "processed_at": 2})
     revised = [{**labels[1], "is_fraud": False, "fraud_type": None, "revision": 1},
                {**labels[6], "is_fraud": True, "fraud_type": "account_takeover", "revision": 1}]
     label = TABLES["label"]
@@ -130,7 +135,7 @@ def test_status_and_the_canned_reports(database_url: str, db_schema: str,
 
     assert main(["db", "status", "--schema", db_schema]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"transactions\s+8\b", out) and re.search(r"scored_transactions\s+16\b", out)
+    assert re.search(r"transactions\s+8\b", out) and re.search(r"scored_transactions\s+17\b", out)
     assert re.search(r"\blabels\s+10\b", out) and re.search(r"labels_latest\s+8\b", out)  # history, latest
 
     # the reports read each transaction's latest label: T1 is legitimate now, T6 account_takeover
@@ -141,8 +146,11 @@ def test_status_and_the_canned_reports(database_url: str, db_schema: str,
 
     assert main(["db", "query", "precision-at-k", "--schema", db_schema, "--k", "2", "--json"]) == 0
     rows = [decode_json(line) for line in capsys.readouterr().out.splitlines()]
-    assert [(r["model_version"], r["k"], r["frauds"], r["precision"]) for r in rows] == [
-        ("m1", 2, 1, 0.5), ("m2", 2, 1, 0.5)]  # m1's top 2: T0, T1; m2's: T7, T6
+    assert [(r["model"], r["versions"], r["k"], r["frauds"], r["precision"]) for r in rows] == [
+        ("m1", 2, 2, 1, 0.5), ("m2", 2, 2, 1, 0.5)]  # m1's top 2: T0, T1 (T1 no longer fraud); m2's: T7, T6
+    assert main(["db", "query", "precision-at-k", "--schema", db_schema, "--k", "3", "--model", "m2", "--json"]) == 0
+    rows = [decode_json(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["model"], r["versions"], r["k"], r["frauds"]) for r in rows] == [("m2", 3, 3, 2)]  # T7, T6, T5
 
     assert main(["db", "query", "top-merchants", "--schema", db_schema, "--limit", "1", "--json"]) == 0
     rows = [decode_json(line) for line in capsys.readouterr().out.splitlines()]
