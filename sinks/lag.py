@@ -39,6 +39,7 @@ __all__ = ["LagCollector", "LagReader", "PartitionLag"]
 
 PROBE_GROUP = "synfin-lag-probe"  # never joins or commits, so it never shows as a group itself
 _CACHE_LIMIT = 50_000
+STALE_AFTER_INTERVALS = 3  # a snapshot this many intervals old is dropped, not exported
 log = logging.getLogger(__name__)
 
 
@@ -166,6 +167,14 @@ class LagReader:
             log.warning("lag exporter: no record read within %.0f s for %d partitions", self.timeout, len(pending))
         return found
 
+    def reconnect(self) -> None:
+        """New clients for the next snapshot (the old ones are closed)."""
+        with self._lock:
+            self._admin = AdminClient({**self._config, **client_logging()})
+            if self._probe is not None:
+                self._probe.close()
+                self._probe = None
+
     def close(self) -> None:
         with self._lock:
             if self._probe is not None:
@@ -206,9 +215,14 @@ class LagCollector(Collector):
         except KafkaException as exc:  # every few seconds while the broker is away: said once a minute
             CLIENT_LOG.report(logging.WARNING, "lag-exporter", exc.args[0].str() if exc.args else str(exc))
             snapshot = None
+            # a client that saw its broker go can keep timing out after it is back (seen after a broker
+            # restart): the next snapshot asks with fresh clients
+            self.reader.reconnect()
         with self._changed:
             if snapshot is not None:
                 self._latest = (self._clock(), snapshot)
+            elif self._latest is not None and self._clock() - self._latest[0] > STALE_AFTER_INTERVALS * self.interval:
+                self._latest = None  # export nothing rather than a lag that is no longer true
             self._answered = max(self._answered, answers)
             self._changed.notify_all()
 

@@ -81,6 +81,13 @@ def process(
     stop_when_idle: float | None = typer.Option(None, "--stop-when-idle", min=0.0,
                                                 help="Exit after this many seconds without new records."),
     log_level: str = typer.Option("warning", "--log-level", help="Log level of the worker(s)."),
+    stall_timeout: float = typer.Option(
+        90.0, "--stall-timeout", min=5.0,
+        help="Seconds the loop may not turn (a Kafka call that never returns) before the worker is stalled."),
+    on_stall: str = typer.Option(
+        "restart", "--on-stall",
+        help="A stalled worker: 'restart' replaces its process with a fresh one (resuming from the last "
+             "commit); 'exit' exits with code 3 for a supervisor to restart."),
     totals_file: Path | None = typer.Option(None, "--totals-file", hidden=True,
                                             help="Write the worker's totals here as JSON (what --workers reads)."),
 ) -> int:
@@ -89,6 +96,8 @@ def process(
     Example: synfinance process --workers 2 --stop-when-idle 30   (a backlog: exits 30 s after the last input)
     """
     started = time.monotonic()
+    if on_stall not in ("restart", "exit"):
+        raise UsageError(f"--on-stall {on_stall!r}: expected 'restart' or 'exit'")
     settings = load_settings()
     if worker_index is None:
         _check_inputs(settings)
@@ -103,8 +112,9 @@ def process(
                               worker_id=str(index), threshold=threshold, commit_interval_s=commit_interval,
                               max_hold_s=max_hold, learn_negatives=learn_negatives,
                               max_labelled_inputs=max_labelled_inputs,
-                              stop_when_idle_s=stop_when_idle, codec=_codec(settings))
-        outcome = run_worker(config, web_port + index if web else None, log_level, web_host=settings.bind_host)
+                              stop_when_idle_s=stop_when_idle, stall_s=stall_timeout, codec=_codec(settings))
+        outcome = run_worker(config, web_port + index if web else None, log_level, web_host=settings.bind_host,
+                             on_stall=on_stall)
         totals = outcome.totals
         if totals_file is not None:
             totals_file.write_text(json.dumps(totals.__dict__))
@@ -121,7 +131,7 @@ def process(
     base = [sys.executable, "-m", "synfinance.cli", "process", "--group", group, "--threshold", str(threshold),
             "--commit-interval", str(commit_interval), "--max-hold", str(max_hold),
             "--learn-negatives", str(learn_negatives), "--max-labelled-inputs", str(max_labelled_inputs),
-            "--log-level", log_level,
+            "--log-level", log_level, "--stall-timeout", str(stall_timeout), "--on-stall", on_stall,
             "--web-port", str(web_port), "--web" if web else "--no-web"]
     if stop_when_idle is not None:
         base += ["--stop-when-idle", str(stop_when_idle)]

@@ -17,20 +17,21 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import psycopg2
 import pytest
-import sqlalchemy as sa
 from confluent_kafka import TopicPartition
 
 from synfinance.common.settings import TopicNames
 from synfinance.processors.kafka_io import read_to_end
 from synfinance.schemas.codec import decode
+from synfinance.sinks import database
 from synfinance.stack.launcher import LocalStack
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
-EVENTS = 30_000
-RATE = 1_000  # so the stop lands mid-stream: 30 s of producing
-STOP_AFTER_S, DOWN_S = 8.0, 20.0
+EVENTS = 40_000
+RATE = 1_000  # so the stop lands mid-stream: 40 s of producing
+STOP_AFTER_S, DOWN_S = 3.0, 20.0
 FINISH_WITHIN_S = 300.0  # the watchdog's 90 s included
 
 
@@ -40,15 +41,22 @@ def _cli(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
 
 
 def _count(url: str, table: str) -> tuple[int, int]:
-    engine = sa.create_engine(url)
+    """Rows of `table` and distinct transaction ids among them."""
+    connection = database.connect(url)
     try:
-        with engine.connect() as connection:
-            return tuple(connection.execute(sa.text(  # type: ignore[return-value]
-                f"SELECT count(*), count(DISTINCT transaction_id) FROM {table}")).one())
-    except sa.exc.ProgrammingError:  # the sink has not created it yet
-        return 0, 0
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT count(*), count(DISTINCT transaction_id) FROM {table}")
+            rows, distinct = cursor.fetchone()
+            return int(rows), int(distinct)
     finally:
-        engine.dispose()
+        connection.close()
+
+
+def _count_or_zero(url: str, table: str) -> int:
+    try:
+        return _count(url, table)[0]
+    except psycopg2.Error:  # not created yet
+        return 0
 
 
 def test_a_broker_stopped_for_20_s_mid_stream_loses_and_duplicates_nothing(tmp_path: Path) -> None:
@@ -58,13 +66,23 @@ def test_a_broker_stopped_for_20_s_mid_stream_loses_and_duplicates_nothing(tmp_p
         assert state.kafka is not None and state.postgres is not None
         env = {**os.environ, **stack.load().exports()}
         url = env["SYNFIN_DATABASE_URL"]
-        assert subprocess.run([sys.executable, "-m", "synfinance.cli", "db", "init"], env=env,
-                              capture_output=True, timeout=120).returncode == 0
+        for command in (["db", "init"], ["topics", "create"]):
+            done = subprocess.run([sys.executable, "-m", "synfinance.cli", *command], env=env, capture_output=True,
+                                  text=True, timeout=120)
+            assert done.returncode == 0, done.stderr
         producer = _cli(env, tmp_path / "producer.log", "produce", "--events", str(EVENTS), "--rate", str(RATE),
                         "--customers", "3000", "--merchants", "500", "--seed", "5")
         processor = _cli(env, tmp_path / "processor.log", "process", "--no-web", "--group", "fault-processor")
         sink = _cli(env, tmp_path / "sink.log", "sink", "--group", "fault-sink", "--metrics-port", "0")
+        # mid-stream: every component is past its start-up (which rightly fails fast on a missing broker)
+        # and rows are flowing through all three
+        deadline = time.monotonic() + 120.0
+        while _count_or_zero(url, "scored_transactions") == 0:
+            assert time.monotonic() < deadline, "nothing was scored and persisted within 120 s"
+            assert processor.poll() is None, (tmp_path / "processor.log").read_text()[-2000:]
+            time.sleep(0.5)
         time.sleep(STOP_AFTER_S)
+        assert producer.poll() is None  # still producing: the stop lands mid-stream
         os.kill(state.kafka.pid, signal.SIGTERM)
         time.sleep(DOWN_S)
         restarted = stack.up()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
+from confluent_kafka import KafkaError, KafkaException
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -68,3 +69,41 @@ def test_a_scrape_waits_for_a_fresh_snapshot_only_as_long_as_allowed() -> None:
         assert samples[("kafka_consumergroup_group_lag_seconds", "0")] == 30.0
     finally:
         collector.stop()
+
+
+class FlakyReader:
+    """A reader whose broker goes away after the first snapshot: every later one raises until `back`."""
+
+    timeout = 1.0
+
+    def __init__(self) -> None:
+        self.back, self.reconnects, self.calls = False, 0, 0
+
+    def snapshot(self) -> list[PartitionLag]:
+        self.calls += 1
+        if self.calls > 1 and not self.back:
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "Failed while waiting for response from broker"))
+        return [PartitionLag("g", "t", 0, 10, 15, 5, 3.0)]
+
+    def reconnect(self) -> None:
+        self.reconnects += 1
+
+
+def test_an_outage_reconnects_and_never_exports_a_stale_lag() -> None:
+    now = [1000.0]
+    reader = FlakyReader()
+    collector = LagCollector(reader, interval=5.0, clock=lambda: now[0])  # type: ignore[arg-type]
+    registry = CollectorRegistry()
+    registry.register(collector)
+    collector.refresh()
+    assert scrape(registry)[0][("kafka_consumergroup_group_lag", "0")] == 5.0
+    now[0] += 5.0
+    collector.refresh()  # fails: fresh clients next time, the last snapshot is kept while still recent
+    assert reader.reconnects == 1
+    assert scrape(registry)[0][("kafka_consumergroup_group_lag", "0")] == 5.0
+    now[0] += 11.0  # 16 s old: more than three intervals
+    collector.refresh()
+    assert reader.reconnects == 2 and scrape(registry)[0] == {}  # nothing rather than a stale lag
+    reader.back = True
+    collector.refresh()
+    assert reader.reconnects == 2 and scrape(registry)[0][("kafka_consumergroup_group_lag", "0")] == 5.0
