@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from synfinance.producers.timeline import DAY_US, HOUR_US, IST_OFFSET_US
 from synfinance.producers.validation.columns import Stream
 from synfinance.producers.world.calendar import festival_days
 from synfinance.producers.world.catalogue import (
@@ -144,9 +145,6 @@ def _npci_states_share(s: Stream) -> tuple[float, float]:
     return _share(s, s.transactions.isin("state", NPCI_STATES), _payments(s))
 
 
-IST_US = 19_800_000_000
-HOUR_US = 3_600_000_000
-DAY_US = 24 * HOUR_US
 # NPCI's busiest days: 754.37 million UPI payments on 18 October 2025 (Dhanteras, two days before Diwali)
 # against October's 20.70 billion over 31 days; 707 million on 2 August 2025 (a month start, no festival)
 # against August's 20.01 billion (NPCI monthly statistics and releases).
@@ -162,7 +160,7 @@ def _peak_lift(month_of: Callable[[int], str]) -> Callable[[Stream], tuple[float
         times = s.transactions.number("event_time")[_payments(s)]
         if not len(times):
             return float("nan"), 0.0
-        local = times.astype(np.int64) + IST_US
+        local = times.astype(np.int64) + IST_OFFSET_US
         days = (local // DAY_US).astype("datetime64[D]")
         first, last = int(local.min()), int(local.max())
         for year in range(int(str(days.min())[:4]), int(str(days.max())[:4]) + 1):
