@@ -152,3 +152,27 @@ def test_the_report_counts_labels_and_fraud(clean: Stream) -> None:
     assert result.transactions == 100_000 and result.labels >= 100_000
     assert 0.018 < result.facts["fraud_rate"] < 0.022
     assert 4.0 < result.facts["first_label_delay_hours"]["median"] < 8.0
+
+
+def test_a_month_scale_target_measures_a_whole_month_and_only_one() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from synfinance.producers.validation.targets import _diwali_month, _peak_lift
+
+    ist = timezone(timedelta(hours=5, minutes=30))
+
+    def stream(first_day: int, last_day: int) -> Stream:
+        rows = []
+        for day in range(first_day, last_day + 1):
+            for k in range(20 if day == 18 else 10):
+                moment = datetime(2025, 10, day, tzinfo=ist) + timedelta(minutes=1 + 60 * k)
+                rows.append({"transaction_id": f"t{day}-{k}", "transaction_type": "PURCHASE", "event_time": moment})
+        rows[-1]["event_time"] = datetime(2025, 10, 31, 23, 30, tzinfo=ist)  # the month's end is in the data
+        return Stream.build(Table.from_records(rows, ("transaction_id", "transaction_type"), ("event_time",)),
+                            Table.from_records([], LABEL_TEXT, LABEL_NUMBERS))
+
+    assert _diwali_month(2025) == "2025-10"  # Diwali 2025: 20 October
+    lift, _ = _peak_lift(_diwali_month)(stream(1, 31))
+    assert lift == pytest.approx(20 / (320 / 31) - 1)
+    lift, _ = _peak_lift(_diwali_month)(stream(2, 31))  # the 1st missing: not a whole month
+    assert lift != lift  # NaN: reported n/a, not gated
