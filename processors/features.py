@@ -27,11 +27,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-MINUTE_US, HOUR_US, DAY_US = 60_000_000, 3_600_000_000, 86_400_000_000
-IST_OFFSET_US = 19_800_000_000
+from synfinance.common.geo import haversine_km_one
+from synfinance.common.units import DAY_US, HOUR_US, IST_OFFSET_US, MINUTE_US
+
 SMALL_PAISE = 100_00            # "sub-INR 100" transactions (card testing probes)
 NIGHT_HOURS = range(0, 5)       # 00:00-04:59 IST
-EARTH_RADIUS_KM = 6371.0088
 # merchant risk: (frauds + prior * weight) / (labels + weight), so a merchant with few labels is near the prior
 RISK_PRIOR, RISK_WEIGHT = 0.02, 20.0
 
@@ -66,13 +66,6 @@ class Txn(NamedTuple):
     def counterparty(self) -> str | None:
         """Who is paid: the payee VPA where there is one (UPI), else the merchant."""
         return self.payee_vpa if self.payee_vpa is not None else self.merchant_id
-
-
-def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    a = (math.sin((p2 - p1) / 2) ** 2
-         + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2)
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
 
 
 @dataclass
@@ -120,7 +113,7 @@ class CustomerHistory:
         last = self.last
         if last is not None:
             gap_s: float | None = (t - last.time_us) / 1e6
-            km_prev: float | None = haversine_km(last.latitude, last.longitude, txn.latitude, txn.longitude)
+            km_prev: float | None = haversine_km_one(last.latitude, last.longitude, txn.latitude, txn.longitude)
             speed = km_prev / (gap_s / 3600.0) if gap_s else None
         else:
             gap_s = km_prev = speed = None
@@ -141,7 +134,7 @@ class CustomerHistory:
             "seconds_since_prev": gap_s,
             "km_from_prev": km_prev,
             "speed_kmh_from_prev": speed,
-            "km_from_home": haversine_km(home[0], home[1], txn.latitude, txn.longitude),
+            "km_from_home": haversine_km_one(home[0], home[1], txn.latitude, txn.longitude),
             "is_new_device": txn.device_id is not None and txn.device_id not in self.devices,
             "is_new_merchant": counterparty is not None and counterparty not in self.merchants,
             "declines_1h": declines,

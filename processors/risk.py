@@ -52,7 +52,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from synfinance.processors.features import DAY_US, RISK_PRIOR, RISK_WEIGHT
+from synfinance.common.units import DAY_US
+from synfinance.processors.features import RISK_PRIOR, RISK_WEIGHT
 from synfinance.processors.keyed_chunks import KeyedChunks, key_of
 from synfinance.processors.wire import LabelFacts, TransactionFacts
 

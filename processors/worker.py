@@ -37,8 +37,8 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from synfinance.common.dead_letters import headers as dead_letter_headers
 from synfinance.common.kafka_logging import client_logging
 from synfinance.common.settings import TopicNames
+from synfinance.common.units import DAY_US, HOUR_US
 from synfinance.processors.engine import Engine, Prepared, UnknownCustomer
-from synfinance.processors.features import DAY_US, HOUR_US
 from synfinance.processors.kafka_io import (
     TransactionalProducer,
     ensure_compacted,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from synfinance.common.units import DAY_US, HOUR_US, IST_OFFSET_US
 from synfinance.producers import events as ev
 from synfinance.producers.events import ANOMALY_TYPES, EventColumns
 
@@ -35,8 +36,6 @@ ANOMALY_CODE = {name: code for code, name in enumerate(ANOMALY_TYPES)}
 BEHAVIOURAL, GEOGRAPHIC, TEMPORAL, AMOUNT, VELOCITY = (ANOMALY_CODE[k] for k in (
     "behavioural", "geographic", "temporal", "amount", "velocity"))
 BIG_TICKET = ("electronics", "jewellery", "travel")
-HOUR_US, DAY_US = 3_600_000_000, 86_400_000_000
-IST_OFFSET_US = 19_800_000_000
 
 
 def choose(u_pick: npt.NDArray[np.float64], u_kind: npt.NDArray[np.float64], rate: float,

@@ -16,13 +16,14 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from synfinance.common.units import DAY_US, HOUR_US
 from synfinance.producers import anomalies, prices, refunds
 from synfinance.producers import events as ev
 from synfinance.producers.customers import P2P_PROBABILITY, Customers
 from synfinance.producers.events import EventColumns
 from synfinance.producers.fields import assemble
 from synfinance.producers.merchants import MerchantPools, Merchants
-from synfinance.producers.timeline import BLOCK_US, DAYS_PER_MONTH, HOUR_US, BlockCurves
+from synfinance.producers.timeline import BLOCK_US, DAYS_PER_MONTH, BlockCurves
 from synfinance.producers.world.catalogue import CATEGORIES, CATEGORY_NAMES
 from synfinance.producers.world.geography import (
     CITY_COST,
@@ -100,7 +101,7 @@ class ArrivalGenerator:
         self.daily_rate = c.monthly_rate[members] / DAYS_PER_MONTH
         # ~12 x propensity trips a week, 30% of them far (1-6 days), the rest day trips nearby (4-14 h):
         # about 2 x propensity of the time away, in line with "home 80%, nearby 15%, travel 5%"
-        self.trip_rate = c.travel_propensity[members] * 12.0 * (BLOCK_US / (7 * 86_400e6))
+        self.trip_rate = c.travel_propensity[members] * 12.0 * (BLOCK_US / (7 * DAY_US))
 
     def _buffer(self, name: str, rows: int) -> npt.NDArray[np.float64]:
         """The first `rows` rows of the reused (rows, N_UNIFORMS) buffer `name`, grown with headroom when short.

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from synfinance.common.units import DAY_US
 from synfinance.producers import ids
 from synfinance.producers.events import (
     BNPL,
@@ -62,7 +63,6 @@ CREDIT_BANDS = ("<600", "600-699", "700-749", "750-799", "800+")
 HOME_JITTER_DEG = 0.05
 N_MODES = len(PAYMENT_MODES)
 N_CATEGORIES = len(CATEGORIES)
-DAY_US = 86_400 * 1_000_000
 
 # Purchases exclude P2P: UPI's share of all transactions (PAYMENT_MODE_SHARES, ~84%) includes P2P
 # (P2P_SHARE_OF_UPI of it), so purchase mode weights use UPI's P2M part only.

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from synfinance.common.units import DAY_US, HOUR_US, MINUTE_US
 from synfinance.producers.scenarios.catalogue import SPEC_BY_NAME
 
-MINUTE_US, HOUR_US, DAY_US = 60_000_000, 3_600_000_000, 86_400_000_000
 FIRST_MEDIAN_US, FIRST_SHAPE = 6 * HOUR_US, 1.5   # log-logistic: a quarter within ~2.9 h, 90% within ~2.6 days
 FIRST_MIN_US, FIRST_MAX_US = 10 * MINUTE_US, 7 * DAY_US
 CHARGEBACK_MIN_DAYS, CHARGEBACK_MAX_DAYS = 30, 90

@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from synfinance.common.errors import UsageError
+from synfinance.common.units import IST_OFFSET_S
 
 __all__ = [
     "PROFILE_NAMES",
@@ -41,7 +42,6 @@ __all__ = [
 ]
 
 # Indian Standard Time is UTC+05:30 all year (no daylight saving); event times are µs since the epoch.
-IST_OFFSET_S = 5 * 3600 + 30 * 60
 
 
 def _fmt(x: float) -> str:

@@ -22,12 +22,12 @@ from dataclasses import dataclass, fields
 import numpy as np
 import numpy.typing as npt
 
+from synfinance.common.units import HOUR_US
 from synfinance.producers import events as ev
 from synfinance.producers.events import EventColumns
 
 I64 = npt.NDArray[np.int64]
 Mask = npt.NDArray[np.bool_]
-HOUR_US = 3_600_000_000
 # The most a refund follows its purchase across a block boundary: a legitimate refund gives back a purchase of
 # its own block; a refund_abuse refund comes 2-72 h after its purchase (producers.scenarios.plans).
 REFUND_WINDOW_US = 72 * HOUR_US

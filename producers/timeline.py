@@ -24,13 +24,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from synfinance.common.units import DAY_US, HOUR_US, IST_OFFSET_US
 from synfinance.producers.world.calendar import HOURLY_PROFILES, OCCUPATIONS, day_multiplier
 from synfinance.producers.world.geography import REGIONS
 
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
-IST_OFFSET_US = 19_800 * 1_000_000
-HOUR_US = 3_600 * 1_000_000
-DAY_US = 24 * HOUR_US
 BLOCK_DAYS = 7
 BLOCK_US = BLOCK_DAYS * DAY_US
 DAYS_PER_MONTH = 30.4375

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from synfinance.common.units import DAY_US
 from synfinance.producers import anomalies
 from synfinance.producers import events as ev
 from synfinance.producers.arrivals import poisson_quantile
@@ -67,7 +68,7 @@ class FraudEngine:
         self.seed, self.customers, self.merchants, self.pools, self.actors = seed, customers, merchants, pools, actors
         self.members, self.fraud_rate, self.delays = members, fraud_rate, delays
         self.start_us, self.anomaly_rate = start_us, anomaly_rate
-        start_day = start_us // 86_400_000_000
+        start_day = start_us // DAY_US
         self.is_member = np.zeros(len(customers), dtype=bool)
         self.is_member[members] = True
         mule = np.zeros(len(customers), dtype=bool)

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from synfinance.common.units import DAY_US, HOUR_US, IST_OFFSET_US, MINUTE_US, SECOND_US
 from synfinance.producers import anomalies, prices
 from synfinance.producers import events as ev
 from synfinance.producers.customers import Customers
@@ -26,8 +27,8 @@ from synfinance.producers.scenarios.rows import RowBuilder, card_mode
 from synfinance.producers.world.catalogue import CATEGORY_NAMES
 from synfinance.producers.world.geography import CITY_COST, CITY_WEIGHTS, DISTANCE_KM, NEARBY
 
-SECOND, MINUTE, HOUR, DAY = 1_000_000, 60_000_000, 3_600_000_000, 86_400_000_000
-IST_OFFSET = 19_800 * SECOND
+SECOND, MINUTE, HOUR, DAY = SECOND_US, MINUTE_US, HOUR_US, DAY_US
+IST_OFFSET = IST_OFFSET_US
 CATEGORY = {name: code for code, name in enumerate(CATEGORY_NAMES)}
 REMOTE_ACCESS_SHARE = 0.5  # account takeovers run through a remote-access app on the victim's own phone
 FRAUD_SHOP_QR_SHARE = 0.75  # swapped QR codes that pay a fraudster's shop account rather than a personal one

@@ -18,7 +18,6 @@ from synfinance.producers.events import EventColumns
 from synfinance.producers.fields import assemble
 from synfinance.producers.merchants import Merchants
 
-DAY_US = 86_400_000_000
 _COLUMNS = ("customer", "time_us", "ttype", "mode", "amount", "city", "online", "merchant", "payee", "device",
             "declined", "entry", "fraud_type", "scenario", "label_delay_us", "revision_delay_us", "anomaly_type",
             "severity", "u_entry", "u_terminal", "u_reason", "original_time_us")

@@ -9,11 +9,10 @@ from typing import Any
 
 import numpy as np
 
+from synfinance.common.units import HOUR_US
 from synfinance.producers.validation.columns import Stream
 from synfinance.producers.validation.rules import RULES
 from synfinance.producers.validation.targets import TARGETS
-
-HOUR_US = 3_600_000_000
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from synfinance.common.units import DAY_US
 from synfinance.producers.prices import (
     ATM_MAX_PAISE,
     PAISE_CATEGORIES,
@@ -265,7 +266,7 @@ def revisions_are_chargebacks(s: Stream) -> Mask:
     """A revision (revision > 0) arrives at least 30 days after its transaction (per Label record)."""
     labels = s.labels
     later = labels.number("revision") > 0
-    early = (labels.number("label_time") - labels.number("event_time")) < CHARGEBACK_MIN_DAYS * 86_400e6
+    early = (labels.number("label_time") - labels.number("event_time")) < CHARGEBACK_MIN_DAYS * DAY_US
     return later & early
 
 

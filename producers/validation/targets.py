@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from synfinance.producers.timeline import DAY_US, HOUR_US, IST_OFFSET_US
+from synfinance.common.units import DAY_US, HOUR_US, IST_OFFSET_US
 from synfinance.producers.validation.columns import Stream
 from synfinance.producers.world.calendar import festival_days
 from synfinance.producers.world.catalogue import (

@@ -16,6 +16,7 @@ from functools import lru_cache
 import numpy as np
 import numpy.typing as npt
 
+from synfinance.common.units import IST_OFFSET_US
 from synfinance.producers.world import panchang
 from synfinance.producers.world.geography import REGIONS
 
@@ -111,8 +112,8 @@ SALARY_FIRST_DAYS: dict[int, float] = {1: 1.07, 2: 1.05, 3: 1.03}  # day of mont
 SALARY_LAST_DAYS: dict[int, float] = {1: 1.04, 2: 1.02}  # days to month end (1 = last day) -> multiplier
 
 # the calendar in UTC microseconds, narrowed by IST's offset: every time inside falls on a covered IST day
-CALENDAR_START_US = int(np.datetime64(f"{FIRST_YEAR}-01-01", "us").astype(np.int64)) + 19_800_000_000
-CALENDAR_END_US = int(np.datetime64(f"{LAST_YEAR + 1}-01-01", "us").astype(np.int64)) - 19_800_000_000
+CALENDAR_START_US = int(np.datetime64(f"{FIRST_YEAR}-01-01", "us").astype(np.int64)) + IST_OFFSET_US
+CALENDAR_END_US = int(np.datetime64(f"{LAST_YEAR + 1}-01-01", "us").astype(np.int64)) - IST_OFFSET_US
 
 
 def festival_days(name: str, year: int) -> tuple[dt.date, ...]:

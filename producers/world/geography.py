@@ -29,6 +29,8 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from synfinance.common.geo import haversine_km
+
 _Array = TypeVar("_Array", bound=np.ndarray[Any, Any])
 
 REGIONS: tuple[str, ...] = ("North", "South", "East", "West", "Central", "Northeast")
@@ -104,8 +106,6 @@ STATE_TICKET: dict[str, float] = {state: 1.0 for state in PHONEPE_STATE_COUNT_SH
     "Delhi": 0.872, "Tamil Nadu": 1.156,
 }
 
-# Mean Earth radius (IUGG R1), as used by the haversine great-circle formula.
-EARTH_RADIUS_KM = 6371.0088
 
 NEARBY_RADIUS_KM = 400.0
 
@@ -243,23 +243,6 @@ def city_index(name: str) -> int:
         return _INDEX[name]
     except KeyError:
         raise KeyError(f"unknown city {name!r}; see producers.world.geography.CITY_NAMES") from None
-
-
-def haversine_km(
-    lat1: npt.ArrayLike, lon1: npt.ArrayLike, lat2: npt.ArrayLike, lon2: npt.ArrayLike
-) -> npt.NDArray[np.float64]:
-    """Great-circle distance in km between points given in degrees; broadcasts like numpy.
-
-    Haversine formula (R. W. Sinnott, "Virtues of the Haversine", Sky & Telescope 68(2), 1984) on a sphere
-    of the IUGG mean Earth radius 6371.0088 km.
-
-    >>> m, d = city_index("Mumbai"), city_index("Delhi")
-    >>> round(float(haversine_km(CITY_LAT[m], CITY_LON[m], CITY_LAT[d], CITY_LON[d])))
-    1148
-    """
-    p1, l1, p2, l2 = (np.radians(np.asarray(x, dtype=np.float64)) for x in (lat1, lon1, lat2, lon2))
-    h = np.sin((p2 - p1) / 2.0) ** 2 + np.cos(p1) * np.cos(p2) * np.sin((l2 - l1) / 2.0) ** 2
-    return np.asarray(2.0 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0))), dtype=np.float64)
 
 
 DISTANCE_KM: npt.NDArray[np.float64] = _frozen(

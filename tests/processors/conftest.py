@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from synfinance.processors.features import HOUR_US, reference_features
+from synfinance.common.units import HOUR_US
+from synfinance.processors.features import reference_features
 from synfinance.producers.records import RecordEncoder
 from synfinance.producers.stream import StreamConfig, TransactionStream
 from synfinance.schemas.codec import decode, encode

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from synfinance.common.units import DAY_US, HOUR_US
 from synfinance.processors.engine import Engine, UnknownCustomer
-from synfinance.processors.features import DAY_US, FEATURE_NAMES, HOUR_US
+from synfinance.processors.features import FEATURE_NAMES
 from synfinance.processors.risk import RiskReplica
 from synfinance.processors.scoring import FraudModel
 from synfinance.processors.state import dumps, loads

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from synfinance.processors.features import DAY_US
+from synfinance.common.units import DAY_US
 from synfinance.processors.model_input import COLUMNS, model_input, model_row
 from synfinance.processors.risk import RiskReplica
 from synfinance.processors.scoring import FraudModel, PrequentialAUC

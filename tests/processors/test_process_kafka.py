@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
-from synfinance.processors.features import HOUR_US
+from synfinance.common.units import HOUR_US
 from synfinance.processors.labelled_inputs import HeldInput, LabelledInputs
 from synfinance.processors.scoring import FraudModel
 from synfinance.sinks.dlq import COMPONENT, ERROR_CLASS, ERROR_MESSAGE, SOURCE_OFFSET, SOURCE_TOPIC

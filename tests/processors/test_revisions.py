@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from synfinance.common.units import DAY_US, HOUR_US
 from synfinance.processors import wire
 from synfinance.processors.engine import Engine
-from synfinance.processors.features import DAY_US, HOUR_US
 from synfinance.processors.labelled_inputs import LabelledInputs
 from synfinance.processors.risk import RiskReplica
 from synfinance.processors.scoring import FraudModel, PrequentialAUC
