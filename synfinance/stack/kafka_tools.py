@@ -36,10 +36,15 @@ TOOLS_3X = {
 _BOOTSTRAP_FLAGS = ("--bootstrap-server", "--bootstrap-controller", "--broker-list")
 
 
-def main_class(name: str, version: str) -> str:
-    """The Java main class of tool `name` in Kafka `version`."""
+def check_name(name: str) -> str:
     if name not in TOOLS:
         raise UsageError(f"unknown Kafka tool {name!r}: expected one of {', '.join(TOOLS)}")
+    return name
+
+
+def main_class(name: str, version: str) -> str:
+    """The Java main class of tool `name` in Kafka `version`."""
+    check_name(name)
     return (TOOLS_3X.get(name) if major(version) < 4 else None) or TOOLS[name]
 
 

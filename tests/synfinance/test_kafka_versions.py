@@ -162,6 +162,14 @@ def test_a_tool_without_a_stack_or_an_address_exits_1(tmp_path: Path) -> None:
                                           "`synfinance stack up` (or give the tool --bootstrap-server)"]
 
 
+def test_a_tool_on_a_stack_whose_broker_died_exits_1(tmp_path: Path) -> None:
+    saved_stack(tmp_path, kafka.default_version())  # its pid is no process
+    result = synfinance("stack", "kafka-tool", "topics", "--list", env={"SYNFIN_STATE_DIR": str(tmp_path)})
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == ["synfinance: error: the local stack's Kafka is not running: "
+                                          "`synfinance stack up` restarts it"]
+
+
 def tool_on_test_broker(synfin_stack, kafka_bootstrap: str, *args: str) -> subprocess.CompletedProcess[str]:
     """`stack kafka-tool` against the session's broker: on the embedded stack with the address left to it
     (the point of the command), on an external or Docker broker with --bootstrap-server given."""
