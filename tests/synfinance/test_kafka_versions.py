@@ -173,10 +173,25 @@ def test_a_tool_on_a_stack_whose_broker_died_exits_1(tmp_path: Path) -> None:
 def tool_on_test_broker(synfin_stack, kafka_bootstrap: str, *args: str) -> subprocess.CompletedProcess[str]:
     """`stack kafka-tool` against the session's broker: on the embedded stack with the address left to it
     (the point of the command), on an external or Docker broker with --bootstrap-server given."""
-    local = synfin_stack.backend == "local" and not os.environ.get("SYNFIN_BOOTSTRAP_SERVERS")
-    if local:
+    if embedded(synfin_stack):
         return synfinance("stack", "kafka-tool", *args, env={"SYNFIN_STATE_DIR": str(synfin_stack.state_dir)})
     return synfinance("stack", "kafka-tool", args[0], "--bootstrap-server", kafka_bootstrap, *args[1:])
+
+
+def embedded(synfin_stack) -> bool:
+    return synfin_stack.backend == "local" and not os.environ.get("SYNFIN_BOOTSTRAP_SERVERS")
+
+
+@pytest.mark.integration
+def test_the_session_broker_runs_the_selected_version(synfin_stack, kafka_bootstrap: str) -> None:
+    """`SYNFIN_KAFKA_VERSION=3.9.1 make test` really runs the suite on 3.9.1: the broker's own log says so."""
+    if not embedded(synfin_stack):
+        pytest.skip("an external or Docker broker: not the embedded stack's to check")
+    broker = LocalStack(synfin_stack.state_dir).load().kafka
+    assert broker is not None and broker.bootstrap == kafka_bootstrap
+    assert broker.version == kafka.selected_version()
+    started = (Path(broker.log_dir) / "server.log").read_text()
+    assert f"Kafka version: {broker.version}" in started
 
 
 @pytest.mark.integration
