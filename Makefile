@@ -1,6 +1,7 @@
 # SynFinance Stream — the two commands a new user needs are `make demo` and `make test`.
 # Both set everything up on a fresh machine: Python deps in .venv, the Kafka jars from Maven Central,
 # and the system tools (Java 17, Maven, PostgreSQL server) from Debian's packages when missing.
+# `SYNFIN_KAFKA_VERSION=3.9.1 make test` runs the suite on Kafka 3.9 instead of the default 4.x.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -37,6 +38,7 @@ system-deps:
 	  else echo "missing:$$missing — install them (Debian: sudo apt-get install$$missing)"; exit 2; fi; \
 	fi
 
+# the broker and tool jars of SYNFIN_KAFKA_VERSION (default: infra/kafka/pom.xml's 4.x), as the tests will run
 kafka-jars: venv
 	$(BIN)/synfinance stack fetch
 

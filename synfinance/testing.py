@@ -6,8 +6,9 @@ of seeded streams on that broker, `synfinance.seeded_stream`; `registry=True` st
 The broker and the database come from, in order:
 1. `SYNFIN_BOOTSTRAP_SERVERS` / `SYNFIN_DATABASE_URL` if set (an external stack you run);
 2. Testcontainers (Kafka in KRaft mode, PostgreSQL) if a Docker engine answers a ping;
+   the Kafka image is `apache/kafka:<version>`, the version as for the local stack;
 3. the embedded local stack (`synfinance stack`), started in a temporary state dir and stopped at
-   the end of the session.
+   the end of the session, running `SYNFIN_KAFKA_VERSION` (else the default Kafka 4.x).
 `SYNFIN_TEST_BACKEND=local|docker` forces 3 or 2 (docker needs `pip install 'synfinance[docker]'`).
 Installing the `synfinance` distribution is enough: pytest loads the plugin by itself.
 """
@@ -72,7 +73,12 @@ class StackProvider:
             except ImportError:
                 from testcontainers.kafka import KafkaContainer
 
-            container = KafkaContainer("apache/kafka:3.9.1").with_kraft()
+            from synfinance.stack.kafka import selected_version
+
+            # the release the local stack would run (SYNFIN_KAFKA_VERSION, else the default); Kafka 4
+            # rejects records stamped > 1 h ahead unless told otherwise, and simulated event time can be
+            container = (KafkaContainer(f"apache/kafka:{selected_version()}").with_kraft()
+                         .with_env("KAFKA_LOG_MESSAGE_TIMESTAMP_AFTER_MAX_MS", str(2**63 - 1)))
             container.start()
             self._containers.append(container)
             return str(container.get_bootstrap_server())

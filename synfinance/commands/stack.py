@@ -1,29 +1,36 @@
-"""`synfinance stack up|down|status|env|fetch` — the embedded local Kafka + PostgreSQL (+ schema registry)."""
+"""`synfinance stack up|down|status|env|fetch|kafka-tool` — the embedded local Kafka + PostgreSQL (+ schema
+registry)."""
 
 from __future__ import annotations
+
+import os
 
 import typer
 
 from synfinance.common.errors import UsageError
 from synfinance.console import make_console
-from synfinance.stack import kafka, registry
+from synfinance.stack import kafka, kafka_tools, registry
 from synfinance.stack.launcher import LocalStack
+from synfinance.stack.processes import pid_alive
 
 app = typer.Typer(help="Start, stop and inspect the local Kafka broker and PostgreSQL server.",
                   epilog='Example: synfinance stack up && eval "$(synfinance stack env)"', no_args_is_help=True)
 console = make_console()
+KAFKA_VERSION_HELP = (f"Kafka release to run (default: ${kafka.VERSION_ENV}, else {kafka.default_version()}); "
+                      "3.9.x stays selectable.")
 
 
 @app.command()
 def up(with_registry: bool = typer.Option(False, "--registry",
-                                          help="Also start a Confluent-compatible schema registry.")) -> None:
+                                          help="Also start a Confluent-compatible schema registry."),
+       kafka_version: str | None = typer.Option(None, "--kafka-version", help=KAFKA_VERSION_HELP)) -> None:
     """Start Kafka and PostgreSQL (no-op for what already runs) and print how to connect.
 
     Example: synfinance stack up --registry && eval "$(synfinance stack env)"
     """
     stack = LocalStack()
-    state = stack.up(with_registry=with_registry)
-    console.print(f"kafka     {state.kafka.bootstrap if state.kafka else '-'}")
+    state = stack.up(with_registry=with_registry, kafka_version=kafka_version)
+    console.print(f"kafka     {f'{state.kafka.bootstrap} (Kafka {state.kafka.version})' if state.kafka else '-'}")
     console.print(f"postgres  {state.postgres.url if state.postgres else '-'}")
     if state.registry:
         console.print(f"registry  {state.registry.url}")
@@ -67,11 +74,39 @@ def env() -> None:
 
 
 @app.command()
-def fetch(with_registry: bool = typer.Option(False, "--registry", help="Also fetch the schema registry.")) -> None:
-    """Resolve the Kafka broker jars from Maven Central into the cache (done by `up` when needed).
+def fetch(with_registry: bool = typer.Option(False, "--registry", help="Also fetch the schema registry."),
+          kafka_version: str | None = typer.Option(None, "--kafka-version", help=KAFKA_VERSION_HELP)) -> None:
+    """Resolve the Kafka broker and tool jars from Maven Central into the cache (done by `up` when needed).
 
     Example: synfinance stack fetch --registry
     """
-    console.print(f"kafka {kafka.kafka_version()} jars in {kafka.ensure_jars(quiet=False)}")
+    version = kafka.selected_version(kafka_version)
+    console.print(f"kafka {version} jars in {kafka.ensure_jars(version, quiet=False)}")
     if with_registry:
         console.print(f"schema registry {registry.APICURIO_VERSION} in {registry.ensure_registry(quiet=False).parent}")
+
+
+@app.command("kafka-tool", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def kafka_tool(name: str = typer.Argument(..., help=f"One of: {', '.join(kafka_tools.TOOLS)}."),
+               args: list[str] | None = typer.Argument(None, help="The tool's own arguments.")) -> None:
+    """Run one of Kafka's standard tools (kafka-NAME.sh) on the stack's Kafka jars, against the running
+    stack: its bootstrap server is added unless ARGS name one. Put `--` before a tool option that
+    `synfinance` itself would take, such as --help.
+
+    Example: synfinance stack kafka-tool consumer-groups --describe --all-groups
+    """
+    arguments = list(args or [])
+    kafka_tools.check_name(name)  # an unknown NAME fails before anything else
+    running = LocalStack().load().kafka
+    if not kafka_tools.names_bootstrap(arguments):
+        if running is None:
+            raise UsageError("no local stack is up: start one with `synfinance stack up` "
+                             "(or give the tool --bootstrap-server)", exit_code=1)
+        if not pid_alive(running.pid):  # else the tool would retry a dead address until its timeout
+            raise UsageError("the local stack's Kafka is not running: `synfinance stack up` restarts it",
+                             exit_code=1)
+    version = running.version if running else kafka.selected_version()
+    java = kafka.require_tool("java", "install Java 17 (Debian: apt-get install openjdk-17-jre-headless)")
+    kafka.ensure_jars(version)
+    command = kafka_tools.tool_command(java, name, version, arguments, running.bootstrap if running else None)
+    os.execv(java, command)  # the tool's own exit code, signals and terminal, as kafka-NAME.sh gives them

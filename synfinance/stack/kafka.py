@@ -1,13 +1,16 @@
 """A real Apache Kafka broker (single-node KRaft) run on the machine's Java from Maven-resolved jars.
 
-The jars come from Maven Central through `infra/kafka/pom.xml` and are cached outside git in
-`<cache>/kafka/<version>/libs`; the broker is the same `kafka.Kafka` main class the official
-scripts start. Ready means a metadata request answers, not merely that the port is open.
+The jars come from Maven Central through `infra/kafka/pom.xml` (Kafka 4.x, the default) or
+`infra/kafka/pom-kafka3.xml` (Kafka 3.x) and are cached outside git in `<cache>/kafka/<version>/libs`;
+the broker is the same `kafka.Kafka` main class the official scripts start. The version is
+`SYNFIN_KAFKA_VERSION` (or `stack up --kafka-version`), else the one pinned in pom.xml. Ready means a
+metadata request answers, not merely that the port is open.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import os
 import re
@@ -23,20 +26,56 @@ from synfinance.common.errors import UsageError
 from synfinance.stack.paths import INFRA_DIR, cache_dir
 from synfinance.stack.processes import free_port, pid_alive, port_open, stop_pid, tail
 
-POM = INFRA_DIR / "kafka" / "pom.xml"
+KAFKA_DIR = INFRA_DIR / "kafka"
+POM = KAFKA_DIR / "pom.xml"  # Kafka 4.x; its <kafka.version> is the default version
+POMS = {3: KAFKA_DIR / "pom-kafka3.xml", 4: POM}
+VERSION_ENV = "SYNFIN_KAFKA_VERSION"
 JAVA_HEAP = "-Xmx512m"
+# Stacks saved before the version was recorded all ran the 3.9.1 that pom.xml pinned then.
+UNRECORDED_VERSION = "3.9.1"
+_VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)")
 
 
-def kafka_version() -> str:
-    """The broker version pinned in infra/kafka/pom.xml (the one place it is written)."""
+def default_version() -> str:
+    """The broker version pinned in infra/kafka/pom.xml (the one place the default is written)."""
     match = re.search(r"<kafka\.version>([^<]+)</kafka\.version>", POM.read_text())
     if not match:
         raise UsageError(f"{POM} has no <kafka.version> property")
     return match.group(1)
 
 
-def libs_dir() -> Path:
-    return cache_dir() / "kafka" / kafka_version() / "libs"
+def check_version(version: str) -> str:
+    """`version` if it names a Kafka release this stack can run (3.x or 4.x, as `X.Y.Z`)."""
+    match = _VERSION.fullmatch(version)
+    if not match or int(match.group(1)) not in POMS:
+        raise UsageError(f"Kafka version {version!r}: expected a 3.x or 4.x release such as "
+                         f"{default_version()} or 3.9.1")
+    return version
+
+
+def requested_version(explicit: str | None = None) -> str | None:
+    """The version asked for: `explicit` (a command-line option), else `SYNFIN_KAFKA_VERSION`, else None."""
+    wanted = explicit or os.environ.get(VERSION_ENV) or None
+    return check_version(wanted) if wanted else None
+
+
+def selected_version(explicit: str | None = None) -> str:
+    """The version asked for, else the default."""
+    return requested_version(explicit) or default_version()
+
+
+def major(version: str) -> int:
+    return int(check_version(version).split(".")[0])
+
+
+def libs_dir(version: str) -> Path:
+    return cache_dir() / "kafka" / version / "libs"
+
+
+def _fetched(version: str) -> bool:
+    """Both the broker's and the tools' jars are there (caches made before the tools were fetched lack them)."""
+    libs = libs_dir(version)
+    return all((libs / f"{artifact}-{version}.jar").exists() for artifact in ("kafka_2.13", "kafka-tools"))
 
 
 def require_tool(name: str, how: str) -> str:
@@ -46,36 +85,55 @@ def require_tool(name: str, how: str) -> str:
     return path
 
 
-def ensure_jars(quiet: bool = True) -> Path:
-    """Resolve the broker jars with Maven once; later calls reuse the cache."""
-    libs = libs_dir()
-    if (libs / f"kafka_2.13-{kafka_version()}.jar").exists():
+def ensure_jars(version: str, quiet: bool = True) -> Path:
+    """Resolve the broker and tool jars of `version` with Maven once; later calls reuse the cache."""
+    libs = libs_dir(version)
+    if _fetched(version):
         return libs
     mvn = require_tool("mvn", "install Maven (Debian: apt-get install maven) to fetch the Kafka jars")
     libs.parent.mkdir(parents=True, exist_ok=True)
     # resolve into a scratch dir and rename, so an interrupted fetch never looks like a complete cache
     scratch = Path(tempfile.mkdtemp(prefix="libs-", dir=libs.parent))
-    command = [mvn, "-B", "-f", str(POM), "dependency:copy-dependencies",
-               "-DincludeScope=runtime", f"-DoutputDirectory={scratch}"]
+    command = [mvn, "-B", "-f", str(POMS[major(version)]), "dependency:copy-dependencies",
+               f"-Dkafka.version={version}", "-DincludeScope=runtime", f"-DoutputDirectory={scratch}"]
     if quiet:
         command.insert(1, "-q")
     result = subprocess.run(command, capture_output=quiet, text=True)
     if result.returncode != 0:
         shutil.rmtree(scratch, ignore_errors=True)
-        detail = (result.stdout or "").strip().splitlines()[-1:] if quiet else []
-        raise UsageError(f"fetching the Kafka jars with Maven failed (exit {result.returncode}): "
-                         f"{' '.join(detail) or 'see the output above'}")
+        with contextlib.suppress(OSError):  # a version Maven does not have leaves no empty dir behind
+            libs.parent.rmdir()
+        raise UsageError(f"fetching the Kafka {version} jars with Maven failed (exit {result.returncode}): "
+                         f"{_maven_error(result.stdout) if quiet else 'see the output above'}")
     if libs.exists():
         shutil.rmtree(libs)
     scratch.rename(libs)
     return libs
 
 
-def preflight() -> None:
+def _maven_error(output: str | None) -> str:
+    """Maven's first [ERROR] line without its colour codes (its last line is often only a reset code)."""
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in (output or "").splitlines()]
+    errors = [line.removeprefix("[ERROR]").strip() for line in lines if line.startswith("[ERROR]")]
+    return next((line for line in errors if line), None) or next((line for line in reversed(lines) if line),
+                                                                 "no output")
+
+
+def preflight(version: str) -> None:
     """Fail early, naming the missing tool, before anything is started."""
     require_tool("java", "install Java 17 (Debian: apt-get install openjdk-17-jre-headless)")
-    if not (libs_dir() / f"kafka_2.13-{kafka_version()}.jar").exists():
+    if not _fetched(version):
         require_tool("mvn", "install Maven (Debian: apt-get install maven) to fetch the Kafka jars")
+
+
+def logging_options(version: str, tool: bool = False) -> list[str]:
+    """JVM options pointing Kafka's logging at our config: log4j 2 from 4.0 on, reload4j (log4j 1) before.
+    The tools' config sends warnings to stderr only, never into the broker's server.log."""
+    if major(version) >= 4:
+        name = "tools-log4j2.properties" if tool else "log4j2.properties"
+        return [f"-Dlog4j2.configurationFile={KAFKA_DIR / name}"]
+    name = "tools-log4j.properties" if tool else "log4j.properties"
+    return [f"-Dlog4j.configuration=file:{KAFKA_DIR / name}"]
 
 
 @dataclass
@@ -85,6 +143,7 @@ class KafkaProcess:
     controller_port: int
     data_dir: str
     log_dir: str
+    version: str = UNRECORDED_VERSION
 
     @property
     def bootstrap(self) -> str:
@@ -100,12 +159,13 @@ def _cluster_id() -> str:
             return candidate
 
 
-def start_kafka(home: Path, timeout: float = 120.0, ports: tuple[int, int] | None = None) -> KafkaProcess:
-    """Format storage (unless formatted: a restart keeps every topic) and start a broker under `home` on
-    free ports, or on `ports` (broker, controller) when it restarts; returns once it answers metadata
-    requests."""
+def start_kafka(home: Path, version: str, timeout: float = 120.0,
+                ports: tuple[int, int] | None = None) -> KafkaProcess:
+    """Format storage (unless formatted: a restart keeps every topic) and start a Kafka `version` broker
+    under `home` on free ports, or on `ports` (broker, controller) when it restarts; returns once it
+    answers metadata requests."""
     java = require_tool("java", "install Java 17 (Debian: apt-get install openjdk-17-jre-headless)")
-    libs = ensure_jars()
+    libs = ensure_jars(version)
     data_dir, log_dir = home / "data", home / "logs"
     data_dir.mkdir(parents=True, exist_ok=True)
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -120,13 +180,13 @@ def start_kafka(home: Path, timeout: float = 120.0, ports: tuple[int, int] | Non
         while controller_port == port:
             controller_port = free_port()
     config = home / "server.properties"
-    template = Template((INFRA_DIR / "kafka" / "server.properties.template").read_text())
+    template = Template((KAFKA_DIR / "server.properties.template").read_text())
     config.write_text(template.substitute(port=port, controller_port=controller_port, data_dir=data_dir))
     classpath = f"{libs}/*"
     if not (data_dir / "meta.properties").exists():  # formatted storage is a restart's: keep it
         formatted = subprocess.run(
-            [java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", _cluster_id(),
-             "-c", str(config), "--ignore-formatted"],
+            [java, *logging_options(version, tool=True), "-cp", classpath, "kafka.tools.StorageTool",
+             "format", "-t", _cluster_id(), "-c", str(config), "--ignore-formatted"],
             capture_output=True, text=True,
         )
         if formatted.returncode != 0:
@@ -135,12 +195,12 @@ def start_kafka(home: Path, timeout: float = 120.0, ports: tuple[int, int] | Non
     with open(log_dir / "stdout.log", "ab") as stdout:
         process = subprocess.Popen(
             [java, "-Xms256m", JAVA_HEAP, "-XX:+UseG1GC", "-Djava.awt.headless=true",
-             f"-Dlog4j.configuration=file:{INFRA_DIR / 'kafka' / 'log4j.properties'}",
+             *logging_options(version),
              f"-Dkafka.logs.dir={log_dir}", "-cp", classpath, "kafka.Kafka", str(config)],
             stdout=stdout, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # a Ctrl-C in the launching shell must not kill the broker mid-write
         )
-    broker = KafkaProcess(process.pid, port, controller_port, str(data_dir), str(log_dir))
+    broker = KafkaProcess(process.pid, port, controller_port, str(data_dir), str(log_dir), version)
     deadline = time.monotonic() + timeout
     while not kafka_answers(broker.bootstrap):
         if process.poll() is not None or time.monotonic() > deadline:

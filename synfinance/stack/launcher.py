@@ -4,7 +4,9 @@ State lives in `<state dir>/stack.json` (default `.synfin/` in the checkout): th
 exactly the processes `up` started, so `down` stops those and nothing else. `up` on a running stack
 is a no-op; `up` on a stack whose processes died (killed, the machine rebooted) restarts them on the same
 ports with the same data, so clients holding the old address reconnect and nothing stored is lost. Only
-`down` (without `--keep`) deletes data.
+`down` (without `--keep`) deletes data. The Kafka version is part of the state: a stack keeps the
+version it was started with, and `up` refuses to switch a stack that exists to another (the data
+directory formats differ), so switching is `down` then `up`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from synfinance.common.errors import UsageError
 from synfinance.stack import kafka, postgres, registry
 from synfinance.stack.paths import state_dir as default_state_dir
 from synfinance.stack.processes import pid_alive
@@ -60,11 +63,26 @@ class LocalStack:
                    "registry": asdict(state.registry) if state.registry else None}
         self.state_file.write_text(json.dumps(payload, indent=2) + "\n")
 
-    def up(self, with_kafka: bool = True, with_postgres: bool = True, with_registry: bool = False) -> StackState:
-        """Start what is not already running (the schema registry only on request); returns the state."""
+    def kafka_version(self, explicit: str | None = None) -> str:
+        """The Kafka version `up` runs: the stack's own if one exists (refusing another), else the one
+        asked for (`explicit`, else SYNFIN_KAFKA_VERSION), else the default."""
+        wanted = kafka.requested_version(explicit)
+        existing = self.load().kafka
+        if existing is None:
+            return wanted or kafka.default_version()
+        if wanted and wanted != existing.version:
+            raise UsageError(f"the local stack in {self.state_dir} runs Kafka {existing.version}, not {wanted}; "
+                             "its data cannot switch versions: `synfinance stack down` first, then `up`")
+        return existing.version
+
+    def up(self, with_kafka: bool = True, with_postgres: bool = True, with_registry: bool = False,
+           kafka_version: str | None = None) -> StackState:
+        """Start what is not already running (the schema registry only on request); returns the state.
+        `kafka_version` overrides SYNFIN_KAFKA_VERSION; neither may differ from a stack that exists."""
         # check every prerequisite first, so a missing tool never leaves half a stack running
         if with_kafka:
-            kafka.preflight()
+            version = self.kafka_version(kafka_version)
+            kafka.preflight(version)
         if with_postgres:
             postgres.preflight()
         if with_registry:
@@ -80,7 +98,7 @@ class LocalStack:
                     ports = (state.kafka.port, state.kafka.controller_port)  # restart in place
             if ports is None:
                 shutil.rmtree(home, ignore_errors=True)
-            state.kafka = kafka.start_kafka(home, ports=ports)
+            state.kafka = kafka.start_kafka(home, version, ports=ports)
             self._save(state)
         if with_postgres and not (state.postgres and pid_alive(state.postgres.pid)
                                   and postgres.postgres_answers(state.postgres.port)):
@@ -127,7 +145,7 @@ class LocalStack:
         if state.kafka:
             alive = pid_alive(state.kafka.pid) and kafka.kafka_answers(state.kafka.bootstrap)
             lines["kafka"] = (f"{'running' if alive else 'NOT answering'} pid {state.kafka.pid} "
-                              f"bootstrap {state.kafka.bootstrap}")
+                              f"bootstrap {state.kafka.bootstrap} version {state.kafka.version}")
         else:
             lines["kafka"] = "not started"
         if state.postgres:

@@ -97,8 +97,10 @@ def test_the_wheel_holds_one_namespace_and_the_stack_files(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     tops = {name.split("/")[0] for name in names if not name.startswith("synfinance-")}
     assert tops == {"synfinance"}
-    for needed in ("synfinance/infra/kafka/pom.xml", "synfinance/infra/kafka/server.properties.template",
-                   "synfinance/infra/kafka/log4j.properties", "synfinance/infra/prometheus/alerts.yml",
+    kafka_files = [f"synfinance/infra/kafka/{name}" for name in (
+        "pom.xml", "pom-kafka3.xml", "server.properties.template", "log4j2.properties",
+        "tools-log4j2.properties", "log4j.properties", "tools-log4j.properties")]
+    for needed in (*kafka_files, "synfinance/infra/prometheus/alerts.yml",
                    "synfinance/infra/grafana/dashboards/fraud.json", "synfinance/schemas/transaction.avsc",
                    "synfinance/sinks/migrations/script.py.mako",
                    "synfinance/sinks/migrations/versions/0001_initial_schema.py",

@@ -101,6 +101,7 @@ def test_up_after_the_processes_died_restarts_them_in_place_with_their_data(tmp_
         restarted = json.loads((state_dir / "stack.json").read_text())
         assert (restarted["kafka"]["port"], restarted["postgres"]["port"]) == (state["kafka"]["port"], pg_port)
         assert restarted["kafka"]["pid"] != state["kafka"]["pid"]
+        assert restarted["kafka"]["version"] == state["kafka"]["version"]  # same data, same release
         topics = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=30).topics
         assert "kept" in topics and len(topics["kept"].partitions) == 2
         assert run_sql(pg_port, "SELECT n FROM kept") == [(42,)]
