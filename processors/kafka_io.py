@@ -45,9 +45,10 @@ def partition_counts(kafka: Mapping[str, Any], topics: list[str], timeout: float
     return counts
 
 
-def ensure_compacted(kafka: Mapping[str, Any], name: str, partitions: int, replication: int = 1,
+def ensure_compacted(kafka: Mapping[str, Any], name: str, partitions: int, replication: int = -1,
                      timeout: float = 30.0) -> None:
-    """Create the compacted topic `name` if missing; UsageError if it exists with another partition count."""
+    """Create the compacted topic `name` if missing (replicated as the cluster's default.replication.factor
+    says unless `replication` is given); UsageError if it exists with another partition count."""
     admin = AdminClient({**kafka, **client_logging()})
     existing = admin.list_topics(timeout=timeout).topics.get(name)
     if existing is None or existing.error is not None:

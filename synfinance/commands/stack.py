@@ -23,14 +23,18 @@ KAFKA_VERSION_HELP = (f"Kafka release to run (default: ${kafka.VERSION_ENV}, els
 @app.command()
 def up(with_registry: bool = typer.Option(False, "--registry",
                                           help="Also start a Confluent-compatible schema registry."),
-       kafka_version: str | None = typer.Option(None, "--kafka-version", help=KAFKA_VERSION_HELP)) -> None:
+       kafka_version: str | None = typer.Option(None, "--kafka-version", help=KAFKA_VERSION_HELP),
+       brokers: int | None = typer.Option(
+           None, "--brokers", help="Kafka nodes: 1 (the default), or a KRaft cluster of up to 5 on loopback "
+                                   "(topics replicated 3 times, min.insync.replicas 2).")) -> None:
     """Start Kafka and PostgreSQL (no-op for what already runs) and print how to connect.
 
     Example: synfinance stack up --registry && eval "$(synfinance stack env)"
     """
     stack = LocalStack()
-    state = stack.up(with_registry=with_registry, kafka_version=kafka_version)
-    console.print(f"kafka     {f'{state.kafka.bootstrap} (Kafka {state.kafka.version})' if state.kafka else '-'}")
+    state = stack.up(with_registry=with_registry, kafka_version=kafka_version, brokers=brokers)
+    bootstrap = ",".join(b.bootstrap for b in state.brokers)
+    console.print(f"kafka     {f'{bootstrap} (Kafka {state.kafka.version})' if state.kafka else '-'}")
     console.print(f"postgres  {state.postgres.url if state.postgres else '-'}")
     if state.registry:
         console.print(f"registry  {state.registry.url}")

@@ -144,6 +144,7 @@ class KafkaProcess:
     data_dir: str
     log_dir: str
     version: str = UNRECORDED_VERSION
+    node_id: int = 1
 
     @property
     def bootstrap(self) -> str:
@@ -161,58 +162,86 @@ def _cluster_id() -> str:
 
 def start_kafka(home: Path, version: str, timeout: float = 120.0,
                 ports: tuple[int, int] | None = None) -> KafkaProcess:
-    """Format storage (unless formatted: a restart keeps every topic) and start a Kafka `version` broker
-    under `home` on free ports, or on `ports` (broker, controller) when it restarts; returns once it
-    answers metadata requests."""
+    """One node (`start_cluster` with one node, its data in `home/data`)."""
+    return start_cluster(home, version, 1, timeout, [ports] if ports is not None else None)[0]
+
+
+def node_homes(home: Path, nodes: int) -> list[Path]:
+    """Where each node keeps its config, data and logs: `home` itself for one node."""
+    return [home] if nodes == 1 else [home / f"node-{i}" for i in range(1, nodes + 1)]
+
+
+def start_cluster(home: Path, version: str, nodes: int, timeout: float = 120.0,
+                  ports: list[tuple[int, int]] | None = None) -> list[KafkaProcess]:
+    """Format storage (unless formatted: a restart keeps every topic) and start `nodes` Kafka `version`
+    nodes, each broker and controller of one KRaft quorum, under `home` on free ports, or on `ports`
+    ((broker, controller) per node) when they restart; returns once every broker is registered. A cluster
+    replicates every topic three times (two-node clusters twice) and needs two replicas for a write."""
     java = require_tool("java", "install Java 17 (Debian: apt-get install openjdk-17-jre-headless)")
     libs = ensure_jars(version)
-    data_dir, log_dir = home / "data", home / "logs"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    log_dir.mkdir(parents=True, exist_ok=True)
     if ports is not None:
-        port, controller_port = ports
-        taken = [p for p in ports if port_open(p)]
+        taken = [p for pair in ports for p in pair if port_open(p)]
         if taken:
             raise UsageError(f"cannot restart Kafka on its port {taken[0]}: something else listens there now "
                              "(`synfinance stack down` then `up` starts it afresh, without its data)")
     else:
-        port, controller_port = free_port(), free_port()
-        while controller_port == port:
-            controller_port = free_port()
-    config = home / "server.properties"
+        chosen: list[int] = []
+        while len(chosen) < 2 * nodes:
+            port = free_port()
+            if port not in chosen:
+                chosen.append(port)
+        ports = [(chosen[2 * i], chosen[2 * i + 1]) for i in range(nodes)]
+    voters = ",".join(f"{i}@127.0.0.1:{controller}" for i, (_, controller) in enumerate(ports, start=1))
+    replication = min(nodes, 3)
     template = Template((KAFKA_DIR / "server.properties.template").read_text())
-    config.write_text(template.substitute(port=port, controller_port=controller_port, data_dir=data_dir))
     classpath = f"{libs}/*"
-    if not (data_dir / "meta.properties").exists():  # formatted storage is a restart's: keep it
-        formatted = subprocess.run(
-            [java, *logging_options(version, tool=True), "-cp", classpath, "kafka.tools.StorageTool",
-             "format", "-t", _cluster_id(), "-c", str(config), "--ignore-formatted"],
-            capture_output=True, text=True,
-        )
-        if formatted.returncode != 0:
-            last = (formatted.stderr or formatted.stdout).strip().splitlines()[-1:] or ["(no output)"]
-            raise UsageError(f"Kafka storage format failed: {last[0]}")
-    with open(log_dir / "stdout.log", "ab") as stdout:
-        process = subprocess.Popen(
-            [java, "-Xms256m", JAVA_HEAP, "-XX:+UseG1GC", "-Djava.awt.headless=true",
-             *logging_options(version),
-             f"-Dkafka.logs.dir={log_dir}", "-cp", classpath, "kafka.Kafka", str(config)],
-            stdout=stdout, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,  # a Ctrl-C in the launching shell must not kill the broker mid-write
-        )
-    broker = KafkaProcess(process.pid, port, controller_port, str(data_dir), str(log_dir), version)
+    cluster_id = _cluster_id()
+    brokers, processes = [], []
+    for node_id, (node_home, (port, controller_port)) in enumerate(zip(node_homes(home, nodes), ports,
+                                                                          strict=True), start=1):
+        data_dir, log_dir = node_home / "data", node_home / "logs"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        log_dir.mkdir(parents=True, exist_ok=True)
+        config = node_home / "server.properties"
+        config.write_text(template.substitute(node_id=node_id, voters=voters, port=port,
+                                              controller_port=controller_port, data_dir=data_dir,
+                                              replication=replication, min_isr=min(replication, 2)))
+        if not (data_dir / "meta.properties").exists():  # formatted storage is a restart's: keep it
+            formatted = subprocess.run(
+                [java, *logging_options(version, tool=True), "-cp", classpath, "kafka.tools.StorageTool",
+                 "format", "-t", cluster_id, "-c", str(config), "--ignore-formatted"],
+                capture_output=True, text=True,
+            )
+            if formatted.returncode != 0:
+                last = (formatted.stderr or formatted.stdout).strip().splitlines()[-1:] or ["(no output)"]
+                raise UsageError(f"Kafka storage format failed: {last[0]}")
+        with open(log_dir / "stdout.log", "ab") as stdout:
+            process = subprocess.Popen(
+                [java, "-Xms256m", JAVA_HEAP, "-XX:+UseG1GC", "-Djava.awt.headless=true",
+                 *logging_options(version),
+                 f"-Dkafka.logs.dir={log_dir}", "-cp", classpath, "kafka.Kafka", str(config)],
+                stdout=stdout, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,  # a Ctrl-C in the launching shell must not kill the broker mid-write
+            )
+        processes.append(process)
+        brokers.append(KafkaProcess(process.pid, port, controller_port, str(data_dir), str(log_dir), version,
+                                    node_id))
     deadline = time.monotonic() + timeout
-    while not kafka_answers(broker.bootstrap):
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop_pid(process.pid)
-            why = "exited" if process.returncode is not None else f"did not answer within {timeout:.0f} s"
-            raise UsageError(f"Kafka broker {why}; log tail:\n{tail(log_dir / 'server.log')}")
+    while not all(kafka_answers(b.bootstrap, brokers=nodes) for b in brokers):
+        dead = next((b for b, p in zip(brokers, processes, strict=True) if p.poll() is not None), None)
+        if dead is not None or time.monotonic() > deadline:
+            for b in brokers:
+                stop_pid(b.pid)
+            why = (f"did not answer within {timeout:.0f} s" if dead is None
+                   else "exited" if nodes == 1 else f"node {dead.node_id} exited")
+            log = Path((dead or brokers[0]).log_dir) / "server.log"
+            raise UsageError(f"Kafka broker {why}; log tail:\n{tail(log)}")
         time.sleep(0.3)
-    return broker
+    return brokers
 
 
-def kafka_answers(bootstrap: str, timeout: float = 2.0) -> bool:
-    """True if a metadata request to `bootstrap` succeeds and the broker is registered."""
+def kafka_answers(bootstrap: str, timeout: float = 2.0, brokers: int = 1) -> bool:
+    """True if a metadata request to `bootstrap` succeeds and at least `brokers` brokers are registered."""
     from confluent_kafka.admin import AdminClient
 
     admin = AdminClient({"bootstrap.servers": bootstrap, "socket.connection.setup.timeout.ms": 1000,
@@ -221,7 +250,7 @@ def kafka_answers(bootstrap: str, timeout: float = 2.0) -> bool:
         metadata = admin.list_topics(timeout=timeout)
     except Exception:
         return False
-    return bool(metadata.brokers)
+    return len(metadata.brokers) >= brokers
 
 
 # librdkafka logs connection refusals while we poll a starting broker; they are expected, so drop them

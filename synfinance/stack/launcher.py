@@ -1,7 +1,9 @@
 """`synfinance stack up|down|status|env`: the local Kafka + PostgreSQL pair and its state file.
 
 State lives in `<state dir>/stack.json` (default `.synfin/` in the checkout): the PIDs and ports of
-exactly the processes `up` started, so `down` stops those and nothing else. `up` on a running stack
+exactly the processes `up` started, so `down` stops those and nothing else. Kafka is one node, or with
+`up --brokers N` a KRaft cluster of N nodes (each broker and controller; topics replicated three times,
+two replicas needed for a write), whose bootstrap list `env` exports. `up` on a running stack
 is a no-op; `up` on a stack whose processes died (killed, the machine rebooted) restarts them on the same
 ports with the same data, so clients holding the old address reconnect and nothing stored is lost. Only
 `down` (without `--keep`) deletes data. The Kafka version is part of the state: a stack keeps the
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from synfinance.common.errors import UsageError
@@ -21,17 +23,26 @@ from synfinance.stack import kafka, postgres, registry
 from synfinance.stack.paths import state_dir as default_state_dir
 from synfinance.stack.processes import pid_alive
 
+MAX_BROKERS = 5
+
 
 @dataclass
 class StackState:
-    kafka: kafka.KafkaProcess | None = None
+    kafka: kafka.KafkaProcess | None = None  # the first (or only) Kafka node
     postgres: postgres.PostgresProcess | None = None
     registry: registry.RegistryProcess | None = None
+    kafka_nodes: list[kafka.KafkaProcess] = field(default_factory=list)  # nodes 2.. of a cluster
+
+    @property
+    def brokers(self) -> list[kafka.KafkaProcess]:
+        return ([self.kafka] if self.kafka else []) + self.kafka_nodes
 
     def exports(self) -> dict[str, str]:
         variables = {}
         if self.kafka:
-            variables["SYNFIN_BOOTSTRAP_SERVERS"] = self.kafka.bootstrap
+            variables["SYNFIN_BOOTSTRAP_SERVERS"] = ",".join(b.bootstrap for b in self.brokers)
+            if self.kafka_nodes:  # topics made by our commands replicate as the cluster's own do
+                variables["SYNFIN_REPLICATION_FACTOR"] = str(min(len(self.brokers), 3))
         if self.postgres:
             variables["SYNFIN_DATABASE_URL"] = self.postgres.url
         if self.registry:
@@ -54,13 +65,15 @@ class LocalStack:
             kafka=kafka.KafkaProcess(**raw["kafka"]) if raw.get("kafka") else None,
             postgres=postgres.PostgresProcess(**raw["postgres"]) if raw.get("postgres") else None,
             registry=registry.RegistryProcess(**raw["registry"]) if raw.get("registry") else None,
+            kafka_nodes=[kafka.KafkaProcess(**node) for node in raw.get("kafka_nodes") or []],
         )
 
     def _save(self, state: StackState) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         payload = {"kafka": asdict(state.kafka) if state.kafka else None,
                    "postgres": asdict(state.postgres) if state.postgres else None,
-                   "registry": asdict(state.registry) if state.registry else None}
+                   "registry": asdict(state.registry) if state.registry else None,
+                   "kafka_nodes": [asdict(node) for node in state.kafka_nodes]}
         self.state_file.write_text(json.dumps(payload, indent=2) + "\n")
 
     def kafka_version(self, explicit: str | None = None) -> str:
@@ -75,30 +88,48 @@ class LocalStack:
                              "its data cannot switch versions: `synfinance stack down` first, then `up`")
         return existing.version
 
+    def broker_count(self, explicit: int | None = None) -> int:
+        """The Kafka nodes `up` runs: the stack's own count if one exists (refusing another), else
+        `explicit`, else one."""
+        if explicit is not None and not 1 <= explicit <= MAX_BROKERS:
+            raise UsageError(f"--brokers {explicit}: expected 1 to {MAX_BROKERS}")
+        existing = self.load().brokers
+        if not existing:
+            return explicit or 1
+        if explicit is not None and explicit != len(existing):
+            raise UsageError(f"the local stack in {self.state_dir} runs {len(existing)} Kafka node(s), not "
+                             f"{explicit}: `synfinance stack down` first, then `up --brokers {explicit}`")
+        return len(existing)
+
     def up(self, with_kafka: bool = True, with_postgres: bool = True, with_registry: bool = False,
-           kafka_version: str | None = None) -> StackState:
+           kafka_version: str | None = None, brokers: int | None = None) -> StackState:
         """Start what is not already running (the schema registry only on request); returns the state.
-        `kafka_version` overrides SYNFIN_KAFKA_VERSION; neither may differ from a stack that exists."""
+        `kafka_version` overrides SYNFIN_KAFKA_VERSION; neither may differ from a stack that exists, nor
+        may `brokers` (the Kafka nodes: one, or a cluster)."""
         # check every prerequisite first, so a missing tool never leaves half a stack running
         if with_kafka:
             version = self.kafka_version(kafka_version)
+            count = self.broker_count(brokers)
             kafka.preflight(version)
         if with_postgres:
             postgres.preflight()
         if with_registry:
             registry.preflight()
         state = self.load()
-        if with_kafka and not (state.kafka and pid_alive(state.kafka.pid)
-                               and kafka.kafka_answers(state.kafka.bootstrap)):
+        if with_kafka and not (state.brokers and all(pid_alive(b.pid) and kafka.kafka_answers(b.bootstrap,
+                                                                                               brokers=count)
+                                                     for b in state.brokers)):
             home = self.state_dir / "kafka"
             ports = None
-            if state.kafka:
-                kafka.stop_kafka(state.kafka)
-                if (home / "data" / "meta.properties").exists():
-                    ports = (state.kafka.port, state.kafka.controller_port)  # restart in place
+            if state.brokers:
+                for node in state.brokers:
+                    kafka.stop_kafka(node)
+                if all((h / "data" / "meta.properties").exists() for h in kafka.node_homes(home, count)):
+                    ports = [(b.port, b.controller_port) for b in state.brokers]  # restart in place
             if ports is None:
                 shutil.rmtree(home, ignore_errors=True)
-            state.kafka = kafka.start_kafka(home, version, ports=ports)
+            nodes = kafka.start_cluster(home, version, count, ports=ports)
+            state.kafka, state.kafka_nodes = nodes[0], nodes[1:]
             self._save(state)
         if with_postgres and not (state.postgres and pid_alive(state.postgres.pid)
                                   and postgres.postgres_answers(state.postgres.port)):
@@ -124,7 +155,8 @@ class LocalStack:
         """Stop exactly the processes `up` started; remove their data unless `keep`."""
         state = self.load()
         if state.kafka:
-            kafka.stop_kafka(state.kafka)
+            for node in state.brokers:
+                kafka.stop_kafka(node)
             if not keep:
                 shutil.rmtree(self.state_dir / "kafka", ignore_errors=True)
         if state.postgres:
@@ -143,9 +175,11 @@ class LocalStack:
         state = self.load()
         lines = {}
         if state.kafka:
-            alive = pid_alive(state.kafka.pid) and kafka.kafka_answers(state.kafka.bootstrap)
-            lines["kafka"] = (f"{'running' if alive else 'NOT answering'} pid {state.kafka.pid} "
-                              f"bootstrap {state.kafka.bootstrap} version {state.kafka.version}")
+            for node in state.brokers:
+                alive = pid_alive(node.pid) and kafka.kafka_answers(node.bootstrap)
+                name = "kafka" if node.node_id == 1 else f"kafka-{node.node_id}"
+                lines[name] = (f"{'running' if alive else 'NOT answering'} pid {node.pid} "
+                               f"bootstrap {node.bootstrap} version {node.version}")
         else:
             lines["kafka"] = "not started"
         if state.postgres:
