@@ -78,8 +78,8 @@ def _database_counts(dsn: str) -> dict[str, float]:
 def demo(
     duration: float = typer.Option(60.0, "--duration", help="Seconds of producing."),
     rate: float = typer.Option(1000.0, "--rate",
-                               help="Transactions per second (bench/RESULTS.md: one processor worker alone scores "
-                                    "~15k/s on 2 cores; here it shares them with producer and sink)."),
+                               help="Transactions per second (bench/RESULTS.md: one processor worker alone scored "
+                                    "5-15k/s on 2 cores; here it shares them with producer and sink)."),
     seed: int = typer.Option(42, "--seed", help="Seed of the stream."),
     customers: int = typer.Option(10_000, "--customers", help="Number of customers."),
     threshold: float = typer.Option(0.5, "--threshold", help="Alert when the fraud score is at least this."),
