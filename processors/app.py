@@ -26,7 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from synfinance.common.errors import UsageError
 from synfinance.processors.metrics import ProcessorMetrics, Totals
-from synfinance.processors.worker import Worker, WorkerConfig
+from synfinance.processors.worker import PartitionsLost, Worker, WorkerConfig
 
 log = logging.getLogger(__name__)
 READY_WITHIN_S = 30.0  # /readyz fails when no transaction was committed for this long
@@ -62,13 +62,15 @@ class WorkerHost:
             self.worker = Worker(self.config, self.metrics)
             self.worker.watchdog.watch(self._on_stall)
             self.worker.run()
+        except PartitionsLost as exc:  # as a stall: a fresh process resumes from the last commit
+            self._on_stall(f"{exc} (the group moved on while this worker could not reach it)")
         except BaseException as exc:  # reported by the command; the process exits non-zero
             self.error = exc
             if not isinstance(exc, UsageError):  # a user's problem is the command's one line, not a log
                 log.error("processor worker failed: %s: %s", type(exc).__name__, exc)
         finally:
             self.finished.set()
-            if not self._stop_requested:
+            if not self._stop_requested and self.stalled is None:  # a stalled worker's process is replaced
                 # the loop ended by itself (idle, or an error): stop the Faust worker around it the way
                 # a signal would, so shutdown runs in order
                 os.kill(os.getpid(), signal.SIGTERM)

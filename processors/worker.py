@@ -66,6 +66,11 @@ TRANSACTION_FIELDS = ("transaction_id", "customer_id", "event_time", "amount_pai
                       "transaction_type", "payment_mode")
 
 
+class PartitionsLost(RuntimeError):
+    """The group gave this worker's partitions to others (its session timed out, say during a broker
+    outage): its open transaction must not commit, and a fresh worker resumes from the last commit."""
+
+
 @dataclass(frozen=True)
 class WorkerConfig:
     """What to read and write, and the knobs of the loop."""
@@ -415,7 +420,7 @@ class Worker:
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # the group moved on without us: whatever this transaction holds must not be committed
-        raise RuntimeError(f"lost partitions {[(tp.topic, tp.partition) for tp in partitions]}: restart")
+        raise PartitionsLost(f"lost partitions {[(tp.topic, tp.partition) for tp in partitions]}")
 
     def _forget(self, partitions: list[TopicPartition]) -> None:
         for tp in partitions:

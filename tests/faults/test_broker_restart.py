@@ -26,6 +26,7 @@ from synfinance.processors.kafka_io import read_to_end
 from synfinance.schemas.codec import decode
 from synfinance.sinks import database
 from synfinance.stack.launcher import LocalStack
+from tests.faults.support import cli, stop
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -34,10 +35,6 @@ RATE = 1_000  # so the stop lands mid-stream: 40 s of producing
 STOP_AFTER_S, DOWN_S = 3.0, 20.0
 FINISH_WITHIN_S = 300.0  # the watchdog's 90 s included
 
-
-def _cli(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "synfinance.cli", *args], env=env,
-                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
 
 
 def _count(url: str, table: str) -> tuple[int, int]:
@@ -61,6 +58,7 @@ def _count_or_zero(url: str, table: str) -> int:
 
 def test_a_broker_stopped_for_20_s_mid_stream_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     stack = LocalStack(tmp_path / "stack")
+    producer = processor = sink = None
     try:
         state = stack.up()
         assert state.kafka is not None and state.postgres is not None
@@ -70,10 +68,10 @@ def test_a_broker_stopped_for_20_s_mid_stream_loses_and_duplicates_nothing(tmp_p
             done = subprocess.run([sys.executable, "-m", "synfinance.cli", *command], env=env, capture_output=True,
                                   text=True, timeout=120)
             assert done.returncode == 0, done.stderr
-        producer = _cli(env, tmp_path / "producer.log", "produce", "--events", str(EVENTS), "--rate", str(RATE),
+        producer = cli(env, tmp_path / "producer.log", "produce", "--events", str(EVENTS), "--rate", str(RATE),
                         "--customers", "3000", "--merchants", "500", "--seed", "5")
-        processor = _cli(env, tmp_path / "processor.log", "process", "--no-web", "--group", "fault-processor")
-        sink = _cli(env, tmp_path / "sink.log", "sink", "--group", "fault-sink", "--metrics-port", "0")
+        processor = cli(env, tmp_path / "processor.log", "process", "--no-web", "--group", "fault-processor")
+        sink = cli(env, tmp_path / "sink.log", "sink", "--group", "fault-sink", "--metrics-port", "0")
         # mid-stream: every component is past its start-up (which rightly fails fast on a missing broker)
         # and rows are flowing through all three
         deadline = time.monotonic() + 120.0
@@ -104,12 +102,5 @@ def test_a_broker_stopped_for_20_s_mid_stream_loses_and_duplicates_nothing(tmp_p
         scored = Counter(decode(m.value())["transaction_id"] for m in read_to_end(kafka, partitions))
         assert len(scored) == EVENTS and set(scored.values()) == {1}  # each scored once, read_committed
     finally:
-        for part in ("processor", "sink", "producer"):
-            proc = locals().get(part)
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(60)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+        stop(processor, sink, producer)
         stack.down()

@@ -22,16 +22,13 @@ from synfinance.processors.kafka_io import read_to_end
 from synfinance.schemas.codec import decode
 from synfinance.stack.kafka_tools import tool_command
 from synfinance.stack.launcher import LocalStack
+from tests.faults.support import cli, stop
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 EVENTS, RATE = 30_000, 1_000
 FINISH_WITHIN_S = 300.0
 
-
-def _cli(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "synfinance.cli", *args], env=env,
-                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
 
 
 def _quorum_leader(bootstrap: str, version: str) -> int:
@@ -71,9 +68,9 @@ def test_three_nodes_replicate_and_lose_nothing_when_the_leader_is_killed(tmp_pa
         for name in (topics.transactions, topics.labels):
             assert {len(p.replicas) for p in metadata.topics[name].partitions.values()} == {3}
 
-        producer = _cli(env, tmp_path / "producer.log", "produce", "--events", str(EVENTS), "--rate", str(RATE),
+        producer = cli(env, tmp_path / "producer.log", "produce", "--events", str(EVENTS), "--rate", str(RATE),
                         "--customers", "2000", "--merchants", "300", "--seed", "9")
-        processor = _cli(env, tmp_path / "processor.log", "process", "--no-web", "--group", "cluster-processor")
+        processor = cli(env, tmp_path / "processor.log", "process", "--no-web", "--group", "cluster-processor")
         deadline = time.monotonic() + 120.0
         while not _scored(kafka, topics.scored):
             assert time.monotonic() < deadline, (tmp_path / "processor.log").read_text()[-2000:]
@@ -97,11 +94,5 @@ def test_three_nodes_replicate_and_lose_nothing_when_the_leader_is_killed(tmp_pa
         assert len(transactions) == EVENTS and set(transactions.values()) == {1}  # produced once each
         assert set(scored) == set(transactions) and set(scored.values()) == {1}  # scored once each
     finally:
-        for proc in (processor, producer):
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(60)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+        stop(processor, producer)
         stack.down()
