@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from synfinance.common.e2e import E2E_BUCKETS, E2E_HELP, E2E_METRIC
+
 
 @dataclass(frozen=True)
 class Totals:
@@ -59,6 +61,7 @@ class ProcessorMetrics:
                                  "Wall-clock time from receiving a transaction to emitting its score.",
                                  buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
                                  registry=r)
+        self.e2e = Histogram(E2E_METRIC, E2E_HELP, ["stage"], buckets=E2E_BUCKETS, registry=r).labels(stage="scored")
 
     def totals(self) -> Totals:
         dead = sum(sample.value for metric in self.dead_letters.collect() for sample in metric.samples

@@ -11,6 +11,8 @@ Metric names (what ``infra/`` dashboards and alert rules may reference):
 * ``synfin_sink_dlq_records_total{topic,error_class}``: records sent to the dead-letter topic;
 * ``synfin_sink_batch_seconds``: histogram of a batch's write: database transaction, dead letters,
   offset commit;
+* ``synfin_e2e_latency_seconds{stage="committed"}``: live event time to the row's commit
+  (``synfinance.common.e2e``; the processor exports ``stage="scored"``);
 * ``synfin_sink_breaker_state``: database circuit breaker, 0 closed, 1 half-open, 2 open;
   ``synfin_sink_breaker_opens_total``; ``synfin_sink_db_unavailable_total`` (failed attempts);
 * ``synfin_sink_paused``: 1 while consumption is paused waiting for the database;
@@ -25,6 +27,8 @@ from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from synfinance.common.e2e import E2E_BUCKETS, E2E_HELP, E2E_METRIC
 
 __all__ = ["BREAKER_STATES", "MetricsServer", "SinkMetrics"]
 
@@ -49,6 +53,8 @@ class SinkMetrics:
         self.batch_seconds = Histogram(
             "synfin_sink_batch_seconds", "Batch write latency: database transaction, dead letters, offset commit.",
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0), registry=r)
+        self.e2e = Histogram(E2E_METRIC, E2E_HELP, ["stage"], buckets=E2E_BUCKETS, registry=r).labels(
+            stage="committed")
         self.breaker_state = Gauge("synfin_sink_breaker_state",
                                    "Database circuit breaker: 0 closed, 1 half-open, 2 open.", registry=r)
         self.breaker_opens = Counter("synfin_sink_breaker_opens", "Times the database breaker opened.", registry=r)
