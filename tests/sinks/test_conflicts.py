@@ -55,6 +55,9 @@ class _Message:
     def offset(self) -> int:
         return self._offset
 
+    def timestamp(self) -> tuple[int, int]:
+        return 1, 0  # (create time, epoch): a simulated record, not live, so no end-to-end latency
+
 
 class _OneResult:
     def __init__(self, result: WriteResult) -> None:
