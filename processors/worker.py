@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from synfinance.common.dead_letters import headers as dead_letter_headers
-from synfinance.common.e2e import live_delays
+from synfinance.common.e2e import is_live, live_delays
 from synfinance.common.kafka_logging import client_logging
 from synfinance.common.settings import TopicNames
 from synfinance.common.units import DAY_US, HOUR_US
@@ -321,8 +321,10 @@ class Worker:
         for value, (prepared, held) in zip(self.scored_encoder.encode(batch), chunk, strict=True):
             produce(topics.scored, value, held.message.key(), held.message.timestamp()[1])
             self.metrics.latency.observe(batch.latency_ms(prepared) / 1000.0)
-        for delay in live_delays([held.message.timestamp()[1] for _, held in chunk], time.time()).tolist():
-            self.metrics.e2e.observe(delay)
+        now = time.time()
+        if is_live(chunk[-1][1].message.timestamp()[1], now):
+            for delay in live_delays([held.message.timestamp()[1] for _, held in chunk], now).tolist():
+                self.metrics.e2e.observe(delay)
         if batch.alerts:
             keys = {prepared.record["transaction_id"]: held.message for prepared, held in chunk}
             for alert in batch.alerts:

@@ -32,7 +32,7 @@ from typing import Any
 
 import pybreaker
 
-from synfinance.common.e2e import live_delays
+from synfinance.common.e2e import is_live, live_delays
 from synfinance.sinks.conflicts import ERROR_CLASS as CONFLICT
 from synfinance.sinks.copy_writer import CopyWriter, DatabaseUnavailable, WriteConflict, WriteResult
 from synfinance.sinks.dlq import DeadLetter, DeadLetterProducer
@@ -253,10 +253,13 @@ class BatchWriter:
                 seconds: float) -> None:
         m = self._metrics
         m.batch_seconds.observe(seconds)
-        # once per message (one message may fill rows of several tables)
-        messages = {id(message): message for rows in batch.sources.values() for message in rows}.values()
-        for delay in live_delays([message.timestamp()[1] for message in messages], time.time()).tolist():
-            m.e2e.observe(delay)
+        now = time.time()
+        first = next((rows[0] for rows in batch.sources.values() if rows), None)
+        if first is not None and is_live(first.timestamp()[1], now):
+            # once per message (one message may fill rows of several tables)
+            messages = {id(message): message for rows in batch.sources.values() for message in rows}.values()
+            for delay in live_delays([message.timestamp()[1] for message in messages], now).tolist():
+                m.e2e.observe(delay)
         for topic, count in batch.records.items():
             m.records.labels(topic).inc(count)
         conflicts = Counter(c.table for c in result.conflicts)

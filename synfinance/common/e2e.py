@@ -22,6 +22,12 @@ E2E_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0,
 LIVE_WINDOW_S = 3_600.0
 
 
+def is_live(timestamp_ms: int, now_s: float) -> bool:
+    """Whether a record's event time is within the live window: one check decides for a whole batch, so a
+    simulated stream costs no per-record work."""
+    return abs(now_s - timestamp_ms / 1000.0) <= LIVE_WINDOW_S
+
+
 def live_delays(timestamps_ms: Sequence[int], now_s: float) -> np.ndarray:
     """Seconds from each live record's event time to `now_s`; records outside the live window dropped."""
     delays = now_s - np.asarray(timestamps_ms, dtype=np.float64) / 1000.0

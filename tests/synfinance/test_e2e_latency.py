@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from synfinance.common.e2e import E2E_METRIC, LIVE_WINDOW_S, live_delays
+from synfinance.common.e2e import E2E_METRIC, LIVE_WINDOW_S, is_live, live_delays
 from synfinance.processors.metrics import ProcessorMetrics
 from synfinance.sinks.metrics import SinkMetrics
 
@@ -12,6 +12,7 @@ def test_live_delays_keep_only_records_near_the_wall_clock() -> None:
     stamps = [int((now - 0.25) * 1000), int((now - 2.0) * 1000), int((now - LIVE_WINDOW_S - 1) * 1000), 0]
     assert live_delays(stamps, now).round(3).tolist() == [0.25, 2.0]
     assert live_delays([], now).tolist() == []
+    assert is_live(stamps[0], now) and not is_live(stamps[2], now)
 
 
 def test_processor_and_sink_export_one_name_with_their_stage() -> None:
