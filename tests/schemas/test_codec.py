@@ -111,13 +111,17 @@ RECORDS: dict[str, dict[str, Any]] = {
         "reasons": ["5 small payments in 1h (≤ ₹100)", "new merchant", "841 km from home"],
         "created_at": T0 + 42_000,
     },
+    "decision": {
+        "transaction_id": "TXN-20241123-000000000017", "score": 0.934, "decision": "decline",
+        "decided_at": T0 + 42_000,
+    },
 }
 EXTRA_RECORDS = [("transaction", _transaction_upi_p2p())]
 ALL_RECORDS = [*RECORDS.items(), *EXTRA_RECORDS]
 CONFLUENT_IDS = {name: 100 + i for i, name in enumerate(sorted(RECORDS))}
 
 
-def test_schema_names_are_the_six_avsc_files() -> None:
+def test_schema_names_are_the_seven_avsc_files() -> None:
     assert schema_names() == sorted(RECORDS)
 
 

@@ -1,0 +1,186 @@
+"""The join of an engine's decisions with our transactions and their final labels, as aligned columns.
+
+`Observed` accumulates what the topics held (append-only, in arrival order); `join(observed)` aligns it,
+one row per distinct transaction id seen on the transactions topic:
+
+* label: the one of the highest `revision` (a later arrival wins a tie); a transaction with no label yet
+  is *unlabelled* and stays out of every quality metric (its truth is unknown), but is counted;
+* decision: the **first** decision record for the transaction (the one a payment would have waited for);
+  later ones are counted as `duplicate_decisions`; a transaction with no decision counts as **approved**
+  with no score; decisions naming a transaction id the topic does not hold are `unknown_decisions`;
+* a decision with a score but no verdict declines when ``score >= threshold``, else approves.
+
+>>> seen = Observed()
+>>> seen.add_transaction("T1", 10, 500); seen.add_transaction("T2", 20, 700)
+>>> seen.add_label("T1", 0, False, None, None, False, None)
+>>> seen.add_label("T1", 1, True, "stolen_card", "S1", False, None)
+>>> seen.add_decision("T1", 0.9, NO_VERDICT, None, 15); seen.add_decision("T9", None, DECLINE, None, 16)
+>>> j = join(seen, threshold=0.5)
+>>> j.is_fraud.tolist(), j.labelled.tolist(), j.verdict.tolist(), j.counts["unknown_decisions"]
+([True, False], [True, False], [2, 0], 1)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from synfinance.processors.evaluation.decisions import DECLINE, NO_VERDICT
+
+__all__ = ["NO_SCORE", "Joined", "Observed", "join"]
+
+NO_SCORE = -1.0  # a transaction without a score ranks below every scored one
+_NO_TIME = np.iinfo(np.int64).min
+
+
+@dataclass
+class Observed:
+    """What the three topics held so far, in arrival order (the reader appends; tests may too)."""
+
+    txn_ids: list[str] = field(default_factory=list)
+    txn_time: list[int] = field(default_factory=list)
+    txn_amount: list[int] = field(default_factory=list)
+    label_ids: list[str] = field(default_factory=list)
+    label_revision: list[int] = field(default_factory=list)
+    label_fraud: list[bool] = field(default_factory=list)
+    label_fraud_type: list[str | None] = field(default_factory=list)
+    label_scenario: list[str | None] = field(default_factory=list)
+    label_anomaly: list[bool] = field(default_factory=list)
+    label_anomaly_type: list[str | None] = field(default_factory=list)
+    decision_ids: list[str] = field(default_factory=list)
+    decision_score: list[float] = field(default_factory=list)  # nan: none
+    decision_verdict: list[int] = field(default_factory=list)
+    decision_time: list[int] = field(default_factory=list)  # decided_at, else the record timestamp (µs)
+    undecodable_decisions: int = 0
+
+    def add_transaction(self, transaction_id: str, event_time: int, amount_paise: int) -> None:
+        self.txn_ids.append(transaction_id)
+        self.txn_time.append(event_time)
+        self.txn_amount.append(amount_paise)
+
+    def add_label(self, transaction_id: str, revision: int, is_fraud: bool, fraud_type: str | None,
+                  scenario_id: str | None, is_anomaly: bool, anomaly_type: str | None) -> None:
+        self.label_ids.append(transaction_id)
+        self.label_revision.append(revision)
+        self.label_fraud.append(is_fraud)
+        self.label_fraud_type.append(fraud_type)
+        self.label_scenario.append(scenario_id)
+        self.label_anomaly.append(is_anomaly)
+        self.label_anomaly_type.append(anomaly_type)
+
+    def add_decision(self, transaction_id: str, score: float | None, verdict: int, decided_at: int | None,
+                     record_time_us: int) -> None:
+        self.decision_ids.append(transaction_id)
+        self.decision_score.append(np.nan if score is None else score)
+        self.decision_verdict.append(verdict)
+        self.decision_time.append(record_time_us if decided_at is None else decided_at)
+
+
+@dataclass(frozen=True)
+class Joined:
+    """One row per distinct transaction (sorted by transaction id). String columns use "" for null.
+
+    `verdict`: 0 approve (also: no decision), 1 review, 2 decline. `score`: NO_SCORE when none.
+    `decided_at`: µs, meaningful where `decided`. `has_scores`: some decision carried a score.
+    """
+
+    transaction_id: npt.NDArray[np.str_]
+    event_time: npt.NDArray[np.int64]
+    amount_paise: npt.NDArray[np.int64]
+    labelled: npt.NDArray[np.bool_]
+    is_fraud: npt.NDArray[np.bool_]
+    fraud_type: npt.NDArray[np.str_]
+    scenario_id: npt.NDArray[np.str_]
+    is_anomaly: npt.NDArray[np.bool_]
+    anomaly_type: npt.NDArray[np.str_]
+    decided: npt.NDArray[np.bool_]
+    verdict: npt.NDArray[np.int64]
+    score: npt.NDArray[np.float64]
+    decided_at: npt.NDArray[np.int64]
+    has_scores: bool
+    counts: dict[str, int]
+
+    def __len__(self) -> int:
+        return len(self.transaction_id)
+
+
+def _strings(values: list[str | None]) -> npt.NDArray[np.str_]:
+    return np.array(["" if v is None else v for v in values], dtype=str) if values else np.array([], dtype=str)
+
+
+def _lookup(sorted_ids: npt.NDArray[np.str_], ids: npt.NDArray[np.str_]) -> npt.NDArray[np.int64]:
+    """Row of each id in `sorted_ids`, -1 where it is absent."""
+    if len(sorted_ids) == 0:
+        return np.full(len(ids), -1, dtype=np.int64)
+    at = np.searchsorted(sorted_ids, ids)
+    found = at < len(sorted_ids)
+    found[found] = sorted_ids[at[found]] == ids[found]
+    return np.where(found, at, -1).astype(np.int64)
+
+
+def join(observed: Observed, threshold: float = 0.5) -> Joined:
+    """Align decisions and final labels to the transactions (rules in the module docstring)."""
+    raw_ids = _strings(list(observed.txn_ids))
+    ids, first = np.unique(raw_ids, return_index=True)
+    n = len(ids)
+    event_time = np.asarray(observed.txn_time, dtype=np.int64)[first] if n else np.zeros(0, np.int64)
+    amount = np.asarray(observed.txn_amount, dtype=np.int64)[first] if n else np.zeros(0, np.int64)
+
+    columns: dict[str, Any] = {
+        "labelled": np.zeros(n, bool), "is_fraud": np.zeros(n, bool), "is_anomaly": np.zeros(n, bool),
+        "fraud_type": np.full(n, "", dtype=object), "scenario_id": np.full(n, "", dtype=object),
+        "anomaly_type": np.full(n, "", dtype=object)}
+    label_ids = _strings(list(observed.label_ids))
+    unmatched_labels = 0
+    if len(label_ids):
+        revision = np.asarray(observed.label_revision, dtype=np.int64)
+        order = np.lexsort((np.arange(len(label_ids)), revision, label_ids))  # last of each id = the truth
+        last = order[np.r_[label_ids[order][1:] != label_ids[order][:-1], True]]
+        rows = _lookup(ids, label_ids[last])
+        unmatched_labels = int((rows < 0).sum())
+        keep, rows = last[rows >= 0], rows[rows >= 0]
+        columns["labelled"][rows] = True
+        columns["is_fraud"][rows] = np.asarray(observed.label_fraud, dtype=bool)[keep]
+        columns["is_anomaly"][rows] = np.asarray(observed.label_anomaly, dtype=bool)[keep]
+        for name, values in (("fraud_type", observed.label_fraud_type), ("scenario_id", observed.label_scenario),
+                             ("anomaly_type", observed.label_anomaly_type)):
+            columns[name][rows] = _strings(list(values))[keep]
+
+    decided = np.zeros(n, bool)
+    verdict = np.zeros(n, np.int64)
+    score = np.full(n, NO_SCORE)
+    decided_at = np.full(n, _NO_TIME, dtype=np.int64)
+    decision_ids = _strings(list(observed.decision_ids))
+    duplicates = unknown = 0
+    scores_seen = False
+    if len(decision_ids):
+        distinct, first_decision = np.unique(decision_ids, return_index=True)
+        duplicates = len(decision_ids) - len(distinct)
+        rows = _lookup(ids, distinct)
+        known = rows >= 0
+        counts_per_id = np.bincount(np.unique(decision_ids, return_inverse=True)[1])
+        unknown = int(counts_per_id[~known].sum())
+        duplicates -= int((counts_per_id[~known] - 1).sum())  # duplicates of unknown ids are counted as unknown
+        pick, rows = first_decision[known], rows[known]
+        given_score = np.asarray(observed.decision_score, dtype=np.float64)[pick]
+        given_verdict = np.asarray(observed.decision_verdict, dtype=np.int64)[pick]
+        derived = np.where(given_score >= threshold, DECLINE, 0)
+        decided[rows] = True
+        verdict[rows] = np.where(given_verdict == NO_VERDICT, derived, given_verdict)
+        score[rows] = np.where(np.isnan(given_score), NO_SCORE, given_score)
+        decided_at[rows] = np.asarray(observed.decision_time, dtype=np.int64)[pick]
+        scores_seen = bool((~np.isnan(np.asarray(observed.decision_score, dtype=np.float64))).any())
+
+    counts = {"transactions": n, "duplicate_transactions": len(raw_ids) - n,
+              "labels": len(label_ids), "labelled": int(columns["labelled"].sum()),
+              "unlabelled": n - int(columns["labelled"].sum()), "labels_without_transaction": unmatched_labels,
+              "decisions": len(decision_ids), "decided": int(decided.sum()),
+              "missing_decisions": n - int(decided.sum()),
+              "duplicate_decisions": duplicates, "unknown_decisions": unknown,
+              "undecodable_decisions": observed.undecodable_decisions}
+    return Joined(ids, event_time, amount, columns["labelled"], columns["is_fraud"],
+                  columns["fraud_type"].astype(str), columns["scenario_id"].astype(str), columns["is_anomaly"],
+                  columns["anomaly_type"].astype(str), decided, verdict, score, decided_at, scores_seen, counts)
