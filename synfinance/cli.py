@@ -8,7 +8,18 @@ import typer
 
 import synfinance.commands.db as db
 import synfinance.commands.sink as sink
-from synfinance.commands import demo, generate, lag_exporter, process, produce, schema, stack, topics, validate
+from synfinance.commands import (
+    demo,
+    evaluate,
+    generate,
+    lag_exporter,
+    process,
+    produce,
+    schema,
+    stack,
+    topics,
+    validate,
+)
 from synfinance.common.errors import UsageError
 from synfinance.common.settings import load_settings
 
@@ -51,6 +62,7 @@ app.command("produce")(produce.produce)
 app.command("process")(process.process)
 app.command("demo")(demo.demo)
 app.command("validate")(validate.validate)
+app.command("evaluate")(evaluate.evaluate)
 app.command("lag-exporter")(lag_exporter.lag_exporter)
 
 
