@@ -127,3 +127,25 @@ def test_declining_a_seeded_random_one_percent(synfin_stream: StreamFactory, mon
     auc = ((positives[:, None] > negatives[None, :]).sum() + 0.5 * (positives[:, None] == negatives[None, :]).sum()
            ) / (len(positives) * len(negatives))
     assert board["overall"]["roc_auc"] == pytest.approx(auc, abs=1e-12)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--threshold", "1.5"], "--threshold 1.5: expected a score in [0, 1]"),
+    (["--report", "/nonexistent/dir/r.html"], "--report /nonexistent/dir/r.html: the directory /nonexistent/dir"),
+    (["--interval", "0"], "--interval 0.0: expected seconds > 0"),
+])
+def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from synfinance.cli import main
+
+    assert main(["evaluate", "--decisions", "d", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+
+
+def test_a_missing_decisions_topic_is_one_line_and_exit_2(synfin_stream: StreamFactory) -> None:
+    stream = _stream(synfin_stream)
+    run = subprocess.run([sys.executable, "-m", "synfinance.cli", "evaluate", "--decisions", "no.such.topic",
+                          "--until-lag-zero"], env={**os.environ, **stream.env()}, capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert run.returncode == 2
+    assert run.stderr.count("\n") == 1 and "topic 'no.such.topic' (decisions) does not exist" in run.stderr

@@ -149,3 +149,29 @@ def test_areas_by_hand() -> None:
     assert curves.average_precision(np.array([0.9, 0.8, 0.7, 0.1]), truth) == pytest.approx((1 + 2 / 3) / 2)
     assert curves.roc_auc(np.array([0.5, 0.5, 0.5, 0.5]), truth) == 0.5
     assert curves.roc_auc(np.array([0.5]), np.array([True])) is None
+
+
+def test_the_exporter_serves_every_synfin_eval_series() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from synfinance.processors.evaluation.exporter import METRIC_NAMES, ScoreboardCollector
+
+    registry = CollectorRegistry()
+    collector = ScoreboardCollector("my.decisions")
+    registry.register(collector)
+    collector.update(score(join(_observed(), threshold=0.5)), {"transactions": 8, "labels": 8, "decisions": 7})
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(generate_latest(registry).decode())
+               for s in family.samples}
+    assert {name for name, _ in samples} == set(METRIC_NAMES)
+    engine = ("engine", "my.decisions")
+    assert samples[("synfin_eval_recall", (engine, ("fraud_type", "all"), ("point", "decline")))] == 0.25
+    assert samples[("synfin_eval_precision", (engine, ("fraud_type", "card_testing"), ("point", "decline")))] == 0.5
+    assert samples[("synfin_eval_transactions", (engine, ("kind", "unknown_decisions")))] == 2
+    assert samples[("synfin_eval_records_total", (engine, ("kind", "decisions")))] == 7
+    assert samples[("synfin_eval_fraud_amount_rupees", (engine, ("fraud_type", "all"), ("outcome", "caught")))] == 2.0
+    assert samples[("synfin_eval_scenarios", (engine, ("fraud_type", "stolen_card"), ("outcome", "missed")))] == 1
+    assert samples[("synfin_eval_decision_latency_seconds", (engine, ("quantile", "0.5")))] == 0.015
+    assert samples[("synfin_eval_anomaly_fpr", (("anomaly_type", "geographic"), engine,
+                                                ("point", "decline_or_review")))] == 1.0
