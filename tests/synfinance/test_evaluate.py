@@ -21,8 +21,6 @@ from synfinance.common.settings import load_settings
 from synfinance.schemas.codec import encode
 from synfinance.seeded_stream import SeededStream, StreamFactory
 
-pytestmark = pytest.mark.integration
-
 EVENTS = 10_000
 UNKNOWN, MISSING = 7, 50
 
@@ -62,6 +60,7 @@ def _measured(board: dict[str, Any]) -> dict[str, tuple[float | None, float | No
     return {name: (s["at_decline"]["recall"], s["at_decline"]["precision"]) for name, s in slices.items()}
 
 
+@pytest.mark.integration
 def test_declining_exactly_one_fraud_type(synfin_stream: StreamFactory, tmp_path: Path) -> None:
     stream = _stream(synfin_stream)
     types = Counter(label["fraud_type"] for label in stream.labels.values() if label["is_fraud"])
@@ -103,6 +102,7 @@ def test_declining_exactly_one_fraud_type(synfin_stream: StreamFactory, tmp_path
     assert f"{EVENTS:,} transactions" in run.stdout and f"{UNKNOWN:,} for unknown transactions" in run.stdout
 
 
+@pytest.mark.integration
 def test_declining_a_seeded_random_one_percent(synfin_stream: StreamFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     from synfinance.commands.evaluate import run_evaluation
 
@@ -142,6 +142,7 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str, capsys:
     assert err.count("\n") == 1 and message in err
 
 
+@pytest.mark.integration
 def test_a_missing_decisions_topic_is_one_line_and_exit_2(synfin_stream: StreamFactory) -> None:
     stream = _stream(synfin_stream)
     run = subprocess.run([sys.executable, "-m", "synfinance.cli", "evaluate", "--decisions", "no.such.topic",
@@ -149,3 +150,14 @@ def test_a_missing_decisions_topic_is_one_line_and_exit_2(synfin_stream: StreamF
                          timeout=120, check=False)
     assert run.returncode == 2
     assert run.stderr.count("\n") == 1 and "topic 'no.such.topic' (decisions) does not exist" in run.stderr
+
+
+def test_an_unreachable_broker_is_one_error_line_and_exit_2() -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SYNFIN_")}
+    run = subprocess.run([sys.executable, "-m", "synfinance.cli", "evaluate", "--decisions", "d", "--until-lag-zero"],
+                         env={**env, "SYNFIN_BOOTSTRAP_SERVERS": "127.0.0.1:1"}, capture_output=True, text=True,
+                         timeout=120, check=False)
+    lines = run.stderr.strip().splitlines()
+    assert run.returncode == 2 and len(lines) <= 4, run.stderr
+    assert lines[-1].startswith("synfinance: error: Kafka broker at 127.0.0.1:1 is unreachable")
+    assert run.stdout == ""
