@@ -3,7 +3,9 @@
 A decision names one of our transactions (`transaction_id`) and gives a `score` in [0, 1], a `decision`
 (approve / review / decline), or both, and optionally `decided_at` (UTC microseconds). A value that is
 neither a decodable Avro Decision nor a JSON object with a string `transaction_id` and at least one valid
-score or decision is *undecodable*: the evaluator counts it, it never disappears silently.
+score or decision is *undecodable*: the evaluator counts it, it never disappears silently. Our own
+processor is scored the same way: a `synfin.scored.v1` ScoredTransaction is a score without a verdict
+(decided `processing_latency_ms` after its event time), a `synfin.alerts.v1` Alert is a decline.
 
 >>> parse_decision(b'{"transaction_id": "T1", "decision": "DECLINE", "score": 0.91}')
 Decision(transaction_id='T1', score=0.91, verdict=2, decided_at=None)
@@ -72,4 +74,9 @@ def parse_decision(value: bytes | None) -> Decision | None:
         name, record = decode_with_name(value)
     except (CodecError, KeyError, ValueError, EOFError, TypeError):
         return None
+    if name == "scored_transaction":  # our processor's output: a score, decided its processing latency later
+        decided_at = record["event_time"] + round(record["processing_latency_ms"] * 1000)
+        return Decision(record["transaction_id"], record["score"], NO_VERDICT, decided_at)
+    if name == "alert":  # an alert of ours declines its transaction
+        return Decision(record["transaction_id"], record["score"], DECLINE, None)
     return _from_fields(record) if name == "decision" else None

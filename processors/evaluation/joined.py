@@ -8,7 +8,12 @@ one row per distinct transaction id seen on the transactions topic:
 * decision: the **first** decision record for the transaction (the one a payment would have waited for);
   later ones are counted as `duplicate_decisions`; a transaction with no decision counts as **approved**
   with no score; decisions naming a transaction id the topic does not hold are `unknown_decisions`;
-* a decision with a score but no verdict declines when ``score >= threshold``, else approves.
+* a decision with a score but no verdict declines when ``score >= threshold``, else approves;
+* decisions read from several topics (`source` 0, 1, ...: e.g. scores on one, alerts on another) combine
+  per transaction, each topic's first decision taken: the strongest verdict (decline > review > approve),
+  the first score in topic order, the first topic's decided_at; when any topic gives verdicts, a transaction
+  none of them gives one is approved (a scores topic plus an alerts topic: alerted = declined, the rest
+  approved), and `threshold` applies only to decisions read from a single topic.
 
 >>> seen = Observed()
 >>> seen.add_transaction("T1", 10, 500); seen.add_transaction("T2", 20, 700)
@@ -54,6 +59,7 @@ class Observed:
     decision_score: list[float] = field(default_factory=list)  # nan: none
     decision_verdict: list[int] = field(default_factory=list)
     decision_time: list[int] = field(default_factory=list)  # decided_at, else the record timestamp (µs)
+    decision_source: list[int] = field(default_factory=list)  # which decisions topic (0, 1, ...)
     undecodable_decisions: int = 0
 
     def add_transaction(self, transaction_id: str, event_time: int, amount_paise: int) -> None:
@@ -72,11 +78,12 @@ class Observed:
         self.label_anomaly_type.append(anomaly_type)
 
     def add_decision(self, transaction_id: str, score: float | None, verdict: int, decided_at: int | None,
-                     record_time_us: int) -> None:
+                     record_time_us: int, source: int = 0) -> None:
         self.decision_ids.append(transaction_id)
         self.decision_score.append(np.nan if score is None else score)
         self.decision_verdict.append(verdict)
         self.decision_time.append(record_time_us if decided_at is None else decided_at)
+        self.decision_source.append(source)
 
 
 @dataclass(frozen=True)
@@ -121,6 +128,46 @@ def _lookup(sorted_ids: npt.NDArray[np.str_], ids: npt.NDArray[np.str_]) -> npt.
     return np.where(found, at, -1).astype(np.int64)
 
 
+def _decisions(observed: Observed, ids: npt.NDArray[np.str_], threshold: float) -> tuple[Any, ...]:
+    """Per transaction: decided, verdict, score, decided_at; and the duplicate and unknown counts."""
+    n = len(ids)
+    decided, verdict = np.zeros(n, bool), np.zeros(n, np.int64)
+    score, decided_at = np.full(n, NO_SCORE), np.full(n, _NO_TIME, dtype=np.int64)
+    decision_ids = _strings(list(observed.decision_ids))
+    if len(decision_ids) == 0:
+        return decided, verdict, score, decided_at, 0, 0
+    source = np.asarray(observed.decision_source, dtype=np.int64)
+    order = np.lexsort((np.arange(len(decision_ids)), source, decision_ids))  # by id, then source, then arrival
+    by_id, by_source = decision_ids[order], source[order]
+    pairs = order[np.r_[True, (by_id[1:] != by_id[:-1]) | (by_source[1:] != by_source[:-1])]]  # first per source
+    records_per_id = np.diff(np.r_[np.flatnonzero(np.r_[True, by_id[1:] != by_id[:-1]]), len(by_id)])
+    pair_ids = decision_ids[pairs]
+    starts = np.flatnonzero(np.r_[True, pair_ids[1:] != pair_ids[:-1]])
+    pairs_per_id = np.diff(np.r_[starts, len(pairs)])
+    rows = _lookup(ids, pair_ids[starts])
+    known = rows >= 0
+    unknown = int(records_per_id[~known].sum())
+    duplicates = int((records_per_id - pairs_per_id)[known].sum())
+    given_verdict = np.maximum.reduceat(np.asarray(observed.decision_verdict, dtype=np.int64)[pairs], starts)
+    scores = np.asarray(observed.decision_score, dtype=np.float64)[pairs]
+    position = np.where(np.isnan(scores), len(scores), np.arange(len(scores)))
+    first_scored = np.minimum.reduceat(position, starts)
+    given_score = np.where(first_scored < len(scores), scores[np.minimum(first_scored, len(scores) - 1)], np.nan)
+    times = np.asarray(observed.decision_time, dtype=np.int64)[pairs[starts]]
+    all_verdicts = np.asarray(observed.decision_verdict, dtype=np.int64)
+    if len(np.unique(source)) > 1 and (all_verdicts != NO_VERDICT).any():
+        derived = np.zeros(len(given_score), np.int64)  # another topic gives the verdicts: no verdict = approved
+    else:
+        derived = np.where(given_score >= threshold, DECLINE, 0)
+    rows, given_verdict, given_score, derived, times = (a[known] for a in (rows, given_verdict, given_score, derived,
+                                                                            times))
+    decided[rows] = True
+    verdict[rows] = np.where(given_verdict == NO_VERDICT, derived, given_verdict)
+    score[rows] = np.where(np.isnan(given_score), NO_SCORE, given_score)
+    decided_at[rows] = times
+    return decided, verdict, score, decided_at, duplicates, unknown
+
+
 def join(observed: Observed, threshold: float = 0.5) -> Joined:
     """Align decisions and final labels to the transactions (rules in the module docstring)."""
     raw_ids = _strings(list(observed.txn_ids))
@@ -149,30 +196,9 @@ def join(observed: Observed, threshold: float = 0.5) -> Joined:
                              ("anomaly_type", observed.label_anomaly_type)):
             columns[name][rows] = _strings(list(values))[keep]
 
-    decided = np.zeros(n, bool)
-    verdict = np.zeros(n, np.int64)
-    score = np.full(n, NO_SCORE)
-    decided_at = np.full(n, _NO_TIME, dtype=np.int64)
-    decision_ids = _strings(list(observed.decision_ids))
-    duplicates = unknown = 0
-    scores_seen = False
-    if len(decision_ids):
-        distinct, first_decision = np.unique(decision_ids, return_index=True)
-        duplicates = len(decision_ids) - len(distinct)
-        rows = _lookup(ids, distinct)
-        known = rows >= 0
-        counts_per_id = np.bincount(np.unique(decision_ids, return_inverse=True)[1])
-        unknown = int(counts_per_id[~known].sum())
-        duplicates -= int((counts_per_id[~known] - 1).sum())  # duplicates of unknown ids are counted as unknown
-        pick, rows = first_decision[known], rows[known]
-        given_score = np.asarray(observed.decision_score, dtype=np.float64)[pick]
-        given_verdict = np.asarray(observed.decision_verdict, dtype=np.int64)[pick]
-        derived = np.where(given_score >= threshold, DECLINE, 0)
-        decided[rows] = True
-        verdict[rows] = np.where(given_verdict == NO_VERDICT, derived, given_verdict)
-        score[rows] = np.where(np.isnan(given_score), NO_SCORE, given_score)
-        decided_at[rows] = np.asarray(observed.decision_time, dtype=np.int64)[pick]
-        scores_seen = bool((~np.isnan(np.asarray(observed.decision_score, dtype=np.float64))).any())
+    decided, verdict, score, decided_at, duplicates, unknown = _decisions(observed, ids, threshold)
+    scores_seen = bool((~np.isnan(np.asarray(observed.decision_score, dtype=np.float64))).any())
+    decision_ids = observed.decision_ids
 
     counts = {"transactions": n, "duplicate_transactions": len(raw_ids) - n,
               "labels": len(label_ids), "labelled": int(columns["labelled"].sum()),

@@ -1,4 +1,4 @@
-"""Reads the transactions, labels and decisions topics into an `Observed` (the evaluator's only Kafka part).
+"""Reads the transactions, labels and decisions topic(s) into an `Observed` (the evaluator's only Kafka part).
 
 All partitions of the three topics are *assigned* (not subscribed) from their beginning: a score needs all
 of the ground truth, and two evaluators in one group would otherwise split it. The group id is used only to
@@ -35,15 +35,17 @@ class TopicMissing(LookupError):
 class EvaluationReader:
     """One consumer over the three topics; `poll(observed)` appends what arrived."""
 
-    def __init__(self, kafka_config: dict[str, Any], transactions: str, labels: str, decisions: str,
+    def __init__(self, kafka_config: dict[str, Any], transactions: str, labels: str, decisions: list[str],
                  group: str, timeout: float = 10.0) -> None:
-        self.topics = {"transactions": transactions, "labels": labels, "decisions": decisions}
+        self.topics = {"transactions": transactions, "labels": labels,
+                       **{f"decisions {k}" if k else "decisions": topic for k, topic in enumerate(decisions)}}
+        self._source = {topic: k for k, topic in enumerate(decisions)}
         self.undecodable = {"transactions": 0, "labels": 0}
         self.records = {"transactions": 0, "labels": 0, "decisions": 0}
         self._consumer = Consumer({**kafka_config, **client_logging(), "group.id": group,
                                    "enable.auto.commit": False, "enable.partition.eof": True,
                                    "auto.offset.reset": "earliest", "isolation.level": "read_committed"})
-        self._kind = {topic: kind for kind, topic in self.topics.items()}
+        self._kind = {topic: kind.split()[0] for kind, topic in self.topics.items()}
         self._decoders = {"transactions": BatchDecoder("transaction"), "labels": BatchDecoder("label")}
         try:
             metadata = self._consumer.list_topics(timeout=timeout).topics
@@ -55,7 +57,7 @@ class EvaluationReader:
             found = metadata.get(topic)
             if found is None or found.error is not None:
                 self._consumer.close()
-                raise TopicMissing(f"topic {topic!r} ({kind}) does not exist on the cluster")
+                raise TopicMissing(f"topic {topic!r} ({kind.split()[0]}) does not exist on the cluster")
             partitions += [TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(found.partitions)]
         self._assigned = {(tp.topic, tp.partition) for tp in partitions}
         self._at_end: set[tuple[str, int]] = set()
@@ -85,7 +87,7 @@ class EvaluationReader:
                 observed.undecodable_decisions += 1
                 continue
             observed.add_decision(decision.transaction_id, decision.score, decision.verdict, decision.decided_at,
-                                  message.timestamp()[1] * 1000)
+                                  message.timestamp()[1] * 1000, self._source[message.topic()])
         for kind, messages in batch.items():
             self.records[kind] += len(messages)
         return sum(map(len, batch.values()))

@@ -103,7 +103,7 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def run_evaluation(settings: Settings, decisions: str, *, group: str = DEFAULT_GROUP, threshold: float = 0.5,
+def run_evaluation(settings: Settings, decisions: list[str], *, group: str = DEFAULT_GROUP, threshold: float = 0.5,
                    until_lag_zero: bool = True, interval: float = 2.0, stop: threading.Event | None = None,
                    on_board: Callable[[Scoreboard, dict[str, int]], None] | None = None) -> Scoreboard:
     """Read and score until drained (`until_lag_zero`) or `stop`; `on_board` sees every refreshed board."""
@@ -143,7 +143,8 @@ def _board(reader: EvaluationReader, observed: Observed, threshold: float) -> Sc
 
 
 def evaluate(
-    decisions: str = typer.Option(..., "--decisions", help="The topic your engine writes its decisions to."),
+    decisions: list[str] = typer.Option(..., "--decisions", help="The topic your engine writes its decisions to "
+                                        "(repeat to combine topics, e.g. scores on one and alerts on another)."),
     group: str = typer.Option(DEFAULT_GROUP, "--group", help="Consumer group the evaluator commits its progress "
                                                              "under (it always reads from the beginning)."),
     until_lag_zero: bool = typer.Option(False, "--until-lag-zero", help="End once the transactions, labels and "
@@ -163,15 +164,17 @@ def evaluate(
 
     Example: synfinance evaluate --decisions my.decisions --until-lag-zero --report eval.html --json eval.json
     """
-    _check(bool(decisions.strip()), "--decisions: give a topic name")
+    _check(all(topic.strip() for topic in decisions), "--decisions: give a topic name")
+    _check(len(set(decisions)) == len(decisions), "--decisions: a topic is given twice")
     _check(0.0 <= threshold <= 1.0, f"--threshold {threshold}: expected a score in [0, 1]")
     _check(interval > 0, f"--interval {interval}: expected seconds > 0")
     _check(metrics_port is None or 0 < metrics_port < 65536, f"--metrics-port {metrics_port}: expected 1-65535")
     _writable(report, "--report")
     _writable(json_out, "--json")
     settings = load_settings()
-    collector = _serve_metrics(metrics_port, settings.bind_host, decisions)
-    title = f"synfinance evaluate: {decisions}"
+    engine = "+".join(decisions)
+    collector = _serve_metrics(metrics_port, settings.bind_host, engine)
+    title = f"synfinance evaluate: {engine}"
     stop = threading.Event()
     with Live(console=console, auto_refresh=False) if console.is_terminal else _nothing() as live, \
             _stop_on_signals(stop):
@@ -191,7 +194,7 @@ def evaluate(
     if report is not None:
         from synfinance.processors.evaluation.report import write_report
 
-        write_report(board, report, title=decisions)
+        write_report(board, report, title=engine)
         console.print(f"report: {report}", soft_wrap=True)
     return 0
 

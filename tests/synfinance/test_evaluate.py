@@ -118,7 +118,7 @@ def test_declining_a_seeded_random_one_percent(synfin_stream: StreamFactory, mon
     topic = _publish(stream, records)
     for name, value in stream.env().items():
         monkeypatch.setenv(name, value)
-    board = run_evaluation(load_settings(), topic, until_lag_zero=True).as_json()
+    board = run_evaluation(load_settings(), [topic], until_lag_zero=True).as_json()
     assert _measured(board) == _expected(stream, declined)
     assert 50 < len(declined) < 150
     assert board["counts"]["missing_decisions"] == board["counts"]["unknown_decisions"] == 0

@@ -175,3 +175,34 @@ def test_the_exporter_serves_every_synfin_eval_series() -> None:
     assert samples[("synfin_eval_decision_latency_seconds", (engine, ("quantile", "0.5")))] == 0.015
     assert samples[("synfin_eval_anomaly_fpr", (("anomaly_type", "geographic"), engine,
                                                 ("point", "decline_or_review")))] == 1.0
+
+
+def test_scores_on_one_topic_and_alerts_on_another_combine() -> None:
+    seen = Observed()
+    for k in range(1, 5):
+        seen.add_transaction(f"T{k}", k * S, 100)
+    for k, s in enumerate([0.9, 0.8, 0.2], start=1):  # topic 0: scores only (T4 never scored)
+        seen.add_decision(f"T{k}", s, NO_VERDICT, k * S + 1_000, 0, source=0)
+    seen.add_decision("T1", 0.9, DECLINE, None, 7 * S, source=1)  # topic 1: alerts; T2 scored high, not alerted
+    seen.add_decision("T1", 0.9, DECLINE, None, 8 * S, source=1)  # a redelivered alert
+    seen.add_decision("T4", None, DECLINE, None, 9 * S, source=1)
+    j = join(seen, threshold=0.5)
+    assert j.verdict.tolist() == [DECLINE, 0, 0, DECLINE]  # no alert = approved, whatever the score
+    assert j.score.tolist() == [0.9, 0.8, 0.2, NO_SCORE]
+    assert j.decided_at.tolist() == [S + 1_000, 2 * S + 1_000, 3 * S + 1_000, 9 * S]  # the first topic's time
+    assert (j.counts["duplicate_decisions"], j.counts["decided"], j.counts["decisions"]) == (1, 4, 6)
+
+
+def test_our_scored_and_alert_records_are_decisions() -> None:
+    scored = {"transaction_id": "T1", "customer_id": "C1", "event_time": 10 * S, "amount_paise": 500,
+              "features": {"txn_count_5m": 0, "txn_count_1h": 0, "txn_count_24h": 0, "amount_sum_1h_paise": 0,
+                           "amount_sum_24h_paise": 0, "amount_zscore": 0.0, "distinct_merchants_1h": 0,
+                           "distinct_devices_24h": 0, "distinct_cities_24h": 0, "seconds_since_prev": None,
+                           "km_from_prev": None, "speed_kmh_from_prev": None, "km_from_home": 0.0,
+                           "is_new_device": False, "is_new_merchant": False, "declines_1h": 0, "small_txns_1h": 0,
+                           "hour_of_day": 1, "is_night": True, "is_weekend": False, "merchant_fraud_rate": 0.0},
+              "score": 0.75, "model_version": "m", "processed_at": 99, "processing_latency_ms": 12.5}
+    assert parse_decision(encode("scored_transaction", scored)) == Decision("T1", 0.75, NO_VERDICT, 10 * S + 12_500)
+    alert = {"alert_id": "A-T1", "transaction_id": "T1", "customer_id": "C1", "event_time": 10 * S, "score": 0.75,
+             "threshold": 0.5, "model_version": "m", "reasons": [], "created_at": 99}
+    assert parse_decision(encode("alert", alert)) == Decision("T1", 0.75, DECLINE, None)
