@@ -6,11 +6,13 @@ creates the schema and topics, starts sink, processor and producer as child proc
 processor and sink drain to zero lag before stopping everything it started. The summary comes from
 the sources of truth: the topic's end offsets (produced) and PostgreSQL (persisted, scored, alerted), and
 the framing of the values as the topics hold them (with a schema registry: the Confluent wire format, and
-a subject registered for every topic).
+a subject registered for every topic). It ends by evaluating the processor with `synfinance evaluate`
+(`evaluate_processor`): the HTML report's recall and precision must be the summary's.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -29,6 +31,8 @@ from rich.table import Table
 
 from synfinance.common.kafka_logging import client_logging
 from synfinance.common.registry import SchemaRegistry, value_subject
+from synfinance.common.settings import Settings
+from synfinance.processors.evaluation.scoreboard import Scoreboard
 from synfinance.schemas.codec import CONFLUENT_MAGIC, SINGLE_OBJECT_MAGIC, Framing
 from synfinance.stack.processes import free_port
 
@@ -263,3 +267,26 @@ def framing_report(kafka: dict[str, str], topics: Iterable[str], registry_url: s
     problems += [f"subject {subject} not registered at {registry_url}" for subject in missing]
     return (f"Confluent wire format (00 + schema id), {len(topics) - len(missing)} of {len(topics)} subjects "
             f"registered at {registry_url}"), problems
+
+
+def evaluate_processor(settings: Settings, out_dir: Path, threshold: float,
+                       counts: dict[str, float]) -> tuple[Path, Scoreboard, list[str]]:
+    """`synfinance evaluate` of our own processor (scores on the scored topic, alerts = declines): writes
+    `evaluation.html` and `evaluation.json` to `out_dir`, and checks that the report's overall recall and
+    precision are the summary's (computed in PostgreSQL from the alerts and the final labels)."""
+    from synfinance.commands.evaluate import run_evaluation
+    from synfinance.processors.evaluation.report import write_report
+
+    topics = [settings.topics.scored, settings.topics.alerts]
+    board = run_evaluation(settings, topics, group="synfin-demo-evaluate", threshold=threshold, until_lag_zero=True)
+    report = out_dir / "evaluation.html"
+    write_report(board, report, title=f"our processor ({' + '.join(topics)})")
+    (out_dir / "evaluation.json").write_text(json.dumps(board.as_json(), indent=1), encoding="utf-8")
+    recall = counts["frauds_alerted"] / counts["frauds"] if counts["frauds"] else 0.0
+    precision = counts["alerts_fraud"] / counts["alerts"] if counts["alerts"] else 0.0
+    ours = board.overall.at_decline
+    problems = []
+    if abs((ours.recall or 0.0) - recall) > 1e-12 or abs((ours.precision or 0.0) - precision) > 1e-12:
+        problems.append(f"the evaluation report's recall {ours.recall} / precision {ours.precision} are not the "
+                        f"summary's {recall} / {precision}")
+    return report, board, problems

@@ -47,7 +47,8 @@ class ScoreboardCollector(Collector):
                                    "(labelled, unlabelled, missing/unknown/duplicate/undecodable decisions...).",
                                    labels=["engine", "kind"])
         for kind, count in sorted(board.counts.items()):
-            counts.add_metric([self.engine, kind], count)
+            if kind != "decision_topics":  # configuration, not a count
+                counts.add_metric([self.engine, kind], count)
         yield counts
         slices = {"all": board.overall, **board.fraud_types}
         yield from self._rates(slices)

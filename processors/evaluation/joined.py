@@ -11,9 +11,9 @@ one row per distinct transaction id seen on the transactions topic:
 * a decision with a score but no verdict declines when ``score >= threshold``, else approves;
 * decisions read from several topics (`source` 0, 1, ...: e.g. scores on one, alerts on another) combine
   per transaction, each topic's first decision taken: the strongest verdict (decline > review > approve),
-  the first score in topic order, the first topic's decided_at; when any topic gives verdicts, a transaction
-  none of them gives one is approved (a scores topic plus an alerts topic: alerted = declined, the rest
-  approved), and `threshold` applies only to decisions read from a single topic.
+  the first score in topic order, the first topic's decided_at; with several topics (`Observed.sources`) a
+  transaction none of them gives a verdict is approved (a scores topic plus an alerts topic: alerted =
+  declined, the rest approved, whatever the score): `threshold` applies to a single decisions topic only.
 
 >>> seen = Observed()
 >>> seen.add_transaction("T1", 10, 500); seen.add_transaction("T2", 20, 700)
@@ -61,6 +61,7 @@ class Observed:
     decision_time: list[int] = field(default_factory=list)  # decided_at, else the record timestamp (µs)
     decision_source: list[int] = field(default_factory=list)  # which decisions topic (0, 1, ...)
     undecodable_decisions: int = 0
+    sources: int = 1  # how many decisions topics are read
 
     def add_transaction(self, transaction_id: str, event_time: int, amount_paise: int) -> None:
         self.txn_ids.append(transaction_id)
@@ -154,9 +155,8 @@ def _decisions(observed: Observed, ids: npt.NDArray[np.str_], threshold: float) 
     first_scored = np.minimum.reduceat(position, starts)
     given_score = np.where(first_scored < len(scores), scores[np.minimum(first_scored, len(scores) - 1)], np.nan)
     times = np.asarray(observed.decision_time, dtype=np.int64)[pairs[starts]]
-    all_verdicts = np.asarray(observed.decision_verdict, dtype=np.int64)
-    if len(np.unique(source)) > 1 and (all_verdicts != NO_VERDICT).any():
-        derived = np.zeros(len(given_score), np.int64)  # another topic gives the verdicts: no verdict = approved
+    if observed.sources > 1:
+        derived = np.zeros(len(given_score), np.int64)  # the topics give the verdicts: none given = approved
     else:
         derived = np.where(given_score >= threshold, DECLINE, 0)
     rows, given_verdict, given_score, derived, times = (a[known] for a in (rows, given_verdict, given_score, derived,
@@ -206,7 +206,7 @@ def join(observed: Observed, threshold: float = 0.5) -> Joined:
               "decisions": len(decision_ids), "decided": int(decided.sum()),
               "missing_decisions": n - int(decided.sum()),
               "duplicate_decisions": duplicates, "unknown_decisions": unknown,
-              "undecodable_decisions": observed.undecodable_decisions}
+              "undecodable_decisions": observed.undecodable_decisions, "decision_topics": observed.sources}
     return Joined(ids, event_time, amount, columns["labelled"], columns["is_fraud"],
                   columns["fraud_type"].astype(str), columns["scenario_id"].astype(str), columns["is_anomaly"],
                   columns["anomaly_type"].astype(str), decided, verdict, score, decided_at, scores_seen, counts)

@@ -122,6 +122,13 @@ def _day(us: int) -> str:
     return datetime.fromtimestamp(us / 1e6, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _unverdicted(board: Scoreboard) -> str:
+    topics = board.counts.get("decision_topics", 1)
+    if topics > 1:
+        return f"Decisions of {topics} topics combined: a transaction none of them gives a verdict is approved."
+    return f"Decisions without a verdict decline at score ≥ {board.threshold:g}."
+
+
 def render(board: Scoreboard, title: str) -> str:
     """The report's HTML."""
     c = board.counts
@@ -143,7 +150,7 @@ def render(board: Scoreboard, title: str) -> str:
             f"{escape(title)}</title><style>{_CSS}</style></head><body><h1>Fraud engine evaluation: "
             f"{escape(title)}</h1><p>Positive = declined (review counted separately); a transaction without a "
             f"decision is approved; per fraud type, precision counts that type's frauds against every legitimate "
-            f"transaction. Decisions without a verdict decline at score ≥ {board.threshold:g}.</p>"
+            f"transaction. {_unverdicted(board)}</p>"
             f"<h2>Per fraud type</h2>{slices}<h2>False positives on legitimate anomalies</h2>{anomalies}"
             f"<h2>At score thresholds</h2>{by_threshold if thresholds else '<p>no scores</p>'}"
             f"<h2>Decision latency</h2><p>{lat.decided:,} decided; p50 {_num(lat.p50_ms, 1)} ms, p90 "

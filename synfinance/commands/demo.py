@@ -19,7 +19,7 @@ from synfinance.common.errors import UsageError
 from synfinance.common.kafka_logging import client_logging
 from synfinance.common.settings import load_settings
 from synfinance.console import make_console
-from synfinance.demo import GROUPS, DemoOptions, child_env, framing_report, run_pipeline
+from synfinance.demo import GROUPS, DemoOptions, child_env, evaluate_processor, framing_report, run_pipeline
 from synfinance.sinks.lag import LagReader
 from synfinance.stack.launcher import LocalStack
 from synfinance.stack.paths import state_dir
@@ -129,8 +129,13 @@ def demo(
             gc.collect()  # free the admin client now, before the broker goes away under it
         framing, wrong = framing_report(kafka, settings.topics.value_schemas(), settings.schema_registry_url)
         problems += wrong
+        report, board, disagree = evaluate_processor(settings, logs, threshold, counts)
+        problems += disagree
         _summary(produced, counts, lag, time.monotonic() - started, logs, settings.database_dsn(), keep_stack,
                  framing)
+        ours = board.overall.at_decline
+        console.print(f"evaluation of our processor (synfinance evaluate; recall {ours.recall or 0.0:.3f}, "
+                      f"precision {ours.precision or 0.0:.3f}): {report}", soft_wrap=True)
         if counts["transactions"] != produced:
             problems.append(f"persisted {counts['transactions']:,.0f} transactions of {produced:,} produced")
         if counts["scored"] != produced:

@@ -116,7 +116,7 @@ def run_evaluation(settings: Settings, decisions: list[str], *, group: str = DEF
         raise UsageError(f"{error}: write decisions to it first (see README, Evaluating a fraud engine)") from None
     except KafkaException as error:
         raise broker_unreachable(settings.bootstrap_servers, error.args[0].str()) from None
-    observed = Observed()
+    observed = Observed(sources=len(decisions))
     try:
         last = time.monotonic()
         while not stop.is_set():

@@ -87,7 +87,8 @@ def test_join_rules() -> None:
     assert j.score.tolist() == [0.2, 0.9, NO_SCORE, NO_SCORE, 0.7, 0.6, NO_SCORE]
     assert j.counts == {"transactions": 7, "duplicate_transactions": 1, "labels": 8, "labelled": 6, "unlabelled": 1,
                         "labels_without_transaction": 1, "decisions": 7, "decided": 4, "missing_decisions": 3,
-                        "duplicate_decisions": 1, "unknown_decisions": 2, "undecodable_decisions": 3}
+                        "duplicate_decisions": 1, "unknown_decisions": 2, "undecodable_decisions": 3,
+                        "decision_topics": 1}
 
 
 def test_scoreboard_numbers() -> None:
@@ -178,7 +179,7 @@ def test_the_exporter_serves_every_synfin_eval_series() -> None:
 
 
 def test_scores_on_one_topic_and_alerts_on_another_combine() -> None:
-    seen = Observed()
+    seen = Observed(sources=2)
     for k in range(1, 5):
         seen.add_transaction(f"T{k}", k * S, 100)
     for k, s in enumerate([0.9, 0.8, 0.2], start=1):  # topic 0: scores only (T4 never scored)
@@ -191,6 +192,9 @@ def test_scores_on_one_topic_and_alerts_on_another_combine() -> None:
     assert j.score.tolist() == [0.9, 0.8, 0.2, NO_SCORE]
     assert j.decided_at.tolist() == [S + 1_000, 2 * S + 1_000, 3 * S + 1_000, 9 * S]  # the first topic's time
     assert (j.counts["duplicate_decisions"], j.counts["decided"], j.counts["decisions"]) == (1, 4, 6)
+    no_alerts = Observed(sources=2, txn_ids=["T1"], txn_time=[S], txn_amount=[100])
+    no_alerts.add_decision("T1", 0.99, NO_VERDICT, None, S, source=0)  # the alerts topic is still empty
+    assert join(no_alerts, threshold=0.5).verdict.tolist() == [0]
 
 
 def test_our_scored_and_alert_records_are_decisions() -> None:
