@@ -161,3 +161,37 @@ def test_an_unreachable_broker_is_one_error_line_and_exit_2() -> None:
     assert run.returncode == 2 and len(lines) <= 4, run.stderr
     assert lines[-1].startswith("synfinance: error: Kafka broker at 127.0.0.1:1 is unreachable")
     assert run.stdout == ""
+
+
+@pytest.mark.integration
+def test_the_example_rules_engine_is_scored(synfin_stream: StreamFactory, tmp_path: Path) -> None:
+    """examples/rules_engine.py decides every transaction; the evaluator joins all of them and its recall is the
+    share of frauds the engine's own decisions (read back here) declined."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+    stream = _stream(synfin_stream)
+    topic = _publish(stream, [])
+    env = {**os.environ, **stream.env()}
+    engine = subprocess.run([sys.executable, str(Path(__file__).parents[2] / "examples" / "rules_engine.py"), topic,
+                             "--until-idle", "10"], env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert engine.returncode == 0, engine.stderr
+    out = tmp_path / "rules.json"
+    run = subprocess.run([sys.executable, "-m", "synfinance.cli", "evaluate", "--decisions", topic, "--until-lag-zero",
+                          "--json", str(out)], env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 0, run.stderr
+    board = json.loads(out.read_text())
+    assert (board["counts"]["decided"], board["counts"]["missing_decisions"], board["counts"]["unknown_decisions"]) \
+        == (EVENTS, 0, 0)
+    consumer = Consumer(stream.consumer_config())
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(3)])
+    verdicts: dict[str, str] = {}
+    for _ in range(60):
+        if len(verdicts) >= EVENTS:
+            break
+        for message in consumer.consume(10_000, timeout=5):
+            decision = json.loads(message.value())
+            verdicts.setdefault(decision["transaction_id"], decision["decision"])
+    consumer.close()
+    declined = {tid for tid, verdict in verdicts.items() if verdict == "decline"}
+    assert _measured(board) == _expected(stream, declined)
+    assert board["latency"]["decided"] == EVENTS and board["latency"]["negative"] == 0
