@@ -67,7 +67,8 @@ def scrape(port: int) -> set[str]:
 
 @pytest.fixture()
 def pipeline(kafka_bootstrap: str, database_url: str, tmp_path: Path) -> Iterator[dict[str, int]]:
-    """Sink, processor and producer running against the session stack, each serving /metrics."""
+    """Sink, processor, producer and an evaluator of the processor running against the session stack, each
+    serving /metrics."""
     run = uuid.uuid4().hex[:8]
     env = {**os.environ, "SYNFIN_BOOTSTRAP_SERVERS": kafka_bootstrap, "SYNFIN_DATABASE_URL": database_url,
            "SYNFIN_PARTITIONS": "2"}
@@ -81,12 +82,16 @@ def pipeline(kafka_bootstrap: str, database_url: str, tmp_path: Path) -> Iterato
     for args in (["topics", "create"], ["db", "init", "--schema", schema]):
         result = subprocess.run(cli(*args), env=env, capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stderr
-    ports = {"sink": free_port(), "processor": free_port(), "producer": free_port()}
+    ports = {"sink": free_port(), "processor": free_port(), "producer": free_port(), "evaluate": free_port()}
     commands = {
         "sink": cli("sink", "--schema", schema, "--group", f"mon-sink-{run}", "--metrics-port", str(ports["sink"])),
         "processor": cli("process", "--group", f"mon-proc-{run}", "--web-port", str(ports["processor"])),
         "producer": cli("produce", "--customers", "500", "--merchants", "100", "--rate", "300", "--duration", "90",
                         "--quiet", "--metrics-port", str(ports["producer"])),
+        # our processor scored as an engine: the fraud dashboard's evaluated-engine panels read its series
+        "evaluate": cli("evaluate", "--decisions", env["SYNFIN_TOPICS__SCORED"], "--decisions",
+                        env["SYNFIN_TOPICS__ALERTS"], "--group", f"mon-eval-{run}", "--interval", "1",
+                        "--metrics-port", str(ports["evaluate"])),
     }
     children = [subprocess.Popen(command, env=env, stdout=open(tmp_path / f"{name}.log", "wb"),  # noqa: SIM115
                                  stderr=subprocess.STDOUT) for name, command in commands.items()]
@@ -124,7 +129,8 @@ def test_every_referenced_metric_is_exported_and_prometheus_scrapes_lag(pipeline
         exported.clear()
         for port in pipeline.values():
             exported.update(scrape(port))
-        return "kafka_consumergroup_group_lag" in exported and "synfin_processed_total" in exported
+        return ("kafka_consumergroup_group_lag" in exported and "synfin_processed_total" in exported
+                and "synfin_eval_recall" in exported)
 
     assert wait_for(all_exported, 90), f"components did not serve their metrics; have {sorted(exported)}"
     missing = referenced_metrics() - exported
