@@ -15,6 +15,7 @@ from collections import defaultdict, deque
 
 from confluent_kafka import Consumer, Producer
 
+from synfinance.common.units import HOUR_US
 from synfinance.schemas.codec import decode
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -33,7 +34,7 @@ while args.until_idle is None or time.monotonic() - last_input < args.until_idle
             continue
         received, t = time.time(), decode(message.value())
         last_input, history = time.monotonic(), recent[t["customer_id"]]
-        hour = [h for h in history if t["event_time"] - h[0] < 3_600_000_000]
+        hour = [h for h in history if t["event_time"] - h[0] < HOUR_US]
         known_device = any(h[1] == t["device_id"] for h in history) or not history
         score = min(1.0, 0.4 * (len(hour) >= 4)  # a burst of payments within the hour
                     + 0.4 * (not known_device and t["amount_paise"] > 1_000_000)  # new device, over ₹10,000

@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from synfinance.common.units import SECOND_US
 from synfinance.schemas.codec import CodecError, decode_with_name
 
 __all__ = ["DECLINE", "NO_VERDICT", "REVIEW", "VERDICTS", "Decision", "parse_decision"]
@@ -75,7 +76,7 @@ def parse_decision(value: bytes | None) -> Decision | None:
     except (CodecError, KeyError, ValueError, EOFError, TypeError):
         return None
     if name == "scored_transaction":  # our processor's output: a score, decided its processing latency later
-        decided_at = record["event_time"] + round(record["processing_latency_ms"] * 1000)
+        decided_at = record["event_time"] + round(record["processing_latency_ms"] * SECOND_US / 1_000)
         return Decision(record["transaction_id"], record["score"], NO_VERDICT, decided_at)
     if name == "alert":  # an alert of ours declines its transaction
         return Decision(record["transaction_id"], record["score"], DECLINE, None)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 
+from synfinance.common.units import DAY_US, HOUR_US, MINUTE_US, SECOND_US
 from synfinance.processors.evaluation.scoreboard import Scoreboard, SliceStats
 from synfinance.processors.evaluation.svg import bar_chart, line_chart
 
@@ -60,7 +61,8 @@ def _figure(svg: str | None, caption: str, name: str) -> str:
 
 def _delay_unit(seconds: list[float]) -> tuple[float, str]:
     top = max(seconds, default=0.0)
-    return next(((f, u) for f, u in ((86_400.0, "days"), (3_600.0, "hours"), (60.0, "minutes")) if top >= 2 * f),
+    units = ((DAY_US / SECOND_US, "days"), (HOUR_US / SECOND_US, "hours"), (MINUTE_US / SECOND_US, "minutes"))
+    return next(((f, u) for f, u in units if top >= 2 * f),
                 (1.0, "seconds"))
 
 
@@ -107,7 +109,7 @@ def _plots(board: Scoreboard) -> list[str]:
         "share of the class", (0.0, 1.0), (0.0, max(max(s) for s in shares.values()) * 1.05 or 1.0), steps=True)
     figures.append(_figure(dist, "score distribution by class (each class sums to 1)" if dist
                            else "no decision carried a score", "score_distribution"))
-    mids = [(a + b) / 2 / 86_400e6 for a, b in zip(p.time_edges_us, p.time_edges_us[1:], strict=False)]
+    mids = [(a + b) / 2 / DAY_US for a, b in zip(p.time_edges_us, p.time_edges_us[1:], strict=False)]
     origin = mids[0] if mids else 0.0
     quality = None if not mids else line_chart(
         "quality_over_time", [("recall", [m - origin for m in mids], p.time_recall),
@@ -119,7 +121,7 @@ def _plots(board: Scoreboard) -> list[str]:
 
 
 def _day(us: int) -> str:
-    return datetime.fromtimestamp(us / 1e6, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return datetime.fromtimestamp(us / SECOND_US, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _unverdicted(board: Scoreboard) -> str:
@@ -151,12 +153,12 @@ def render(board: Scoreboard, title: str) -> str:
             f"{escape(title)}</h1><p>Positive = declined (review counted separately); a transaction without a "
             f"decision is approved; per fraud type, precision counts that type's frauds against every legitimate "
             f"transaction. {_unverdicted(board)}</p>"
+            "<h2>Plots</h2><div class=\"plots\">" + "".join(_plots(board)) + "</div>"
             f"<h2>Per fraud type</h2>{slices}<h2>False positives on legitimate anomalies</h2>{anomalies}"
             f"<h2>At score thresholds</h2>{by_threshold if thresholds else '<p>no scores</p>'}"
             f"<h2>Decision latency</h2><p>{lat.decided:,} decided; p50 {_num(lat.p50_ms, 1)} ms, p90 "
             f"{_num(lat.p90_ms, 1)} ms, p99 {_num(lat.p99_ms, 1)} ms, max {_num(lat.max_ms, 1)} ms; "
-            f"{lat.negative:,} stamped before their transaction</p><h2>Plots</h2><div class=\"plots\">"
-            + "".join(_plots(board)) + f"</div><h2>Counts</h2>{counts}"
+            f"{lat.negative:,} stamped before their transaction</p><h2>Counts</h2>{counts}"
             f"<script type=\"application/json\" id=\"scoreboard\">{data}</script><script>{_DRAWN}</script>"
             "</body></html>")
 

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from synfinance.common.units import SECOND_US
 from synfinance.processors.evaluation.curves import average_precision, pr_curve, roc_auc, roc_curve, thinned
 from synfinance.processors.evaluation.decisions import DECLINE, REVIEW
 from synfinance.processors.evaluation.joined import NO_SCORE, Joined
@@ -155,7 +156,7 @@ def _scenarios(j: Joined, rows: Mask, declined: Mask) -> ScenarioStats:
     caught = first_declined < len(index)
     prevented = caught & (first_declined == starts)
     times = j.event_time[index]
-    delays = (times[first_declined[caught]] - times[starts[caught]]) / 1e6
+    delays = (times[first_declined[caught]] - times[starts[caught]]) / SECOND_US
     let_through = first_declined[caught] - starts[caught]
     return ScenarioStats(len(starts), int(prevented.sum()), int((caught & ~prevented).sum()), int((~caught).sum()),
                          float(np.percentile(delays, 50)) if len(delays) else None,
@@ -186,7 +187,7 @@ def _anomalies(j: Joined, rows: Mask) -> AnomalyStats:
 
 
 def _latency(j: Joined) -> tuple[LatencyStats, list[float], list[int]]:
-    ms = (j.decided_at[j.decided] - j.event_time[j.decided]) / 1e3
+    ms = (j.decided_at[j.decided] - j.event_time[j.decided]) / (SECOND_US / 1_000)
     if len(ms) == 0:
         return LatencyStats(0, None, None, None, None, 0), [], []
     p50, p90, p99 = (float(v) for v in np.percentile(ms, [50, 90, 99]))
