@@ -19,45 +19,51 @@ __all__ = ["average_precision", "pr_curve", "roc_auc", "roc_curve", "thinned"]
 Floats = npt.NDArray[np.float64]
 
 
-def _cumulative(scores: Floats, truth: npt.NDArray[np.bool_]) -> tuple[Floats, Floats, Floats]:
-    """True and false positives at each distinct score (descending), and those scores."""
-    order = np.argsort(-scores, kind="mergesort")
-    ranked, positive = scores[order], truth[order]
-    last_of_tie = np.r_[np.flatnonzero(np.diff(ranked)), len(ranked) - 1]
+def _cumulative(scores: Floats, truth: npt.NDArray[np.bool_], ranked: bool) -> tuple[Floats, Floats, Floats]:
+    """True and false positives at each distinct score (descending), and those scores. `ranked`: the scores
+    are in descending order already (a caller slicing one sorted table many times sorts once)."""
+    if ranked:
+        positive = truth
+    else:
+        order = np.argsort(-scores)  # ties need no stable order: they move together
+        scores, positive = scores[order], truth[order]
+    ranked_scores = scores
+    last_of_tie = np.r_[np.flatnonzero(np.diff(ranked_scores)), len(ranked_scores) - 1]
     tps = np.cumsum(positive)[last_of_tie].astype(np.float64)
     fps = (last_of_tie + 1) - tps
-    return tps, fps, ranked[last_of_tie]
+    return tps, fps, ranked_scores[last_of_tie]
 
 
-def roc_curve(scores: Floats, truth: npt.NDArray[np.bool_]) -> tuple[Floats, Floats] | None:
+def roc_curve(scores: Floats, truth: npt.NDArray[np.bool_], ranked: bool = False) -> tuple[Floats, Floats] | None:
     """(false-positive rates, true-positive rates) from (0, 0) to (1, 1); None without both classes."""
     positives = int(truth.sum())
     if len(scores) == 0 or positives in (0, len(truth)):
         return None
-    tps, fps, _ = _cumulative(scores, truth)
+    tps, fps, _ = _cumulative(scores, truth, ranked)
     return np.r_[0.0, fps / (len(truth) - positives)], np.r_[0.0, tps / positives]
 
 
-def roc_auc(scores: Floats, truth: npt.NDArray[np.bool_]) -> float | None:
+def roc_auc(scores: Floats, truth: npt.NDArray[np.bool_], ranked: bool = False) -> float | None:
     """Area under the ROC curve (trapezoids between distinct scores); None without both classes."""
-    curve = roc_curve(scores, truth)
+    curve = roc_curve(scores, truth, ranked)
     if curve is None:
         return None
     fpr, tpr = curve  # trapezoids written out: np.trapezoid needs numpy 2, np.trapz is gone from it
     return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
 
 
-def pr_curve(scores: Floats, truth: npt.NDArray[np.bool_]) -> tuple[Floats, Floats, Floats] | None:
+def pr_curve(scores: Floats, truth: npt.NDArray[np.bool_],
+             ranked: bool = False) -> tuple[Floats, Floats, Floats] | None:
     """(recall, precision, threshold) at each distinct score, highest first; None without positives."""
     if len(scores) == 0 or not truth.any():
         return None
-    tps, fps, thresholds = _cumulative(scores, truth)
+    tps, fps, thresholds = _cumulative(scores, truth, ranked)
     return tps / truth.sum(), tps / (tps + fps), thresholds
 
 
-def average_precision(scores: Floats, truth: npt.NDArray[np.bool_]) -> float | None:
+def average_precision(scores: Floats, truth: npt.NDArray[np.bool_], ranked: bool = False) -> float | None:
     """PR-AUC as average precision; None without positives."""
-    curve = pr_curve(scores, truth)
+    curve = pr_curve(scores, truth, ranked)
     if curve is None:
         return None
     recall, precision, _ = curve

@@ -1,6 +1,6 @@
 """Every number `synfinance evaluate` reports, computed from a `Joined` table with numpy.
 
-Definitions (the README's "Evaluating a fraud engine" section repeats them):
+Definitions (the README's "Scoring your fraud engine" section repeats them):
 
 * **Positive** = the engine stopped the payment. Two operating points: `at_decline` (only `decline` is
   positive; `review` counts as approved, the payment went through) and `at_review` (`review` counts as
@@ -164,7 +164,8 @@ def _scenarios(j: Joined, rows: Mask, declined: Mask) -> ScenarioStats:
                          float(let_through.mean()) if len(delays) else None, delays.tolist())
 
 
-def _slice(j: Joined, rows: Mask) -> SliceStats:
+def _slice(j: Joined, rows: Mask, rank: npt.NDArray[np.int64]) -> SliceStats:
+    """`rank`: every row, highest score first (sorted once for all slices)."""
     truth = j.is_fraud[rows]
     verdict, scores = j.verdict[rows], j.score[rows]
     declined = j.verdict == DECLINE
@@ -172,7 +173,9 @@ def _slice(j: Joined, rows: Mask) -> SliceStats:
     thresholds = roc = ap = None
     if j.has_scores:
         thresholds = {f"{t:g}": Confusion.of(scores >= t, truth) for t in THRESHOLDS}
-        roc, ap = roc_auc(scores, truth), average_precision(scores, truth)
+        ranked = rank[rows[rank]]
+        roc = roc_auc(j.score[ranked], j.is_fraud[ranked], ranked=True)
+        ap = average_precision(j.score[ranked], j.is_fraud[ranked], ranked=True)
     return SliceStats(int(truth.sum()), int((~truth).sum()), Confusion.of(verdict == DECLINE, truth),
                       Confusion.of(verdict >= REVIEW, truth), thresholds, roc, ap,
                       int(amounts[truth & (verdict == DECLINE)].sum()),
@@ -216,13 +219,14 @@ def _over_time(j: Joined, rows: Mask) -> tuple[list[int], list[float | None], li
     return edges.astype(np.int64).tolist(), recall, precision, np.bincount(where, minlength=_TIME_BINS).tolist()
 
 
-def _plots(j: Joined, labelled: Mask) -> Plots:
+def _plots(j: Joined, labelled: Mask, rank: npt.NDArray[np.int64]) -> Plots:
     roc_points = pr_points = None
-    scores, truth = j.score[labelled], j.is_fraud[labelled]
     if j.has_scores:
-        roc = roc_curve(scores, truth)
+        ranked = rank[labelled[rank]]
+        scores, truth = j.score[ranked], j.is_fraud[ranked]
+        roc = roc_curve(scores, truth, ranked=True)
         roc_points = None if roc is None else thinned(*roc)
-        pr = pr_curve(scores, truth)
+        pr = pr_curve(scores, truth, ranked=True)
         pr_points = None if pr is None else thinned(pr[0], pr[1])
     edges = np.linspace(0.0, 1.0, _SCORE_BINS + 1)
     scored = j.score != NO_SCORE
@@ -239,10 +243,11 @@ def score(j: Joined, threshold: float = 0.5) -> Scoreboard:
     """The scoreboard of a joined table (`threshold`: the one `join` derived verdicts from, for the record)."""
     labelled = j.labelled
     legit = labelled & ~j.is_fraud
-    fraud_types = {str(t): _slice(j, legit | (labelled & j.is_fraud & (j.fraud_type == t)))
+    rank = np.argsort(-j.score) if j.has_scores else np.zeros(0, np.int64)
+    fraud_types = {str(t): _slice(j, legit | (labelled & j.is_fraud & (j.fraud_type == t)), rank)
                    for t in np.unique(j.fraud_type[labelled & j.is_fraud])}
     anomalous = legit & j.is_anomaly
     anomaly_types = {str(t): _anomalies(j, anomalous & (j.anomaly_type == t))
                      for t in np.unique(j.anomaly_type[anomalous])}
-    return Scoreboard(dict(j.counts), threshold, _slice(j, labelled), fraud_types, _anomalies(j, anomalous),
-                      anomaly_types, _latency(j)[0], _plots(j, labelled))
+    return Scoreboard(dict(j.counts), threshold, _slice(j, labelled, rank), fraud_types, _anomalies(j, anomalous),
+                      anomaly_types, _latency(j)[0], _plots(j, labelled, rank))
