@@ -115,17 +115,6 @@ class EvaluationReader:
         """Every partition of the three topics has been read to its end (as of its last EOF)."""
         return self._at_end >= self._assigned
 
-    def lag(self) -> int:
-        """Records not yet read, summed over the assigned partitions (watermarks asked of the broker)."""
-        total = 0
-        for (topic, partition), position in zip(sorted(self._assigned), self._positions(), strict=True):
-            _low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=5)
-            total += max(0, high - position) if position >= 0 else high
-        return total
-
-    def _positions(self) -> list[int]:
-        return [tp.offset for tp in self._consumer.position([TopicPartition(t, p) for t, p in sorted(self._assigned)])]
-
     def commit(self) -> None:
         """Record the positions under the group (for lag exporters); nothing to commit is not an error."""
         try:

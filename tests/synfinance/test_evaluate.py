@@ -195,3 +195,23 @@ def test_the_example_rules_engine_is_scored(synfin_stream: StreamFactory, tmp_pa
     declined = {tid for tid, verdict in verdicts.items() if verdict == "decline"}
     assert _measured(board) == _expected(stream, declined)
     assert board["latency"]["decided"] == EVENTS and board["latency"]["negative"] == 0
+
+
+@pytest.mark.integration
+def test_a_registry_framed_stream_is_read_whole(synfin_stream: StreamFactory, tmp_path: Path) -> None:
+    """Transactions and labels in the Confluent wire format (00 + schema id) decode through the registry."""
+    stream = synfin_stream(seed=7, events=2_000, registry=True)
+    fraud = sorted(tid for tid, label in stream.labels.items() if label["is_fraud"])
+    topic = _publish(stream, [(stream.labels[tid]["customer_id"],
+                               json.dumps({"transaction_id": tid, "decision": "decline"}).encode()) for tid in fraud])
+    out = tmp_path / "board.json"
+    run = subprocess.run([sys.executable, "-m", "synfinance.cli", "evaluate", "--decisions", topic, "--until-lag-zero",
+                          "--json", str(out)], env={**os.environ, **stream.env()}, capture_output=True, text=True,
+                         timeout=300, check=False)
+    assert run.returncode == 0, run.stderr
+    board = json.loads(out.read_text())
+    counts = board["counts"]
+    assert (counts["transactions"], counts["labelled"], counts["undecodable_transactions"],
+            counts["undecodable_labels"]) == (2_000, 2_000, 0, 0)
+    assert counts["labels"] == stream.expected["labels"]
+    assert (board["overall"]["at_decline"]["recall"], board["overall"]["at_decline"]["precision"]) == (1.0, 1.0)
