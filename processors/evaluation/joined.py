@@ -28,6 +28,7 @@ one row per distinct transaction id seen on the transactions topic:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -41,46 +42,78 @@ NO_SCORE = -1.0  # a transaction without a score ranks below every scored one
 _NO_TIME = np.iinfo(np.int64).min
 
 
+class Column:
+    """An append-only column: appended one Python value at a time, read as numpy; each value is converted
+    once (`array()` converts only what arrived since the last call). Strings hold "" for None."""
+
+    def __init__(self, dtype: Any) -> None:
+        self.dtype = dtype
+        self._done: npt.NDArray[Any] = np.zeros(0, dtype=dtype)
+        self._tail: list[Any] = []
+        self.append = self._tail.append
+
+    def __len__(self) -> int:
+        return len(self._done) + len(self._tail)
+
+    def array(self) -> npt.NDArray[Any]:
+        if self._tail:
+            self._done = np.concatenate([self._done, np.asarray(self._tail, dtype=self.dtype)])
+            self._tail.clear()
+        return self._done
+
+
 @dataclass
 class Observed:
-    """What the three topics held so far, in arrival order (the reader appends; tests may too)."""
+    """What the three topics held so far, in arrival order (the reader appends; tests may too).
 
-    txn_ids: list[str] = field(default_factory=list)
-    txn_time: list[int] = field(default_factory=list)
-    txn_amount: list[int] = field(default_factory=list)
-    label_ids: list[str] = field(default_factory=list)
-    label_revision: list[int] = field(default_factory=list)
-    label_fraud: list[bool] = field(default_factory=list)
-    label_fraud_type: list[str | None] = field(default_factory=list)
-    label_scenario: list[str | None] = field(default_factory=list)
-    label_anomaly: list[bool] = field(default_factory=list)
-    label_anomaly_type: list[str | None] = field(default_factory=list)
-    decision_ids: list[str] = field(default_factory=list)
-    decision_score: list[float] = field(default_factory=list)  # nan: none
-    decision_verdict: list[int] = field(default_factory=list)
-    decision_time: list[int] = field(default_factory=list)  # decided_at, else the record timestamp (µs)
-    decision_source: list[int] = field(default_factory=list)  # which decisions topic (0, 1, ...)
+    Transaction ids are interned as they arrive (`codes`: id -> 0, 1, ... in first-seen order; `names`: the
+    ids by code), so the join sorts and matches integers, not a million strings, at every refresh."""
+
+    codes: dict[str, int] = field(default_factory=dict)
+    names: Column = field(default_factory=partial(Column, str))
+    txn_codes: Column = field(default_factory=partial(Column, np.int64))
+    txn_time: Column = field(default_factory=partial(Column, np.int64))
+    txn_amount: Column = field(default_factory=partial(Column, np.int64))
+    label_codes: Column = field(default_factory=partial(Column, np.int64))
+    label_revision: Column = field(default_factory=partial(Column, np.int64))
+    label_fraud: Column = field(default_factory=partial(Column, bool))
+    label_fraud_type: Column = field(default_factory=partial(Column, str))
+    label_scenario: Column = field(default_factory=partial(Column, str))
+    label_anomaly: Column = field(default_factory=partial(Column, bool))
+    label_anomaly_type: Column = field(default_factory=partial(Column, str))
+    decision_codes: Column = field(default_factory=partial(Column, np.int64))
+    decision_score: Column = field(default_factory=partial(Column, np.float64))  # nan: none
+    decision_verdict: Column = field(default_factory=partial(Column, np.int64))
+    decision_time: Column = field(default_factory=partial(Column, np.int64))  # decided_at, else record time (µs)
+    decision_source: Column = field(default_factory=partial(Column, np.int64))  # which decisions topic (0, 1, ...)
     undecodable_decisions: int = 0
     sources: int = 1  # how many decisions topics are read
 
+    def code(self, transaction_id: str) -> int:
+        code = self.codes.get(transaction_id)
+        if code is None:
+            code = self.codes[transaction_id] = len(self.codes)
+            self.names.append(transaction_id)
+        return code
+
     def add_transaction(self, transaction_id: str, event_time: int, amount_paise: int) -> None:
-        self.txn_ids.append(transaction_id)
+        self.txn_codes.append(self.code(transaction_id))
         self.txn_time.append(event_time)
         self.txn_amount.append(amount_paise)
 
     def add_label(self, transaction_id: str, revision: int, is_fraud: bool, fraud_type: str | None,
                   scenario_id: str | None, is_anomaly: bool, anomaly_type: str | None) -> None:
-        self.label_ids.append(transaction_id)
+        self.label_codes.append(self.code(transaction_id))
         self.label_revision.append(revision)
         self.label_fraud.append(is_fraud)
-        self.label_fraud_type.append(fraud_type)
-        self.label_scenario.append(scenario_id)
+        self.label_fraud_type.append(fraud_type or "")
+        self.label_scenario.append(scenario_id or "")
         self.label_anomaly.append(is_anomaly)
-        self.label_anomaly_type.append(anomaly_type)
+        self.label_anomaly_type.append(anomaly_type or "")
 
     def add_decision(self, transaction_id: str, score: float | None, verdict: int, decided_at: int | None,
                      record_time_us: int, source: int = 0) -> None:
-        self.decision_ids.append(transaction_id)
+        self.decision_codes.append(self.code(transaction_id))
         self.decision_score.append(np.nan if score is None else score)
         self.decision_verdict.append(verdict)
         self.decision_time.append(record_time_us if decided_at is None else decided_at)
@@ -89,7 +122,7 @@ class Observed:
 
 @dataclass(frozen=True)
 class Joined:
-    """One row per distinct transaction (sorted by transaction id). String columns use "" for null.
+    """One row per distinct transaction (in the order the ids were first seen). String columns use "" for null.
 
     `verdict`: 0 approve (also: no decision), 1 review, 2 decline. `score`: NO_SCORE when none.
     `decided_at`: µs, meaningful where `decided`. `has_scores`: some decision carried a score.
@@ -115,29 +148,15 @@ class Joined:
         return len(self.transaction_id)
 
 
-def _strings(values: list[str | None]) -> npt.NDArray[np.str_]:
-    return np.array(["" if v is None else v for v in values], dtype=str) if values else np.array([], dtype=str)
-
-
-def _lookup(sorted_ids: npt.NDArray[np.str_], ids: npt.NDArray[np.str_]) -> npt.NDArray[np.int64]:
-    """Row of each id in `sorted_ids`, -1 where it is absent."""
-    if len(sorted_ids) == 0:
-        return np.full(len(ids), -1, dtype=np.int64)
-    at = np.searchsorted(sorted_ids, ids)
-    found = at < len(sorted_ids)
-    found[found] = sorted_ids[at[found]] == ids[found]
-    return np.where(found, at, -1).astype(np.int64)
-
-
-def _decisions(observed: Observed, ids: npt.NDArray[np.str_], threshold: float) -> tuple[Any, ...]:
-    """Per transaction: decided, verdict, score, decided_at; and the duplicate and unknown counts."""
-    n = len(ids)
+def _decisions(observed: Observed, row_of: npt.NDArray[np.int64], n: int, threshold: float) -> tuple[Any, ...]:
+    """Per transaction: decided, verdict, score, decided_at; and the duplicate and unknown counts.
+    `row_of`: each id code's row, -1 for ids no transaction has."""
     decided, verdict = np.zeros(n, bool), np.zeros(n, np.int64)
     score, decided_at = np.full(n, NO_SCORE), np.full(n, _NO_TIME, dtype=np.int64)
-    decision_ids = _strings(list(observed.decision_ids))
+    decision_ids = observed.decision_codes.array()
     if len(decision_ids) == 0:
         return decided, verdict, score, decided_at, 0, 0
-    source = np.asarray(observed.decision_source, dtype=np.int64)
+    source = observed.decision_source.array()
     order = np.lexsort((np.arange(len(decision_ids)), source, decision_ids))  # by id, then source, then arrival
     by_id, by_source = decision_ids[order], source[order]
     pairs = order[np.r_[True, (by_id[1:] != by_id[:-1]) | (by_source[1:] != by_source[:-1])]]  # first per source
@@ -145,16 +164,16 @@ def _decisions(observed: Observed, ids: npt.NDArray[np.str_], threshold: float) 
     pair_ids = decision_ids[pairs]
     starts = np.flatnonzero(np.r_[True, pair_ids[1:] != pair_ids[:-1]])
     pairs_per_id = np.diff(np.r_[starts, len(pairs)])
-    rows = _lookup(ids, pair_ids[starts])
+    rows = row_of[pair_ids[starts]]
     known = rows >= 0
     unknown = int(records_per_id[~known].sum())
     duplicates = int((records_per_id - pairs_per_id)[known].sum())
-    given_verdict = np.maximum.reduceat(np.asarray(observed.decision_verdict, dtype=np.int64)[pairs], starts)
-    scores = np.asarray(observed.decision_score, dtype=np.float64)[pairs]
+    given_verdict = np.maximum.reduceat(observed.decision_verdict.array()[pairs], starts)
+    scores = observed.decision_score.array()[pairs]
     position = np.where(np.isnan(scores), len(scores), np.arange(len(scores)))
     first_scored = np.minimum.reduceat(position, starts)
     given_score = np.where(first_scored < len(scores), scores[np.minimum(first_scored, len(scores) - 1)], np.nan)
-    times = np.asarray(observed.decision_time, dtype=np.int64)[pairs[starts]]
+    times = observed.decision_time.array()[pairs[starts]]
     if observed.sources > 1:
         derived = np.zeros(len(given_score), np.int64)  # the topics give the verdicts: none given = approved
     else:
@@ -170,35 +189,39 @@ def _decisions(observed: Observed, ids: npt.NDArray[np.str_], threshold: float) 
 
 def join(observed: Observed, threshold: float = 0.5) -> Joined:
     """Align decisions and final labels to the transactions (rules in the module docstring)."""
-    raw_ids = _strings(list(observed.txn_ids))
-    ids, first = np.unique(raw_ids, return_index=True)
-    n = len(ids)
-    event_time = np.asarray(observed.txn_time, dtype=np.int64)[first] if n else np.zeros(0, np.int64)
-    amount = np.asarray(observed.txn_amount, dtype=np.int64)[first] if n else np.zeros(0, np.int64)
+    raw_ids = observed.txn_codes.array()
+    present, first = np.unique(raw_ids, return_index=True)
+    n = len(present)
+    row_of = np.full(len(observed.codes), -1, dtype=np.int64)
+    row_of[present] = np.arange(n)
+    ids = observed.names.array()[present] if n else np.array([], dtype=str)
+    event_time = observed.txn_time.array()[first] if n else np.zeros(0, np.int64)
+    amount = observed.txn_amount.array()[first] if n else np.zeros(0, np.int64)
 
-    columns: dict[str, Any] = {
-        "labelled": np.zeros(n, bool), "is_fraud": np.zeros(n, bool), "is_anomaly": np.zeros(n, bool),
-        "fraud_type": np.full(n, "", dtype=object), "scenario_id": np.full(n, "", dtype=object),
-        "anomaly_type": np.full(n, "", dtype=object)}
-    label_ids = _strings(list(observed.label_ids))
+    columns: dict[str, Any] = {"labelled": np.zeros(n, bool), "is_fraud": np.zeros(n, bool),
+                               "is_anomaly": np.zeros(n, bool)}
+    strings = {"fraud_type": observed.label_fraud_type, "scenario_id": observed.label_scenario,
+               "anomaly_type": observed.label_anomaly_type}
+    for name, column in strings.items():
+        columns[name] = np.full(n, "", dtype=column.array().dtype)
+    label_ids = observed.label_codes.array()
     unmatched_labels = 0
     if len(label_ids):
-        revision = np.asarray(observed.label_revision, dtype=np.int64)
+        revision = observed.label_revision.array()
         order = np.lexsort((np.arange(len(label_ids)), revision, label_ids))  # last of each id = the truth
         last = order[np.r_[label_ids[order][1:] != label_ids[order][:-1], True]]
-        rows = _lookup(ids, label_ids[last])
+        rows = row_of[label_ids[last]]
         unmatched_labels = int((rows < 0).sum())
         keep, rows = last[rows >= 0], rows[rows >= 0]
         columns["labelled"][rows] = True
-        columns["is_fraud"][rows] = np.asarray(observed.label_fraud, dtype=bool)[keep]
-        columns["is_anomaly"][rows] = np.asarray(observed.label_anomaly, dtype=bool)[keep]
-        for name, values in (("fraud_type", observed.label_fraud_type), ("scenario_id", observed.label_scenario),
-                             ("anomaly_type", observed.label_anomaly_type)):
-            columns[name][rows] = _strings(list(values))[keep]
+        columns["is_fraud"][rows] = observed.label_fraud.array()[keep]
+        columns["is_anomaly"][rows] = observed.label_anomaly.array()[keep]
+        for name, column in strings.items():
+            columns[name][rows] = column.array()[keep]
 
-    decided, verdict, score, decided_at, duplicates, unknown = _decisions(observed, ids, threshold)
-    scores_seen = bool((~np.isnan(np.asarray(observed.decision_score, dtype=np.float64))).any())
-    decision_ids = observed.decision_ids
+    decided, verdict, score, decided_at, duplicates, unknown = _decisions(observed, row_of, n, threshold)
+    scores_seen = bool((~np.isnan(observed.decision_score.array())).any())
+    decision_ids = observed.decision_codes
 
     counts = {"transactions": n, "duplicate_transactions": len(raw_ids) - n,
               "labels": len(label_ids), "labelled": int(columns["labelled"].sum()),
@@ -208,5 +231,5 @@ def join(observed: Observed, threshold: float = 0.5) -> Joined:
               "duplicate_decisions": duplicates, "unknown_decisions": unknown,
               "undecodable_decisions": observed.undecodable_decisions, "decision_topics": observed.sources}
     return Joined(ids, event_time, amount, columns["labelled"], columns["is_fraud"],
-                  columns["fraud_type"].astype(str), columns["scenario_id"].astype(str), columns["is_anomaly"],
-                  columns["anomaly_type"].astype(str), decided, verdict, score, decided_at, scores_seen, counts)
+                  columns["fraud_type"], columns["scenario_id"], columns["is_anomaly"],
+                  columns["anomaly_type"], decided, verdict, score, decided_at, scores_seen, counts)

@@ -122,7 +122,7 @@ def run_evaluation(settings: Settings, decisions: list[str], *, group: str = DEF
         while not stop.is_set():
             reader.poll(observed)
             done = until_lag_zero and reader.drained()
-            # a board is recomputed from everything read (seconds per million transactions): at least 4/5 of
+            # a board is recomputed from everything read (~2 s per million transactions): at least 4/5 of
             # the time goes to reading, whatever --interval says
             if not done and time.monotonic() - last >= max(interval, 4 * took):
                 started = time.monotonic()

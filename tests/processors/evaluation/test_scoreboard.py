@@ -192,7 +192,8 @@ def test_scores_on_one_topic_and_alerts_on_another_combine() -> None:
     assert j.score.tolist() == [0.9, 0.8, 0.2, NO_SCORE]
     assert j.decided_at.tolist() == [S + 1_000, 2 * S + 1_000, 3 * S + 1_000, 9 * S]  # the first topic's time
     assert (j.counts["duplicate_decisions"], j.counts["decided"], j.counts["decisions"]) == (1, 4, 6)
-    no_alerts = Observed(sources=2, txn_ids=["T1"], txn_time=[S], txn_amount=[100])
+    no_alerts = Observed(sources=2)
+    no_alerts.add_transaction("T1", S, 100)
     no_alerts.add_decision("T1", 0.99, NO_VERDICT, None, S, source=0)  # the alerts topic is still empty
     assert join(no_alerts, threshold=0.5).verdict.tolist() == [0]
 
