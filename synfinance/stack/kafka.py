@@ -172,18 +172,20 @@ def node_homes(home: Path, nodes: int) -> list[Path]:
 
 
 def start_cluster(home: Path, version: str, nodes: int, timeout: float = 120.0,
-                  ports: list[tuple[int, int]] | None = None) -> list[KafkaProcess]:
+                  ports: list[tuple[int, int]] | None = None, only: set[int] | None = None) -> list[KafkaProcess]:
     """Format storage (unless formatted: a restart keeps every topic) and start `nodes` Kafka `version`
     nodes, each broker and controller of one KRaft quorum, under `home` on free ports, or on `ports`
     ((broker, controller) per node) when they restart; returns once every broker is registered. A cluster
-    replicates every topic three times (two-node clusters twice) and needs two replicas for a write."""
+    replicates every topic three times (two-node clusters twice) and needs two replicas for a write.
+    `only` (node ids; with `ports`) restarts just those nodes of a running cluster, and returns just them."""
     java = require_tool("java", "install Java 17 (Debian: apt-get install openjdk-17-jre-headless)")
     libs = ensure_jars(version)
+    starting = set(range(1, nodes + 1)) if only is None else only
     if ports is not None:
-        taken = [p for pair in ports for p in pair if port_open(p)]
+        taken = [p for i, pair in enumerate(ports, start=1) if i in starting for p in pair if port_open(p)]
         if taken:
             raise UsageError(f"cannot restart Kafka on its port {taken[0]}: something else listens there now "
-                             "(`synfinance stack down` then `up` starts it afresh, without its data)")
+                             "(stop it, or `synfinance stack reset --yes` deletes the stack's data)")
     else:
         chosen: list[int] = []
         while len(chosen) < 2 * nodes:
@@ -199,6 +201,8 @@ def start_cluster(home: Path, version: str, nodes: int, timeout: float = 120.0,
     brokers, processes = [], []
     for node_id, (node_home, (port, controller_port)) in enumerate(zip(node_homes(home, nodes), ports,
                                                                           strict=True), start=1):
+        if node_id not in starting:
+            continue
         data_dir, log_dir = node_home / "data", node_home / "logs"
         data_dir.mkdir(parents=True, exist_ok=True)
         log_dir.mkdir(parents=True, exist_ok=True)
