@@ -12,7 +12,6 @@ from synfinance.common.errors import UsageError
 from synfinance.console import make_console
 from synfinance.stack import kafka, kafka_tools, registry
 from synfinance.stack.launcher import LocalStack
-from synfinance.stack.processes import pid_alive
 
 app = typer.Typer(help="Start, stop and inspect the local Kafka broker and PostgreSQL server.",
                   epilog='Example: synfinance stack up && eval "$(synfinance stack env)"', no_args_is_help=True)
@@ -128,7 +127,7 @@ def kafka_tool(name: str = typer.Argument(..., help=f"One of: {', '.join(kafka_t
         if running is None:
             raise UsageError("no local stack is up: start one with `synfinance stack up` "
                              "(or give the tool --bootstrap-server)", exit_code=1)
-        if not pid_alive(running.pid):  # else the tool would retry a dead address until its timeout
+        if not kafka.running(running):  # else the tool would retry a dead address until its timeout
             raise UsageError("the local stack's Kafka is not running: `synfinance stack up` restarts it",
                              exit_code=1)
     version = running.version if running else kafka.selected_version()

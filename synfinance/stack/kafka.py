@@ -24,7 +24,7 @@ from string import Template
 
 from synfinance.common.errors import UsageError
 from synfinance.stack.paths import INFRA_DIR, cache_dir
-from synfinance.stack.processes import free_port, pid_alive, port_open, stop_pid, tail
+from synfinance.stack.processes import free_port, port_open, runs, stop_pid, tail
 
 KAFKA_DIR = INFRA_DIR / "kafka"
 POM = KAFKA_DIR / "pom.xml"  # Kafka 4.x; its <kafka.version> is the default version
@@ -150,6 +150,16 @@ class KafkaProcess:
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def config(self) -> str:
+        """The node's server.properties, which its command line names."""
+        return str(Path(self.data_dir).parent / "server.properties")
+
+
+def running(broker: KafkaProcess) -> bool:
+    """The node's process runs (its pid, with its own config: not a process that reused the pid)."""
+    return runs(broker.pid, broker.config)
+
 
 def _cluster_id() -> str:
     """16 random bytes as URL-safe base64 without padding (22 chars), as KRaft expects. Like Kafka's
@@ -265,5 +275,5 @@ _PROBE_LOGGER.propagate = False
 
 def stop_kafka(broker: KafkaProcess) -> None:
     """Controlled shutdown (SIGTERM), then SIGKILL if it hangs."""
-    if pid_alive(broker.pid):
+    if running(broker):
         stop_pid(broker.pid, grace=30.0)

@@ -23,7 +23,6 @@ from pathlib import Path
 from synfinance.common.errors import UsageError
 from synfinance.stack import kafka, postgres, registry
 from synfinance.stack.paths import state_dir as default_state_dir
-from synfinance.stack.processes import pid_alive
 
 MAX_BROKERS = 5
 KAFKA_MARKER = "meta.properties"  # written when Kafka formats its storage: without it, it formats again
@@ -35,16 +34,16 @@ def _node_name(node: kafka.KafkaProcess) -> str:
 
 
 def _kafka_healthy(node: kafka.KafkaProcess) -> bool:
-    return pid_alive(node.pid) and kafka.kafka_answers(node.bootstrap)
+    return kafka.running(node) and kafka.kafka_answers(node.bootstrap)
 
 
-def _why(pid: int) -> str:
+def _why(running: bool) -> str:
     """Why a service `up` restarts needed it."""
-    return "did not answer" if pid_alive(pid) else "was not running"
+    return "did not answer" if running else "was not running"
 
 
 def _postgres_healthy(server: postgres.PostgresProcess) -> bool:
-    return pid_alive(server.pid) and postgres.postgres_answers(server.port)
+    return postgres.running(server) and postgres.postgres_answers(server.port)
 
 
 @dataclass
@@ -150,7 +149,7 @@ class LocalStack:
         if with_postgres and (postgres_down or state.postgres is None):
             self._up_postgres(state, say)
             started = True
-        if with_registry and not (state.registry and pid_alive(state.registry.pid)
+        if with_registry and not (state.registry and registry.running(state.registry)
                                   and registry.registry_answers(state.registry.url)):
             port = None
             if state.registry:  # died: the same port, so clients holding its URL find it again
@@ -207,7 +206,7 @@ class LocalStack:
             self._save(state)
             say(f"kafka started on {','.join(b.bootstrap for b in nodes)}")
             return
-        why = {b.node_id: _why(b.pid) for b in dead_nodes}
+        why = {b.node_id: _why(kafka.running(b)) for b in dead_nodes}
         for node in dead_nodes:  # alive but not answering: stop it before it is started again
             kafka.stop_kafka(node)
         ports = [(b.port, b.controller_port) for b in state.brokers]
@@ -222,7 +221,7 @@ class LocalStack:
     def _up_postgres(self, state: StackState, say: Callable[[str], None]) -> None:
         """Restart the cluster in place (same port, same data), or initdb a fresh one."""
         if state.postgres is not None:
-            why = _why(state.postgres.pid)
+            why = _why(postgres.running(state.postgres))
             postgres.stop_postgres(state.postgres, remove=False)
             state.postgres = postgres.start_server(state.postgres)
             self._save(state)
@@ -267,19 +266,19 @@ class LocalStack:
         lines = {}
         if state.kafka:
             for node in state.brokers:
-                alive = pid_alive(node.pid) and kafka.kafka_answers(node.bootstrap)
+                alive = _kafka_healthy(node)
                 lines[_node_name(node)] = (f"{'running' if alive else 'NOT answering'} pid {node.pid} "
-                               f"bootstrap {node.bootstrap} version {node.version}")
+                                           f"bootstrap {node.bootstrap} version {node.version}")
         else:
             lines["kafka"] = "not started"
         if state.postgres:
-            alive = pid_alive(state.postgres.pid) and postgres.postgres_answers(state.postgres.port)
+            alive = _postgres_healthy(state.postgres)
             lines["postgres"] = (f"{'running' if alive else 'NOT answering'} pid {state.postgres.pid} "
                                  f"url {state.postgres.url}")
         else:
             lines["postgres"] = "not started"
         if state.registry:
-            alive = pid_alive(state.registry.pid) and registry.registry_answers(state.registry.url)
+            alive = registry.running(state.registry) and registry.registry_answers(state.registry.url)
             lines["registry"] = (f"{'running' if alive else 'NOT answering'} pid {state.registry.pid} "
                                  f"url {state.registry.url}")
         return lines
