@@ -5,8 +5,9 @@ customers, i.e. of all partitions, while a worker owns only some. So every worke
 all transactions (labels do not name the merchant: a label is joined to its transaction by id) into this
 replica, which is a pure function of the two topics' contents, the same in every worker.
 
-The rate a transaction at event time `t` gets is the reference's (`processors.features`): labels with
-`label_time <= t`, smoothed towards `RISK_PRIOR`. Queries are *as of* `t` (per merchant, sorted label
+The rate of a merchant *as of* a label time `t` is the reference's (`processors.features`): labels with
+`label_time <= t`, smoothed towards `RISK_PRIOR`; a transaction at event time `e` takes it as of
+`risk_as_of(e)`, the end of the day before e's. Queries are as of any time (per merchant, sorted label
 times and a bisection), because a worker interleaves its partitions and so does not score in global
 event-time order. `ready(t)` says whether that answer is final: every label partition has delivered a
 label later than `t` (the producer sends each partition's labels in label-time order) and every label up

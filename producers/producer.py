@@ -158,7 +158,6 @@ class ProduceRun:
         try:
             if self.config.publish_population:
                 self._publish_population()
-            self._stream_start = self.clock()  # --duration counts streaming time, not the population
             self._transactions()
         except Stopped:
             pass
@@ -193,6 +192,8 @@ class ProduceRun:
                     else ThreadPrefetch(prepared_chunks(plan)))
         with prefetch as chunks:
             for chunk in chunks.items(wait=self._wait_for_chunk):
+                if self._stream_start is None:  # --duration counts streaming time, from the first chunk: not
+                    self._stream_start = self.clock()  # the population nor the generator's start-up
                 if chunk.resumed is not None:
                     self.schedule.add(**chunk.resumed)
                     self.schedule.due(chunk.resumed_at)  # sent by the killed run before it got this far: drop

@@ -233,6 +233,7 @@ class BatchEncoder:
     ...     "anomaly_type": Vocab(np.array([0, 0]), [None]),
     ...     "severity": np.zeros(2),
     ...     "label_time": np.array([1_700_000_600_000_000, 1_700_000_600_500_000]),
+    ...     "revision": np.zeros(2, dtype=np.int32),
     ... }
     >>> records = BatchEncoder("label").encode(columns, 2)
     >>> decode(records[1])["fraud_type"], decode(records[1])["event_time"]

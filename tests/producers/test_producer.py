@@ -17,6 +17,7 @@ import pytest
 from synfinance.common.errors import UsageError
 from synfinance.common.settings import TopicNames
 from synfinance.producers import kafka, pacing
+from synfinance.producers import producer as producer_module
 from synfinance.producers.chunks import Chunk
 from synfinance.producers.kafka import DeliveryTracker, KafkaProducer, RecordHeaders, traceparents
 from synfinance.producers.pacing import LabelSchedule
@@ -312,6 +313,26 @@ def test_duration_ends_a_run_and_flushes_pending_labels(small_world: World, revi
     assert not run.stopped_early
     assert len(records["t"]) == pytest.approx(3_000, abs=5)
     assert len(records["l"]) == len(records["t"]) + int(revised[:len(records["t"])].sum())
+
+
+def test_duration_counts_from_the_first_transaction_not_the_generators_start_up(
+        small_world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeClock()
+    original = producer_module.prepared_chunks
+
+    def slow_to_start(plan: Any) -> Any:
+        clock.sleep(10.0)  # a generator (process) that takes longer to start than the whole --duration
+        yield from original(plan)
+
+    monkeypatch.setattr(producer_module, "prepared_chunks", slow_to_start)
+    sink = RecordingSink(clock)
+    config = RunConfig(stream=StreamConfig(seed=11, customers=400, merchants=60), profile=Constant(1_000),
+                       topics=TOPICS, events=None, duration_s=3.0)
+    run = ProduceRun(config, sink, world=small_world, clock=clock, sleep=clock.sleep,
+                     wall_us=lambda: int(clock.now * 1e6))
+    final = run.run()
+    assert len(sink.records["t"]) == pytest.approx(3_000, abs=5)
+    assert final.streaming_s == pytest.approx(3.0, abs=0.1)
 
 
 def test_the_generator_process_sends_what_the_thread_sends(small_world: World) -> None:
