@@ -55,7 +55,7 @@ class TopicSpec:
 
 
 def spec_for_settings(settings: Settings) -> list[TopicSpec]:
-    """The seven topics of SPEC §2, in its order, named and sized by the settings."""
+    """The seven topics of SPEC §2, in its order, then the run-info topic, named and sized by the settings."""
     names = settings.topics
 
     def spec(name: str, config: dict[str, str]) -> TopicSpec:
@@ -69,6 +69,7 @@ def spec_for_settings(settings: Settings) -> list[TopicSpec]:
         spec(names.scored, EVENTS),
         spec(names.alerts, EVENTS),
         spec(names.dlq, DEAD_LETTERS),
+        spec(names.runs, COMPACTED),  # one record per stream id: a replay replaces its own, compaction keeps it
     ]
 
 

@@ -17,7 +17,7 @@ from synfinance.producers.topics import describe_topics, ensure_topics, mismatch
 
 pytestmark = pytest.mark.integration
 
-KINDS = ("customers", "merchants", "transactions", "labels", "scored", "alerts", "dlq")
+KINDS = ("customers", "merchants", "transactions", "labels", "scored", "alerts", "dlq", "runs")
 
 
 def unique_names() -> dict[str, str]:
@@ -43,7 +43,7 @@ def create_raw(admin: AdminClient, topic: NewTopic) -> None:
         time.sleep(0.05)
 
 
-def test_creates_the_seven_topics_with_partitions_and_configs(kafka_bootstrap: str) -> None:
+def test_creates_the_eight_topics_with_partitions_and_configs(kafka_bootstrap: str) -> None:
     settings = settings_for(kafka_bootstrap, partitions=3)
     specs = spec_for_settings(settings)
     lines = ensure_topics(settings.kafka_config(), specs)
@@ -61,7 +61,7 @@ def test_creates_the_seven_topics_with_partitions_and_configs(kafka_bootstrap: s
         config = {key: entry.value for key, entry in futures[resources[kind]].result(10).items()}
         assert config["message.timestamp.type"] == "CreateTime"
         assert config["compression.type"] == "producer"
-        if kind in ("customers", "merchants"):
+        if kind in ("customers", "merchants", "runs"):
             assert config["cleanup.policy"] == "compact"
         else:
             assert config["cleanup.policy"] == "delete"
