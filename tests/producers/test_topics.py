@@ -80,7 +80,7 @@ def test_creates_only_what_is_missing(kafka_bootstrap: str) -> None:
     specs = spec_for_settings(settings)
     ensure_topics(settings.kafka_config(), specs[:2])
     lines = ensure_topics(settings.kafka_config(), specs)
-    assert ["exists, matches" in line for line in lines] == [True, True] + [False] * 5
+    assert ["exists, matches" in line for line in lines] == [True, True] + [False] * 6
     assert all(": created (" in line for line in lines[2:])
 
 
@@ -132,12 +132,12 @@ def test_cli_create_then_list(kafka_bootstrap: str) -> None:
 
     created = runner.invoke(topics_cli.app, ["create", "--partitions", "2"], env=env)
     assert created.exit_code == 0, created.output
-    assert created.output.count(": created (partitions=2 ") == 7
+    assert created.output.count(": created (partitions=2 ") == 8
 
     listed = runner.invoke(topics_cli.app, ["list"], env=env)
     assert listed.exit_code == 0, listed.output
     rows = [row for row in map(str.split, listed.output.splitlines()) if row and row[0] in names.values()]
-    assert len(rows) == 7
+    assert len(rows) == 8
     # the table compares with the default 6 partitions, so every row says what differs
     assert all(row[1] == "2" and "partitions 2, expected 6" in " ".join(row) for row in rows), listed.output
 
