@@ -35,6 +35,7 @@ EVENTS = {"cleanup.policy": "delete", "retention.ms": "-1"}
 DEAD_LETTERS = {"cleanup.policy": "delete", "retention.ms": "-1"}
 
 CONNECT_TIMEOUT_S = 15.0
+RUNS_PARTITIONS = 1
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,9 @@ def spec_for_settings(settings: Settings) -> list[TopicSpec]:
         spec(names.scored, EVENTS),
         spec(names.alerts, EVENTS),
         spec(names.dlq, DEAD_LETTERS),
-        spec(names.runs, COMPACTED),  # one record per stream id: a replay replaces its own, compaction keeps it
+        # one record per stream id (a replay replaces its own): a handful of records, in one partition whatever
+        # SYNFIN_PARTITIONS says, so runs with other partition counts can share the default runs topic
+        TopicSpec(names.runs, RUNS_PARTITIONS, settings.replication_factor, {**COMMON_CONFIG, **COMPACTED}),
     ]
 
 
