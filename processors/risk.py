@@ -54,7 +54,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synfinance.common.units import DAY_US
-from synfinance.processors.features import RISK_PRIOR, RISK_WEIGHT
+from synfinance.processors.features import RISK_PRIOR, smoothed_rate
 from synfinance.processors.keyed_chunks import KeyedChunks, key_of
 from synfinance.processors.wire import LabelFacts, TransactionFacts
 
@@ -259,8 +259,7 @@ class RiskReplica:
         unfraud_times = self._unfraud_times.get(merchant_id)
         if unfraud_times:
             frauds -= bisect_right(unfraud_times, t)
-        # the same expression, in the same order, as MerchantRisk.rate: bit-identical results
-        return (frauds + RISK_PRIOR * RISK_WEIGHT) / (labels + RISK_WEIGHT)
+        return smoothed_rate(frauds, labels)
 
     def pending_sizes(self) -> dict[str, int]:
         return {"unjoined_transactions": len(self._merchant_of), "waiting_labels": len(self._waiting),
