@@ -216,11 +216,6 @@ class RiskReplica:
 
     # -- queries ----------------------------------------------------------------------------------
 
-    @property
-    def label_watermark(self) -> int | None:
-        """Every label with label_time < this has arrived (None until every partition sent one)."""
-        return self._watermark
-
     def ready(self, t: int) -> bool:
         """True when `rate(m, t)` is final: all labels with label_time <= t are in and joined."""
         watermark = self._watermark

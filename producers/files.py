@@ -149,10 +149,6 @@ class ParquetFileWriter:
         self.close()
 
 
-def strip_prefix(records: list[bytes], prefix_length: int) -> list[bytes]:
-    return [r[prefix_length:] for r in records]
-
-
 def read_avro(path: Path) -> list[dict[str, Any]]:
     """All records of an Avro container file, timestamps as raw ints (for tests and `validate`)."""
     import fastavro
