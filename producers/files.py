@@ -17,8 +17,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from synfinance.schemas.batch import zigzag_varint
 from synfinance.schemas.codec import decode, schema_json
+from synfinance.schemas.varints import zigzag_varint
 
 FORMATS = ("avro", "csv", "parquet")
 MAGIC = b"Obj\x01"
