@@ -190,8 +190,13 @@ class MerchantRisk:
     def rate(self, merchant_id: str | None) -> float:
         if merchant_id is None:
             return RISK_PRIOR
-        return (self.frauds.get(merchant_id, 0) + RISK_PRIOR * RISK_WEIGHT) / (self.labels.get(merchant_id, 0)
-                                                                                + RISK_WEIGHT)
+        return smoothed_rate(self.frauds.get(merchant_id, 0), self.labels.get(merchant_id, 0))
+
+
+def smoothed_rate(frauds: int, labels: int) -> float:
+    """A merchant's fraud rate from its counts, smoothed towards RISK_PRIOR (the one expression: the stream
+    and the reference compute it alike, bit for bit)."""
+    return (frauds + RISK_PRIOR * RISK_WEIGHT) / (labels + RISK_WEIGHT)
 
 
 def risk_as_of(t: int) -> int:

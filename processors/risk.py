@@ -54,7 +54,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synfinance.common.units import DAY_US
-from synfinance.processors.features import RISK_PRIOR, RISK_WEIGHT
+from synfinance.processors.features import RISK_PRIOR, smoothed_rate
 from synfinance.processors.keyed_chunks import KeyedChunks, key_of
 from synfinance.processors.wire import LabelFacts, TransactionFacts
 
@@ -216,11 +216,6 @@ class RiskReplica:
 
     # -- queries ----------------------------------------------------------------------------------
 
-    @property
-    def label_watermark(self) -> int | None:
-        """Every label with label_time < this has arrived (None until every partition sent one)."""
-        return self._watermark
-
     def ready(self, t: int) -> bool:
         """True when `rate(m, t)` is final: all labels with label_time <= t are in and joined."""
         watermark = self._watermark
@@ -259,8 +254,7 @@ class RiskReplica:
         unfraud_times = self._unfraud_times.get(merchant_id)
         if unfraud_times:
             frauds -= bisect_right(unfraud_times, t)
-        # the same expression, in the same order, as MerchantRisk.rate: bit-identical results
-        return (frauds + RISK_PRIOR * RISK_WEIGHT) / (labels + RISK_WEIGHT)
+        return smoothed_rate(frauds, labels)
 
     def pending_sizes(self) -> dict[str, int]:
         return {"unjoined_transactions": len(self._merchant_of), "waiting_labels": len(self._waiting),

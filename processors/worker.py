@@ -38,8 +38,9 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from synfinance.common.dead_letters import headers as dead_letter_headers
 from synfinance.common.e2e import is_live, live_delays
 from synfinance.common.kafka_logging import client_logging
+from synfinance.common.label_delays import MAX_LABEL_DELAY_US
 from synfinance.common.settings import TopicNames
-from synfinance.common.units import DAY_US, HOUR_US
+from synfinance.common.units import HOUR_US
 from synfinance.processors.engine import Engine, Prepared, UnknownCustomer
 from synfinance.processors.features import risk_as_of
 from synfinance.processors.kafka_io import (
@@ -85,7 +86,7 @@ class WorkerConfig:
     threshold: float = 0.5
     commit_interval_s: float = 0.5
     max_hold_s: float = 5.0
-    max_label_delay_us: int = 90 * DAY_US  # producers.labels.LabelDelays.max_us of the default delays
+    max_label_delay_us: int = MAX_LABEL_DELAY_US  # the latest a label of the default delays comes
     lookahead_us: int = HOUR_US
     batch_size: int = 2_000
     score_batch: int = 256  # transactions scored together (learning waits until a batch is scored)
