@@ -4,7 +4,7 @@ The Kafka loop (`processors.worker`) decodes records and decides *when* a transa
 (merchant risk final, see `processors.risk`); this module decides *what* happens:
 
 - `prepare(partition, record)`: the customer's `CustomerHistory` gives the features (as the reference
-  `processors.features.reference_features` does, merchant risk from the replica as of the event time)
+  `processors.features.reference_features` does, merchant risk from the replica as of `risk_as_of` the event time)
   and the model input; `score_prepared(batch)` scores a batch of prepared transactions at once, and
   each model input waits in its customer's `pending` for the label. `score` does both for one.
 - `label(partition, facts)`: the label is attached to its pending transaction and counted in the
@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from synfinance.processors.features import FEATURE_NAMES, Txn
+from synfinance.processors.features import FEATURE_NAMES, Txn, risk_as_of
 from synfinance.processors.labelled_inputs import FLAG_FRAUD, FLAG_LEARNED, HeldInput, LabelledInputs
 from synfinance.processors.model_input import COLUMNS, model_row
 from synfinance.processors.risk import RiskReplica
@@ -350,9 +350,10 @@ class Engine:
             self.counters.duplicates += 1  # a customer's event times strictly increase: seen already
             return None
         txn = Txn.from_record(record)
-        if not self.risk.exact(t):
+        as_of = risk_as_of(t)
+        if not self.risk.exact(as_of):
             self.counters.inexact_risk += 1
-        features = history.features(txn, home, self.risk.rate(txn.merchant_id, t))
+        features = history.features(txn, home, self.risk.rate(txn.merchant_id, as_of))
         history.update(txn)
         row = model_row(features, record)
         txn_id = record["transaction_id"]

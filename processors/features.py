@@ -34,6 +34,7 @@ SMALL_PAISE = 100_00            # "sub-INR 100" transactions (card testing probe
 NIGHT_HOURS = range(0, 5)       # 00:00-04:59 IST
 # merchant risk: (frauds + prior * weight) / (labels + weight), so a merchant with few labels is near the prior
 RISK_PRIOR, RISK_WEIGHT = 0.02, 20.0
+RISK_BUCKET_US = DAY_US  # merchant risk moves once per event-time day (IST), see `risk_as_of`
 
 FEATURE_NAMES = (
     "txn_count_5m", "txn_count_1h", "txn_count_24h", "amount_sum_1h_paise", "amount_sum_24h_paise",
@@ -189,15 +190,36 @@ class MerchantRisk:
     def rate(self, merchant_id: str | None) -> float:
         if merchant_id is None:
             return RISK_PRIOR
-        return (self.frauds.get(merchant_id, 0) + RISK_PRIOR * RISK_WEIGHT) / (self.labels.get(merchant_id, 0)
-                                                                                + RISK_WEIGHT)
+        return smoothed_rate(self.frauds.get(merchant_id, 0), self.labels.get(merchant_id, 0))
+
+
+def smoothed_rate(frauds: int, labels: int) -> float:
+    """A merchant's fraud rate from its counts, smoothed towards RISK_PRIOR (the one expression: the stream
+    and the reference compute it alike, bit for bit)."""
+    return (frauds + RISK_PRIOR * RISK_WEIGHT) / (labels + RISK_WEIGHT)
+
+
+def risk_as_of(t: int) -> int:
+    """The label time a transaction at event time `t` takes merchant risk as of: the last microsecond of
+    the (IST) day before t's. Labels with label_time <= this count, so risk is one value for a whole day,
+    it is final once every label partition has passed the day's start (not t itself: live transactions
+    wait for labels much less), and it is the same whichever worker scores t, at any rate or worker count.
+
+    >>> day = 86_400_000_000
+    >>> start = 20_000 * day - 19_800_000_000  # 00:00 IST
+    >>> risk_as_of(start) == risk_as_of(start + day - 1) == start - 1, risk_as_of(start + day) == start + day - 1
+    (True, True)
+    """
+    local = t + IST_OFFSET_US
+    return local - local % RISK_BUCKET_US - IST_OFFSET_US - 1
 
 
 def reference_features(transactions: list[dict[str, Any]], labels: list[dict[str, Any]],
                        homes: dict[str, tuple[float, float]]) -> list[dict[str, Any]]:
     """Features of every transaction (records in event-time order), offline. A label updates merchant
-    risk once its label_time has passed: labels with label_time <= a transaction's event time count, in
-    label-time order (then by transaction id and revision), each transaction under its latest revision."""
+    risk once its label_time has passed: labels with label_time <= `risk_as_of` a transaction's event time
+    count, in label-time order (then by transaction id and revision), each transaction under its latest
+    revision."""
     merchant_of = {t["transaction_id"]: t["merchant_id"] for t in transactions}
     pending = sorted(labels, key=lambda label: (label["label_time"], label["transaction_id"],
                                                 label.get("revision", 0)))
@@ -206,7 +228,8 @@ def reference_features(transactions: list[dict[str, Any]], labels: list[dict[str
     out, next_label = [], 0
     for record in transactions:
         txn = Txn.from_record(record)
-        while next_label < len(pending) and pending[next_label]["label_time"] <= txn.time_us:
+        as_of = risk_as_of(txn.time_us)
+        while next_label < len(pending) and pending[next_label]["label_time"] <= as_of:
             label = pending[next_label]
             risk.observe(merchant_of.get(label["transaction_id"]), label["is_fraud"], label["transaction_id"],
                          label.get("revision", 0))

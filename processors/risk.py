@@ -5,8 +5,9 @@ customers, i.e. of all partitions, while a worker owns only some. So every worke
 all transactions (labels do not name the merchant: a label is joined to its transaction by id) into this
 replica, which is a pure function of the two topics' contents, the same in every worker.
 
-The rate a transaction at event time `t` gets is the reference's (`processors.features`): labels with
-`label_time <= t`, smoothed towards `RISK_PRIOR`. Queries are *as of* `t` (per merchant, sorted label
+The rate of a merchant *as of* a label time `t` is the reference's (`processors.features`): labels with
+`label_time <= t`, smoothed towards `RISK_PRIOR`; a transaction at event time `e` takes it as of
+`risk_as_of(e)`, the end of the day before e's. Queries are as of any time (per merchant, sorted label
 times and a bisection), because a worker interleaves its partitions and so does not score in global
 event-time order. `ready(t)` says whether that answer is final: every label partition has delivered a
 label later than `t` (the producer sends each partition's labels in label-time order) and every label up
@@ -53,7 +54,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synfinance.common.units import DAY_US
-from synfinance.processors.features import RISK_PRIOR, RISK_WEIGHT
+from synfinance.processors.features import RISK_PRIOR, smoothed_rate
 from synfinance.processors.keyed_chunks import KeyedChunks, key_of
 from synfinance.processors.wire import LabelFacts, TransactionFacts
 
@@ -215,11 +216,6 @@ class RiskReplica:
 
     # -- queries ----------------------------------------------------------------------------------
 
-    @property
-    def label_watermark(self) -> int | None:
-        """Every label with label_time < this has arrived (None until every partition sent one)."""
-        return self._watermark
-
     def ready(self, t: int) -> bool:
         """True when `rate(m, t)` is final: all labels with label_time <= t are in and joined."""
         watermark = self._watermark
@@ -258,8 +254,7 @@ class RiskReplica:
         unfraud_times = self._unfraud_times.get(merchant_id)
         if unfraud_times:
             frauds -= bisect_right(unfraud_times, t)
-        # the same expression, in the same order, as MerchantRisk.rate: bit-identical results
-        return (frauds + RISK_PRIOR * RISK_WEIGHT) / (labels + RISK_WEIGHT)
+        return smoothed_rate(frauds, labels)
 
     def pending_sizes(self) -> dict[str, int]:
         return {"unjoined_transactions": len(self._merchant_of), "waiting_labels": len(self._waiting),

@@ -17,7 +17,8 @@ Clients, per worker:
   last commit with matching state, labelled inputs and model, and read_committed consumers see each
   scored record once, whichever worker produced it.
 
-A transaction is scored once merchant risk at its event time is final (`RiskReplica.ready`), or after
+A transaction is scored once merchant risk as of its event time's day (`features.risk_as_of`) is final
+(`RiskReplica.ready`) and its partition's labels have passed its event time (what the model may learn), or after
 `max_hold_s` of waiting for the label watermark (then counted in `synfin_risk_hold_timeouts_total`).
 """
 
@@ -37,9 +38,11 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from synfinance.common.dead_letters import headers as dead_letter_headers
 from synfinance.common.e2e import is_live, live_delays
 from synfinance.common.kafka_logging import client_logging
+from synfinance.common.label_delays import MAX_LABEL_DELAY_US
 from synfinance.common.settings import TopicNames
-from synfinance.common.units import DAY_US, HOUR_US
+from synfinance.common.units import HOUR_US
 from synfinance.processors.engine import Engine, Prepared, UnknownCustomer
+from synfinance.processors.features import risk_as_of
 from synfinance.processors.kafka_io import (
     TransactionalProducer,
     ensure_compacted,
@@ -83,7 +86,7 @@ class WorkerConfig:
     threshold: float = 0.5
     commit_interval_s: float = 0.5
     max_hold_s: float = 5.0
-    max_label_delay_us: int = 90 * DAY_US  # producers.labels.LabelDelays.max_us of the default delays
+    max_label_delay_us: int = MAX_LABEL_DELAY_US  # the latest a label of the default delays comes
     lookahead_us: int = HOUR_US
     batch_size: int = 2_000
     score_batch: int = 256  # transactions scored together (learning waits until a batch is scored)
@@ -284,7 +287,7 @@ class Worker:
                     queue.popleft()
                     continue
                 t = held.record["event_time"]
-                if not (risk.ready(t) and self.label_time.get(partition, t) > t):
+                if not (risk.ready(risk_as_of(t)) and self.label_time.get(partition, t) > t):
                     if wall - held.received < max_hold:
                         break
                     metrics.hold_timeouts.inc()
@@ -388,7 +391,8 @@ class Worker:
         return min(marks) if marks else None
 
     def _compact(self) -> None:
-        self.replica.risk.compact(self._floor())
+        floor = self._floor()
+        self.replica.risk.compact(None if floor is None else risk_as_of(floor))
         now = time.monotonic()
         if now >= self._next_expiry:  # a pass over every customer: rarely (entries live for months anyway)
             if self.frontier is not None:

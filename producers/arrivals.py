@@ -23,14 +23,13 @@ from synfinance.producers.customers import P2P_PROBABILITY, Customers
 from synfinance.producers.events import EventColumns
 from synfinance.producers.fields import assemble
 from synfinance.producers.merchants import MerchantPools, Merchants
-from synfinance.producers.timeline import BLOCK_US, DAYS_PER_MONTH, BlockCurves
+from synfinance.producers.timeline import BLOCK_US, BlockCurves, customer_pairs, daily_rates
 from synfinance.producers.world.catalogue import CATEGORIES, CATEGORY_NAMES
 from synfinance.producers.world.geography import (
     CITY_COST,
     CITY_WEIGHTS,
     DISTANCE_KM,
     NEARBY,
-    REGIONS,
 )
 
 # Columns of the per-transaction uniform matrix (append-only: reordering changes every stream).
@@ -97,8 +96,8 @@ class ArrivalGenerator:
         self.purchase_share = PURCHASE_SHARE
         self.label_delay = label_delay
         c = customers
-        self.group = c.occupation[members] * len(REGIONS) + c.region[members]
-        self.daily_rate = c.monthly_rate[members] / DAYS_PER_MONTH
+        self.group = customer_pairs(c.occupation[members], c.region[members])
+        self.daily_rate = daily_rates(c.monthly_rate[members])
         # ~12 x propensity trips a week, 30% of them far (1-6 days), the rest day trips nearby (4-14 h):
         # about 2 x propensity of the time away, in line with "home 80%, nearby 15%, travel 5%"
         self.trip_rate = c.travel_propensity[members] * 12.0 * (BLOCK_US / (7 * DAY_US))
@@ -113,8 +112,7 @@ class ArrivalGenerator:
 
     def expected(self, curves: BlockCurves) -> npt.NDArray[np.float64]:
         """Expected transactions of each member in the block of `curves`."""
-        occupations, regions = divmod(self.group, len(REGIONS))
-        return self.daily_rate * curves.day_equivalents[occupations, regions]
+        return curves.expected(self.daily_rate, self.group)
 
     def block(self, curves: BlockCurves) -> EventColumns:
         """The legitimate transactions of one block, grouped by customer, each customer's in time order

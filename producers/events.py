@@ -102,10 +102,6 @@ class EventColumns:
         """Rows sorted by (event time, customer, seq): one total, deterministic order."""
         return self.take(np.lexsort((self.seq, self.customer, self.time_us)))
 
-    def grouped_in_time_order(self) -> EventColumns:
-        """As `in_time_order`, for rows already sorted by (customer, seq): a stable sort on time only."""
-        return self.take(stable_order(self.time_us))
-
 
 def stable_order(values: I64) -> I64:
     """`np.argsort(values, kind="stable")`, ~10x faster for a block's event times.

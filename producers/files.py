@@ -17,8 +17,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from synfinance.schemas.batch import zigzag_varint
 from synfinance.schemas.codec import decode, schema_json
+from synfinance.schemas.varints import zigzag_varint
 
 FORMATS = ("avro", "csv", "parquet")
 MAGIC = b"Obj\x01"
@@ -147,10 +147,6 @@ class ParquetFileWriter:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
         self.close()
-
-
-def strip_prefix(records: list[bytes], prefix_length: int) -> list[bytes]:
-    return [r[prefix_length:] for r in records]
 
 
 def read_avro(path: Path) -> list[dict[str, Any]]:

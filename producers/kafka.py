@@ -11,15 +11,21 @@ once `settled` reaches that mark, the batch's latency is observed. That is the t
 messages as had been produced were acknowledged: exact when acknowledgements arrive in produce order
 (one broker, one request for all partitions, as on our stack) and a close estimate otherwise.
 A Python callback on every message costs 10-25% of a bare client's throughput (measured.md), so none is
-made. The four headers cost more than that: pre-encoded records with them reach about half the client's
-rate without them (measured 2026-12-01: 164k vs 329k txn/s, one broker, 2 cores); a leaner header set is
-an open issue. A callback on 1-in-N messages only would not see the other N-1 fail.
+made. A callback on 1-in-N messages only would not see the other N-1 fail.
+
+Headers cost more than that: pre-encoded records with the four full headers reach about half the client's
+rate without headers (measured 2026-12-01: 164k vs 329k txn/s, one broker, 2 cores). Two of them are the
+same on every record of a topic (`synfin-seed`, and `synfin-schema`, which repeats the value's own
+fingerprint or schema id), so the `lean` header set sends only `synfin-seq` and `traceparent`, and the run
+states its seed and schemas once, in a run-info record (`producers.producer`).
 
 >>> headers = RecordHeaders(seed=42, schema="transaction")
 >>> headers.schema_value
 b'in.synfinance.Transaction@9bb6d1b158fcfb5e'
 >>> headers.one(7, b"00-...-01")[:2]
 [('synfin-seed', b'42'), ('synfin-seq', b'7')]
+>>> RecordHeaders(seed=42, schema="transaction", header_set="lean").one(7, b"00-...-01")
+[('synfin-seq', b'7'), ('traceparent', b'00-...-01')]
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -40,8 +46,10 @@ from synfinance.common.kafka_logging import CLIENT_LOG, client_logging
 from synfinance.schemas.codec import fingerprint, schema_json
 
 __all__ = [
+    "HEADER_SETS",
     "PRODUCER_DEFAULTS",
     "DeliveryTracker",
+    "HeaderSet",
     "KafkaProducer",
     "RecordHeaders",
     "traceparents",
@@ -72,6 +80,10 @@ _TRANSIENT = {KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._R
 
 SEED_HEADER, SEQ_HEADER, SCHEMA_HEADER, TRACE_HEADER = "synfin-seed", "synfin-seq", "synfin-schema", "traceparent"
 Headers = list[tuple[str, bytes]]
+HeaderSet = Literal["full", "lean"]
+# the header names each set gives every record, in order
+HEADER_SETS: dict[str, tuple[str, ...]] = {"full": (SEED_HEADER, SEQ_HEADER, SCHEMA_HEADER, TRACE_HEADER),
+                                           "lean": (SEQ_HEADER, TRACE_HEADER)}
 
 
 @dataclass(frozen=True)
@@ -81,11 +93,21 @@ class RecordHeaders:
     `synfin-seed` is the seed; `synfin-seq` the record's position, in decimal ASCII (the caller says
     which position: see `producers.producer`); `synfin-schema` the writer schema's full name and
     CRC-64-AVRO fingerprint in hex, in the byte order of the single-object header; `traceparent` a
-    W3C trace context (random: not part of the determinism contract).
+    W3C trace context (random: not part of the determinism contract). `header_set="lean"` sends only
+    `synfin-seq` and `traceparent`.
     """
 
     seed: int
     schema: str
+    header_set: HeaderSet = "full"
+
+    def __post_init__(self) -> None:
+        if self.header_set not in HEADER_SETS:
+            raise ValueError(f"header set {self.header_set!r}: expected full or lean")
+
+    @property
+    def lean(self) -> bool:
+        return self.header_set == "lean"
 
     @cached_property
     def schema_value(self) -> bytes:
@@ -98,6 +120,8 @@ class RecordHeaders:
         return (SEED_HEADER, str(self.seed).encode()), (SCHEMA_HEADER, self.schema_value)
 
     def one(self, position: int, trace: bytes) -> Headers:
+        if self.lean:
+            return [(SEQ_HEADER, b"%d" % position), (TRACE_HEADER, trace)]
         seed, schema = self.constant_pairs
         return [seed, (SEQ_HEADER, b"%d" % position), schema, (TRACE_HEADER, trace)]
 
@@ -225,13 +249,16 @@ class KafkaProducer:
         Never drops one: a full local queue is waited out by polling, then the record is produced again."""
         produce = self._producer.produce
         seed, schema = headers.constant_pairs
+        lean = headers.lean
         sent = 0
         try:
             for value, key, timestamp, position, trace in zip(values, keys, timestamps_ms, positions, traces,
                                                               strict=True):
                 # the header list is made here and dropped right after produce(): lists made in bulk
-                # beforehand survive long enough to keep the cyclic GC busy (~1 µs per record)
-                header = [seed, (SEQ_HEADER, b"%d" % position), schema, (TRACE_HEADER, trace)]
+                # beforehand survive long enough to keep the cyclic GC busy (~1 µs per record). One
+                # branch, not a call to RecordHeaders.one: a Python call costs more than the test.
+                header = ([(SEQ_HEADER, b"%d" % position), (TRACE_HEADER, trace)] if lean
+                          else [seed, (SEQ_HEADER, b"%d" % position), schema, (TRACE_HEADER, trace)])
                 try:
                     produce(topic, value, key, timestamp=timestamp, headers=header)
                 except BufferError:

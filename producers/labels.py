@@ -23,12 +23,12 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from synfinance.common.label_delays import CHARGEBACK_MAX_DAYS, CHARGEBACK_MIN_DAYS, MAX_LABEL_DELAY_US
 from synfinance.common.units import DAY_US, HOUR_US, MINUTE_US
 from synfinance.producers.scenarios.catalogue import SPEC_BY_NAME
 
 FIRST_MEDIAN_US, FIRST_SHAPE = 6 * HOUR_US, 1.5   # log-logistic: a quarter within ~2.9 h, 90% within ~2.6 days
 FIRST_MIN_US, FIRST_MAX_US = 10 * MINUTE_US, 7 * DAY_US
-CHARGEBACK_MIN_DAYS, CHARGEBACK_MAX_DAYS = 30, 90
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class LabelDelays:
     @property
     def max_us(self) -> int:
         """The longest possible delay of any label, revisions included (how long pending features are kept)."""
-        return CHARGEBACK_MAX_DAYS * DAY_US if self.mode == "default" else self.fixed_us
+        return MAX_LABEL_DELAY_US if self.mode == "default" else self.fixed_us
 
     def first(self, u: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
         """First-label delays from uniforms: the same distribution for every class."""

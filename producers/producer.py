@@ -14,6 +14,15 @@ Headers: `synfin-seq` is the record's position in this process's stream: for a t
 in the (shard's) stream, `--from-seq` included; a label carries its transaction's position; customers
 and merchants their ordinal. With `--shard i/N` positions count the shard's own stream.
 
+Header sets (`RunConfig.headers`): `full` gives every record `synfin-seed`, `synfin-seq`, `synfin-schema` and
+`traceparent`; `lean` only `synfin-seq` and `traceparent`, the other two being the same on every record of a
+topic. Either way the run first sends one RunInfo record (`schemas/run_info.avsc`: seed, generator version,
+config, header set, each topic's schema fingerprint and registry id) to the compacted runs topic, keyed by
+the stream id (hashed from seed, config and generator version, not the shard), with the population's
+timestamp; its value depends on nothing else that varies between replays, so a replay, a resumed run or
+another shard sends the same record under the same key. Keys, values and timestamps do not depend on the
+header set.
+
 Resuming (`from_seq=K`) re-sends transactions from position K and exactly the labels an uninterrupted
 run sends after transaction K-1: those of transactions >= K, and those of earlier transactions whose
 label time is after transaction K-1's event time (found by regenerating positions < K, not sending
@@ -30,7 +39,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -38,13 +47,14 @@ import numpy.typing as npt
 from synfinance.common.settings import TopicNames
 from synfinance.producers.chunks import Chunk, ChunkPlan, prepared_chunks
 from synfinance.producers.events import EventColumns
-from synfinance.producers.kafka import DeliveryTracker, RecordHeaders, traceparents
+from synfinance.producers.kafka import HEADER_SETS, DeliveryTracker, HeaderSet, RecordHeaders, traceparents
 from synfinance.producers.pacing import Columns, LabelSchedule, Pacer
 from synfinance.producers.prefetch import ProcessPrefetch, ThreadPrefetch
 from synfinance.producers.rates import Poisson, Profile
 from synfinance.producers.records import RecordEncoder
+from synfinance.producers.seeding import GENERATOR_VERSION
 from synfinance.producers.stream import StreamConfig, TransactionStream, World
-from synfinance.schemas.codec import Codec
+from synfinance.schemas.codec import Codec, fingerprint, schema_json
 
 LABEL_SEND_BATCH = 10_000
 FLUSH_TIMEOUT_S = 330.0  # librdkafka fails a message after message.timeout.ms (300 s): flush outlasts it
@@ -86,6 +96,21 @@ class RunConfig:
     generator: Literal["thread", "process"] = "thread"
     # the framing of every value: single-object by default, Confluent with a registry's ids
     codec: Codec = field(default_factory=Codec)
+    headers: HeaderSet = "full"  # which headers every record carries (see the module docstring)
+
+
+def run_info(config: RunConfig) -> dict[str, Any]:
+    """The RunInfo record (`schemas/run_info.avsc`) of a run: the same for every replay, shard and resume."""
+    stream, topics = config.stream, config.topics
+    written = ((topics.customers, "customer"), (topics.merchants, "merchant"),
+               (topics.transactions, "transaction"), (topics.labels, "label"))
+    return {"stream_id": stream.stream_id, "seed": stream.seed, "generator_version": GENERATOR_VERSION,
+            "customers": stream.customers, "merchants": stream.merchants, "start": stream.start,
+            "fraud_rate": stream.fraud_rate, "anomaly_rate": stream.anomaly_rate, "label_delay": stream.label_delay,
+            "time_mode": config.time_mode, "header_set": config.headers, "headers": list(HEADER_SETS[config.headers]),
+            "topics": [{"topic": topic, "schema": f"{schema_json(name)['namespace']}.{schema_json(name)['name']}",
+                        "fingerprint": fingerprint(name).hex(), "schema_id": config.codec.confluent_id(name)}
+                       for topic, name in written]}
 
 
 @dataclass(frozen=True)
@@ -139,7 +164,8 @@ class ProduceRun:
         self.encoder = RecordEncoder(world, self.codec.prefix("transaction"), self.codec.prefix("label"))
         self.keys = np.array([cid.encode() for cid in world.customers.ids], dtype=np.bytes_)
         seed = config.stream.seed
-        self.headers = {name: RecordHeaders(seed, name) for name in ("transaction", "label", "customer", "merchant")}
+        self.headers = {name: RecordHeaders(seed, name, config.headers)
+                        for name in ("transaction", "label", "customer", "merchant", "run_info")}
         self._trace_rng = np.random.default_rng()  # traceparent is random by design (not in the contract)
         self._start = clock()
         self._stream_start: float | None = None  # when the first transaction could go
@@ -156,9 +182,9 @@ class ProduceRun:
         self._start, self._stream_start = self.clock(), None
         self._next_tick = self._start + self.stats_interval_s
         try:
+            self._publish_run_info()
             if self.config.publish_population:
                 self._publish_population()
-            self._stream_start = self.clock()  # --duration counts streaming time, not the population
             self._transactions()
         except Stopped:
             pass
@@ -167,6 +193,13 @@ class ProduceRun:
             self._send_labels(self.schedule.drain())
         self.sink.flush(FLUSH_TIMEOUT_S, tick=self._tick)
         return self.snapshot(done=True)
+
+    def _publish_run_info(self) -> None:
+        # timestamped like the population, and flushed with it before the first transaction
+        at_ms = (self.wall_us() if self.live else self.config.stream.start_us) // 1000
+        value = self.codec.encode("run_info", run_info(self.config))
+        self.sink.send(self.config.topics.runs, [value], [self.config.stream.stream_id.encode()], [at_ms],
+                       self.headers["run_info"], [0], traceparents(self._trace_rng, 1).tolist())
 
     def _publish_population(self) -> None:
         world, shard = self.stream.world, self.config.stream.shard
@@ -193,6 +226,8 @@ class ProduceRun:
                     else ThreadPrefetch(prepared_chunks(plan)))
         with prefetch as chunks:
             for chunk in chunks.items(wait=self._wait_for_chunk):
+                if self._stream_start is None:  # --duration counts streaming time, from the first chunk: not
+                    self._stream_start = self.clock()  # the population nor the generator's start-up
                 if chunk.resumed is not None:
                     self.schedule.add(**chunk.resumed)
                     self.schedule.due(chunk.resumed_at)  # sent by the killed run before it got this far: drop

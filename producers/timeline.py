@@ -60,6 +60,16 @@ def ist_hour(times_us: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     return ((times_us + IST_OFFSET_US) // HOUR_US) % 24
 
 
+def customer_pairs(occupation: npt.NDArray[np.int64], region: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Each customer's (occupation, region) pair as one index, the row of the curves it follows."""
+    return occupation * len(REGIONS) + region
+
+
+def daily_rates(monthly_rate: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Mean transactions a day from mean transactions a month."""
+    return monthly_rate / DAYS_PER_MONTH
+
+
 @dataclass(frozen=True)
 class BlockCurves:
     """Arrival curves of one block for every (occupation, region) pair."""
@@ -86,6 +96,12 @@ class BlockCurves:
         groups = np.arange(len(OCCUPATIONS) * len(REGIONS), dtype=np.float64)
         flat = (cumulative.reshape(len(groups), hours) + groups[:, None]).ravel()
         return cls(block_start, hours, totals, flat)
+
+    def expected(self, daily_rate: npt.NDArray[np.float64], group: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        """Expected transactions in this block of customers with these mean daily rates (`daily_rate`) and
+        pairs (`group`): the one formula the arrivals draw from and the scenario engine sizes fraud by."""
+        occupations, regions = divmod(group, len(REGIONS))
+        return daily_rate * self.day_equivalents[occupations, regions]
 
     def arrival_times(self, group: npt.NDArray[np.int64], u_hour: npt.NDArray[np.float64],
                       u_offset: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:

@@ -35,6 +35,7 @@ EVENTS = {"cleanup.policy": "delete", "retention.ms": "-1"}
 DEAD_LETTERS = {"cleanup.policy": "delete", "retention.ms": "-1"}
 
 CONNECT_TIMEOUT_S = 15.0
+RUNS_PARTITIONS = 1
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class TopicSpec:
 
 
 def spec_for_settings(settings: Settings) -> list[TopicSpec]:
-    """The seven topics of SPEC §2, in its order, named and sized by the settings."""
+    """The seven topics of SPEC §2, in its order, then the run-info topic, named and sized by the settings."""
     names = settings.topics
 
     def spec(name: str, config: dict[str, str]) -> TopicSpec:
@@ -69,6 +70,9 @@ def spec_for_settings(settings: Settings) -> list[TopicSpec]:
         spec(names.scored, EVENTS),
         spec(names.alerts, EVENTS),
         spec(names.dlq, DEAD_LETTERS),
+        # one record per stream id (a replay replaces its own): a handful of records, in one partition whatever
+        # SYNFIN_PARTITIONS says, so runs with other partition counts can share the default runs topic
+        TopicSpec(names.runs, RUNS_PARTITIONS, settings.replication_factor, {**COMMON_CONFIG, **COMPACTED}),
     ]
 
 

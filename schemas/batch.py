@@ -26,6 +26,7 @@ import numpy as np
 
 from synfinance.schemas.codec import load_raw_schema, single_object_prefix
 from synfinance.schemas.fields import PRIMITIVE_KINDS, FieldKind, leaf_fields, nullable, resolver
+from synfinance.schemas.varints import varints, zigzag_varint
 
 __all__ = ["BatchEncoder", "Column", "FixedStrings", "Vocab"]
 
@@ -129,70 +130,10 @@ class _VocabPart:
     codes: np.ndarray
 
 
-_VARINT_LIMITS = np.array([1 << (7 * k) for k in range(1, 10)], dtype=np.uint64)
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 # Consecutive Vocab fields whose combined vocabulary has at most this many entries are encoded as one
 # field (e.g. channel x entry_mode x transaction_type): each field costs a scatter over the whole batch.
 _JOINT_VOCAB_LIMIT = 4096
-
-
-def zigzag_varint(value: int) -> bytes:
-    """Avro's encoding of an int/long: zigzag, then little-endian base-128 varint."""
-    z = ((value << 1) ^ (value >> 63)) & 0xFFFF_FFFF_FFFF_FFFF
-    out = bytearray()
-    while z > 0x7F:
-        out.append((z & 0x7F) | 0x80)
-        z >>= 7
-    out.append(z)
-    return bytes(out)
-
-
-def _varints(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Vectorised zigzag varints: an (n, w) uint8 matrix, left-aligned, and the per-row lengths."""
-    v = np.ascontiguousarray(values, dtype=np.int64)
-    zz = (v.view(np.uint64) << np.uint64(1)) ^ (v >> np.int64(63)).view(np.uint64)
-    top = int(zz.max()) if len(zz) else 0
-    if len(zz) and top < 1 << 56 and _HAS_BITWISE_COUNT:
-        return _short_varints(zz, max(1, -(-top.bit_length() // 7)))
-    lens = np.searchsorted(_VARINT_LIMITS, zz, side="right") + 1
-    width = int(lens.max())
-    groups = zz[:, None] >> np.arange(0, 7 * width, 7, dtype=np.uint64)
-    matrix = groups.astype(np.uint8)  # the cast keeps the low byte
-    matrix &= 0x7F
-    matrix |= (groups > 0x7F).view(np.uint8) << 7  # continuation bit while higher groups remain
-    return matrix, lens
-
-
-_HAS_BITWISE_COUNT = hasattr(np, "bitwise_count")  # numpy >= 2.0
-_U = np.uint64
-
-
-def _short_varints(zz: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """`_varints` of zigzagged values below 2**56 (at most 8 groups of 7 bits, e.g. timestamps in µs), with
-    ~15 whole-array operations on one uint64 per value instead of an (n, width) uint64 matrix: each group is
-    moved to its own byte of a little-endian word, which then is the varint, continuation bits added."""
-    n = len(zz)
-    if width == 1:  # below 128: the value is its own byte
-        return zz.astype(np.uint8).reshape(n, 1), np.ones(n, dtype=np.int64)
-    # bits 7j..7j+6 to byte j by halvings: 28-bit halves to 32-bit ones, 14-bit quarters to 16, 7 bits to 8
-    # (a step is a no-op when no value has bits above its lower part)
-    word = zz
-    if width > 4:
-        word = (word & _U(0x0FFF_FFFF)) | ((word & _U(0x0FFF_FFFF << 28)) << _U(4))
-    if width > 2:
-        word = (word & _U(0x0000_3FFF_0000_3FFF)) | ((word & _U(0x0FFF_C000_0FFF_C000)) << _U(2))
-    word = (word & _U(0x007F_007F_007F_007F)) | ((word & _U(0x3F80_3F80_3F80_3F80)) << _U(1))
-    # the high bit of each byte set iff that group (<= 0x7F, so no carry) is nonzero, then OR-ed into every
-    # lower byte: set bits = bytes up to the highest nonzero group (the length), and shifted down one byte,
-    # exactly the continuation bits
-    flags = (word + _U(0x7F7F_7F7F_7F7F_7F7F)) & _U(0x8080_8080_8080_8080)
-    for shift, above in ((8, 1), (16, 2), (32, 4)):
-        if width > above:
-            flags |= flags >> _U(shift)
-    lens = np.maximum(np.bitwise_count(flags), 1).astype(np.int64)
-    word |= flags >> _U(8)
-    matrix = word.astype("<u8", copy=False).view(np.uint8).reshape(n, 8)[:, :width]
-    return np.ascontiguousarray(matrix), lens
 
 
 def _as_items(matrix: np.ndarray) -> np.ndarray:
@@ -233,6 +174,7 @@ class BatchEncoder:
     ...     "anomaly_type": Vocab(np.array([0, 0]), [None]),
     ...     "severity": np.zeros(2),
     ...     "label_time": np.array([1_700_000_600_000_000, 1_700_000_600_500_000]),
+    ...     "revision": np.zeros(2, dtype=np.int32),
     ... }
     >>> records = BatchEncoder("label").encode(columns, 2)
     >>> decode(records[1])["fraud_type"], decode(records[1])["event_time"]
@@ -456,7 +398,7 @@ def _integer_block(where: str, field: _Field, column: np.ndarray) -> _Block:
         low, high = int(column.min()), int(column.max())
         if low < _INT32_MIN or high > _INT32_MAX:
             raise ValueError(f"{where}: value outside the Avro int range")
-    matrix, lens = _varints(column)
+    matrix, lens = varints(column)
     return _Block(_as_items(matrix), matrix.shape[1], lens)
 
 

@@ -18,7 +18,7 @@ and other unions raise ``TypeError`` at construction (such schemas use the codec
 >>> from synfinance.schemas.codec import encode
 >>> label = {"transaction_id": "T1", "customer_id": "C1", "event_time": 5, "is_fraud": True,
 ...          "fraud_type": "card_testing", "scenario_id": None, "is_anomaly": False,
-...          "anomaly_type": None, "severity": 0.0, "label_time": 9}
+...          "anomaly_type": None, "severity": 0.0, "label_time": 9, "revision": 0}
 >>> batch = BatchDecoder("label").decode([encode("label", label), b"garbage"])
 >>> batch.ok.tolist(), batch.records([0]) == [label]
 ([True, False], True)

@@ -37,7 +37,7 @@ from synfinance.producers.seeding import (
     rng_from_words,
     seed_words,
 )
-from synfinance.producers.timeline import BLOCK_DAYS, BLOCK_US, BlockCurves
+from synfinance.producers.timeline import BLOCK_DAYS, BLOCK_US, BlockCurves, customer_pairs, daily_rates
 
 # Legitimate transactions in a trip's transit are dropped (~3.2% measured over 6 blocks of seed 42):
 # scheduling against the expected count before the drop would overshoot the fraud rate by that much.
@@ -82,13 +82,12 @@ class FraudEngine:
         self.fraud_words = seed_words(seed, Kind.CUSTOMER, members, Purpose.FRAUD)
         self.ring_rngs = entity_rngs(seed, Kind.RING, range(len(actors.rings)), Purpose.FRAUD)
         self.pending = EventColumns.empty()
-        self.daily_rate_all = customers.monthly_rate / 30.4375
-        self.group_all = customers.occupation * 6 + customers.region
+        self.daily_rate_all = daily_rates(customers.monthly_rate)
+        self.group_all = customer_pairs(customers.occupation, customers.region)
 
     def expected_legit(self, curves: BlockCurves) -> float:
         """Expected legitimate transactions of the whole population in the block."""
-        occupations, regions = divmod(self.group_all, 6)
-        return float(np.sum(self.daily_rate_all * curves.day_equivalents[occupations, regions])) * TRANSIT_SURVIVAL
+        return float(np.sum(curves.expected(self.daily_rate_all, self.group_all))) * TRANSIT_SURVIVAL
 
     def block(self, b: int, curves: BlockCurves, heads: npt.NDArray[np.float64], legit: EventColumns) -> EventColumns:
         """This block's fraudulent rows (including those planned earlier that fall in it)."""

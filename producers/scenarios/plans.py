@@ -87,8 +87,11 @@ class Plan:
         return any(self.merchants.category[self.pools.pick_one(code, city, online, 0.0)] == code
                    for online in (False, True))
 
-    def category_of(self, merchant: int) -> str:
-        return CATEGORY_NAMES[int(self.merchants.category[merchant])]
+    def shop(self, category: str, city: int, online: bool, strict: bool = True) -> tuple[int, str]:
+        """`merchant(...)` and the category of the shop it found (a small world may lack the one asked for:
+        the fraud is then priced as what that shop sells)."""
+        merchant = self.merchant(category, city, online, strict)
+        return merchant, CATEGORY_NAMES[int(self.merchants.category[merchant])]
 
     def far_city(self, than: int, at_least_km: float = 1_000.0) -> int:
         """A city at least `at_least_km` away that has shops (fraud happens where merchants are)."""
@@ -246,8 +249,7 @@ def stolen_card(p: Plan) -> None:
         else:
             shops = [c for c in ("jewellery", "electronics", "cash_like") if p.has_merchant(c, city)]
             category = str(choose(p.rng, shops or ["jewellery", "electronics", "cash_like"]))
-            merchant = p.merchant(category, city, False)
-            category = p.category_of(merchant)
+            merchant, category = p.shop(category, city, False)
             p.emit("stolen_card", time_us=t, ttype=ev.PURCHASE, mode=mode, amount_inr=p.price(category, city, 1.2, 3.0),
                    city=city, merchant=merchant, online=bool(p.merchants.is_online[merchant]),
                    entry=ev.CNP if p.merchants.is_online[merchant] else ev.CHIP,
@@ -261,8 +263,7 @@ def bust_out(p: Plan) -> None:
         t += int(p.rng.uniform(1, 8) * HOUR)
         category = str(choose(p.rng, ["electronics", "jewellery", "travel", "fashion"]))
         online = bool(p.rng.random() < 0.5)
-        merchant = p.merchant(category, p.home, online)
-        category = p.category_of(merchant)
+        merchant, category = p.shop(category, p.home, online)
         online = bool(p.merchants.is_online[merchant])
         p.emit("bust_out", time_us=t, ttype=ev.PURCHASE, mode=ev.CREDIT_CARD,
                amount_inr=p.price(category, p.home, 2.0, 5.0), city=p.home, merchant=merchant, online=online,
@@ -276,8 +277,7 @@ def synthetic_identity(p: Plan) -> None:
     for _ in range(int(p.rng.integers(4, 8))):
         t += int(p.rng.uniform(1, 4) * DAY)
         category = str(choose(p.rng, ["ecommerce", "fashion", "electronics", "groceries"]))
-        merchant = p.merchant(category, p.home, category != "groceries")
-        category = p.category_of(merchant)
+        merchant, category = p.shop(category, p.home, category != "groceries")
         online = bool(p.merchants.is_online[merchant])
         p.emit("synthetic_identity", time_us=t, ttype=ev.PURCHASE, mode=ev.CREDIT_CARD,
                amount_inr=p.price(category, p.home, 0.8 * growth, 1.2 * growth), city=p.home, merchant=merchant,
@@ -286,8 +286,7 @@ def synthetic_identity(p: Plan) -> None:
     for _ in range(int(p.rng.integers(2, 4))):
         t += int(p.rng.uniform(0.5, 6) * HOUR)
         category = str(choose(p.rng, ["electronics", "jewellery", "travel"]))
-        merchant = p.merchant(category, p.home, True)
-        category = p.category_of(merchant)  # a world with no such shop online: priced as the shop it found
+        merchant, category = p.shop(category, p.home, True)
         p.emit("synthetic_identity", time_us=t, ttype=ev.PURCHASE, mode=ev.CREDIT_CARD,
                amount_inr=p.price(category, p.home, 3.0, 8.0), city=p.home, merchant=merchant,
                online=bool(p.merchants.is_online[merchant]), device=p.rows.own_device(p.victim, t))
@@ -296,8 +295,7 @@ def synthetic_identity(p: Plan) -> None:
 def friendly_fraud(p: Plan) -> None:
     """An ordinary online purchase, as the customer would make it, disputed weeks later: almost no signal."""
     category = p.category()
-    merchant = p.merchant(category, p.home, True)
-    category = p.category_of(merchant)
+    merchant, category = p.shop(category, p.home, True)
     online = bool(p.merchants.is_online[merchant])
     p.emit("friendly_fraud", time_us=p.start_us, ttype=ev.PURCHASE, mode=p.online_mode() if online else
            int(p.customers.pick_mode(np.array([p.victim]), np.array([False]), p.rng.random(1))[0]),
@@ -311,8 +309,7 @@ def refund_abuse(p: Plan) -> None:
     for _ in range(int(p.rng.integers(2, 5))):
         t += int(p.rng.uniform(4, 48) * HOUR)
         category = str(choose(p.rng, ["ecommerce", "fashion"]))
-        merchant = p.merchant(category, p.home, True)
-        category = p.category_of(merchant)
+        merchant, category = p.shop(category, p.home, True)
         purchase = {"mode": mode, "amount_inr": p.price(category, p.home, 1.0, 2.5), "city": p.home, "online": True,
                     "merchant": merchant}
         p.rows.add(customer=p.victim, time_us=t, ttype=ev.PURCHASE, device=p.rows.own_device(p.victim, t), u=p.u3(),
@@ -325,8 +322,7 @@ def refund_abuse(p: Plan) -> None:
 def qr_code_swap(p: Plan) -> None:
     """A QR payment at a shop whose payee VPA is not the shop's."""
     category = str(choose(p.rng, ["groceries", "food_dining", "fuel", "healthcare"]))
-    merchant = p.merchant(category, p.home, False, strict=False)  # a shop with a QR code, of any kind if need be
-    category = p.category_of(merchant)
+    merchant, category = p.shop(category, p.home, False, strict=False)  # a shop with a QR code, of any kind if need be
     if p.merchants.is_online[merchant]:
         return  # no shop in the victim's city: nothing to swap
     # mostly a fraudster's shop account (a QR code to look at like any shop's), else a personal account
@@ -373,8 +369,7 @@ def velocity_burst(p: Plan) -> None:
     modes = [m for m in (ev.UPI, ev.DEBIT_CARD, ev.CREDIT_CARD, ev.WALLET) if holds[m]]
     mode, t = int(choose(p.rng, modes)), p.start_us
     category = str(choose(p.rng, ["digital_goods", "telecom", "entertainment"]))
-    merchant = p.merchant(category, p.home, True)
-    category = p.category_of(merchant)
+    merchant, category = p.shop(category, p.home, True)
     n = int(p.rng.integers(3, 9))
     for _ in range(n):
         t += int(p.rng.uniform(10, 120) * SECOND)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from synfinance.common.label_delays import CHARGEBACK_MIN_DAYS
 from synfinance.common.units import DAY_US
 from synfinance.producers.prices import (
     ATM_MAX_PAISE,
@@ -40,7 +41,6 @@ from synfinance.producers.world.geography import CITIES, REGIONS
 
 Mask = npt.NDArray[np.bool_]
 CITY_RADIUS_DEG = 0.25  # a transaction happens at a shop or a home of its city (both within ~10 km)
-CHARGEBACK_MIN_DAYS = 30
 _NETWORK = {name.upper(): name for name in PAN_LENGTH}
 _MCC = {c.name: c.mcc for c in CATEGORIES} | {ATM_CATEGORY: ATM_MCC}
 _CITY = {c.name: c for c in CITIES}

@@ -30,7 +30,7 @@ from synfinance.common.errors import UsageError
 from synfinance.common.registry import SchemaRegistry
 from synfinance.common.settings import Settings, load_settings
 from synfinance.console import make_console
-from synfinance.producers.kafka import KafkaProducer
+from synfinance.producers.kafka import HEADER_SETS, KafkaProducer
 from synfinance.producers.producer import ProduceRun, RunConfig, Snapshot
 from synfinance.producers.rates import build_profile
 from synfinance.producers.stream import (
@@ -149,7 +149,8 @@ def _prepare_topics(settings: Settings, producer: KafkaProducer, create: bool, t
         return
     producer.check_broker(timeout)
     names = settings.topics
-    missing = sorted({names.customers, names.merchants, names.transactions, names.labels} - producer.topics())
+    missing = sorted({names.customers, names.merchants, names.transactions, names.labels, names.runs}
+                     - producer.topics())
     _check(not missing, f"topic {missing[0] if missing else ''} does not exist; run `synfinance topics create` "
                         "or drop --no-create-topics")
 
@@ -173,7 +174,7 @@ def _codec(settings: Settings) -> Codec:
     if not settings.schema_registry_url:
         return Codec()
     written = {topic: name for topic, name in settings.topics.value_schemas().items()
-               if name in ("customer", "merchant", "transaction", "label")}
+               if name in ("customer", "merchant", "transaction", "label", "run_info")}
     return writer_codec(SchemaRegistry(settings.schema_registry_url), written)
 
 
@@ -222,6 +223,10 @@ def produce(
     generator: str = typer.Option("process", "--generator",
                                   help="Where the stream is generated and encoded: process (a child process, "
                                        "so sending has a core of its own) or thread (all in this process)."),
+    headers: str = typer.Option("full", "--headers",
+                                help="Record headers: full (synfin-seed, synfin-seq, synfin-schema, traceparent) or "
+                                     "lean (synfin-seq, traceparent: faster; the seed and schemas are in the run's "
+                                     "record on the runs topic). Keys, values and timestamps are the same."),
 ) -> int:
     """Publish customers and merchants, then transactions at the chosen rate and labels at their label time.
 
@@ -245,6 +250,8 @@ def produce(
     _check(metrics_port is None or 0 < metrics_port < 65536, f"--metrics-port {metrics_port}: expected 1-65535")
     _check(connect_timeout > 0, "--connect-timeout must be > 0")
     _check(generator in ("process", "thread"), f"--generator {generator!r}: expected process or thread")
+    _check(headers in HEADER_SETS, f"--headers {headers!r}: expected full or lean")
+    _check(seed < 2**63, f"--seed must be < 2**63 (got {seed}): the run's record holds it as an Avro long")
     if rate is None and not profile_params and profile.strip().lower() in ("constant", "poisson"):
         rate = DEFAULT_RATE
     chosen = build_profile(profile, rate, profile_params)
@@ -285,7 +292,8 @@ def produce(
             events = TransactionStream(stream_config, world).shard_share(events)
         config = RunConfig(stream=stream_config, profile=chosen, topics=settings.topics, events=events,
                            duration_s=duration, time_mode=time_mode,  # type: ignore[arg-type]
-                           from_seq=from_seq, generator=generator, codec=codec)  # type: ignore[arg-type]
+                           from_seq=from_seq, generator=generator, codec=codec,  # type: ignore[arg-type]
+                           headers=headers)  # type: ignore[arg-type]
         run = ProduceRun(config, producer, world=world, on_stats=on_stats)
         with _stop_on_signals(run):
             try:

@@ -1,9 +1,10 @@
-"""`synfinance stack up|down|status|env|fetch|kafka-tool` — the embedded local Kafka + PostgreSQL (+ schema
+"""`synfinance stack up|down|reset|status|env|fetch|kafka-tool` — the embedded local Kafka + PostgreSQL (+ schema
 registry)."""
 
 from __future__ import annotations
 
 import os
+import sys
 
 import typer
 
@@ -11,7 +12,6 @@ from synfinance.common.errors import UsageError
 from synfinance.console import make_console
 from synfinance.stack import kafka, kafka_tools, registry
 from synfinance.stack.launcher import LocalStack
-from synfinance.stack.processes import pid_alive
 
 app = typer.Typer(help="Start, stop and inspect the local Kafka broker and PostgreSQL server.",
                   epilog='Example: synfinance stack up && eval "$(synfinance stack env)"', no_args_is_help=True)
@@ -27,12 +27,14 @@ def up(with_registry: bool = typer.Option(False, "--registry",
        brokers: int | None = typer.Option(
            None, "--brokers", help="Kafka nodes: 1 (the default), or a KRaft cluster of up to 5 on loopback "
                                    "(topics replicated 3 times, min.insync.replicas 2).")) -> None:
-    """Start Kafka and PostgreSQL (no-op for what already runs) and print how to connect.
+    """Start Kafka and PostgreSQL (no-op for what already runs; what died restarts on its ports with its
+    data) and print how to connect.
 
     Example: synfinance stack up --registry && eval "$(synfinance stack env)"
     """
     stack = LocalStack()
-    state = stack.up(with_registry=with_registry, kafka_version=kafka_version, brokers=brokers)
+    state = stack.up(with_registry=with_registry, kafka_version=kafka_version, brokers=brokers,
+                     report=console.print)
     bootstrap = ",".join(b.bootstrap for b in state.brokers)
     console.print(f"kafka     {f'{bootstrap} (Kafka {state.kafka.version})' if state.kafka else '-'}")
     console.print(f"postgres  {state.postgres.url if state.postgres else '-'}")
@@ -43,8 +45,9 @@ def up(with_registry: bool = typer.Option(False, "--registry",
 
 
 @app.command()
-def down(keep: bool = typer.Option(False, "--keep", help="Keep the data directories.")) -> None:
-    """Stop exactly the processes `up` started and remove their data (unless --keep).
+def down(keep: bool = typer.Option(False, "--keep", help="Keep the data: `up` restarts it in place.")) -> None:
+    """Stop exactly the processes `up` started and remove their data (unless --keep: then `up` restarts them
+    on their ports with their data).
 
     Example: synfinance stack down --keep
     """
@@ -52,6 +55,24 @@ def down(keep: bool = typer.Option(False, "--keep", help="Keep the data director
     stopped = [name for name, proc in (("kafka", state.kafka), ("postgres", state.postgres),
                                        ("registry", state.registry)) if proc]
     console.print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+
+
+@app.command()
+def reset(yes: bool = typer.Option(False, "--yes", help="Confirm deleting every topic and row.")) -> None:
+    """Stop the stack and delete all its data, including data `up` refuses to start over; `up` then
+    starts an empty stack. Asks for confirmation on a terminal; elsewhere needs --yes.
+
+    Example: synfinance stack reset --yes && synfinance stack up
+    """
+    stack = LocalStack()
+    what = f"`stack reset` deletes every topic and row of the stack in {stack.state_dir}"
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(f"{what}: add --yes to confirm")
+        if not typer.confirm(f"{what}. Go on?"):
+            raise UsageError("reset cancelled: nothing deleted", exit_code=1)
+    stack.reset()
+    console.print(f"reset: deleted the data of the stack in {stack.state_dir}")
 
 
 @app.command()
@@ -106,7 +127,7 @@ def kafka_tool(name: str = typer.Argument(..., help=f"One of: {', '.join(kafka_t
         if running is None:
             raise UsageError("no local stack is up: start one with `synfinance stack up` "
                              "(or give the tool --bootstrap-server)", exit_code=1)
-        if not pid_alive(running.pid):  # else the tool would retry a dead address until its timeout
+        if not kafka.running(running):  # else the tool would retry a dead address until its timeout
             raise UsageError("the local stack's Kafka is not running: `synfinance stack up` restarts it",
                              exit_code=1)
     version = running.version if running else kafka.selected_version()

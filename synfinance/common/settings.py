@@ -29,11 +29,15 @@ class TopicNames(BaseModel):
     scored: str = "synfin.scored.v1"
     alerts: str = "synfin.alerts.v1"
     dlq: str = "synfin.dlq.v1"
+    # compacted, one RunInfo per stream id: a run's seed, header set and schema fingerprints (`--headers lean`
+    # records carry neither the seed nor the schema, so consumers find them here)
+    runs: str = "synfin.runs.v1"
 
     def value_schemas(self) -> dict[str, str]:
         """Topic -> the Avro schema (`schemas/<name>.avsc`) of its values, for every topic with one."""
         return {self.customers: "customer", self.merchants: "merchant", self.transactions: "transaction",
-                self.labels: "label", self.scored: "scored_transaction", self.alerts: "alert"}
+                self.labels: "label", self.scored: "scored_transaction", self.alerts: "alert",
+                self.runs: "run_info"}
 
     @field_validator("*")
     @classmethod

@@ -24,7 +24,7 @@ from string import Template
 
 from synfinance.common.errors import UsageError
 from synfinance.stack.paths import INFRA_DIR, cache_dir
-from synfinance.stack.processes import free_port, pid_alive, port_open, stop_pid, tail
+from synfinance.stack.processes import free_port, port_open, runs, stop_pid, tail
 
 KAFKA_DIR = INFRA_DIR / "kafka"
 POM = KAFKA_DIR / "pom.xml"  # Kafka 4.x; its <kafka.version> is the default version
@@ -150,6 +150,16 @@ class KafkaProcess:
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def config(self) -> str:
+        """The node's server.properties, which its command line names."""
+        return str(Path(self.data_dir).parent / "server.properties")
+
+
+def running(broker: KafkaProcess) -> bool:
+    """The node's process runs (its pid, with its own config: not a process that reused the pid)."""
+    return runs(broker.pid, broker.config)
+
 
 def _cluster_id() -> str:
     """16 random bytes as URL-safe base64 without padding (22 chars), as KRaft expects. Like Kafka's
@@ -172,18 +182,20 @@ def node_homes(home: Path, nodes: int) -> list[Path]:
 
 
 def start_cluster(home: Path, version: str, nodes: int, timeout: float = 120.0,
-                  ports: list[tuple[int, int]] | None = None) -> list[KafkaProcess]:
+                  ports: list[tuple[int, int]] | None = None, only: set[int] | None = None) -> list[KafkaProcess]:
     """Format storage (unless formatted: a restart keeps every topic) and start `nodes` Kafka `version`
     nodes, each broker and controller of one KRaft quorum, under `home` on free ports, or on `ports`
     ((broker, controller) per node) when they restart; returns once every broker is registered. A cluster
-    replicates every topic three times (two-node clusters twice) and needs two replicas for a write."""
+    replicates every topic three times (two-node clusters twice) and needs two replicas for a write.
+    `only` (node ids; with `ports`) restarts just those nodes of a running cluster, and returns just them."""
     java = require_tool("java", "install Java 17 (Debian: apt-get install openjdk-17-jre-headless)")
     libs = ensure_jars(version)
+    starting = set(range(1, nodes + 1)) if only is None else only
     if ports is not None:
-        taken = [p for pair in ports for p in pair if port_open(p)]
+        taken = [p for i, pair in enumerate(ports, start=1) if i in starting for p in pair if port_open(p)]
         if taken:
             raise UsageError(f"cannot restart Kafka on its port {taken[0]}: something else listens there now "
-                             "(`synfinance stack down` then `up` starts it afresh, without its data)")
+                             "(stop it, or `synfinance stack reset --yes` deletes the stack's data)")
     else:
         chosen: list[int] = []
         while len(chosen) < 2 * nodes:
@@ -199,6 +211,8 @@ def start_cluster(home: Path, version: str, nodes: int, timeout: float = 120.0,
     brokers, processes = [], []
     for node_id, (node_home, (port, controller_port)) in enumerate(zip(node_homes(home, nodes), ports,
                                                                           strict=True), start=1):
+        if node_id not in starting:
+            continue
         data_dir, log_dir = node_home / "data", node_home / "logs"
         data_dir.mkdir(parents=True, exist_ok=True)
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -261,5 +275,5 @@ _PROBE_LOGGER.propagate = False
 
 def stop_kafka(broker: KafkaProcess) -> None:
     """Controlled shutdown (SIGTERM), then SIGKILL if it hangs."""
-    if pid_alive(broker.pid):
+    if running(broker):
         stop_pid(broker.pid, grace=30.0)

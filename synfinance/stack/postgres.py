@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from synfinance.common.errors import UsageError
-from synfinance.stack.processes import free_port, pid_alive, stop_pid, tail, wait_for
+from synfinance.stack.processes import free_port, runs, stop_pid, tail, wait_for
 
 DB_USER = "synfin"
 DB_NAME = "synfin"
@@ -93,6 +93,11 @@ class PostgresProcess:
     @property
     def url(self) -> str:
         return f"postgresql://{DB_USER}@127.0.0.1:{self.port}/{DB_NAME}"
+
+
+def running(server: PostgresProcess) -> bool:
+    """The postmaster runs (its pid, serving its own data directory: not a process that reused the pid)."""
+    return runs(server.pid, str(Path(server.home) / "data"))
 
 
 def _prepare_home(home: Path) -> None:
@@ -168,7 +173,7 @@ def postgres_answers(port: int, dbname: str = DB_NAME) -> bool:
 
 def stop_postgres(server: PostgresProcess, remove: bool = True) -> None:
     """Fast shutdown of exactly the postmaster we started (SIGINT), then remove its files."""
-    if pid_alive(server.pid):
+    if running(server):
         stop_pid(server.pid, sig=signal.SIGINT, grace=30.0)
     if remove:
         shutil.rmtree(server.home, ignore_errors=True)

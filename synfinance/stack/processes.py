@@ -41,6 +41,20 @@ def pid_alive(pid: int | None) -> bool:
     return True
 
 
+def runs(pid: int | None, marker: str) -> bool:
+    """True if `pid` is alive and its command line contains `marker` (its config or data path): the process
+    we started, not another that took over its pid after it died (a reboot reuses pids)."""
+    if not pid_alive(pid):
+        return False
+    if not Path("/proc/self").exists():
+        return True  # no /proc (not Linux): a live pid is trusted
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return False  # exited meanwhile
+    return marker in cmdline
+
+
 def stop_pid(pid: int | None, sig: signal.Signals = signal.SIGTERM, grace: float = 30.0) -> None:
     """Send `sig`, wait up to `grace` seconds, then SIGKILL. Reaps the child if it is ours."""
     if not pid_alive(pid):

@@ -23,7 +23,7 @@ from pathlib import Path
 from synfinance.common.errors import UsageError
 from synfinance.stack.kafka import require_tool
 from synfinance.stack.paths import cache_dir
-from synfinance.stack.processes import free_port, pid_alive, port_open, stop_pid, tail
+from synfinance.stack.processes import free_port, port_open, runs, stop_pid, tail
 
 APICURIO_VERSION = "2.6.13.Final"  # the newest 2.x: 3.x needs Java 21
 _ARTIFACT = f"io.apicurio:apicurio-registry-app:{APICURIO_VERSION}:tar.gz:all"
@@ -42,6 +42,11 @@ class RegistryProcess:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}{CONFLUENT_API}"
+
+
+def running(registry: RegistryProcess) -> bool:
+    """The registry's process runs (its pid, on its own port: not a process that reused the pid)."""
+    return runs(registry.pid, f"-Dquarkus.http.port={registry.port}")
 
 
 def registry_dir() -> Path:
@@ -125,5 +130,5 @@ def start_registry(home: Path, port: int | None = None, timeout: float = 120.0) 
 
 
 def stop_registry(registry: RegistryProcess) -> None:
-    if pid_alive(registry.pid):
+    if running(registry):
         stop_pid(registry.pid, grace=15.0)

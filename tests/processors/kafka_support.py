@@ -28,7 +28,7 @@ def create_topics(bootstrap: str, topics: TopicNames) -> None:
     # next retention check, as their timestamps are long past
     kept = {"retention.ms": "-1"}
     compacted = {"cleanup.policy": "compact"}
-    new = [NewTopic(name, PARTITIONS, 1, config=compacted if field in ("customers", "merchants") else kept)
+    new = [NewTopic(name, PARTITIONS, 1, config=compacted if field in ("customers", "merchants", "runs") else kept)
            for field, name in topics.model_dump().items()]
     for future in admin.create_topics(new).values():
         future.result(30)

@@ -12,7 +12,7 @@ import pytest
 
 from synfinance.common.units import DAY_US, HOUR_US
 from synfinance.processors.engine import Engine, UnknownCustomer
-from synfinance.processors.features import FEATURE_NAMES
+from synfinance.processors.features import FEATURE_NAMES, risk_as_of
 from synfinance.processors.risk import RiskReplica
 from synfinance.processors.scoring import FraudModel
 from synfinance.processors.state import dumps, loads
@@ -66,7 +66,7 @@ def simulate(dataset: Any, seed: int, restart_after: int | None = None) -> dict[
             replica.add_label(read_label(queue.popleft()), p)
         elif kind == "main_label":
             engine.label(p, read_label(queue.popleft()))
-        elif replica.ready(queue[0]["event_time"]) or not (parts["txn"][p] or any(parts["label"])):
+        elif replica.ready(risk_as_of(queue[0]["event_time"])) or not (parts["txn"][p] or any(parts["label"])):
             record = queue.popleft()
             scored = engine.score(p, record)
             assert scored is not None
@@ -78,7 +78,7 @@ def simulate(dataset: Any, seed: int, restart_after: int | None = None) -> dict[
                 for q, states in restored.items():
                     engine.assign(q, states)
         heads = [q[0]["event_time"] for q in parts["main_txn"] if q]
-        replica.compact(min(heads) if heads else None)
+        replica.compact(risk_as_of(min(heads)) if heads else None)
     assert engine.counters.inexact_risk == 0
     assert replica.fold_point > dataset.transactions[0]["event_time"]
     return out

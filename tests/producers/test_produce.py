@@ -33,7 +33,7 @@ EVENTS = 50_000
 # the records at its next retention check; computed once, so every run of the module shares it
 START = (dt.datetime.now(dt.UTC) - dt.timedelta(days=2)).strftime("%Y-%m-%dT00:00:00Z")
 POPULATION = ["--customers", "2000", "--merchants", "300", "--start", START]
-KINDS = ("customers", "merchants", "transactions", "labels", "scored", "alerts", "dlq")
+KINDS = ("customers", "merchants", "transactions", "labels", "scored", "alerts", "dlq", "runs")
 Record = tuple[bytes, bytes, int, dict[str, bytes]]  # key, value, timestamp (ms), headers
 
 
@@ -201,6 +201,35 @@ def test_same_seed_at_5k_per_second_and_at_max_gives_identical_partitions(paced_
 
 
 @pytest.mark.integration
+def test_lean_headers_give_the_same_records_with_two_headers_and_the_run_record_holds_the_rest(
+        kafka_bootstrap: str, max_run: Topics) -> None:
+    lean_run = fresh(kafka_bootstrap, "lean")
+    lean_run.produce("--seed", "3", "--events", str(EVENTS), "--profile", "max", "--headers", "lean")
+    for kind in ("customers", "merchants", "transactions", "labels"):
+        full, lean = max_run.read(kind), lean_run.read(kind)
+        assert sum(map(len, lean.values())) == sum(map(len, full.values())) > 0, kind
+        # per partition: key, value bytes and timestamp identical to the full run's, and the same positions
+        assert ({p: [r[:3] for r in records] for p, records in lean.items()}
+                == {p: [r[:3] for r in records] for p, records in full.items()}), kind
+        assert {p: list(map(seq, records)) for p, records in lean.items()} == {
+            p: list(map(seq, records)) for p, records in full.items()}, kind
+        assert {tuple(r[3]) for r in flat(lean)} == {("synfin-seq", "traceparent")}, kind  # exactly two headers
+    schema_headers = {max_run.name(kind): next(flat(max_run.read(kind)))[3]["synfin-schema"]
+                      for kind in ("customers", "merchants", "transactions", "labels")}
+    stream = StreamConfig(seed=3, customers=2_000, merchants=300, start=START)
+    for run, header_set in ((max_run, "full"), (lean_run, "lean")):
+        (record,) = flat(run.read("runs"))
+        key, value, timestamp, _ = record
+        info = decode(value)
+        assert key == info["stream_id"].encode() == stream.stream_id.encode()
+        assert timestamp == stream.start_us // 1000
+        assert (info["seed"], info["header_set"], info["time_mode"]) == (3, header_set, "simulated")
+        assert {t["topic"].replace(run.prefix, max_run.prefix): f"{t['schema']}@{t['fingerprint']}".encode()
+                for t in info["topics"]} == schema_headers  # what every full record's synfin-schema says
+        assert all(t["schema_id"] is None for t in info["topics"])  # no registry: single-object framing
+
+
+@pytest.mark.integration
 def test_two_shards_together_are_the_unsharded_run_per_key(kafka_bootstrap: str, max_run: Topics) -> None:
     """The contract the README states: with the same --events N, shards i/2 together send the unsharded run's
     records, each key's in the same order on the same partition (how keys interleave in a partition depends on
@@ -311,6 +340,7 @@ def test_sigterm_stops_flushes_and_exits_0_with_stats_and_metrics(kafka_bootstra
         (["--events", "-1"], "--events must be >= 0"),
         (["--from-seq", "5", "--time", "live"], "--from-seq resumes a simulated-time run"),
         (["--generator", "gpu"], "--generator 'gpu': expected process or thread"),
+        (["--headers", "none"], "--headers 'none': expected full or lean"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: list[str], fragment: str, capsys: pytest.CaptureFixture[str]) -> None:

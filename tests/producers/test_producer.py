@@ -17,6 +17,7 @@ import pytest
 from synfinance.common.errors import UsageError
 from synfinance.common.settings import TopicNames
 from synfinance.producers import kafka, pacing
+from synfinance.producers import producer as producer_module
 from synfinance.producers.chunks import Chunk
 from synfinance.producers.kafka import DeliveryTracker, KafkaProducer, RecordHeaders, traceparents
 from synfinance.producers.pacing import LabelSchedule
@@ -26,7 +27,7 @@ from synfinance.producers.rates import Constant, Max, Profile, Ramp
 from synfinance.producers.stream import StreamConfig, TransactionStream, World
 from synfinance.schemas.codec import decode, single_object_prefix
 
-TOPICS = TopicNames(customers="c", merchants="m", transactions="t", labels="l")
+TOPICS = TopicNames(customers="c", merchants="m", transactions="t", labels="l", runs="r")
 Record = tuple[bytes, bytes, int, list[tuple[str, bytes]]]
 
 
@@ -96,6 +97,14 @@ def test_headers_name_seed_position_and_schema_fingerprint() -> None:
         ("synfin-seed", b"7"), ("synfin-seq", b"123456"),
         ("synfin-schema", b"in.synfinance.Label@" + single_object_prefix("label")[2:].hex().encode()),
         ("traceparent", trace)]
+
+
+def test_lean_headers_are_the_position_and_trace_only() -> None:
+    trace = traceparents(np.random.default_rng(), 1).tolist()[0]
+    assert RecordHeaders(seed=7, schema="label", header_set="lean").one(123_456, trace) == [
+        ("synfin-seq", b"123456"), ("traceparent", trace)]
+    with pytest.raises(ValueError, match="header set 'thin'"):
+        RecordHeaders(seed=7, schema="label", header_set="thin")  # type: ignore[arg-type]
 
 
 def test_traceparents_are_w3c_and_distinct() -> None:
@@ -224,6 +233,33 @@ def test_same_records_at_any_rate(small_world: World, revised: np.ndarray) -> No
         assert contract(fast[topic]) == contract(paced[topic]) == contract(ramped[topic]), topic
 
 
+def test_lean_headers_change_nothing_but_the_headers_and_the_run_record_says_which(small_world: World) -> None:
+    _, full = produce_run(small_world, Max())
+    _, lean = produce_run(small_world, Constant(20_000), headers="lean")
+    for topic in "cmtl":
+        assert len(lean[topic]) == len(full[topic]) > 0, topic
+        assert [r[:3] for r in lean[topic]] == [r[:3] for r in full[topic]], topic  # key, value, timestamp
+        assert {tuple(name for name, _ in r[3]) for r in lean[topic]} == {("synfin-seq", "traceparent")}, topic
+        assert [seq(r) for r in lean[topic]] == [seq(r) for r in full[topic]], topic
+    (full_key, full_value, full_time, full_headers), = full["r"]
+    (lean_key, lean_value, lean_time, lean_headers), = lean["r"]
+    stream = StreamConfig(seed=11, customers=400, merchants=60)
+    assert full_key == lean_key == stream.stream_id.encode()
+    assert full_time == lean_time == stream.start_us // 1000
+    assert [name for name, _ in full_headers] == ["synfin-seed", "synfin-seq", "synfin-schema", "traceparent"]
+    assert [name for name, _ in lean_headers] == ["synfin-seq", "traceparent"]
+    full_info, lean_info = decode(full_value), decode(lean_value)
+    assert (full_info["header_set"], lean_info["header_set"]) == ("full", "lean")
+    assert lean_info["headers"] == ["synfin-seq", "traceparent"]
+    assert {**full_info, "header_set": "lean", "headers": lean_info["headers"]} == lean_info
+    assert lean_info["seed"] == 11 and lean_info["stream_id"] == stream.stream_id
+    # the fingerprint each full record names in synfin-schema, and every value's own prefix carries
+    schema_header = {topic: dict(full[topic][0][3])["synfin-schema"] for topic in "cmtl"}
+    assert {t["topic"]: f"{t['schema']}@{t['fingerprint']}".encode() for t in lean_info["topics"]} == schema_header
+    assert all(full[topic][0][1][2:10].hex() == t["fingerprint"] for topic, t in zip("cmtl", lean_info["topics"],
+                                                                                     strict=True))
+
+
 def test_transactions_and_labels_are_consistent(small_world: World, revised: np.ndarray) -> None:
     _, records = produce_run(small_world, Max())
     transactions = [decode(v) for _, v, _, _ in records["t"]]
@@ -312,6 +348,26 @@ def test_duration_ends_a_run_and_flushes_pending_labels(small_world: World, revi
     assert not run.stopped_early
     assert len(records["t"]) == pytest.approx(3_000, abs=5)
     assert len(records["l"]) == len(records["t"]) + int(revised[:len(records["t"])].sum())
+
+
+def test_duration_counts_from_the_first_transaction_not_the_generators_start_up(
+        small_world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeClock()
+    original = producer_module.prepared_chunks
+
+    def slow_to_start(plan: Any) -> Any:
+        clock.sleep(10.0)  # a generator (process) that takes longer to start than the whole --duration
+        yield from original(plan)
+
+    monkeypatch.setattr(producer_module, "prepared_chunks", slow_to_start)
+    sink = RecordingSink(clock)
+    config = RunConfig(stream=StreamConfig(seed=11, customers=400, merchants=60), profile=Constant(1_000),
+                       topics=TOPICS, events=None, duration_s=3.0)
+    run = ProduceRun(config, sink, world=small_world, clock=clock, sleep=clock.sleep,
+                     wall_us=lambda: int(clock.now * 1e6))
+    final = run.run()
+    assert len(sink.records["t"]) == pytest.approx(3_000, abs=5)
+    assert final.streaming_s == pytest.approx(3.0, abs=0.1)
 
 
 def test_the_generator_process_sends_what_the_thread_sends(small_world: World) -> None:

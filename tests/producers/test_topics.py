@@ -17,7 +17,7 @@ from synfinance.producers.topics import describe_topics, ensure_topics, mismatch
 
 pytestmark = pytest.mark.integration
 
-KINDS = ("customers", "merchants", "transactions", "labels", "scored", "alerts", "dlq")
+KINDS = ("customers", "merchants", "transactions", "labels", "scored", "alerts", "dlq", "runs")
 
 
 def unique_names() -> dict[str, str]:
@@ -43,12 +43,13 @@ def create_raw(admin: AdminClient, topic: NewTopic) -> None:
         time.sleep(0.05)
 
 
-def test_creates_the_seven_topics_with_partitions_and_configs(kafka_bootstrap: str) -> None:
+def test_creates_the_eight_topics_with_partitions_and_configs(kafka_bootstrap: str) -> None:
     settings = settings_for(kafka_bootstrap, partitions=3)
     specs = spec_for_settings(settings)
     lines = ensure_topics(settings.kafka_config(), specs)
     assert [line.split(":")[0] for line in lines] == [getattr(settings.topics, kind) for kind in KINDS]
-    assert all(": created (partitions=3 replication=1 cleanup.policy=" in line for line in lines), lines
+    assert all(": created (partitions=3 replication=1 cleanup.policy=" in line for line in lines[:-1]), lines
+    assert ": created (partitions=1 replication=1 cleanup.policy=compact)" in lines[-1]  # runs: one partition
 
     # read back with a plain AdminClient, not through the code under test
     admin = raw_admin(kafka_bootstrap)
@@ -57,11 +58,11 @@ def test_creates_the_seven_topics_with_partitions_and_configs(kafka_bootstrap: s
     futures = admin.describe_configs(list(resources.values()))
     for kind in KINDS:
         name = getattr(settings.topics, kind)
-        assert len(metadata.topics[name].partitions) == 3
+        assert len(metadata.topics[name].partitions) == (1 if kind == "runs" else 3)
         config = {key: entry.value for key, entry in futures[resources[kind]].result(10).items()}
         assert config["message.timestamp.type"] == "CreateTime"
         assert config["compression.type"] == "producer"
-        if kind in ("customers", "merchants"):
+        if kind in ("customers", "merchants", "runs"):
             assert config["cleanup.policy"] == "compact"
         else:
             assert config["cleanup.policy"] == "delete"
@@ -69,7 +70,8 @@ def test_creates_the_seven_topics_with_partitions_and_configs(kafka_bootstrap: s
 
     again = ensure_topics(settings.kafka_config(), specs)
     assert [line.split(":")[0] for line in again] == [line.split(":")[0] for line in lines]
-    assert all(": exists, matches (partitions=3 " in line for line in again), again
+    assert all(": exists, matches (partitions=3 " in line for line in again[:-1]), again
+    assert ": exists, matches (partitions=1 " in again[-1], again
 
     actual = describe_topics(settings.kafka_config(), [spec.name for spec in specs])
     assert all(mismatch(spec, actual[spec.name]) is None for spec in specs)  # type: ignore[arg-type]
@@ -80,7 +82,7 @@ def test_creates_only_what_is_missing(kafka_bootstrap: str) -> None:
     specs = spec_for_settings(settings)
     ensure_topics(settings.kafka_config(), specs[:2])
     lines = ensure_topics(settings.kafka_config(), specs)
-    assert ["exists, matches" in line for line in lines] == [True, True] + [False] * 5
+    assert ["exists, matches" in line for line in lines] == [True, True] + [False] * 6
     assert all(": created (" in line for line in lines[2:])
 
 
@@ -133,13 +135,17 @@ def test_cli_create_then_list(kafka_bootstrap: str) -> None:
     created = runner.invoke(topics_cli.app, ["create", "--partitions", "2"], env=env)
     assert created.exit_code == 0, created.output
     assert created.output.count(": created (partitions=2 ") == 7
+    assert created.output.count(": created (partitions=1 ") == 1  # the runs topic
 
     listed = runner.invoke(topics_cli.app, ["list"], env=env)
     assert listed.exit_code == 0, listed.output
     rows = [row for row in map(str.split, listed.output.splitlines()) if row and row[0] in names.values()]
-    assert len(rows) == 7
-    # the table compares with the default 6 partitions, so every row says what differs
-    assert all(row[1] == "2" and "partitions 2, expected 6" in " ".join(row) for row in rows), listed.output
+    assert len(rows) == 8
+    # the table compares with the default 6 partitions, so every row says what differs, but the runs topic's
+    runs = [row for row in rows if row[0] == names["runs"]]
+    assert len(runs) == 1 and runs[0][1] == "1" and runs[0][-1] == "ok", listed.output
+    assert all(row[1] == "2" and "partitions 2, expected 6" in " ".join(row) for row in rows if row not in runs), \
+        listed.output
 
     differs = runner.invoke(topics_cli.app, ["create"], env=env)
     assert differs.exit_code != 0

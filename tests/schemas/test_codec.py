@@ -115,13 +115,22 @@ RECORDS: dict[str, dict[str, Any]] = {
         "transaction_id": "TXN-20241123-000000000017", "score": 0.934, "decision": "decline",
         "decided_at": T0 + 42_000,
     },
+    "run_info": {
+        "stream_id": "XZVAN9", "seed": 42, "generator_version": 5, "customers": 10_000, "merchants": 2_000,
+        "start": "2025-10-01T00:00:00+05:30", "fraud_rate": 0.02, "anomaly_rate": 0.02, "label_delay": "default",
+        "time_mode": "simulated", "header_set": "lean", "headers": ["synfin-seq", "traceparent"],
+        "topics": [{"topic": "synfin.transactions.v1", "schema": "in.synfinance.Transaction",
+                    "fingerprint": "9bb6d1b158fcfb5e", "schema_id": None},
+                   {"topic": "synfin.labels.v1", "schema": "in.synfinance.Label", "fingerprint": "d3b18752de4d9140",
+                    "schema_id": 7}],
+    },
 }
 EXTRA_RECORDS = [("transaction", _transaction_upi_p2p())]
 ALL_RECORDS = [*RECORDS.items(), *EXTRA_RECORDS]
 CONFLUENT_IDS = {name: 100 + i for i, name in enumerate(sorted(RECORDS))}
 
 
-def test_schema_names_are_the_seven_avsc_files() -> None:
+def test_schema_names_are_the_eight_avsc_files() -> None:
     assert schema_names() == sorted(RECORDS)
 
 

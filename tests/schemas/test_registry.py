@@ -28,7 +28,7 @@ from tests.sinks.db_support import scratch_schema, select
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-KINDS = ("customers", "merchants", "transactions", "labels", "scored", "alerts", "dlq")
+KINDS = ("customers", "merchants", "transactions", "labels", "scored", "alerts", "dlq", "runs")
 EVENTS = 20_000
 
 
@@ -80,8 +80,15 @@ def run(kafka_bootstrap: str, database_url: str, schema_registry_url: str) -> di
 def test_a_plain_avro_deserializer_reads_every_topic(run: dict[str, Any], kafka_bootstrap: str,
                                                      schema_registry_url: str) -> None:
     read = {kind: read_plainly(kafka_bootstrap, schema_registry_url, run["topic"](kind))
-            for kind in ("customers", "merchants", "transactions", "labels", "scored", "alerts")}
+            for kind in ("customers", "merchants", "transactions", "labels", "scored", "alerts", "runs")}
     assert len(read["customers"]) == 2000 and len(read["merchants"]) == 300
+    # the run's record names the registry's id of each topic's schema, the one its values are framed with
+    (info,) = read["runs"]
+    registry = SchemaRegistryClient({"url": schema_registry_url})
+    assert info["seed"] == 5 and info["header_set"] == "full" and len(info["topics"]) == 4
+    for topic in info["topics"]:
+        latest = registry.get_latest_version(f"{topic['topic']}-value")
+        assert topic["schema_id"] == latest.schema_id, topic
     assert len(read["transactions"]) == len({t["transaction_id"] for t in read["transactions"]}) == EVENTS
     assert len({label["transaction_id"] for label in read["labels"] if label["revision"] == 0}) == EVENTS
     assert len(read["labels"]) > EVENTS

@@ -1,10 +1,26 @@
-"""End-to-end latency: only live records count, and both stages export the one histogram name."""
+"""End-to-end latency: only live records count, both stages export the one histogram name, and a live pipeline
+observes each scored record and each committed message exactly once."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
 from synfinance.common.e2e import E2E_METRIC, LIVE_WINDOW_S, is_live, live_delays
+from synfinance.common.settings import TopicNames
 from synfinance.processors.metrics import ProcessorMetrics
 from synfinance.sinks.metrics import SinkMetrics
+from synfinance.stack.processes import free_port
+from tests.sinks.db_support import select
 
 
 def test_live_delays_keep_only_records_near_the_wall_clock() -> None:
@@ -23,3 +39,78 @@ def test_processor_and_sink_export_one_name_with_their_stage() -> None:
     assert processor.registry.get_sample_value(f"{E2E_METRIC}_count", {"stage": "scored"}) == 1
     assert sink.registry.get_sample_value(f"{E2E_METRIC}_count", {"stage": "committed"}) == 2
     assert sink.registry.get_sample_value(f"{E2E_METRIC}_bucket", {"stage": "committed", "le": "1.0"}) == 1
+
+
+def _samples(port: int) -> dict[str, float]:
+    """name{sorted labels} -> value of every sample on a component's /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return {f"{s.name}{sorted(s.labels.items())}": s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def _total(samples: dict[str, float], name: str) -> float:
+    return sum(value for key, value in samples.items() if key.split("[", 1)[0] == name)
+
+
+def _our_lag(samples: dict[str, float], run: str) -> float:
+    """The lag of this test's two groups (other tests' groups share the broker); infinite until both are
+    reported."""
+    lags = {key: value for key, value in samples.items()
+            if key.startswith("kafka_consumergroup_group_lag[") and f"-{run}'" in key}
+    groups = {group for group in (f"e2e-sink-{run}'", f"e2e-proc-{run}'") if any(group in key for key in lags)}
+    return sum(lags.values()) if len(groups) == 2 else float("inf")
+
+
+@pytest.mark.integration
+def test_a_live_pipeline_observes_every_scored_and_every_committed_record_once(
+        kafka_bootstrap: str, database_url: str, tmp_path: Path) -> None:
+    run = uuid.uuid4().hex[:8]
+    env = {**os.environ, "SYNFIN_BOOTSTRAP_SERVERS": kafka_bootstrap, "SYNFIN_DATABASE_URL": database_url,
+           "SYNFIN_PARTITIONS": "2", **{f"SYNFIN_TOPICS__{field.upper()}": f"e2e-{run}.{field}"
+                                        for field in TopicNames.model_fields}}
+    schema = f"e2e_{run}"
+
+    def cli(*args: str) -> list[str]:
+        return [sys.executable, "-m", "synfinance.cli", *args]
+
+    for args in (["topics", "create"], ["db", "init", "--schema", schema]):
+        result = subprocess.run(cli(*args), env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+    sink_port, processor_port = free_port(), free_port()
+    children = [subprocess.Popen(command, env=env, stdout=open(tmp_path / f"{name}.log", "wb"),  # noqa: SIM115
+                                 stderr=subprocess.STDOUT) for name, command in (
+        ("sink", cli("sink", "--schema", schema, "--group", f"e2e-sink-{run}", "--metrics-port", str(sink_port))),
+        ("processor", cli("process", "--group", f"e2e-proc-{run}", "--web-port", str(processor_port))))]
+    try:
+        produced = subprocess.run(cli("produce", "--time", "live", "--label-delay", "0", "--rate", "200",
+                                      "--events", "1000", "--customers", "300", "--merchants", "50", "--json-stats"),
+                                  env=env, capture_output=True, text=True, timeout=180)
+        assert produced.returncode == 0, produced.stderr
+        deadline, transactions, rows = time.monotonic() + 240, 0, 0
+        while time.monotonic() < deadline:
+            try:
+                processor, sink = _samples(processor_port), _samples(sink_port)
+            except OSError:  # not serving yet
+                time.sleep(1.0)
+                continue
+            (rows,) = select(database_url, schema, "select count(*) from scored_transactions")[0]
+            (transactions,) = select(database_url, schema, "select count(*) from transactions")[0]
+            if transactions and rows == transactions == _total(processor, "synfin_processed_total") \
+                    and not _our_lag(sink, run):
+                break
+            time.sleep(1.0)
+        else:
+            pytest.fail(f"the pipeline did not drain: {transactions} transactions, {rows} scored rows; "
+                        f"producer: {produced.stdout.strip()[-600:]}")
+        time.sleep(2.0)  # one more sink batch interval: its last commit is counted
+        processor, sink = _samples(processor_port), _samples(sink_port)
+    finally:
+        for child in children:
+            child.send_signal(signal.SIGTERM)
+        for child in children:
+            child.wait(60)
+    scored = processor[f"{E2E_METRIC}_count{[('stage', 'scored')]}"]
+    committed = sink[f"{E2E_METRIC}_count{[('stage', 'committed')]}"]
+    assert scored == _total(processor, "synfin_processed_total") == transactions == 1000
+    assert committed == _total(sink, "synfin_sink_records_total") > transactions

@@ -1,13 +1,24 @@
-"""Our HTTP servers listen on loopback unless SYNFIN_BIND_HOST says otherwise (read from /proc/net/tcp, as
-`ss -ltn` does)."""
+"""Our servers listen on loopback unless SYNFIN_BIND_HOST says otherwise (read from /proc/net/tcp and tcp6,
+as `ss -ltn` does): each HTTP server alone, and every listening socket of a whole running stack (Kafka,
+PostgreSQL, the schema registry, producer, processor and sink)."""
 
 from __future__ import annotations
 
+import ipaddress
+import os
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
+
+import pytest
 
 from synfinance.commands.produce import Metrics
 from synfinance.sinks.metrics import MetricsServer, SinkMetrics
+from synfinance.stack.launcher import LocalStack
 from synfinance.stack.processes import free_port
+from tests.faults.support import cli, stop
 
 LISTEN = "0A"
 
@@ -37,3 +48,108 @@ def test_the_producer_metrics_server_listens_where_it_is_told() -> None:
     Metrics(everywhere, "0.0.0.0")
     assert listening_address(loopback) == "127.0.0.1"
     assert listening_address(everywhere) == "0.0.0.0"
+
+
+def _address(hex_address: str) -> str:
+    """/proc/net/tcp{,6} hex (32-bit words in host byte order) as an IP address string."""
+    raw = bytes.fromhex(hex_address)
+    words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    return str(ipaddress.ip_address(words))
+
+
+def descendants(pids: set[int]) -> set[int]:
+    """`pids` and every process below them."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue  # exited meanwhile
+    found, added = set(pids), True
+    while added:
+        below = {pid for pid, parent in parents.items() if parent in found} - found
+        found |= below
+        added = bool(below)
+    return found
+
+
+def listeners_of(pids: set[int]) -> dict[int, str]:
+    """Port -> local address of every TCP socket (IPv4 and IPv6) that `pids` hold open in LISTEN state."""
+    inodes: set[str] = set()
+    for pid in pids:
+        try:
+            fds = list(Path(f"/proc/{pid}/fd").iterdir())
+        except OSError:
+            continue  # exited
+        for fd in fds:
+            try:
+                link = os.readlink(fd)
+            except OSError:
+                continue  # closed meanwhile (the directory listing's own fd, for one)
+            if link.startswith("socket:["):
+                inodes.add(link[len("socket:["):-1])
+    found = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            address, hex_port = fields[1].split(":")
+            if fields[3] == LISTEN and fields[9] in inodes:
+                found[int(hex_port, 16)] = _address(address)
+    return found
+
+
+def on_loopback(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return (mapped or ip).is_loopback
+
+
+def test_the_whole_stack_check_sees_a_listener_on_every_interface() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as everywhere, \
+            socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as everywhere6:
+        everywhere.bind(("0.0.0.0", 0))
+        everywhere6.bind(("::", 0))
+        everywhere.listen()
+        everywhere6.listen()
+        ours = listeners_of({os.getpid()})
+        port, port6 = everywhere.getsockname()[1], everywhere6.getsockname()[1]
+        assert ours[port] == "0.0.0.0" and not on_loopback(ours[port])
+        assert ours[port6] == "::" and not on_loopback(ours[port6])
+    assert on_loopback("127.0.0.1") and on_loopback("::1") and on_loopback("::ffff:127.0.0.1")
+
+
+@pytest.mark.integration
+def test_every_listener_of_a_running_stack_and_its_components_is_on_loopback(tmp_path: Path) -> None:
+    stack = LocalStack(tmp_path / "stack")
+    producer = processor = sink = None
+    try:
+        state = stack.up(with_registry=True)
+        assert state.kafka is not None and state.postgres is not None and state.registry is not None
+        env = {**os.environ, **state.exports()}
+        env.pop("SYNFIN_BIND_HOST", None)  # the default is what is checked
+        for command in (["db", "init"], ["topics", "create"]):
+            done = subprocess.run([sys.executable, "-m", "synfinance.cli", *command], env=env, capture_output=True,
+                                  text=True, timeout=120)
+            assert done.returncode == 0, done.stderr
+        producer_port, processor_port, sink_port = free_port(), free_port(), free_port()
+        producer = cli(env, tmp_path / "producer.log", "produce", "--events", "3000", "--rate", "50",
+                       "--customers", "200", "--merchants", "50", "--seed", "3", "--metrics-port", str(producer_port))
+        processor = cli(env, tmp_path / "processor.log", "process", "--group", "listen-processor",
+                        "--web-port", str(processor_port))
+        sink = cli(env, tmp_path / "sink.log", "sink", "--group", "listen-sink", "--metrics-port", str(sink_port))
+        ours = {state.kafka.pid, state.postgres.pid, state.registry.pid, producer.pid, processor.pid, sink.pid}
+        expected = {state.kafka.port, state.kafka.controller_port, state.postgres.port, state.registry.port,
+                    producer_port, processor_port, sink_port}
+        deadline = time.monotonic() + 120.0
+        listening = listeners_of(descendants(ours))
+        while not expected <= set(listening):
+            for name, process in (("producer", producer), ("processor", processor), ("sink", sink)):
+                assert process.poll() is None, (tmp_path / f"{name}.log").read_text()[-2000:]
+            assert time.monotonic() < deadline, f"not listening after 120 s: {sorted(expected - set(listening))}"
+            time.sleep(0.5)
+            listening = listeners_of(descendants(ours))
+        outside = {port: address for port, address in listening.items() if not on_loopback(address)}
+        assert outside == {}, f"listening outside loopback: {outside} (all: {listening})"
+    finally:
+        stop(processor, sink, producer)
+        stack.down()

@@ -72,7 +72,7 @@ def pipeline(kafka_bootstrap: str, database_url: str, tmp_path: Path) -> Iterato
     run = uuid.uuid4().hex[:8]
     env = {**os.environ, "SYNFIN_BOOTSTRAP_SERVERS": kafka_bootstrap, "SYNFIN_DATABASE_URL": database_url,
            "SYNFIN_PARTITIONS": "2"}
-    for topic in ("customers", "merchants", "transactions", "labels", "scored", "alerts", "dlq"):
+    for topic in ("customers", "merchants", "transactions", "labels", "scored", "alerts", "dlq", "runs"):
         env[f"SYNFIN_TOPICS__{topic.upper()}"] = f"mon-{run}.{topic}"
     schema = f"mon_{run}"
 

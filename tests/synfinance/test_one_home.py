@@ -1,5 +1,6 @@
-"""Each time unit, India's clock offset, the Earth's radius and the haversine formula are defined once
-(synfinance/common/units.py, synfinance/common/geo.py) and imported wherever they are used."""
+"""Each time unit, India's clock offset, the Earth's radius, the haversine formula, the label-delay bounds and
+the days in a month are defined once (synfinance/common/units.py, geo.py, label_delays.py;
+producers/timeline.py) and imported wherever they are used."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("producers", "processors", "sinks", "schemas", "synfinance")
-HOMES = {"synfinance/common/units.py", "synfinance/common/geo.py"}
+HOMES = {"synfinance/common/units.py", "synfinance/common/geo.py", "synfinance/common/label_delays.py",
+         "producers/timeline.py"}
 DEFINED = re.compile(r"^\s*(?:[A-Z_]+\s*,\s*)*(SECOND_US|MINUTE_US|HOUR_US|DAY_US|IST_OFFSET_US|IST_OFFSET_S|"
-                     r"EARTH_RADIUS_KM)\b[^=\n]*=(?!=)", re.M)
+                     r"EARTH_RADIUS_KM|CHARGEBACK_MIN_DAYS|CHARGEBACK_MAX_DAYS|MAX_LABEL_DELAY_US|"
+                     r"DAYS_PER_MONTH)\b[^=\n]*=(?!=)", re.M)
 FORMULA = re.compile(r"^\s*def haversine\w*\(", re.M)
-LITERAL = re.compile(r"\b(86_?400_?000_?000|3_?600_?000_?000|19_?800_?000_?000|86_?400e6|3_?600e6|6371\.0088)\b")
+LITERAL = re.compile(r"\b(86_?400_?000_?000|3_?600_?000_?000|19_?800_?000_?000|86_?400e6|3_?600e6|6371\.0088|"
+                     r"30\.4375|90 \* DAY_US)")
 
 
 def _sources() -> dict[str, str]:

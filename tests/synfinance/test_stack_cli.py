@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -107,6 +108,32 @@ def test_up_after_the_processes_died_restarts_them_in_place_with_their_data(tmp_
         assert run_sql(pg_port, "SELECT n FROM kept") == [(42,)]
     finally:
         assert synfinance(state_dir, "stack", "down").returncode == 0
+
+
+def test_up_refuses_data_no_state_file_names_and_reset_deletes_it(tmp_path: Path) -> None:
+    """Data left without a stack.json (deleted, or from a failed run) is never emptied by `up`."""
+    from synfinance.stack.postgres import cluster_home
+
+    state_dir = (tmp_path / "state").resolve()
+    kafka_home, pg_home = state_dir / "kafka", cluster_home(state_dir)
+    for home in (kafka_home, pg_home):
+        (home / "data").mkdir(parents=True)
+        (home / "data" / "kept").write_text("42")
+    try:
+        refused = synfinance(state_dir, "stack", "up")
+        assert refused.returncode == 1
+        assert refused.stderr.splitlines() == [
+            f"synfinance: error: kafka's data in {kafka_home} belongs to no stack in stack.json, postgres's data "
+            f"in {pg_home} belongs to no stack in stack.json: `up` starts no empty service over data; "
+            "`synfinance stack reset --yes` deletes it"]
+        assert (kafka_home / "data" / "kept").read_text() == (pg_home / "data" / "kept").read_text() == "42"
+        assert not (state_dir / "stack.json").exists()
+
+        reset = synfinance(state_dir, "stack", "reset", "--yes")
+        assert reset.returncode == 0, reset.stderr
+        assert not kafka_home.exists() and not pg_home.exists()
+    finally:
+        shutil.rmtree(pg_home, ignore_errors=True)
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
