@@ -367,36 +367,36 @@ def build_customers(seed: int, count: int, pools: MerchantPools, start_us: int, 
     for key in ("instrument_vpa", "payee_vpas"):
         cols[key] = _spelled(sid, cols[key])
     home_city = np.asarray(cols["home_city"], dtype=np.int64)
-    persona = np.asarray(cols["persona"], dtype=np.int64)
-    z = np.stack(cols["z"])
-    holds = np.asarray(cols["holds"], dtype=bool)
-    modes = _MODE_BASE * _PERSONA_MODES[persona] * holds
+    personas = np.asarray(cols["persona"], dtype=np.int64)
+    zs = np.stack(cols["z"])
+    holdings = np.asarray(cols["holds"], dtype=bool)
+    modes = _MODE_BASE * _PERSONA_MODES[personas] * holdings
     offline = modes.copy()
     offline[:, [NET_BANKING, BNPL]] = 0.0  # no net banking or BNPL at a shop counter
     offline[offline.sum(axis=1) == 0, DEBIT_CARD] = 1.0
-    mix = _PERSONA_CATEGORIES[persona] * np.exp(0.5 * z[:, 2:] - 0.125)
-    fav_u = np.stack(cols["fav_u"])  # (N, C, 2)
+    mix = _PERSONA_CATEGORIES[personas] * np.exp(0.5 * zs[:, 2:] - 0.125)
+    fav_us = np.stack(cols["fav_u"])  # (N, C, 2)
     categories = np.broadcast_to(np.arange(N_CATEGORIES), (count, N_CATEGORIES))
     online_share = np.array([c.online_share for c in CATEGORIES])
     favourite = pools.pick(categories.ravel(), np.repeat(home_city, N_CATEGORIES),
-                           (fav_u[:, :, 0] < online_share).ravel(), fav_u[:, :, 1].ravel())
+                           (fav_us[:, :, 0] < online_share).ravel(), fav_us[:, :, 1].ravel())
     device_count = np.asarray(cols["device_count"], dtype=np.int64)
     device_ids = ids.device_ids(sid, np.asarray(cols["device_ordinal"], dtype=np.int64))
     payee_count = np.asarray(cols["payee_count"], dtype=np.int64)
-    as_int = {key: np.asarray(cols[key], dtype=np.int64) for key in (
+    as_int: dict[str, Any] = {key: np.asarray(cols[key], dtype=np.int64) for key in (
         "occupation", "gender", "age", "income_paise", "region", "credit_band", "open_day",
         "instrument_network")}
-    as_float = {key: np.asarray(cols[key], dtype=np.float64) for key in (
+    as_float: dict[str, Any] = {key: np.asarray(cols[key], dtype=np.float64) for key in (
         "home_lat", "home_lon", "monthly_rate", "digital_familiarity")}
-    travel = np.array([PERSONAS[p].travel_propensity for p in range(len(PERSONAS))])[persona]
+    travel = np.array([PERSONAS[p].travel_propensity for p in range(len(PERSONAS))])[personas]
     return Customers(
-        ids=cols["ids"], names=cols["names"], persona=persona, home_city=home_city, **as_int, **as_float,
-        amount_scale=_PERSONA_TICKET[persona] * np.exp(0.25 * z[:, 0] - 0.03125),
-        travel_propensity=travel * np.exp(0.4 * z[:, 1] - 0.08),
+        ids=cols["ids"], names=cols["names"], persona=personas, home_city=home_city, **as_int, **as_float,
+        amount_scale=_PERSONA_TICKET[personas] * np.exp(0.25 * zs[:, 0] - 0.03125),
+        travel_propensity=travel * np.exp(0.4 * zs[:, 1] - 0.08),
         device_start=_starts(device_count + EXTRA_DEVICES), device_count=device_count,
         new_phone_us=np.asarray(cols["new_phone_us"], dtype=np.int64), device_ids=device_ids,
         device_os=cols["device_os"], device_app=cols["device_app"], device_ip=cols["device_ip"],
-        holds=holds, instrument_ids=cols["instrument_ids"],
+        holds=holdings, instrument_ids=cols["instrument_ids"],
         instrument_bin=cols["instrument_bin"], instrument_pan=cols["instrument_pan"],
         instrument_vpa=cols["instrument_vpa"], instrument_bank=cols["instrument_bank"],
         offline_mode_cum=_cumulative(offline), online_mode_cum=_cumulative(modes),
