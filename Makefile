@@ -8,9 +8,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test demo venv system-deps kafka-jars lint stack-up stack-down clean
+.PHONY: test demo venv system-deps test-deps kafka-jars lint stack-up stack-down clean
 
-test: venv system-deps kafka-jars ## run the whole test suite against a real Kafka and PostgreSQL
+test: venv system-deps test-deps kafka-jars ## run the whole test suite against a real Kafka and PostgreSQL
 	$(BIN)/pytest
 
 demo: venv system-deps kafka-jars ## run the main job end to end on the embedded local stack (ARGS=--registry: Confluent framing)
@@ -36,6 +36,14 @@ system-deps:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	  else echo "missing:$$missing — install them (Debian: sudo apt-get install$$missing)"; exit 2; fi; \
+	fi
+
+# what only the tests need: headless Chromium renders the evaluation report (tests/processors/evaluation)
+test-deps:
+	@if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing: chromium"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+	  else echo "missing: chromium — install it (Debian: sudo apt-get install chromium)"; exit 2; fi; \
 	fi
 
 # the broker and tool jars of SYNFIN_KAFKA_VERSION (default: infra/kafka/pom.xml's 4.x), as the tests will run
