@@ -34,8 +34,9 @@ def _registry(settings: Settings, required: bool) -> SchemaRegistry | None:
     return None
 
 
-def _topic_of(settings: Settings, name: str) -> str:
-    return next(topic for topic, schema in settings.topics.value_schemas().items() if schema == name)
+def _topic_of(settings: Settings, name: str) -> str | None:
+    """Our topic whose values are schema `name` (None for one no topic of ours carries: decisions)."""
+    return next((topic for topic, schema in settings.topics.value_schemas().items() if schema == name), None)
 
 
 @app.command()
@@ -50,8 +51,11 @@ def show(name: str = typer.Argument(..., help=f"One of: {', '.join(schema_names(
     print(json.dumps(schema_json(name), indent=2))
     console.print(f"fingerprint  {fingerprint(name).hex()} (single-object header c301{fingerprint(name).hex()})")
     registry = _registry(settings, required=False)
-    if registry is not None:
-        subject = value_subject(_topic_of(settings, name))
+    topic = _topic_of(settings, name)
+    if registry is not None and topic is None:
+        console.print("subject      none: no topic of ours carries it (an engine's own topic does)")
+    elif registry is not None:
+        subject = value_subject(topic)
         latest = registry.latest(subject)
         registered = f"id {latest.schema_id}, version {latest.version}" if latest else "nothing registered"
         console.print(f"subject      {subject}: {registered}")
@@ -99,6 +103,8 @@ def check(
         if not ours:
             raise UsageError(f"{candidate}: record {full_name!r} is none of ours; name the subject with --topic")
         topic = _topic_of(settings, ours[0])
+        if topic is None:
+            raise UsageError(f"{candidate}: no topic of ours carries {full_name!r}; name the subject with --topic")
     subject = value_subject(topic)
     if registry.compatibility(subject) is None:
         registry.set_compatibility(subject, DEFAULT_COMPATIBILITY)

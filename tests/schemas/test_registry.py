@@ -143,6 +143,18 @@ def test_schema_check_accepts_an_additive_change_and_refuses_a_breaking_one(run:
     assert refused.returncode == 1 and "NOT compatible" in refused.stdout, refused.stdout + refused.stderr
 
 
+def test_schema_show_names_the_registered_subject_and_says_when_no_topic_of_ours_carries_one(
+        run: dict[str, Any], tmp_path: Path) -> None:
+    shown = synfinance(run["env"], "schema", "show", "transaction")
+    assert shown.returncode == 0 and "-value: id " in shown.stdout, shown.stdout + shown.stderr
+    decision = synfinance(run["env"], "schema", "show", "decision")  # an engine's own topic carries decisions
+    assert decision.returncode == 0 and "no topic of ours carries it" in decision.stdout, decision.stderr
+    (tmp_path / "decision.avsc").write_text((ROOT / "schemas" / "decision.avsc").read_text())
+    refused = synfinance(run["env"], "schema", "check", str(tmp_path / "decision.avsc"))
+    assert refused.returncode == 2 and "name the subject with --topic" in refused.stderr, refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+
+
 def test_the_transaction_schema_may_follow_the_one_before_original_transaction_id(run: dict[str, Any],
                                                                                     schema_registry_url: str) -> None:
     """A registry holding the Transaction schema as it was before refunds named their purchase accepts ours
