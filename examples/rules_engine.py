@@ -20,15 +20,15 @@ from synfinance.schemas.codec import decode
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("decisions", help="topic to publish decisions to")
-parser.add_argument("--until-idle", type=float, default=None, help="stop after this many seconds without input")
+parser.add_argument("--until-idle", type=float, default=None, help="stop this many seconds after the last input")
 args = parser.parse_args()
 kafka = {"bootstrap.servers": os.environ.get("SYNFIN_BOOTSTRAP_SERVERS", "127.0.0.1:9092")}
 consumer = Consumer({**kafka, "group.id": f"rules-engine-{args.decisions}", "auto.offset.reset": "earliest"})
 consumer.subscribe([os.environ.get("SYNFIN_TOPICS__TRANSACTIONS", "synfin.transactions.v1")])
 producer = Producer({**kafka, "linger.ms": 20})
 recent: dict[str, deque] = defaultdict(lambda: deque(maxlen=20))  # customer -> (event_time, device, amount)
-last_input = time.monotonic()
-while args.until_idle is None or time.monotonic() - last_input < args.until_idle:
+last_input = None  # idleness counts from the first transaction: a stream may take a while to start
+while args.until_idle is None or last_input is None or time.monotonic() - last_input < args.until_idle:
     for message in consumer.consume(1000, timeout=0.5):
         if message.error() is not None:
             continue

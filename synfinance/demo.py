@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console, Group
 from rich.live import Live
@@ -39,6 +39,10 @@ from synfinance.stack.processes import free_port
 PRODUCER, PROCESSOR, SINK = "producer", "processor", "sink"
 GROUPS = {PROCESSOR: "synfin-processor", SINK: "synfin-sink"}
 DRAIN_TIMEOUT_S = 300.0
+# `--example-engine`: the reference engine of a checkout, publishing its decisions beside our processor's
+EXAMPLE_ENGINE = Path(__file__).resolve().parents[1] / "examples" / "rules_engine.py"
+EXAMPLE_DECISIONS = "synfin.demo.rules-decisions"
+EXAMPLE_IDLE_S = 10.0
 
 
 @dataclass
@@ -289,4 +293,48 @@ def evaluate_processor(settings: Settings, out_dir: Path, threshold: float,
     if abs((ours.recall or 0.0) - recall) > 1e-12 or abs((ours.precision or 0.0) - precision) > 1e-12:
         problems.append(f"the evaluation report's recall {ours.recall} / precision {ours.precision} are not the "
                         f"summary's {recall} / {precision}")
+    return report, board, problems
+
+
+def start_example_engine(settings: Settings, env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:
+    """`examples/rules_engine.py` on the transactions topic, alongside our processor, publishing to
+    EXAMPLE_DECISIONS (created here: the brokers create no topic on their own). It stops once idle."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient(settings.kafka_config())
+    created = admin.create_topics([NewTopic(EXAMPLE_DECISIONS, settings.partitions, settings.replication_factor)])
+    for future in created.values():
+        try:
+            future.result(30)
+        except KafkaException as error:
+            if error.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+    with open(logs / "rules-engine.log", "wb") as out:
+        return subprocess.Popen([sys.executable, str(EXAMPLE_ENGINE), EXAMPLE_DECISIONS, "--until-idle",
+                                 str(EXAMPLE_IDLE_S)], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+
+
+def evaluate_example_engine(settings: Settings, engine: subprocess.Popen[bytes], out_dir: Path,
+                            threshold: float) -> tuple[Path, Scoreboard, list[str]]:
+    """Wait for the example engine to go idle, then `synfinance evaluate` its decisions into
+    `rules-engine.html` (and `.json`) in `out_dir`; returns the report, its board and the problems seen."""
+    from synfinance.commands.evaluate import run_evaluation
+    from synfinance.processors.evaluation.report import write_report
+
+    problems = []
+    try:
+        code = engine.wait(DRAIN_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        engine.kill()
+        engine.wait()
+        problems.append(f"the example engine did not go idle within {DRAIN_TIMEOUT_S:.0f} s")
+    else:
+        if code:
+            problems.append(f"the example engine exited with code {code} (see {out_dir / 'rules-engine.log'})")
+    board = run_evaluation(settings, [EXAMPLE_DECISIONS], group="synfin-demo-evaluate-rules", threshold=threshold,
+                           until_lag_zero=True)
+    report = out_dir / "rules-engine.html"
+    write_report(board, report, title=f"examples/rules_engine.py ({EXAMPLE_DECISIONS})")
+    (out_dir / "rules-engine.json").write_text(json.dumps(board.as_json(), indent=1), encoding="utf-8")
     return report, board, problems

@@ -19,7 +19,17 @@ from synfinance.common.errors import UsageError
 from synfinance.common.kafka_logging import client_logging
 from synfinance.common.settings import load_settings
 from synfinance.console import make_console
-from synfinance.demo import GROUPS, DemoOptions, child_env, evaluate_processor, framing_report, run_pipeline
+from synfinance.demo import (
+    EXAMPLE_ENGINE,
+    GROUPS,
+    DemoOptions,
+    child_env,
+    evaluate_example_engine,
+    evaluate_processor,
+    framing_report,
+    run_pipeline,
+    start_example_engine,
+)
 from synfinance.sinks.lag import LagReader
 from synfinance.stack.launcher import LocalStack
 from synfinance.stack.paths import state_dir
@@ -86,6 +96,9 @@ def demo(
     keep_stack: bool = typer.Option(False, "--keep-stack", help="Leave the local Kafka and PostgreSQL running."),
     registry: bool = typer.Option(False, "--registry", help="Confluent wire format through a schema registry "
                                   "(SYNFIN_SCHEMA_REGISTRY_URL, else Apicurio started with the local stack)."),
+    example_engine: bool = typer.Option(False, "--example-engine",
+                                        help="Also run examples/rules_engine.py (a checkout's) alongside our "
+                                             "processor and write its evaluation report too."),
 ) -> None:
     """Run producer, processor and sink on the local stack for --duration seconds, then summarise.
 
@@ -93,6 +106,11 @@ def demo(
     """
     if duration <= 0 or rate <= 0:
         raise UsageError("--duration and --rate must be > 0")
+    if example_engine and not EXAMPLE_ENGINE.is_file():
+        raise UsageError(f"--example-engine runs examples/rules_engine.py of a checkout of the repository; "
+                         f"not found at {EXAMPLE_ENGINE}")
+    if example_engine and registry:
+        raise UsageError("--example-engine reads the single-object framing; run it without --registry")
     external = bool(os.environ.get("SYNFIN_BOOTSTRAP_SERVERS") and os.environ.get("SYNFIN_DATABASE_URL"))
     local_registry = registry and not os.environ.get("SYNFIN_SCHEMA_REGISTRY_URL")
     stack = None if external and not local_registry else LocalStack(state_dir() / "demo")
@@ -116,7 +134,13 @@ def demo(
         _run(["topics", "create"], env, "topics create")
         logs = Path(tempfile.mkdtemp(prefix="synfin-demo-"))
         started = time.monotonic()
-        _, problems = run_pipeline(options, env, logs, console, settings.topics.transactions)
+        engine = start_example_engine(settings, env, logs) if example_engine else None
+        try:
+            _, problems = run_pipeline(options, env, logs, console, settings.topics.transactions)
+        except BaseException:
+            if engine is not None:
+                engine.kill()
+            raise
         kafka = settings.kafka_config()
         produced = _produced(kafka, settings.topics.transactions)
         counts = _database_counts(settings.database_dsn())
@@ -136,6 +160,13 @@ def demo(
         ours = board.overall.at_decline
         console.print(f"evaluation of our processor (synfinance evaluate; recall {ours.recall or 0.0:.3f}, "
                       f"precision {ours.precision or 0.0:.3f}): {report}", soft_wrap=True)
+        if engine is not None:
+            rules_report, rules_board, rules_problems = evaluate_example_engine(settings, engine, logs, threshold)
+            problems += rules_problems
+            theirs = rules_board.overall.at_decline
+            console.print(f"evaluation of examples/rules_engine.py (recall {theirs.recall or 0.0:.3f}, precision "
+                          f"{theirs.precision or 0.0:.3f}, {rules_board.latency.decided:,} decided): {rules_report}",
+                          soft_wrap=True)
         if counts["transactions"] != produced:
             problems.append(f"persisted {counts['transactions']:,.0f} transactions of {produced:,} produced")
         if counts["scored"] != produced:
