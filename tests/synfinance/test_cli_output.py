@@ -136,3 +136,10 @@ def test_piped_produce_and_process_print_summaries_without_control_codes(kafka_b
                          summary)
     assert match, processed.stderr
     assert match[1] == "1,000"
+
+
+def test_demo_refuses_the_example_engine_with_a_registry_before_starting_anything(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--example-engine", "--registry"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--example-engine reads the single-object framing" in err[0], err
