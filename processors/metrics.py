@@ -34,6 +34,9 @@ class ProcessorMetrics:
         self.hold_timeouts = Counter("synfin_risk_hold_timeouts_total",
                                      "Transactions scored before merchant risk was final (label watermark late).",
                                      registry=r)
+        self.live_releases = Counter("synfin_risk_live_releases_total",
+                                     "Live transactions scored without a later label: a second past their event "
+                                     "time with every label partition read to its end.", registry=r)
         self.duplicates = Counter("synfin_processor_duplicates_total",
                                   "Transactions skipped as already scored (re-sent by a resumed producer).",
                                   registry=r)

@@ -94,6 +94,12 @@ class ReplicaReader:
         self._pace(frontier)
         return total
 
+    def labels_caught_up(self) -> bool:
+        """Every label partition read to its end as of its last fetch (none paused): the replica holds every
+        label the producer had appended by then."""
+        labels = self.topics.labels
+        return sum(1 for topic, _ in self._eof if topic == labels) == len(self.risk.label_frontier)
+
     def _pace(self, frontier: int | None) -> None:
         topics, risk, lookahead = self.topics, self.risk, self.lookahead_us
         pause: set[tuple[str, int]] = set()

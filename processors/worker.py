@@ -18,8 +18,10 @@ Clients, per worker:
   scored record once, whichever worker produced it.
 
 A transaction is scored once merchant risk as of its event time's day (`features.risk_as_of`) is final
-(`RiskReplica.ready`) and its partition's labels have passed its event time (what the model may learn), or after
-`max_hold_s` of waiting for the label watermark (then counted in `synfin_risk_hold_timeouts_total`).
+(`RiskReplica.ready`) and its partition's labels have passed its event time (what the model may learn); a live
+one also once the wall clock is a second past it and every label partition is read to its end (labels are sent
+at their label time: nothing earlier can still come); else after `max_hold_s` of waiting for the label
+watermark (then counted in `synfin_risk_hold_timeouts_total`).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from typing import Any, NamedTuple
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from synfinance.common.dead_letters import headers as dead_letter_headers
-from synfinance.common.e2e import is_live, live_delays
+from synfinance.common.e2e import LIVE_WINDOW_S, is_live, live_delays
 from synfinance.common.kafka_logging import client_logging
 from synfinance.common.label_delays import MAX_LABEL_DELAY_US
 from synfinance.common.settings import TopicNames
@@ -62,6 +64,8 @@ from synfinance.schemas.codec import Codec, CodecError
 
 log = logging.getLogger(__name__)
 
+# a live label is appended within this of its label time and fetched within fetch.wait.max.ms (0.5 s)
+LIVE_LABEL_GRACE_S = 1.0
 EXPIRY_INTERVAL_S = 30.0  # wall seconds between passes dropping pending entries older than the label delay
 
 # what the engine reads of a Transaction (features, model input, output records)
@@ -288,9 +292,12 @@ class Worker:
                     continue
                 t = held.record["event_time"]
                 if not (risk.ready(risk_as_of(t)) and self.label_time.get(partition, t) > t):
-                    if wall - held.received < max_hold:
+                    if self._live_caught_up(t, wall):
+                        metrics.live_releases.inc()
+                    elif wall - held.received < max_hold:
                         break
-                    metrics.hold_timeouts.inc()
+                    else:
+                        metrics.hold_timeouts.inc()
                 try:
                     prepared = engine.prepare(partition, held.record, held.received)
                 except UnknownCustomer as exc:
@@ -316,6 +323,15 @@ class Worker:
         metrics.processed.inc(engine.counters.scored - scored_before)
         metrics.alerts.inc(engine.counters.alerts - alerts_before)
         self.producer.poll()
+
+    def _live_caught_up(self, t: int, wall: float) -> bool:
+        """A live transaction need not wait for a later label: the producer sends each label at its label time,
+        so once the wall clock is `LIVE_LABEL_GRACE_S` past the event time and every label partition has been
+        read to its end, every label up to it is in. (A fresh live stream has no label for its first minutes:
+        waiting for one would hold every transaction `max_hold_s`.) A simulated or replayed stream, whose event
+        times are far from the wall clock, always waits for its labels, so its features stay exact."""
+        age = wall - t / 1e6
+        return LIVE_LABEL_GRACE_S <= age <= LIVE_WINDOW_S and self.replica.labels_caught_up()
 
     def _emit(self, chunk: list[tuple[Prepared, Held]]) -> None:
         """Score a batch of prepared transactions and produce their records (and alerts)."""
