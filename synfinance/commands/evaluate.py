@@ -10,13 +10,11 @@ final table and writes `--json` and `--report` (one self-contained HTML file). E
 from __future__ import annotations
 
 import json
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import typer
@@ -24,6 +22,7 @@ from confluent_kafka import KafkaException
 from rich.live import Live
 from rich.table import Table
 
+from synfinance.commands.signals import stop_on_signals
 from synfinance.common.errors import UsageError, broker_unreachable
 from synfinance.common.settings import Settings, load_settings
 from synfinance.console import make_console
@@ -86,21 +85,6 @@ def summary(board: Scoreboard) -> str:
             f"legitimate anomalies stopped: {_pct(a.fpr_decline)} declined, {_pct(a.fpr_review)} with reviews "
             f"(of {a.legit_anomalies:,}); legitimate overall: {_pct(board.overall.at_decline.fpr)} declined\n"
             f"decision latency: {latency}")
-
-
-@contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    def handler(_signum: int, _frame: FrameType | None) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def run_evaluation(settings: Settings, decisions: list[str], *, group: str = DEFAULT_GROUP, threshold: float = 0.5,
@@ -182,7 +166,7 @@ def evaluate(
     title = f"synfinance evaluate: {engine}"
     stop = threading.Event()
     with Live(console=console, auto_refresh=False) if console.is_terminal else _nothing() as live, \
-            _stop_on_signals(stop):
+            stop_on_signals(stop.is_set, stop.set):
         def on_board(board: Scoreboard, records: dict[str, int]) -> None:
             if collector is not None:
                 collector.update(board, records)

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from types import FrameType
 from typing import Any
 
 import typer
@@ -26,6 +24,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from rich.live import Live
 from rich.table import Table
 
+from synfinance.commands.signals import stop_on_signals
 from synfinance.common.errors import UsageError
 from synfinance.common.registry import SchemaRegistry
 from synfinance.common.settings import Settings, load_settings
@@ -126,21 +125,6 @@ def _as_json(snap: Snapshot) -> str:
     rounded = {"elapsed_s": round(snap.elapsed_s, 3), "streaming_s": round(snap.streaming_s, 3),
                "achieved_rate": round(snap.achieved_rate, 1)}
     return json.dumps({**snap.__dict__, **rounded}, sort_keys=True)
-
-
-@contextmanager
-def _stop_on_signals(run: ProduceRun) -> Iterator[None]:
-    def handler(signum: int, _frame: FrameType | None) -> None:
-        if run.stop_requested:
-            raise KeyboardInterrupt  # second signal: do not wait for the flush
-        run.request_stop()
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def _prepare_topics(settings: Settings, producer: KafkaProducer, create: bool, timeout: float) -> None:
@@ -295,7 +279,7 @@ def produce(
                            from_seq=from_seq, generator=generator, codec=codec,  # type: ignore[arg-type]
                            headers=headers)  # type: ignore[arg-type]
         run = ProduceRun(config, producer, world=world, on_stats=on_stats)
-        with _stop_on_signals(run):
+        with stop_on_signals(lambda: run.stop_requested, run.request_stop):
             try:
                 final = run.run()
             except KafkaException as error:  # fatal: the idempotent producer cannot go on safely

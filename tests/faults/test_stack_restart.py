@@ -13,12 +13,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
-import psycopg2
 import pytest
 from confluent_kafka import Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -26,6 +23,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from synfinance.processors.kafka_io import read_to_end
 from synfinance.stack.launcher import LocalStack
 from synfinance.stack.processes import pid_alive
+from tests.synfinance.test_stack_cli import run_sql, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -39,23 +37,6 @@ def synfinance(state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SYNFIN_STATE_DIR": str(state_dir)}
     return subprocess.run([sys.executable, "-m", "synfinance.cli", *args], env=env, capture_output=True,
                           text=True, timeout=CLI_TIMEOUT_S, stdin=subprocess.DEVNULL)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
-
-
-def run_sql(port: int, sql: str) -> list[tuple[object, ...]]:
-    connection = psycopg2.connect(host="127.0.0.1", port=port, user="synfin", dbname="synfin")
-    try:
-        with connection, connection.cursor() as cursor:
-            cursor.execute(sql)
-            return cursor.fetchall() if cursor.description else []
-    finally:
-        connection.close()
 
 
 def expected_records() -> list[tuple[bytes, bytes]]:
