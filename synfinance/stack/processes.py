@@ -48,11 +48,16 @@ def runs(pid: int | None, marker: str) -> bool:
         return False
     if not Path("/proc/self").exists():
         return True  # no /proc (not Linux): a live pid is trusted
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return False  # exited meanwhile
-    return marker in cmdline
+    for _ in range(20):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return False  # exited meanwhile
+        if cmdline:
+            return marker in cmdline.replace(b"\0", b" ").decode(errors="replace")
+        # empty: a process in the middle of exec (its new argv is not mapped yet) reads as ""
+        time.sleep(0.01)
+    return False
 
 
 def stop_pid(pid: int | None, sig: signal.Signals = signal.SIGTERM, grace: float = 30.0) -> None:
