@@ -106,6 +106,11 @@ class StackProvider:
         assert state.registry is not None
         return state.registry.url
 
+    def local_state(self) -> Any:
+        """The embedded local stack's `StackState` (its processes and ports), or None when no service of this
+        session runs in it (an external stack, or Docker)."""
+        return self._local.load() if self._local is not None else None
+
     def close(self) -> None:
         for container in reversed(self._containers):
             with contextlib.suppress(Exception):

@@ -10,14 +10,16 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 
 from synfinance.commands.produce import Metrics
+from synfinance.common.settings import TopicNames
 from synfinance.sinks.metrics import MetricsServer, SinkMetrics
-from synfinance.stack.launcher import LocalStack
 from synfinance.stack.processes import free_port
+from synfinance.testing import StackProvider
 from tests.faults.support import cli, stop
 
 LISTEN = "0A"
@@ -119,24 +121,32 @@ def test_the_whole_stack_check_sees_a_listener_on_every_interface() -> None:
 
 
 @pytest.mark.integration
-def test_every_listener_of_a_running_stack_and_its_components_is_on_loopback(tmp_path: Path) -> None:
-    stack = LocalStack(tmp_path / "stack")
+def test_every_listener_of_a_running_stack_and_its_components_is_on_loopback(
+        tmp_path: Path, synfin_stack: StackProvider, kafka_bootstrap: str, database_url: str,
+        schema_registry_url: str) -> None:
+    """The session's stack (Kafka, PostgreSQL and the registry, all started by the fixtures above) with a
+    producer, processor and sink of this test's own on it."""
+    state = synfin_stack.local_state()
+    assert state is not None and state.kafka is not None and state.postgres is not None and state.registry
+    assert (state.kafka.bootstrap, state.registry.url) == (kafka_bootstrap, schema_registry_url)
+    run = uuid.uuid4().hex[:8]
+    env = {**os.environ, **state.exports(), "SYNFIN_DATABASE_URL": database_url, "SYNFIN_PARTITIONS": "2",
+           **{f"SYNFIN_TOPICS__{kind.upper()}": f"test.listen.{run}.{kind}" for kind in TopicNames().model_dump()}}
+    env.pop("SYNFIN_BIND_HOST", None)  # the default is what is checked
+    schema = f"listen_{run}"
     producer = processor = sink = None
     try:
-        state = stack.up(with_registry=True)
-        assert state.kafka is not None and state.postgres is not None and state.registry is not None
-        env = {**os.environ, **state.exports()}
-        env.pop("SYNFIN_BIND_HOST", None)  # the default is what is checked
-        for command in (["db", "init"], ["topics", "create"]):
+        for command in (["topics", "create"], ["db", "init", "--schema", schema]):
             done = subprocess.run([sys.executable, "-m", "synfinance.cli", *command], env=env, capture_output=True,
                                   text=True, timeout=120)
             assert done.returncode == 0, done.stderr
         producer_port, processor_port, sink_port = free_port(), free_port(), free_port()
         producer = cli(env, tmp_path / "producer.log", "produce", "--events", "3000", "--rate", "50",
                        "--customers", "200", "--merchants", "50", "--seed", "3", "--metrics-port", str(producer_port))
-        processor = cli(env, tmp_path / "processor.log", "process", "--group", "listen-processor",
+        processor = cli(env, tmp_path / "processor.log", "process", "--group", f"listen-processor-{run}",
                         "--web-port", str(processor_port))
-        sink = cli(env, tmp_path / "sink.log", "sink", "--group", "listen-sink", "--metrics-port", str(sink_port))
+        sink = cli(env, tmp_path / "sink.log", "sink", "--schema", schema, "--group", f"listen-sink-{run}",
+                   "--metrics-port", str(sink_port))
         ours = {state.kafka.pid, state.postgres.pid, state.registry.pid, producer.pid, processor.pid, sink.pid}
         expected = {state.kafka.port, state.kafka.controller_port, state.postgres.port, state.registry.port,
                     producer_port, processor_port, sink_port}
@@ -152,4 +162,3 @@ def test_every_listener_of_a_running_stack_and_its_components_is_on_loopback(tmp
         assert outside == {}, f"listening outside loopback: {outside} (all: {listening})"
     finally:
         stop(processor, sink, producer)
-        stack.down()
