@@ -1,5 +1,6 @@
 """A 3-node KRaft cluster (`stack up --brokers 3`): topics replicated three times, and the quorum's leader
-killed with SIGKILL mid-stream costs nothing: every transaction produced once and scored once."""
+killed with SIGKILL mid-stream costs nothing: every transaction produced once and scored once. `stack up`
+then restarts that node alone, in place, and it serves every record again."""
 
 from __future__ import annotations
 
@@ -22,11 +23,12 @@ from synfinance.processors.kafka_io import read_to_end
 from synfinance.schemas.codec import decode
 from synfinance.stack.kafka_tools import tool_command
 from synfinance.stack.launcher import LocalStack
+from synfinance.stack.processes import pid_alive
 from tests.faults.support import cli, stop
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
-EVENTS, RATE = 30_000, 1_000
+EVENTS, RATE = 20_000, 1_000
 FINISH_WITHIN_S = 300.0
 
 
@@ -93,6 +95,24 @@ def test_three_nodes_replicate_and_lose_nothing_when_the_leader_is_killed(tmp_pa
             survivors, [TopicPartition(topics.transactions, p) for p in range(6)]))
         assert len(transactions) == EVENTS and set(transactions.values()) == {1}  # produced once each
         assert set(scored) == set(transactions) and set(scored.values()) == {1}  # scored once each
+
+        # `stack up` restarts the dead node alone, on its ports and with its data; the others are never stopped
+        said: list[str] = []
+        again = stack.up(with_postgres=False, report=said.append)
+        assert said == [f"kafka-{victim.node_id} was not running: restarted on {victim.bootstrap} with its data"]
+        assert [(b.node_id, b.port, b.controller_port) for b in again.brokers] == [
+            (b.node_id, b.port, b.controller_port) for b in state.brokers]
+        for before, after in zip(state.brokers, again.brokers, strict=True):
+            assert (after.pid != before.pid) == (before is victim) and pid_alive(after.pid)
+        restarted = {"bootstrap.servers": victim.bootstrap}
+        assert len(AdminClient(restarted).list_topics(timeout=30).brokers) == 3
+        deadline = time.monotonic() + 120.0
+        while (through := _scored(restarted, topics.scored)) != scored:  # read through the restarted node
+            assert time.monotonic() < deadline, (len(through), len(scored))
+            time.sleep(2.0)
+        said.clear()
+        assert stack.up(with_postgres=False, report=said.append).brokers == again.brokers
+        assert said == ["already up: nothing to start"]
     finally:
         stop(processor, producer)
         stack.down()

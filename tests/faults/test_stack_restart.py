@@ -1,6 +1,6 @@
 """`synfinance stack up` after kill -9 never destroys data: the dead services come back on their ports with
-every row and record, `up` on a healthy stack changes nothing, only the dead node of a cluster restarts, and
-a service whose data marker is gone is refused (exit 1) until an explicit `stack reset --yes`.
+every row and record, `up` on a healthy stack changes nothing, and a service whose data marker is gone is
+refused (exit 1) until an explicit `stack reset --yes`. (A cluster's dead node: tests/faults/test_cluster.py.)
 
 Each case has a stack of its own (a killed service would break every other test's clients) and a bounded,
 known payload: RECORDS records on a topic, ROWS rows in a table, both checked exactly after the restart.
@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,6 @@ from confluent_kafka import Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from synfinance.processors.kafka_io import read_to_end
-from synfinance.stack.launcher import LocalStack
 from synfinance.stack.processes import pid_alive
 from tests.synfinance.test_stack_cli import run_sql, wait_until
 
@@ -172,32 +170,3 @@ def test_a_missing_data_marker_is_refused_until_an_explicit_reset(tmp_path: Path
         assert not Path(state["postgres"]["home"]).exists()
     finally:
         synfinance(state_dir, "stack", "down")
-
-
-def test_up_restarts_only_the_dead_node_of_a_three_node_cluster(tmp_path: Path) -> None:
-    stack = LocalStack(tmp_path / "stack")
-    try:
-        state = stack.up(with_postgres=False, brokers=3)
-        bootstrap = ",".join(b.bootstrap for b in state.brokers)
-        produce_known_records(bootstrap, replication=3)
-        victim = state.brokers[1]
-        kill_9(victim.pid)
-
-        said: list[str] = []
-        again = stack.up(with_postgres=False, report=said.append)
-        assert said == [f"kafka-2 was not running: restarted on {victim.bootstrap} with its data"]
-        assert [(b.node_id, b.port, b.controller_port) for b in again.brokers] == [
-            (b.node_id, b.port, b.controller_port) for b in state.brokers]
-        assert [b.pid for b in again.brokers] == [state.brokers[0].pid, again.brokers[1].pid, state.brokers[2].pid]
-        assert again.brokers[1].pid != victim.pid and pid_alive(again.brokers[1].pid)
-        assert pid_alive(state.brokers[0].pid) and pid_alive(state.brokers[2].pid)  # never stopped
-        assert len(AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=30).brokers) == 3
-        stored = stored_records(victim.bootstrap)  # read through the restarted node
-        assert Counter(len(v) for v in stored.values()) == Counter(len(v) for v in expected_by_key().values())
-        assert stored == expected_by_key()
-
-        said.clear()
-        assert stack.up(with_postgres=False, report=said.append).brokers == again.brokers
-        assert said == ["already up: nothing to start"]
-    finally:
-        stack.down()
