@@ -20,11 +20,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from synfinance.producers import world_cache
 from synfinance.producers.events import EventColumns
 from synfinance.producers.kafka import traceparents
 from synfinance.producers.pacing import Columns
 from synfinance.producers.records import RecordEncoder
-from synfinance.producers.stream import StreamConfig, TransactionStream, World
+from synfinance.producers.stream import StreamConfig, TransactionStream, World, world_key
 from synfinance.schemas.codec import Codec
 
 __all__ = ["GENERATION_BATCH", "Chunk", "ChunkPlan", "prepared_chunks"]
@@ -87,6 +88,19 @@ class ChunkPlan:
     from_seq: int = 0
     encode: bool = True  # False in live time
     codec: Codec = field(default_factory=Codec)  # the framing of the encoded values
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled for the generator process: a world the cache holds goes as its key (the child loads it in
+        tens of milliseconds) rather than as megabytes through the pipe."""
+        state = dict(self.__dict__)
+        if world_cache.enabled() and world_cache.entry_path(world_key(self.stream)).is_file():
+            state["world"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if state["world"] is None:
+            state = {**state, "world": World.cached(state["stream"])}
+        self.__dict__.update(state)
 
 
 def prepared_chunks(plan: ChunkPlan) -> Iterator[Chunk]:

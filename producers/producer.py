@@ -37,7 +37,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -45,6 +45,7 @@ import numpy as np
 import numpy.typing as npt
 
 from synfinance.common.settings import TopicNames
+from synfinance.producers import world_cache
 from synfinance.producers.chunks import Chunk, ChunkPlan, prepared_chunks
 from synfinance.producers.events import EventColumns
 from synfinance.producers.kafka import HEADER_SETS, DeliveryTracker, HeaderSet, RecordHeaders, traceparents
@@ -53,7 +54,7 @@ from synfinance.producers.prefetch import ProcessPrefetch, ThreadPrefetch
 from synfinance.producers.rates import Poisson, Profile
 from synfinance.producers.records import RecordEncoder
 from synfinance.producers.seeding import GENERATOR_VERSION
-from synfinance.producers.stream import StreamConfig, TransactionStream, World
+from synfinance.producers.stream import StreamConfig, TransactionStream, World, world_key
 from synfinance.schemas.codec import Codec, fingerprint, schema_json
 
 LABEL_SEND_BATCH = 10_000
@@ -131,6 +132,8 @@ class Snapshot:
     pending_labels: int
     warning: str | None
     done: bool = False
+    # process start -> the first record after the population acknowledged (None until then)
+    startup_s: float | None = None
 
 
 class Stopped(Exception):
@@ -143,7 +146,8 @@ class ProduceRun:
     def __init__(self, config: RunConfig, sink: Sink, world: World | None = None,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
                  wall_us: Callable[[], int] = lambda: time.time_ns() // 1000,
-                 on_stats: Callable[[Snapshot], None] | None = None, stats_interval_s: float = 1.0) -> None:
+                 on_stats: Callable[[Snapshot], None] | None = None, stats_interval_s: float = 1.0,
+                 started: float | None = None) -> None:
         if config.from_seq < 0:
             raise ValueError("--from-seq must be >= 0")
         if config.from_seq and config.time_mode == "live":
@@ -171,6 +175,9 @@ class ProduceRun:
         self._stream_start: float | None = None  # when the first transaction could go
         self._next_tick = self._start + stats_interval_s
         self._last_live_us = 0
+        self._started = started  # the process's start on `clock` (None: this run's start)
+        self._records_before_stream: int | None = None  # sent before the first transaction
+        self._first_ack: float | None = None
 
     def request_stop(self) -> None:
         """Ask the run to stop at the next slice (safe to call from a signal handler)."""
@@ -180,12 +187,15 @@ class ProduceRun:
 
     def run(self) -> Snapshot:
         self._start, self._stream_start = self.clock(), None
+        if self._started is None:
+            self._started = self._start
         self._next_tick = self._start + self.stats_interval_s
         try:
-            self._publish_run_info()
-            if self.config.publish_population:
-                self._publish_population()
-            self._transactions()
+            with self._prefetch() as chunks:  # the generator starts while the population goes out
+                self._publish_run_info()
+                if self.config.publish_population:
+                    self._publish_population()
+                self._transactions(chunks)
         except Stopped:
             pass
         self.stopped_early = self.stop_requested
@@ -208,31 +218,46 @@ class ProduceRun:
         for name, population, ordinals in (
                 ("customer", world.customers, self.stream.members.tolist()),
                 ("merchant", world.merchants, range(len(world.merchants)) if shard[0] == 0 else range(0))):
+            encoded = self._population_values(name, population, ordinals, updated_us)
             for start in range(0, len(ordinals), LABEL_SEND_BATCH):
                 part = ordinals[start:start + LABEL_SEND_BATCH]
-                values = [self.codec.encode(name, population.record(k, updated_us)) for k in part]
                 keys = [population.ids[k].encode() for k in part]
-                self.sink.send(self._topic(name), values, keys, [updated_us // 1000] * len(part),
-                               self.headers[name], part, traceparents(self._trace_rng, len(part)).tolist())
+                self.sink.send(self._topic(name), encoded[start:start + LABEL_SEND_BATCH], keys,
+                               [updated_us // 1000] * len(part), self.headers[name], part,
+                               traceparents(self._trace_rng, len(part)).tolist())
                 self._check_stop()
         # entities are in the log before any transaction that refers to them
         self.sink.flush(FLUSH_TIMEOUT_S, tick=self._tick)
 
-    def _transactions(self) -> None:
+    def _prefetch(self) -> ProcessPrefetch | ThreadPrefetch:
         config = self.config
         plan = ChunkPlan(config.stream, self.stream.world, config.events, config.from_seq, encode=not self.live,
                          codec=config.codec)
-        prefetch = (ProcessPrefetch(prepared_chunks, (plan,)) if config.generator == "process"
-                    else ThreadPrefetch(prepared_chunks(plan)))
-        with prefetch as chunks:
-            for chunk in chunks.items(wait=self._wait_for_chunk):
-                if self._stream_start is None:  # --duration counts streaming time, from the first chunk: not
-                    self._stream_start = self.clock()  # the population nor the generator's start-up
-                if chunk.resumed is not None:
-                    self.schedule.add(**chunk.resumed)
-                    self.schedule.due(chunk.resumed_at)  # sent by the killed run before it got this far: drop
-                if len(chunk):
-                    self._send_chunk(chunk)
+        return (ProcessPrefetch(prepared_chunks, (plan,)) if config.generator == "process"
+                else ThreadPrefetch(prepared_chunks(plan)))
+
+    def _population_values(self, name: str, population: Any, ordinals: Sequence[int], updated_us: int) -> list[bytes]:
+        """The encoded records of `ordinals`; in simulated time from the world cache when a run with the same
+        world, shard and framing encoded them before (live records carry the wall clock: encoded each time)."""
+        def encode() -> list[bytes]:
+            return [self.codec.encode(name, population.record(k, updated_us)) for k in ordinals]
+
+        if self.live:
+            return encode()
+        key = {"population": name, "world": world_key(self.config.stream), "shard": list(self.config.stream.shard),
+               "updated_us": updated_us, "fingerprint": fingerprint(name).hex(),
+               "schema_id": self.codec.confluent_id(name)}
+        return world_cache.cached(key, encode, allowed=())
+
+    def _transactions(self, chunks: ProcessPrefetch | ThreadPrefetch) -> None:
+        for chunk in chunks.items(wait=self._wait_for_chunk):
+            if self._stream_start is None:  # --duration counts streaming time, from the first chunk: not
+                self._stream_start = self.clock()  # the population nor the generator's start-up
+            if chunk.resumed is not None:
+                self.schedule.add(**chunk.resumed)
+                self.schedule.due(chunk.resumed_at)  # sent by the killed run before it got this far: drop
+            if len(chunk):
+                self._send_chunk(chunk)
 
     def _send_chunk(self, chunk: Chunk) -> None:
         n = len(chunk)
@@ -279,6 +304,8 @@ class ProduceRun:
 
     def _send_transactions(self, values: list[bytes], keys: list[bytes], timestamps: list[int], first: int,
                            traces: npt.NDArray[np.bytes_]) -> None:
+        if self._records_before_stream is None:
+            self._records_before_stream = self.sink.produced_total
         self.sink.send(self.config.topics.transactions, values, keys, timestamps, self.headers["transaction"],
                        range(first, first + len(values)), traces.tolist())
 
@@ -346,9 +373,18 @@ class ProduceRun:
                 self.sleep(remaining)
 
     def _tick(self) -> None:
+        self._startup_s()  # noted when it happens, not at the next stats interval
         if self.on_stats is not None and self.clock() >= self._next_tick:
             self._next_tick = max(self._next_tick + self.stats_interval_s, self.clock())
             self.on_stats(self.snapshot())
+
+    def _startup_s(self) -> float | None:
+        """Process start -> the first record after the population acknowledged (the first transaction's
+        slice: its transactions go before its labels), once it is."""
+        before = self._records_before_stream
+        if self._first_ack is None and before is not None and self.sink.delivered_total > before:
+            self._first_ack = self.clock()
+        return None if self._first_ack is None else self._first_ack - (self._started or self._start)
 
     def snapshot(self, done: bool = False) -> Snapshot:
         sink, pacer = self.sink, self.pacer
@@ -359,4 +395,4 @@ class ProduceRun:
             produced=dict(sink.produced), delivered=sink.delivered_total,
             failed=sink.failed_total, in_flight=sink.in_flight, target_rate=pacer.target_rate(),
             achieved_rate=pacer.achieved_rate(), latency_p50_s=p50, latency_p99_s=p99, position=self.position,
-            pending_labels=len(self.schedule), warning=sink.last_warning, done=done)
+            pending_labels=len(self.schedule), warning=sink.last_warning, done=done, startup_s=self._startup_s())

@@ -1,6 +1,7 @@
 """The deterministic transaction stream: population, then blocks of arrivals merged in event time.
 
-`TransactionStream(config)` builds the world (merchants, then customers) and yields `EventColumns`
+`TransactionStream(config)` builds the world (merchants, then customers; or loads it from the cache of
+built worlds, `producers.world_cache`) and yields `EventColumns`
 batches in global event-time order (ties broken by customer, then the customer's own counter). With
 `shard=(i, n)` only customers whose ordinal is i mod n are generated; the union of the n shards is
 the unsharded stream, record for record, and a shard's stream is the unsharded one with the other
@@ -26,7 +27,7 @@ from functools import cached_property
 import numpy as np
 import numpy.typing as npt
 
-from synfinance.producers import refunds
+from synfinance.producers import refunds, world_cache
 from synfinance.producers.anomalies import VELOCITY_SHARE
 from synfinance.producers.arrivals import ArrivalGenerator, strictly_increasing
 from synfinance.producers.customers import MAX_CUSTOMERS, Customers, build_customers
@@ -93,6 +94,12 @@ class StreamConfig:
         return parse_start(self.start)
 
 
+def world_key(config: StreamConfig) -> dict[str, object]:
+    """What decides a stream's world (with the generator's code): its key in `producers.world_cache`."""
+    return {"generator": GENERATOR_VERSION, "seed": config.seed, "customers": config.customers,
+            "merchants": config.merchants, "start_us": config.start_us, "sid": config.stream_id}
+
+
 class World:
     """The populations a stream is drawn from (built once per process; shared by every shard)."""
 
@@ -104,6 +111,16 @@ class World:
         self.customers: Customers = build_customers(config.seed, config.customers, self.pools, config.start_us,
                                                     self.sid)
         self.actors = FraudActors.build(config.seed, self.customers, self.merchants)
+
+    @classmethod
+    def cached(cls, config: StreamConfig) -> World:
+        """The world of `config`, loaded from disk when a run built it before (`producers.world_cache`)."""
+        world = world_cache.cached(world_key(config), lambda: cls(config),
+                                   (cls, StreamConfig, Merchants, MerchantPools, Customers, FraudActors))
+        if not isinstance(world, cls):
+            return cls(config)
+        world.config = config  # the same world serves every shard of the key
+        return world
 
 
 def _day(time_us: int) -> str:
@@ -136,7 +153,7 @@ class TransactionStream:
 
     def __init__(self, config: StreamConfig, world: World | None = None) -> None:
         self.config = config
-        self.world = world or World(config)
+        self.world = world or World.cached(config)
 
     @cached_property
     def members(self) -> np.ndarray:

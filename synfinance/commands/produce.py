@@ -26,6 +26,7 @@ from rich.table import Table
 
 from synfinance.commands.signals import stop_on_signals
 from synfinance.common.errors import UsageError
+from synfinance.common.process_clock import started_monotonic
 from synfinance.common.registry import SchemaRegistry
 from synfinance.common.settings import Settings, load_settings
 from synfinance.console import make_console
@@ -123,7 +124,8 @@ def _panel(snap: Snapshot, profile: str) -> Table:
 
 def _as_json(snap: Snapshot) -> str:
     rounded = {"elapsed_s": round(snap.elapsed_s, 3), "streaming_s": round(snap.streaming_s, 3),
-               "achieved_rate": round(snap.achieved_rate, 1)}
+               "achieved_rate": round(snap.achieved_rate, 1),
+               "startup_s": None if snap.startup_s is None else round(snap.startup_s, 3)}
     return json.dumps({**snap.__dict__, **rounded}, sort_keys=True)
 
 
@@ -268,7 +270,7 @@ def produce(
 
         if live is not None:
             live.update(f"building {customers:,} customers and {merchants:,} merchants...", refresh=True)
-        world = World(stream_config)
+        world = World.cached(stream_config)
         if events is not None and shard_of[1] > 1:
             if live is not None:
                 live.update(f"finding shard {shard}'s share of the first {events:,} events...", refresh=True)
@@ -278,7 +280,7 @@ def produce(
                            duration_s=duration, time_mode=time_mode,  # type: ignore[arg-type]
                            from_seq=from_seq, generator=generator, codec=codec,  # type: ignore[arg-type]
                            headers=headers)  # type: ignore[arg-type]
-        run = ProduceRun(config, producer, world=world, on_stats=on_stats)
+        run = ProduceRun(config, producer, world=world, on_stats=on_stats, started=started_monotonic())
         with stop_on_signals(lambda: run.stop_requested, run.request_stop):
             try:
                 final = run.run()

@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from synfinance.common.cache import cache_dir
+
+__all__ = ["INFRA_DIR", "REPO_ROOT", "cache_dir", "state_dir"]
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -24,12 +28,3 @@ def state_dir() -> Path:
         return Path(configured).resolve()
     base = REPO_ROOT if (REPO_ROOT / "pyproject.toml").exists() else Path.cwd()
     return base / ".synfin"
-
-
-def cache_dir() -> Path:
-    """`SYNFIN_CACHE_DIR`, else `$XDG_CACHE_HOME/synfinance` (default `~/.cache/synfinance`)."""
-    configured = os.environ.get("SYNFIN_CACHE_DIR")
-    if configured:
-        return Path(configured).resolve()
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg) / "synfinance"

@@ -320,6 +320,11 @@ def test_sigterm_stops_flushes_and_exits_0_with_stats_and_metrics(kafka_bootstra
     assert "synfin_delivery_latency_seconds_bucket" in metrics and "synfin_produce_errors_total 0.0" in metrics
     stats = [json.loads(line) for line in stdout.splitlines()]
     assert stats[-1]["done"] and not any(s["done"] for s in stats[:-1]) and stats[-1]["failed"] == 0
+    # process start -> first transaction acknowledged: set once, the same in every later snapshot, and within
+    # the run (the process had run for elapsed_s plus its start-up before the run began)
+    startup = {s["startup_s"] for s in stats if s["startup_s"] is not None}
+    assert len(startup) == 1 and stats[-1]["startup_s"] is not None
+    assert 0.05 < stats[-1]["startup_s"] < stats[-1]["elapsed_s"] + 30
     position = stats[-1]["position"]
     assert f"next position {position:,}; stopped early" in stderr
     # everything handed to Kafka before the stop was delivered; pending labels (first ones and revisions of the
