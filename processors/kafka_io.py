@@ -14,6 +14,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from synfinance.common.assign import READ_TO_END, assign_promptly
 from synfinance.common.errors import UsageError, broker_unreachable
 from synfinance.common.kafka_logging import client_logging
 
@@ -73,9 +74,10 @@ def read_to_end(kafka: Mapping[str, Any], partitions: list[TopicPartition], time
     if not partitions:
         return
     consumer = Consumer({**kafka, "group.id": "synfin-processor-restore", "enable.auto.commit": False,
-                         "isolation.level": "read_committed", "enable.partition.eof": True, **client_logging()})
+                         "isolation.level": "read_committed", **READ_TO_END, **client_logging()})
     try:
-        consumer.assign([TopicPartition(tp.topic, tp.partition, OFFSET_BEGINNING) for tp in partitions])
+        assign_promptly(consumer, [TopicPartition(tp.topic, tp.partition, OFFSET_BEGINNING) for tp in partitions],
+                        timeout)
         remaining = {(tp.topic, tp.partition) for tp in partitions}
         deadline = time.monotonic() + timeout
         while remaining:

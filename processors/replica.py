@@ -18,6 +18,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
+from synfinance.common.assign import assign_promptly
 from synfinance.common.kafka_logging import client_logging
 from synfinance.common.settings import TopicNames
 from synfinance.processors.risk import RiskReplica
@@ -42,9 +43,9 @@ class ReplicaReader:
         self.consumer = Consumer({**kafka, "group.id": "synfin-processor-replica", "enable.auto.commit": False,
                                   "isolation.level": "read_committed", "enable.partition.eof": True,
                                   **client_logging()})
-        self.consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING)
-                              for topic in (topics.customers, topics.transactions, topics.labels)
-                              for p in range(partitions[topic])])
+        assign_promptly(self.consumer, [TopicPartition(topic, p, OFFSET_BEGINNING)
+                                        for topic in (topics.customers, topics.transactions, topics.labels)
+                                        for p in range(partitions[topic])])
         self._customer_partitions = partitions[topics.customers]
 
     def load_homes(self, timeout: float = 120.0) -> None:

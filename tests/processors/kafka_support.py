@@ -12,6 +12,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from synfinance.common.assign import READ_TO_END, assign_promptly
 from synfinance.common.settings import TopicNames
 from synfinance.schemas.codec import decode
 
@@ -62,12 +63,12 @@ def publish(bootstrap: str, topics: TopicNames, dataset: Any, rate: float | None
     assert producer.flush(60) == 0
 
 
-def read_all(bootstrap: str, topic: str, idle_s: float = 3.0) -> list[dict[str, Any]]:
-    """Every committed record of `topic`, decoded."""
+def read_all(bootstrap: str, topic: str, idle_s: float = 0.5) -> list[dict[str, Any]]:
+    """Every committed record of `topic`, decoded (its writers have finished: at the end of every partition,
+    `idle_s` more without a record)."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4()}",
-                         "isolation.level": "read_committed", "enable.partition.eof": True,
-                         "enable.auto.commit": False})
-    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
+                         "isolation.level": "read_committed", **READ_TO_END, "enable.auto.commit": False})
+    assign_promptly(consumer, [TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
     out, at_end, last = [], set(), time.monotonic()
     while len(at_end) < PARTITIONS or time.monotonic() - last < idle_s:
         for message in consumer.consume(10_000, timeout=0.5):

@@ -40,6 +40,26 @@ def fresh(bootstrap: str) -> tuple[Any, str]:
     return topics, f"processor-{run}"
 
 
+def two_free_ports() -> int:
+    """A port p with p and p + 1 free (`--workers 2` serves worker i on p + i)."""
+    while True:
+        with socket.socket() as first, socket.socket() as second:
+            first.bind(("127.0.0.1", 0))
+            port = first.getsockname()[1]
+            try:
+                second.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+            return int(port)
+
+
+def answers(url: str) -> bool:
+    try:
+        return bool(urllib.request.urlopen(url, timeout=1).status == 200)
+    except OSError:
+        return False
+
+
 def check_scored_once_and_exact(scored: list[dict[str, Any]], dataset: Any) -> dict[str, dict[str, Any]]:
     by_id = {s["transaction_id"]: s for s in scored}
     assert len(scored) == len(by_id) == len(dataset.transactions)  # every transaction, once
@@ -51,6 +71,15 @@ def check_scored_once_and_exact(scored: list[dict[str, Any]], dataset: Any) -> d
 def test_two_workers_score_every_transaction_once_with_the_reference_features(kafka_bootstrap: str,
                                                                               dataset: Any) -> None:
     topics, group = fresh(kafka_bootstrap)
+    port = two_free_ports()
+    process = start_processor(kafka_bootstrap, topics, group, "--workers", "2", "--stop-when-idle", "4",
+                              web_port=port)
+    # both workers in the group before anything arrives: the first to join would otherwise score all of it
+    # alone (the broker's initial rebalance delay is 0) before the second is assigned its share
+    deadline = time.monotonic() + 120
+    while not all(answers(f"http://127.0.0.1:{port + worker}/readyz") for worker in (0, 1)):
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.2)
     publish(kafka_bootstrap, topics, dataset)
     poison = Producer({"bootstrap.servers": kafka_bootstrap})
     poison.produce(topics.transactions, b"\x00not avro", b"C-poison", partition=2)
@@ -58,16 +87,12 @@ def test_two_workers_score_every_transaction_once_with_the_reference_features(ka
     poison.produce(topics.transactions, dataset.transaction_values[0], None, partition=0)  # a null key
     poison.produce(topics.labels, None, b"C-tombstone", partition=3)
     assert poison.flush(10) == 0
-    process = start_processor(kafka_bootstrap, topics, group, "--workers", "2", "--stop-when-idle", "6")
     assert process.wait(240) == 0
     scored = read_all(kafka_bootstrap, topics.scored)
     check_scored_once_and_exact(scored, dataset)
     workers = {s["model_version"].split("/")[1] for s in scored}
     assert workers == {"0", "1"}  # both workers took part
-    dead = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": f"dlq-{group}"})
-    dead.assign([TopicPartition(topics.dlq, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
-    letters = [m for m in dead.consume(100, timeout=5) if m.error() is None]
-    dead.close()
+    letters = read_records(kafka_bootstrap, topics.dlq)
     # each poison record once, and the processor (a restart never meets them again: offsets are committed)
     got = sorted((dict(m.headers())[SOURCE_TOPIC].decode(), m.value(), m.key()) for m in letters)
     assert got == sorted([(topics.transactions, b"\x00not avro", b"C-poison"),
@@ -93,9 +118,9 @@ def test_a_slower_rate_gives_identical_features(kafka_bootstrap: str, dataset: A
         topics, group = fresh(kafka_bootstrap)
         if rate is None:
             publish(kafka_bootstrap, topics, dataset)
-            process = start_processor(kafka_bootstrap, topics, group, "--stop-when-idle", "6")
+            process = start_processor(kafka_bootstrap, topics, group, "--stop-when-idle", "4")
         else:
-            process = start_processor(kafka_bootstrap, topics, group, "--stop-when-idle", "15")
+            process = start_processor(kafka_bootstrap, topics, group, "--stop-when-idle", "5")
             publisher = threading.Thread(target=publish, args=(kafka_bootstrap, topics, dataset, rate))
             publisher.start()
             publisher.join(120)
@@ -110,7 +135,8 @@ def count_committed(bootstrap: str, topic: str, consumer: Consumer | None = None
         consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"count-{uuid.uuid4()}",
                              "isolation.level": "read_committed", "enable.auto.commit": False})
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
-    return consumer, sum(1 for m in consumer.consume(10_000, timeout=0.5) if m.error() is None)
+    # small steps: the kill lands soon after a third is committed, not after a batch of all of it
+    return consumer, sum(1 for m in consumer.consume(500, timeout=0.05) if m.error() is None)
 
 
 def test_sigkill_midway_then_restart_loses_duplicates_and_resets_nothing(kafka_bootstrap: str,
@@ -129,7 +155,7 @@ def test_sigkill_midway_then_restart_loses_duplicates_and_resets_nothing(kafka_b
     assert consumer is not None
     consumer.close()
     assert len(dataset.transactions) // 3 <= seen < len(dataset.transactions)  # killed midway
-    restarted = start_processor(kafka_bootstrap, topics, group, "--stop-when-idle", "6")
+    restarted = start_processor(kafka_bootstrap, topics, group, "--stop-when-idle", "4")
     assert restarted.wait(240) == 0
     scored = read_all(kafka_bootstrap, topics.scored)
     check_scored_once_and_exact(scored, dataset)  # read_committed: the killed transaction is invisible
@@ -186,7 +212,7 @@ def test_a_chargeback_reaches_a_restarted_processor_and_is_learned_from_the_kept
 
     topics, group = fresh(kafka_bootstrap)
     publish(kafka_bootstrap, topics, part(True))
-    assert start_processor(kafka_bootstrap, topics, group, "--stop-when-idle", "6").wait(240) == 0
+    assert start_processor(kafka_bootstrap, topics, group, "--stop-when-idle", "4").wait(240) == 0
     ids = [r["transaction_id"] for r in revisions]
     kept = held_inputs(kafka_bootstrap, group, ids)
     assert all(h is not None and (h.is_fraud, h.revision) == (False, 0) for h in kept.values())
@@ -194,7 +220,7 @@ def test_a_chargeback_reaches_a_restarted_processor_and_is_learned_from_the_kept
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    restarted = start_processor(kafka_bootstrap, topics, group, "--stop-when-idle", "8", web_port=port)
+    restarted = start_processor(kafka_bootstrap, topics, group, "--stop-when-idle", "4", web_port=port)
     publisher = threading.Thread(target=publish, args=(kafka_bootstrap, topics, part(False)))
     publisher.start()
     metrics = scrape_until_exit(restarted, port)
