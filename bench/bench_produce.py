@@ -20,6 +20,9 @@ Run: ``python bench/bench_produce.py [--events 300000] [--seconds 30]``. Starts 
     our messages/s (transactions + labels) as a ratio of its records/s. Its records have no key and no
     headers, and its payload is random letters (ours are Avro), so it is a ceiling for the broker and
     the wire, not for the same records;
+(e) start-up: `synfinance produce` from process start to the first transaction acknowledged, world cache
+    cold and warm, generator in its process and on a thread (`bench_startup.py`), medians of
+    ``--startup-repeat``;
 (c) rate accuracy at 1k, 10k and 100k transactions/s: achieved/target over every 10 s window
     (sliding by 1 s, from the second after the first transaction), worst window.
 """
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
 import subprocess
 import tempfile
@@ -37,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bench_startup import startup_table  # the same directory: run as `python bench/bench_produce.py`
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -201,6 +206,7 @@ def main() -> None:
     parser.add_argument("--perf-records", type=int, default=3_000_000,
                         help="records for kafka-producer-perf-test (>= 2M: past the JVM's warm-up)")
     parser.add_argument("--bootstrap", help="an existing broker (default: start a local one)")
+    parser.add_argument("--startup-repeat", type=int, default=5, help="runs of each start-up case; medians")
     args = parser.parse_args()
 
     stack = None
@@ -260,6 +266,13 @@ def main() -> None:
         print(f"     as (a), a Python delivery callback on every message          {callback:>9,.0f} txn/s")
         print(f"     bare confluent-kafka produce(), no headers                  {bare:>9,.0f} txn/s")
         print(f"     generation + Transaction/Label encoding alone, no Kafka     {generation:>9,.0f} txn/s")
+        names = {f"SYNFIN_TOPICS__{kind.upper()}": f"bench-startup-{uuid.uuid4().hex[:8]}.{kind}"
+                 for kind in TopicNames().model_dump()}
+        print(f"(e)  start-up, process start -> first transaction acknowledged (bench_startup.py, "
+              f"{args.startup_repeat} runs each):")
+        for line in startup_table({**os.environ, "SYNFIN_BOOTSTRAP_SERVERS": bootstrap, **names},
+                                  args.startup_repeat):
+            print(f"     {line}")
         for rate in (float(r) for r in args.rates.split(",")):
             _, snaps = full_path(bootstrap, world, config, Constant(rate), None, args.seconds)
             low, high = worst_window(snaps, rate, args.seconds)

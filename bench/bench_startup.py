@@ -36,6 +36,23 @@ def one_run(env: dict[str, str], customers: int, merchants: int, generator: str)
     return float(last["startup_s"]), wall
 
 
+def startup_table(env: dict[str, str], repeat: int, customers: int = 10_000, merchants: int = 2_000) -> list[str]:
+    """The table's lines: every case `repeat` times, on the broker and topics of `env` (created here)."""
+    env = {**env, "SYNFIN_CACHE_DIR": tempfile.mkdtemp(prefix="bench-startup-cache-")}  # starts cold
+    subprocess.run(cli("topics", "create"), env=env, check=True, capture_output=True, timeout=120)
+    one_run(env, customers, merchants, "thread")  # warm-up: the broker's JVM, and the cache
+    lines = [f"{'world cache':>11} {'generator':>9} {'startup_s median':>16} {'min':>6} {'max':>6} "
+             f"{'wall median':>11}"]
+    for cache in ("off", "on"):
+        for generator in ("process", "thread"):
+            runs = [one_run({**env, "SYNFIN_WORLD_CACHE": cache}, customers, merchants, generator)
+                    for _ in range(repeat)]
+            startups = [s for s, _ in runs]
+            lines.append(f"{cache:>11} {generator:>9} {statistics.median(startups):>15.3f}s {min(startups):>5.3f}s "
+                         f"{max(startups):>5.3f}s {statistics.median(w for _, w in runs):>10.3f}s")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=5)
@@ -44,22 +61,11 @@ def main() -> None:
     args = parser.parse_args()
     from synfinance.stack.launcher import LocalStack
 
-    directory = Path(tempfile.mkdtemp(prefix="bench-startup-"))
-    stack = LocalStack(directory)
+    stack = LocalStack(Path(tempfile.mkdtemp(prefix="bench-startup-")))
     try:
         state = stack.up(with_postgres=False)
-        env = {**os.environ, **state.exports(), "SYNFIN_CACHE_DIR": str(directory / "cache")}
-        subprocess.run(cli("topics", "create"), env=env, check=True, capture_output=True, timeout=120)
-        one_run(env, args.customers, args.merchants, "thread")  # warm-up: the broker's JVM, and the cache
-        print(f"{'world cache':>11} {'generator':>9} {'startup_s median':>16} {'min':>6} {'max':>6} "
-              f"{'wall median':>11}")
-        for cache in ("off", "on"):
-            for generator in ("process", "thread"):
-                runs = [one_run({**env, "SYNFIN_WORLD_CACHE": cache}, args.customers, args.merchants, generator)
-                        for _ in range(args.repeat)]
-                startups = [s for s, _ in runs]
-                print(f"{cache:>11} {generator:>9} {statistics.median(startups):>15.3f}s {min(startups):>5.3f}s "
-                      f"{max(startups):>5.3f}s {statistics.median(w for _, w in runs):>10.3f}s", flush=True)
+        for line in startup_table({**os.environ, **state.exports()}, args.repeat, args.customers, args.merchants):
+            print(line, flush=True)
     finally:
         stack.down()
 
