@@ -1,6 +1,7 @@
 """Processor memory over a long stream: RSS at every 100k scored events (issue #19: does it level off?).
 
-Run: ``.venv/bin/python bench/bench_process_rss.py [--events 1000000] [--step 100000]``. Starts a local
+Run: ``.venv/bin/python bench/bench_process_rss.py [--events 1000000] [--step 100000]
+[--max-labelled-inputs N]``. Starts a local
 stack of its own (Kafka only) in a temporary state dir, fills the default topics with
 ``synfinance produce --profile max --events N`` (default world: 10,000 customers), then runs
 ``synfinance process`` with one worker and samples, once a second, its ``synfin_processed_total`` (from
@@ -47,6 +48,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--step", type=int, default=100_000)
+    parser.add_argument("--max-labelled-inputs", type=int, default=None,
+                        help="the processor's bound on kept labelled inputs (default: its own, 4M)")
     args = parser.parse_args()
     stack = LocalStack(Path(tempfile.mkdtemp(prefix="synfin-rss-")))
     worker: subprocess.Popen[bytes] | None = None
@@ -59,7 +62,9 @@ def main() -> None:
                        check=True)
         print(f"produced {args.events:,} in {time.monotonic() - started:.1f} s", flush=True)
         port = free_port()
-        worker = subprocess.Popen([*cli, "process", "--web-port", str(port), "--stop-when-idle", "20"], env=env)
+        bound = [] if args.max_labelled_inputs is None else ["--max-labelled-inputs", str(args.max_labelled_inputs)]
+        worker = subprocess.Popen([*cli, "process", "--web-port", str(port), "--stop-when-idle", "20", *bound],
+                                  env=env)
         print("| scored | RSS MB | seconds |\n|---|---|---|", flush=True)
         started, next_row, peak, done = time.monotonic(), args.step, 0.0, 0
         while worker.poll() is None:

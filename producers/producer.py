@@ -46,7 +46,7 @@ import numpy.typing as npt
 
 from synfinance.common.settings import TopicNames
 from synfinance.producers import world_cache
-from synfinance.producers.chunks import Chunk, ChunkPlan, prepared_chunks
+from synfinance.producers.chunks import Chunk, ChunkPlan, cached_head, prepared_chunks, store_head
 from synfinance.producers.events import EventColumns
 from synfinance.producers.kafka import HEADER_SETS, DeliveryTracker, HeaderSet, RecordHeaders, traceparents
 from synfinance.producers.pacing import Columns, LabelSchedule, Pacer
@@ -231,8 +231,8 @@ class ProduceRun:
 
     def _prefetch(self) -> ProcessPrefetch | ThreadPrefetch:
         config = self.config
-        plan = ChunkPlan(config.stream, self.stream.world, config.events, config.from_seq, encode=not self.live,
-                         codec=config.codec)
+        self._plan = plan = ChunkPlan(config.stream, self.stream.world, config.events, config.from_seq,
+                                      encode=not self.live, codec=config.codec)
         return (ProcessPrefetch(prepared_chunks, (plan,)) if config.generator == "process"
                 else ThreadPrefetch(prepared_chunks(plan)))
 
@@ -250,14 +250,29 @@ class ProduceRun:
         return world_cache.cached(key, encode, allowed=())
 
     def _transactions(self, chunks: ProcessPrefetch | ThreadPrefetch) -> None:
+        head = cached_head(self._plan)  # the stream's first chunk, as a run of the same plan generated it
+        if head is not None:
+            self._take(head)
+            if self._plan.events is not None and len(head) >= self._plan.events:
+                return  # the whole run: the generator's work is not wanted
         for chunk in chunks.items(wait=self._wait_for_chunk):
-            if self._stream_start is None:  # --duration counts streaming time, from the first chunk: not
-                self._stream_start = self.clock()  # the population nor the generator's start-up
-            if chunk.resumed is not None:
-                self.schedule.add(**chunk.resumed)
-                self.schedule.due(chunk.resumed_at)  # sent by the killed run before it got this far: drop
-            if len(chunk):
-                self._send_chunk(chunk)
+            if chunk.first == 0 and head is not None:  # already sent from the cache: not again
+                if not (np.array_equal(chunk.time_us, head.time_us) and np.array_equal(chunk.customer, head.customer)):
+                    raise RuntimeError("the cached first chunk differs from the generator's: the world cache is "
+                                       "inconsistent (remove $SYNFIN_CACHE_DIR/worlds)")
+                continue
+            if chunk.first == 0:
+                store_head(self._plan, chunk)
+            self._take(chunk)
+
+    def _take(self, chunk: Chunk) -> None:
+        if self._stream_start is None:  # --duration counts streaming time, from the first chunk: not
+            self._stream_start = self.clock()  # the population nor the generator's start-up
+        if chunk.resumed is not None:
+            self.schedule.add(**chunk.resumed)
+            self.schedule.due(chunk.resumed_at)  # sent by the killed run before it got this far: drop
+        if len(chunk):
+            self._send_chunk(chunk)
 
     def _send_chunk(self, chunk: Chunk) -> None:
         n = len(chunk)

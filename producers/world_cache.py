@@ -1,14 +1,15 @@
-"""Built worlds kept on disk, so a run does not rebuild its populations every time it starts.
+"""Built worlds kept on disk, so a run does not rebuild its populations every time it starts (and, through
+the same functions, a population's encoded records and the stream's first chunk).
 
 Building the default world (10,000 customers, 2,000 merchants) takes ~1.5 s; loading it from here ~50 ms.
 A world is a pure function of its key (seed, population sizes, start, stream id) and of the generator's
-code, so its file is named by a digest of the key and of the source files of this package: a changed
-generator never reads a world an older one built. The file starts with the SHA-256 of its payload, checked
-before anything is read, and the payload is unpickled with the classes a world is made of and nothing
-else (numpy's array reconstructors and the caller's own classes): a cache file cannot run code. Writes go
-to a temporary file renamed into place, so concurrent runs never see half a world, and only the
-`MAX_ENTRIES` most recently used worlds are kept. A cache that cannot be read is rebuilt; one that cannot
-be written is skipped. `SYNFIN_WORLD_CACHE=off` turns it off.
+code, so its file is named by a digest of the key and of the source of this package and of the schemas
+and encoders: a changed generator never reads a world an older one built. The file starts with the
+SHA-256 of its payload, checked before anything is read, and the payload is unpickled with the classes a
+world is made of and nothing else (numpy's array reconstructors and the caller's own classes): a cache
+file cannot run code. Writes go to a temporary file renamed into place, so concurrent runs never see half
+a world, and only the `MAX_ENTRIES` most recently used files are kept. A cache that cannot be read is
+rebuilt; one that cannot be written is skipped. `SYNFIN_WORLD_CACHE=off` turns it off.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from synfinance.common.cache import cache_dir
 
 T = TypeVar("T")
 
-MAX_ENTRIES = 16
+MAX_ENTRIES = 48  # a run keeps up to four: its world, both populations' records, its first chunk
 MAX_BYTES = 512 * 2**20  # a bigger world is rebuilt each time rather than filling the disk
 DIGEST_BYTES = 32
 _NUMPY = frozenset({("numpy", "dtype"), ("numpy", "ndarray"), ("numpy._core.numeric", "_frombuffer"),
@@ -46,11 +47,15 @@ def enabled() -> bool:
 
 @cache
 def _code_digest() -> str:
-    """SHA-256 over the generator's source (every .py file of this package, in path order)."""
-    root = Path(__file__).resolve().parent
+    """SHA-256 over the generator's source and the encoders' (every .py and .avsc file of this package and of
+    `synfinance.schemas`, in path order)."""
+    import synfinance.schemas
+
     digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    for root in (Path(__file__).resolve().parent, Path(synfinance.schemas.__file__).resolve().parent):
+        for path in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".avsc")):
+            digest.update(root.name.encode() + b"/" + path.relative_to(root).as_posix().encode() + b"\0"
+                          + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 

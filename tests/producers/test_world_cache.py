@@ -85,3 +85,24 @@ def test_off_builds_every_time_and_writes_nothing(cache_dir: Path, monkeypatch: 
     assert world_cache.cached({"k": 1}, lambda: calls.append(1) or [1], allowed=()) == [1]
     assert world_cache.cached({"k": 1}, lambda: calls.append(1) or [1], allowed=()) == [1]
     assert calls == [1, 1] and not cache_dir.exists()
+
+
+def test_a_run_from_a_warm_cache_sends_the_same_records(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cold (nothing cached), then warm (the world, the population's records and the first chunk come from the
+    cache; the generator's own first chunk is not sent again), then with the cache off: the same records."""
+    from synfinance.producers.chunks import ChunkPlan, head_key
+    from synfinance.producers.rates import Max
+    from tests.producers.test_producer import contract, produce_run
+
+    world = World.cached(StreamConfig(seed=11, customers=400, merchants=60))
+    cold_run, cold = produce_run(world, Max(), events=12_345)
+    head = world_cache.entry_path(head_key(ChunkPlan(cold_run.config.stream, world, 12_345)) or {})
+    assert head.is_file()
+    before = len(list(cache_dir.glob("*.world")))
+    _, warm = produce_run(world, Max(), events=12_345)
+    assert len(list(cache_dir.glob("*.world"))) == before  # all of it read, nothing new written
+    monkeypatch.setenv("SYNFIN_WORLD_CACHE", "off")
+    _, off = produce_run(World(StreamConfig(seed=11, customers=400, merchants=60)), Max(), events=12_345)
+    assert len(cold["t"]) == 12_345
+    for topic in "cmtl":
+        assert contract(warm[topic]) == contract(cold[topic]) == contract(off[topic]), topic
