@@ -148,6 +148,7 @@ class Worker:
         self.stopping = False
         self.ready = False
         self.last_commit = 0.0
+        self.assigned_at = 0.0  # monotonic time of the latest assignment
         self.watchdog = Watchdog(config.stall_s)  # the host watches it (processors.app)
         topics = config.topics
         counts = partition_counts(config.kafka, [topics.customers, topics.transactions, topics.labels])
@@ -211,6 +212,7 @@ class Worker:
                 now, wall = time.monotonic(), time.time()  # wall: received/latency times, as in the records
                 if messages or got or not self.ready:
                     last_input = now  # idleness counts from the assignment on
+                last_input = max(last_input, self.assigned_at)  # from the latest: a rebalance starts it again
                 self._take(messages, wall)
                 self._drain(wall)
                 if now - self.last_commit >= self.config.commit_interval_s:
@@ -434,6 +436,7 @@ class Worker:
         for partition, states in restored.items():
             self.engine.assign(partition, states, LabelledInputs.restore(records[partition]))
             self.held[partition] = deque()
+        self.assigned_at = time.monotonic()
         log.info("assigned %s (%d customer states, %d labelled inputs restored)",
                  [(tp.topic, tp.partition) for tp in partitions], sum(len(s) for s in restored.values()),
                  self.engine.inputs_count())

@@ -79,7 +79,8 @@ def process(
     worker_index: int | None = typer.Option(None, "--worker-index", min=0, hidden=True,
                                             help="Run one worker with this index (what --workers starts)."),
     stop_when_idle: float | None = typer.Option(None, "--stop-when-idle", min=0.0,
-                                                help="Exit after this many seconds without new records."),
+                                                help="Exit after this many seconds without new records "
+                                                     "(counted from the latest partition assignment)."),
     log_level: str = typer.Option("warning", "--log-level", help="Log level of the worker(s)."),
     stall_timeout: float = typer.Option(
         90.0, "--stall-timeout", min=5.0,

@@ -29,8 +29,9 @@ KAFKA_MARKER = "meta.properties"  # written when Kafka formats its storage: with
 POSTGRES_MARKER = "postmaster.opts"  # the options (port included) a cluster restarts with
 
 
-def _node_name(node: kafka.KafkaProcess) -> str:
-    return "kafka" if node.node_id == 1 else f"kafka-{node.node_id}"
+def _node_name(node: kafka.KafkaProcess, nodes: int) -> str:
+    """`kafka` alone, or `kafka-N` for node N of a cluster."""
+    return "kafka" if nodes == 1 else f"kafka-{node.node_id}"
 
 
 def _kafka_healthy(node: kafka.KafkaProcess) -> bool:
@@ -173,7 +174,8 @@ class LocalStack:
         if with_kafka:
             for node in dead_nodes:
                 if not (Path(node.data_dir) / KAFKA_MARKER).exists():
-                    problems.append(f"{_node_name(node)}'s data in {node.data_dir} has no {KAFKA_MARKER}")
+                    name = _node_name(node, len(state.brokers))
+                    problems.append(f"{name}'s data in {node.data_dir} has no {KAFKA_MARKER}")
             home = self.state_dir / "kafka"
             if not state.brokers and home.is_dir() and any(home.iterdir()):
                 problems.append(f"kafka's data in {home} belongs to no stack in {self.state_file.name}")
@@ -213,7 +215,8 @@ class LocalStack:
         restarted = {b.node_id: b for b in kafka.start_cluster(home, version, count, ports=ports,
                                                                only={b.node_id for b in dead_nodes})}
         for node in dead_nodes:
-            say(f"{_node_name(node)} {why[node.node_id]}: restarted on {node.bootstrap} with its data")
+            name = _node_name(node, len(state.brokers))
+            say(f"{name} {why[node.node_id]}: restarted on {node.bootstrap} with its data")
         nodes = [restarted.get(b.node_id, b) for b in state.brokers]
         state.kafka, state.kafka_nodes = nodes[0], nodes[1:]
         self._save(state)
@@ -267,8 +270,9 @@ class LocalStack:
         if state.kafka:
             for node in state.brokers:
                 alive = _kafka_healthy(node)
-                lines[_node_name(node)] = (f"{'running' if alive else 'NOT answering'} pid {node.pid} "
-                                           f"bootstrap {node.bootstrap} version {node.version}")
+                lines[_node_name(node, len(state.brokers))] = (
+                    f"{'running' if alive else 'NOT answering'} pid {node.pid} bootstrap {node.bootstrap} "
+                    f"version {node.version}")
         else:
             lines["kafka"] = "not started"
         if state.postgres:
