@@ -60,6 +60,8 @@ class WorkerHost:
     def _run(self) -> None:
         try:
             self.worker = Worker(self.config, self.metrics)
+            if self._stop_requested:  # a stop while the worker was being built (it restores for seconds)
+                self.worker.stop()  # it found no worker to tell: run() now ends at once
             self.worker.watchdog.watch(self._on_stall)
             self.worker.run()
         except PartitionsLost as exc:  # as a stall: a fresh process resumes from the last commit
@@ -98,7 +100,7 @@ class WorkerHost:
         return not self.finished.is_set() and self.stalled is None
 
     def stop(self, timeout: float = 60.0) -> None:
-        self._stop_requested = True
+        self._stop_requested = True  # before reading `worker`: `_run` sets `worker`, then reads this
         if self.worker is not None:
             self.worker.stop()
         self._thread.join(timeout)

@@ -30,8 +30,8 @@ from tests.faults.support import cli, stop
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
-EVENTS = 40_000
-RATE = 1_000  # so the stop lands mid-stream: 40 s of producing
+EVENTS = 30_000
+RATE = 1_000  # so the stop lands mid-stream: 30 s of producing
 STOP_AFTER_S, DOWN_S = 3.0, 20.0
 # a commit blocked for good (librdkafka#5456) costs this before the watchdog restarts the worker; the
 # default 90 s made the run ~200 s. Above the outage, so a commit merely waiting out the broker is not it.

@@ -239,3 +239,23 @@ def test_a_chargeback_reaches_a_restarted_processor_and_is_learned_from_the_kept
         truth[label["transaction_id"]] = label["is_fraud"]
     assert quality.positives.sum() == sum(truth.values())
     assert quality.negatives.sum() == len(revised.transactions) - sum(truth.values())
+
+
+def test_sigterm_while_the_worker_is_still_being_built_exits_at_once(kafka_bootstrap: str, dataset: Any) -> None:
+    """The web server answers before the worker has restored its state; a SIGTERM then used to find no
+    worker to stop, which went on running until a SIGKILL 60 s later."""
+    topics, group = fresh(kafka_bootstrap)
+    publish(kafka_bootstrap, topics, dataset)
+    port = two_free_ports()
+    process = start_processor(kafka_bootstrap, topics, group, web_port=port)
+    try:
+        deadline = time.monotonic() + 60
+        while not answers(f"http://127.0.0.1:{port}/healthz"):
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
