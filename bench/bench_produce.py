@@ -122,7 +122,8 @@ def full_path(bootstrap: str, world: World, config: StreamConfig, profile: Profi
               ) -> tuple[float, list[Snapshot]]:
     """(b) and (c): a produce run (population excluded); returns transactions/s and the 1 s snapshots.
     The rate counts from the first transaction handed to the client to the last acknowledgement, as (a)
-    does: the generator's start (a child process: ~0.5 s; on a thread: its first block) is not in it."""
+    does: the generator's start (a child process: ~0.5 s; on a thread: its first block) is not in it (a
+    cached first chunk is only sent first by paced runs it outlasts the generator's start in: not at max)."""
     topics = make_topics(bootstrap)
     snaps: list[Snapshot] = []
     producer = KafkaProducer({"bootstrap.servers": bootstrap})

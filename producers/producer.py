@@ -251,9 +251,12 @@ class ProduceRun:
 
     def _transactions(self, chunks: ProcessPrefetch | ThreadPrefetch) -> None:
         head = cached_head(self._plan)  # the stream's first chunk, as a run of the same plan generated it
+        whole = head is not None and self._plan.events is not None and len(head) >= self._plan.events
+        if head is not None and not whole and not self._head_outlasts_generator(len(head)):
+            head = None  # sent in a blink, then a stall for the generator: a paced run would burst after it
         if head is not None:
             self._take(head)
-            if self._plan.events is not None and len(head) >= self._plan.events:
+            if whole:
                 return  # the whole run: the generator's work is not wanted
         for chunk in chunks.items(wait=self._wait_for_chunk):
             if chunk.first == 0 and head is not None:  # already sent from the cache: not again
@@ -264,6 +267,14 @@ class ProduceRun:
             if chunk.first == 0:
                 store_head(self._plan, chunk)
             self._take(chunk)
+
+    def _head_outlasts_generator(self, events: int) -> bool:
+        """Whether `events` at the profile's pace last longer than the generator needs for its next chunk
+        (its start and first block: ~1.2 s for the default 10,000 customers, growing with the population):
+        only then does a cached head go first without a gap after it."""
+        events_by = getattr(self.config.profile, "events_by", None)  # paced profiles; not max, diurnal, replay
+        needs_s = 2.0 + self.config.stream.customers / 5_000
+        return events_by is not None and events_by(needs_s) <= events
 
     def _take(self, chunk: Chunk) -> None:
         if self._stream_start is None:  # --duration counts streaming time, from the first chunk: not

@@ -90,19 +90,25 @@ def test_off_builds_every_time_and_writes_nothing(cache_dir: Path, monkeypatch: 
 def test_a_run_from_a_warm_cache_sends_the_same_records(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Cold (nothing cached), then warm (the world, the population's records and the first chunk come from the
     cache; the generator's own first chunk is not sent again), then with the cache off: the same records."""
+    import synfinance.producers.producer as producer
     from synfinance.producers.chunks import ChunkPlan, head_key
-    from synfinance.producers.rates import Max
+    from synfinance.producers.rates import Constant, Max
     from tests.producers.test_producer import contract, produce_run
 
+    heads: list[object] = []
+    monkeypatch.setattr(producer, "cached_head", lambda plan: heads.append(world_cache.load(
+        world_cache.entry_path(head_key(plan) or {}), (producer.Chunk,))) or heads[-1])
     world = World.cached(StreamConfig(seed=11, customers=400, merchants=60))
-    cold_run, cold = produce_run(world, Max(), events=12_345)
-    head = world_cache.entry_path(head_key(ChunkPlan(cold_run.config.stream, world, 12_345)) or {})
-    assert head.is_file()
+    cold_run, cold = produce_run(world, Constant(1_000), events=12_345)
+    assert heads == [None]
+    assert world_cache.entry_path(head_key(ChunkPlan(cold_run.config.stream, world, 12_345)) or {}).is_file()
     before = len(list(cache_dir.glob("*.world")))
-    _, warm = produce_run(world, Max(), events=12_345)
+    _, warm = produce_run(world, Constant(1_000), events=12_345)
+    assert heads[-1] is not None and len(heads[-1]) == 10_000  # type: ignore[arg-type]
     assert len(list(cache_dir.glob("*.world"))) == before  # all of it read, nothing new written
+    _, fast = produce_run(world, Max(), events=12_345)  # at max a cached head would be a blink and a stall
     monkeypatch.setenv("SYNFIN_WORLD_CACHE", "off")
-    _, off = produce_run(World(StreamConfig(seed=11, customers=400, merchants=60)), Max(), events=12_345)
+    _, off = produce_run(World(StreamConfig(seed=11, customers=400, merchants=60)), Constant(1_000), events=12_345)
     assert len(cold["t"]) == 12_345
     for topic in "cmtl":
-        assert contract(warm[topic]) == contract(cold[topic]) == contract(off[topic]), topic
+        assert contract(warm[topic]) == contract(cold[topic]) == contract(off[topic]) == contract(fast[topic]), topic
