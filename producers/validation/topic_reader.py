@@ -9,6 +9,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
+from synfinance.common.assign import READ_TO_END
 from synfinance.common.kafka_logging import client_logging
 from synfinance.schemas.codec import CodecError, decode
 
@@ -22,7 +23,7 @@ def read_topic(bootstrap: str, topic: str, timeout: float = 30.0,
     """Decoded values of `topic`, partition by partition in offset order; a value that does not decode is
     counted in `undecodable` (one element, incremented) and skipped."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"synfin-validate-{uuid.uuid4().hex[:8]}",
-                         "enable.auto.commit": False, "enable.partition.eof": True,
+                         "enable.auto.commit": False, **READ_TO_END,
                          "socket.connection.setup.timeout.ms": 5000, **client_logging()})
     try:
         metadata = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
