@@ -191,11 +191,12 @@ class ProduceRun:
             self._started = self._start
         self._next_tick = self._start + self.stats_interval_s
         try:
-            with self._prefetch() as chunks:  # the generator starts while the population goes out
+            head, whole = self._usable_head()
+            with self._prefetch(whole) as chunks:  # the generator starts while the population goes out
                 self._publish_run_info()
                 if self.config.publish_population:
                     self._publish_population()
-                self._transactions(chunks)
+                self._transactions(chunks, head)
         except Stopped:
             pass
         self.stopped_early = self.stop_requested
@@ -229,11 +230,16 @@ class ProduceRun:
         # entities are in the log before any transaction that refers to them
         self.sink.flush(FLUSH_TIMEOUT_S, tick=self._tick)
 
-    def _prefetch(self) -> ProcessPrefetch | ThreadPrefetch:
+    def _plan_of_run(self) -> ChunkPlan:
         config = self.config
-        self._plan = plan = ChunkPlan(config.stream, self.stream.world, config.events, config.from_seq,
-                                      encode=not self.live, codec=config.codec)
-        return (ProcessPrefetch(prepared_chunks, (plan,)) if config.generator == "process"
+        return ChunkPlan(config.stream, self.stream.world, config.events, config.from_seq, encode=not self.live,
+                         codec=config.codec)
+
+    def _prefetch(self, nothing_to_generate: bool) -> ProcessPrefetch | ThreadPrefetch:
+        plan = self._plan_of_run()
+        if nothing_to_generate:  # the cached head is the whole run: no generator to start (and stop at once)
+            return ThreadPrefetch(iter(()))
+        return (ProcessPrefetch(prepared_chunks, (plan,)) if self.config.generator == "process"
                 else ThreadPrefetch(prepared_chunks(plan)))
 
     def _population_values(self, name: str, population: Any, ordinals: Sequence[int], updated_us: int) -> list[bytes]:
@@ -249,15 +255,19 @@ class ProduceRun:
                "schema_id": self.codec.confluent_id(name)}
         return world_cache.cached(key, encode, allowed=())
 
-    def _transactions(self, chunks: ProcessPrefetch | ThreadPrefetch) -> None:
-        head = cached_head(self._plan)  # the stream's first chunk, as a run of the same plan generated it
-        whole = head is not None and self._plan.events is not None and len(head) >= self._plan.events
+    def _usable_head(self) -> tuple[Chunk | None, bool]:
+        """The stream's first chunk as a run of the same plan generated it (`chunks.cached_head`), if it may go
+        first; and whether it is the whole run."""
+        plan = self._plan_of_run()
+        head = cached_head(plan)
+        whole = head is not None and plan.events is not None and len(head) >= plan.events
         if head is not None and not whole and not self._head_outlasts_generator(len(head)):
             head = None  # sent in a blink, then a stall for the generator: a paced run would burst after it
+        return head, whole
+
+    def _transactions(self, chunks: ProcessPrefetch | ThreadPrefetch, head: Chunk | None) -> None:
         if head is not None:
             self._take(head)
-            if whole:
-                return  # the whole run: the generator's work is not wanted
         for chunk in chunks.items(wait=self._wait_for_chunk):
             if chunk.first == 0 and head is not None:  # already sent from the cache: not again
                 if not (np.array_equal(chunk.time_us, head.time_us) and np.array_equal(chunk.customer, head.customer)):
@@ -265,7 +275,7 @@ class ProduceRun:
                                        "inconsistent (remove $SYNFIN_CACHE_DIR/worlds)")
                 continue
             if chunk.first == 0:
-                store_head(self._plan, chunk)
+                store_head(self._plan_of_run(), chunk)
             self._take(chunk)
 
     def _head_outlasts_generator(self, events: int) -> bool:
