@@ -97,7 +97,7 @@ class ChunkPlan:
         """Pickled for the generator process: a world the cache holds goes as its key (the child loads it in
         tens of milliseconds) rather than as megabytes through the pipe."""
         state = dict(self.__dict__)
-        if world_cache.enabled() and world_cache.entry_path(world_key(self.stream)).is_file():
+        if world_cache.has_entry(world_key(self.stream)):
             state["world"] = None
         return state
 
@@ -123,17 +123,15 @@ def cached_head(plan: ChunkPlan) -> Chunk | None:
     """The stream's first chunk as an earlier run of the same plan generated it, if the cache holds it: a
     run sends it while its generator is still making the first block (~0.9 s for the default world)."""
     key = head_key(plan)
-    if key is None or not world_cache.enabled():
-        return None
-    found = world_cache.load(world_cache.entry_path(key), (Chunk,))
+    found = None if key is None else world_cache.load_entry(key, (Chunk,))
     return found if isinstance(found, Chunk) and found.first == 0 and found.values is not None else None
 
 
 def store_head(plan: ChunkPlan, chunk: Chunk) -> None:
     """Keep the stream's first chunk (as generated) for the next run of the same plan."""
     key = head_key(plan)
-    if key is not None and chunk.first == 0 and world_cache.enabled():
-        world_cache.store(world_cache.entry_path(key), chunk)
+    if key is not None and chunk.first == 0:
+        world_cache.store_entry(key, chunk)
 
 
 def prepared_chunks(plan: ChunkPlan) -> Iterator[Chunk]:

@@ -191,12 +191,15 @@ class ProduceRun:
             self._started = self._start
         self._next_tick = self._start + self.stats_interval_s
         try:
-            head, whole = self._usable_head()
-            with self._prefetch(whole) as chunks:  # the generator starts while the population goes out
+            config = self.config
+            plan = ChunkPlan(config.stream, self.stream.world, config.events, config.from_seq,
+                             encode=not self.live, codec=config.codec)
+            head, whole = self._usable_head(plan)
+            with self._prefetch(plan, whole) as chunks:  # the generator starts while the population goes out
                 self._publish_run_info()
-                if self.config.publish_population:
+                if config.publish_population:
                     self._publish_population()
-                self._transactions(chunks, head)
+                self._transactions(plan, chunks, head)
         except Stopped:
             pass
         self.stopped_early = self.stop_requested
@@ -230,13 +233,7 @@ class ProduceRun:
         # entities are in the log before any transaction that refers to them
         self.sink.flush(FLUSH_TIMEOUT_S, tick=self._tick)
 
-    def _plan_of_run(self) -> ChunkPlan:
-        config = self.config
-        return ChunkPlan(config.stream, self.stream.world, config.events, config.from_seq, encode=not self.live,
-                         codec=config.codec)
-
-    def _prefetch(self, nothing_to_generate: bool) -> ProcessPrefetch | ThreadPrefetch:
-        plan = self._plan_of_run()
+    def _prefetch(self, plan: ChunkPlan, nothing_to_generate: bool) -> ProcessPrefetch | ThreadPrefetch:
         if nothing_to_generate:  # the cached head is the whole run: no generator to start (and stop at once)
             return ThreadPrefetch(iter(()))
         return (ProcessPrefetch(prepared_chunks, (plan,)) if self.config.generator == "process"
@@ -255,17 +252,16 @@ class ProduceRun:
                "schema_id": self.codec.confluent_id(name)}
         return world_cache.cached(key, encode, allowed=())
 
-    def _usable_head(self) -> tuple[Chunk | None, bool]:
+    def _usable_head(self, plan: ChunkPlan) -> tuple[Chunk | None, bool]:
         """The stream's first chunk as a run of the same plan generated it (`chunks.cached_head`), if it may go
         first; and whether it is the whole run."""
-        plan = self._plan_of_run()
         head = cached_head(plan)
         whole = head is not None and plan.events is not None and len(head) >= plan.events
         if head is not None and not whole and not self._head_outlasts_generator(len(head)):
             head = None  # sent in a blink, then a stall for the generator: a paced run would burst after it
         return head, whole
 
-    def _transactions(self, chunks: ProcessPrefetch | ThreadPrefetch, head: Chunk | None) -> None:
+    def _transactions(self, plan: ChunkPlan, chunks: ProcessPrefetch | ThreadPrefetch, head: Chunk | None) -> None:
         if head is not None:
             self._take(head)
         for chunk in chunks.items(wait=self._wait_for_chunk):
@@ -275,7 +271,7 @@ class ProduceRun:
                                        "inconsistent (remove $SYNFIN_CACHE_DIR/worlds)")
                 continue
             if chunk.first == 0:
-                store_head(self._plan_of_run(), chunk)
+                store_head(plan, chunk)
             self._take(chunk)
 
     def _head_outlasts_generator(self, events: int) -> bool:

@@ -122,15 +122,26 @@ def _prune(directory: Path) -> None:
             stale.unlink()
 
 
+def has_entry(key: dict[str, Any]) -> bool:
+    return enabled() and entry_path(key).is_file()
+
+
+def load_entry(key: dict[str, Any], allowed: Collection[type]) -> Any | None:
+    """What the cache holds for `key` (None: nothing usable, or the cache is off)."""
+    return load(entry_path(key), allowed) if enabled() else None
+
+
+def store_entry(key: dict[str, Any], value: Any) -> None:
+    if enabled():
+        store(entry_path(key), value)
+
+
 def cached(key: dict[str, Any], build: Callable[[], T], allowed: Collection[type]) -> T:
     """`build()`'s result for `key`: loaded from the cache when a run built it before, else built and
     stored. `allowed` lists every class the result is made of (the only ones a cache file may name)."""
-    if not enabled():
-        return build()
-    path = entry_path(key)
-    found = load(path, allowed)
+    found = load_entry(key, allowed)
     if found is not None:
         return found  # type: ignore[no-any-return]
     value = build()
-    store(path, value)
+    store_entry(key, value)
     return value
