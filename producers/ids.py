@@ -39,6 +39,11 @@ def stream_id(seed: int, customers: int, merchants: int, start: str, fraud_rate:
     return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(25, -1, -5))
 
 
+def scenario_id(sid: str, scenario: int) -> str:
+    """The id a label gives the scenario numbered `scenario` (its transactions share it)."""
+    return f"S{sid}-{scenario:010d}"
+
+
 def customer_id(sid: str, k: int) -> str:
     return f"C{sid}-{k + 1:08d}"
 

@@ -94,6 +94,9 @@ class Pacer:
     _first_event_us: float | None = field(default=None, init=False, repr=False)
     _last_rate: float | None = field(default=None, init=False, repr=False)
     _history: deque[tuple[float, int]] = field(default_factory=deque, init=False, repr=False)
+    # the profile's own clock starts here (elapsed s, events released): moved by `switch` and `resume`
+    _origin_s: float = field(default=0.0, init=False, repr=False)
+    _origin_released: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.profile, Poisson) and self.rng is None:
@@ -101,6 +104,36 @@ class Pacer:
 
     def elapsed(self) -> float:
         return 0.0 if self._start is None else self.clock() - self._start
+
+    def _profile_time(self) -> float:
+        """Seconds on the current profile's clock (`elapsed` less where `switch` or `resume` put its start)."""
+        return self.elapsed() - self._origin_s
+
+    def switch(self, profile: Profile) -> None:
+        """Follow `profile` from now on, as if the run started now with the events released so far behind it:
+        no catching up on the old schedule, no burst. The achieved rate is measured from now (up to
+        `window_s`), so it shows the new rate at once."""
+        if isinstance(profile, Poisson) and self.rng is None:
+            raise ValueError("Poisson pacing needs rng=np.random.default_rng(seed) for repeatable gaps")
+        self.profile = profile
+        self._restart_clock(self.elapsed())
+        self._first_event_us, self._last_rate = None, None
+
+    def resume(self, paused_s: float) -> None:
+        """Go on after a pause of `paused_s` seconds where the schedule left off: the profile's clock stood
+        still meanwhile (a ramp goes on from where it was, nothing is sent to make up for the pause)."""
+        if self._start is None:
+            return
+        self._origin_s += paused_s
+        self._history.clear()
+        self._history.append((self.elapsed(), self.released))
+
+    def _restart_clock(self, at_s: float) -> None:
+        if self._start is None:
+            return
+        self._origin_s, self._origin_released, self._next_due = at_s, self.released, 0.0
+        self._history.clear()
+        self._history.append((at_s, self.released))
 
     def acquire(self, n_events: int, next_event_times_us: npt.NDArray[np.int64] | None = None) -> None:
         """Block until the next `n_events` events may be sent (`Diurnal` and `ReplaySpeed` need their
@@ -111,7 +144,7 @@ class Pacer:
             self._start = self.clock()
             self._history.append((0.0, 0))
         due_last = self._schedule(n_events, next_event_times_us)
-        wait = due_last - self.elapsed()
+        wait = due_last - self._profile_time()
         if wait > 0:
             self.sleep(wait)
         self.released += n_events
@@ -139,7 +172,7 @@ class Pacer:
         if isinstance(profile, Poisson):
             assert self.rng is not None
             return self._advance(profile.gaps(self.rng, n))
-        due_last = _time_for(profile, self.released + n - 1, self._next_due)
+        due_last = _time_for(profile, self.released - self._origin_released + n - 1, self._next_due)
         self._next_due = due_last
         return due_last
 
@@ -167,9 +200,10 @@ class Pacer:
             return self._last_rate if self._last_rate is not None else profile.peak
         now = self.elapsed()
         since = self._history[0][0] if self._history else now
+        origin = self._origin_s
         if now <= since:
-            return profile.rate_at(now)
-        return (profile.events_by(now) - profile.events_by(since)) / (now - since)
+            return profile.rate_at(now - origin)
+        return (profile.events_by(now - origin) - profile.events_by(since - origin)) / (now - since)
 
     def suggest_batch_size(self) -> int:
         """About `BATCH_SECONDS` worth of events at the current rate; one at a time at low rates. A
@@ -185,10 +219,10 @@ class Pacer:
         elif isinstance(profile, Diurnal):
             rate = self._last_rate if self._last_rate is not None else profile.trough
         else:
-            elapsed = self.elapsed()
+            elapsed = self._profile_time()
             rate = profile.rate_at(elapsed)
             if self._start is not None and not isinstance(profile, Poisson):
-                backlog = profile.events_by(elapsed) - self.released
+                backlog = profile.events_by(elapsed) - (self.released - self._origin_released)
         return int(min(max(1, rate * BATCH_SECONDS, backlog), MAX_BATCH))
 
 

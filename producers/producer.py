@@ -47,11 +47,14 @@ import numpy.typing as npt
 from synfinance.common.settings import TopicNames
 from synfinance.producers import world_cache
 from synfinance.producers.chunks import Chunk, ChunkPlan, cached_head, prepared_chunks, store_head
+from synfinance.producers.control import Control, Controller
 from synfinance.producers.events import EventColumns
+from synfinance.producers.ids import scenario_id
+from synfinance.producers.incidents import Incident, incident_scenario_id, plan_incident
 from synfinance.producers.kafka import HEADER_SETS, DeliveryTracker, HeaderSet, RecordHeaders, traceparents
 from synfinance.producers.pacing import Columns, LabelSchedule, Pacer
 from synfinance.producers.prefetch import ProcessPrefetch, ThreadPrefetch
-from synfinance.producers.rates import Poisson, Profile
+from synfinance.producers.rates import Poisson, Profile, parse_profile
 from synfinance.producers.records import RecordEncoder
 from synfinance.producers.seeding import GENERATOR_VERSION
 from synfinance.producers.stream import StreamConfig, TransactionStream, World, world_key
@@ -134,6 +137,7 @@ class Snapshot:
     done: bool = False
     # process start -> the first record after the population acknowledged (None until then)
     startup_s: float | None = None
+    paused: bool = False  # by the control API (`producers.control`)
 
 
 class Stopped(Exception):
@@ -147,7 +151,7 @@ class ProduceRun:
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
                  wall_us: Callable[[], int] = lambda: time.time_ns() // 1000,
                  on_stats: Callable[[Snapshot], None] | None = None, stats_interval_s: float = 1.0,
-                 started: float | None = None) -> None:
+                 started: float | None = None, controller: Controller | None = None) -> None:
         if config.from_seq < 0:
             raise ValueError("--from-seq must be >= 0")
         if config.from_seq and config.time_mode == "live":
@@ -178,6 +182,11 @@ class ProduceRun:
         self._started = started  # the process's start on `clock` (None: this run's start)
         self._records_before_stream: int | None = None  # sent before the first transaction
         self._first_ack: float | None = None
+        self.controller = controller
+        self._paused_since: float | None = None
+        self._incident_rows = EventColumns.empty()  # planned, not sent yet; in event-time order
+        self.incidents = 0  # applied so far: the next incident's ordinal
+        self._last_event_us = config.stream.start_us  # the stream's clock: the event time of the last sent
 
     def request_stop(self) -> None:
         """Ask the run to stop at the next slice (safe to call from a signal handler)."""
@@ -190,6 +199,8 @@ class ProduceRun:
         if self._started is None:
             self._started = self._start
         self._next_tick = self._start + self.stats_interval_s
+        if self.controller is not None:
+            self.controller.start(lambda: self.clock() - self._start)
         try:
             config = self.config
             plan = ChunkPlan(config.stream, self.stream.world, config.events, config.from_seq,
@@ -200,8 +211,12 @@ class ProduceRun:
                 if config.publish_population:
                     self._publish_population()
                 self._transactions(plan, chunks, head)
+            self._send_incident_rows(None)  # what an incident planned past the last transaction
         except Stopped:
             pass
+        finally:
+            if self.controller is not None:
+                self.controller.close()
         self.stopped_early = self.stop_requested
         if not self.stopped_early:  # a finished run leaves no label behind: the dataset is complete
             self._send_labels(self.schedule.drain())
@@ -300,33 +315,132 @@ class ProduceRun:
             revised_rows = np.flatnonzero(chunk.revision_delay_us >= 0)
         i = 0
         while i < n:
-            m = min(self.pacer.suggest_batch_size(), n - i)
+            self._between_slices(int(chunk.time_us[i]))
+            m = min(self.pacer.suggest_batch_size(), self._slice_limit(chunk, i))
             self.pacer.acquire(m, chunk.time_us[i:i + m])
             j, first = i + m, chunk.first + i
             if self.live:
                 assert chunk.events is not None
-                part = self._restamped(chunk.events.slice(i, j))
-                self._send_transactions(self.encoder.encode_transactions(part), self.keys[part.customer].tolist(),
-                                        (part.time_us // 1000).tolist(), first, traces[i:j])
-                part_labels = np.empty(m, dtype=object)
-                part_labels[:] = self.encoder.encode_labels(part)
-                revised, revision_values = self.encoder.encode_revisions(part)
-                revisions = np.empty(len(revised), dtype=object)
-                revisions[:] = revision_values
-                self._schedule_labels(part.time_us, part.label_delay_us, part.customer, first, part_labels,
-                                      traces[i:j], (revised, part.revision_delay_us[revised], revisions))
+                self._send_rows(chunk.events.slice(i, j), np.arange(first, first + m, dtype=np.int64), traces[i:j])
             else:
                 assert chunk.values is not None and chunk.labels is not None and chunk.revisions is not None
-                self._send_transactions(chunk.values[i:j], keys[i:j], timestamps[i:j], first, traces[i:j])
+                self._send_transactions(chunk.values[i:j], keys[i:j], timestamps[i:j], range(first, first + m),
+                                        traces[i:j])
                 a, b = np.searchsorted(revised_rows, (i, j))
                 rows = revised_rows[a:b]
-                self._schedule_labels(chunk.time_us[i:j], chunk.label_delay_us[i:j], chunk.customer[i:j], first,
-                                      chunk.labels[i:j], traces[i:j],
+                self._schedule_labels(chunk.time_us[i:j], chunk.label_delay_us[i:j], chunk.customer[i:j],
+                                      np.arange(first, first + m, dtype=np.int64), chunk.labels[i:j], traces[i:j],
                                       (rows - i, chunk.revision_delay_us[rows], chunk.revisions[a:b]))
+                self._last_event_us = int(chunk.time_us[j - 1])
             self.position = chunk.first + j
             i = j
             self._tick()
             self._check_stop()
+
+    def _send_rows(self, part: EventColumns, positions: npt.NDArray[np.int64], traces: npt.NDArray[np.bytes_]) -> None:
+        """Encode and send rows that travel unencoded (live time, incidents) and schedule their labels."""
+        if self.live:
+            part = self._restamped(part)
+        self._send_transactions(self.encoder.encode_transactions(part), self.keys[part.customer].tolist(),
+                                (part.time_us // 1000).tolist(), positions.tolist(), traces)
+        labels = np.empty(len(part), dtype=object)
+        labels[:] = self.encoder.encode_labels(part)
+        revised, revision_values = self.encoder.encode_revisions(part)
+        revisions = np.empty(len(revised), dtype=object)
+        revisions[:] = revision_values
+        self._schedule_labels(part.time_us, part.label_delay_us, part.customer, positions, labels, traces,
+                              (revised, part.revision_delay_us[revised], revisions))
+        self._last_event_us = max(self._last_event_us, int(part.time_us[-1]))
+
+    # -- controls (producers.control) -------------------------------------------------------------
+
+    def _between_slices(self, next_time_us: int) -> None:
+        """Before a slice: the controls due, a pause held, and the incident rows due before the next transaction."""
+        if self.controller is not None:
+            self.controller.apply_due(self)
+            while self._paused_since is not None:
+                self._idle()
+                self.controller.apply_due(self)
+        if len(self._incident_rows):
+            self._send_incident_rows(next_time_us)
+
+    def _slice_limit(self, chunk: Chunk, i: int) -> int:
+        """The most events the slice from row i may hold: up to the next replayed control's position, and
+        (simulated time) up to the next incident row, so both land exactly where a replay puts them."""
+        limit = len(chunk) - i
+        at = self.controller.next_position() if self.controller is not None else None
+        if at is not None and at > chunk.first + i:
+            limit = min(limit, at - chunk.first - i)
+        if len(self._incident_rows) and not self.live:
+            first = int(self._incident_rows.time_us[0])
+            limit = min(limit, max(1, int(np.searchsorted(chunk.time_us[i:i + limit], first, side="right"))))
+        return limit
+
+    def _send_incident_rows(self, before_us: int | None) -> None:
+        """Send the planned incident rows due: in simulated time those before `before_us` (the next
+        transaction's event time; None: all), in live time those whose time has come."""
+        rows = self._incident_rows
+        if not len(rows):
+            return
+        if before_us is None:
+            n = len(rows)
+        elif self.live:
+            n = int(np.searchsorted(rows.time_us, self.wall_us(), side="right"))
+        else:
+            n = int(np.searchsorted(rows.time_us, before_us, side="left"))
+        if n:
+            self._incident_rows = rows.slice(n, len(rows))
+            self._send_rows(rows.slice(0, n), np.full(n, self.position, dtype=np.int64),
+                            traceparents(self._trace_rng, n))
+
+    def apply_control(self, control: Control) -> dict[str, Any]:
+        """Apply one control (on the run's thread, between slices); what it did. ValueError: refused."""
+        if control.action == "profile":
+            profile = parse_profile(str(control.value))
+            if isinstance(profile, Poisson) and self.pacer.rng is None:
+                self.pacer.rng = np.random.default_rng(self.config.stream.seed)
+            self.pacer.switch(profile)
+            return {"profile": str(profile)}
+        if control.action == "pause":
+            if self._paused_since is not None:
+                raise ValueError("the run is already paused")
+            self._paused_since = self.clock()
+            return {}
+        if control.action == "resume":
+            if self._paused_since is None:
+                raise ValueError("the run is not paused")
+            paused_s = self.clock() - self._paused_since
+            self._paused_since = None
+            self.pacer.resume(paused_s)
+            if self._stream_start is not None:  # --duration counts time spent streaming
+                self._stream_start += paused_s
+            return {"paused_s": paused_s}
+        incident = Incident.from_dict(control.value)
+        start_us = self.wall_us() if self.live else self._last_event_us
+        rows = plan_incident(self.stream.world, self.stream.members, self.config.stream.delays,
+                             self.config.stream.seed, self.incidents, incident, start_us)
+        merged = EventColumns.concat([self._incident_rows, rows])
+        self._incident_rows = merged.take(np.argsort(merged.time_us, kind="stable"))
+        self.incidents += 1
+        return {"scenario_id": scenario_id(self.stream.world.sid, incident_scenario_id(self.incidents - 1)),
+                "start_us": start_us}
+
+    def hold_paused(self, seconds: float | None) -> float:
+        """Stay paused `seconds` (a replayed pause), serving deliveries and stats; honours a stop."""
+        deadline = self.clock() + (seconds or 0.0)
+        while self.clock() < deadline:
+            self._idle(min(0.05, max(deadline - self.clock(), 0.0)))
+        return seconds or 0.0
+
+    def _idle(self, seconds: float = 0.05) -> None:
+        self._check_stop()
+        self.sink.service(seconds)
+        self._tick()
+
+    def status(self) -> dict[str, Any]:
+        """The live statistics and the controls' state (the control API's GET /status)."""
+        return {**dataclasses.asdict(self.snapshot()), "profile": str(self.pacer.profile),
+                "incidents": self.incidents, "incident_transactions_pending": len(self._incident_rows)}
 
     def _restamped(self, part: EventColumns) -> EventColumns:
         """Live time: event time = the wall clock at send, strictly increasing (1 µs apart at least)."""
@@ -334,22 +448,21 @@ class ProduceRun:
         self._last_live_us = base + len(part) - 1
         return dataclasses.replace(part, time_us=base + np.arange(len(part), dtype=np.int64))
 
-    def _send_transactions(self, values: list[bytes], keys: list[bytes], timestamps: list[int], first: int,
-                           traces: npt.NDArray[np.bytes_]) -> None:
+    def _send_transactions(self, values: list[bytes], keys: list[bytes], timestamps: list[int],
+                           positions: Iterable[int], traces: npt.NDArray[np.bytes_]) -> None:
         if self._records_before_stream is None:
             self._records_before_stream = self.sink.produced_total
         self.sink.send(self.config.topics.transactions, values, keys, timestamps, self.headers["transaction"],
-                       range(first, first + len(values)), traces.tolist())
+                       positions, traces.tolist())
 
     def _schedule_labels(self, time_us: npt.NDArray[np.int64], label_delay_us: npt.NDArray[np.int64],
-                         customer: npt.NDArray[np.int64], first: int, values: np.ndarray,
+                         customer: npt.NDArray[np.int64], positions: npt.NDArray[np.int64], values: np.ndarray,
                          traces: npt.NDArray[np.bytes_],
                          revisions: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], np.ndarray]) -> None:
         """Schedule the first labels of these transactions and the revisions of some (rows relative to
-        `first`, their revision delays, values), in one run: the schedule orders a run by (label time,
+        the rows', their revision delays, values), in one run: the schedule orders a run by (label time,
         position), and runs by position, so the release order does not depend on how sends are batched."""
         rows, revision_delay_us, revision_values = revisions
-        positions = np.arange(first, first + len(time_us), dtype=np.int64)
         # a label shares its transaction's traceparent: one trace from payment to ground truth
         if len(rows):
             self.schedule.add(np.concatenate([time_us + label_delay_us, time_us[rows] + revision_delay_us]),
@@ -406,6 +519,8 @@ class ProduceRun:
 
     def _tick(self) -> None:
         self._startup_s()  # noted when it happens, not at the next stats interval
+        if self.controller is not None:
+            self.controller.serve_status(self)
         if self.on_stats is not None and self.clock() >= self._next_tick:
             self._next_tick = max(self._next_tick + self.stats_interval_s, self.clock())
             self.on_stats(self.snapshot())
@@ -427,4 +542,5 @@ class ProduceRun:
             produced=dict(sink.produced), delivered=sink.delivered_total,
             failed=sink.failed_total, in_flight=sink.in_flight, target_rate=pacer.target_rate(),
             achieved_rate=pacer.achieved_rate(), latency_p50_s=p50, latency_p99_s=p99, position=self.position,
-            pending_labels=len(self.schedule), warning=sink.last_warning, done=done, startup_s=self._startup_s())
+            pending_labels=len(self.schedule), warning=sink.last_warning, done=done, startup_s=self._startup_s(),
+            paused=self._paused_since is not None)

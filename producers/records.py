@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from synfinance.producers import events as ev
 from synfinance.producers.events import EventColumns
-from synfinance.producers.ids import transaction_prefix
+from synfinance.producers.ids import scenario_id, transaction_prefix
 from synfinance.producers.world.catalogue import (
     APPROVED_RESPONSE_CODE,
     ATM_CATEGORY,
@@ -171,7 +171,7 @@ class RecordEncoder:
             "event_time": e.time_us,
             "is_fraud": fraud_type >= 0,
             "fraud_type": _vocab(fraud_type + 1, self.fraud_types),
-            "scenario_id": _vocab(scenario_code, [None, *(f"S{self.sid}-{s:010d}" for s in scenarios.tolist())]),
+            "scenario_id": _vocab(scenario_code, [None, *(scenario_id(self.sid, s) for s in scenarios.tolist())]),
             "is_anomaly": e.anomaly_type >= 0,
             "anomaly_type": _vocab(e.anomaly_type + 1, self.anomaly_types),
             "severity": e.severity,

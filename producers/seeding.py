@@ -32,6 +32,7 @@ class Kind(IntEnum):
     MERCHANT = 2
     SCENARIO = 3
     RING = 4
+    INCIDENT = 5  # an operator's incident in a running stream (producers.incidents)
 
 
 class Purpose(IntEnum):

@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "db": ("synfinance.commands.db", "app", True),
     "sink": ("synfinance.commands.sink", "sink", False),
     "produce": ("synfinance.commands.produce", "produce", False),
+    "ctl": ("synfinance.commands.ctl", "app", True),
     "process": ("synfinance.commands.process", "process", False),
     "demo": ("synfinance.commands.demo", "demo", False),
     "validate": ("synfinance.commands.validate", "validate", False),

@@ -16,6 +16,7 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -30,6 +31,7 @@ from synfinance.common.process_clock import started_monotonic
 from synfinance.common.registry import SchemaRegistry
 from synfinance.common.settings import Settings, load_settings
 from synfinance.console import make_console
+from synfinance.producers.control import Control, Controller, ControlLog, read_control_log
 from synfinance.producers.kafka import HEADER_SETS, KafkaProducer
 from synfinance.producers.producer import ProduceRun, RunConfig, Snapshot
 from synfinance.producers.rates import build_profile
@@ -77,6 +79,10 @@ class Metrics:
                             registry=self.registry)
         self.achieved = Gauge("synfin_achieved_rate", "Transactions/s sent over the last 10 s.",
                               registry=self.registry)
+        self.controls = Counter("synfin_control_changes_total", "Changes applied through the control API or a "
+                                "replayed control log, by action.", ["action"], registry=self.registry)
+        self.paused = Gauge("synfin_producer_paused", "1 while the control API holds the run paused.",
+                            registry=self.registry)
         self.latency = Histogram("synfin_delivery_latency_seconds",
                                  "Produce-to-acknowledgement time of each produced batch.",
                                  buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
@@ -99,6 +105,10 @@ class Metrics:
         self._failed = snap.failed
         self.target.set(float("nan") if snap.target_rate is None else snap.target_rate)
         self.achieved.set(snap.achieved_rate)
+        self.paused.set(int(snap.paused))
+
+    def changed(self, control: Control) -> None:
+        self.controls.labels(action=control.action).inc()
 
 
 def _ms(seconds: float | None) -> str:
@@ -108,7 +118,8 @@ def _ms(seconds: float | None) -> str:
 def _panel(snap: Snapshot, profile: str) -> Table:
     table = Table(title=f"synfinance produce ({profile})", box=None, show_header=False, pad_edge=False)
     target = "as fast as possible" if snap.target_rate is None else f"{snap.target_rate:,.0f}/s"
-    rows = [("target rate", target), ("achieved rate", f"{snap.achieved_rate:,.0f}/s (10 s window)")]
+    rows = [("target rate", "paused" if snap.paused else target),
+            ("achieved rate", f"{snap.achieved_rate:,.0f}/s (10 s window)")]
     rows += [(f"produced {topic}", f"{count:,}") for topic, count in sorted(snap.produced.items())]
     rows += [("delivered", f"{snap.delivered:,}"), ("in flight", f"{snap.in_flight:,}"),
              ("errors", f"{snap.failed:,}"),
@@ -209,6 +220,15 @@ def produce(
     generator: str = typer.Option("process", "--generator",
                                   help="Where the stream is generated and encoded: process (a child process, "
                                        "so sending has a core of its own) or thread (all in this process)."),
+    control_port: int | None = typer.Option(None, "--control-port",
+                                            help="Serve the control API here (127.0.0.1 unless SYNFIN_BIND_HOST; "
+                                                 "changes need SYNFIN_CONTROL_API_KEY): `synfinance ctl --help`."),
+    control_log: Path | None = typer.Option(None, "--control-log",
+                                            help="Write every control applied (API or replay) to this JSON-lines "
+                                                 "file, with its stream position."),
+    replay_controls: Path | None = typer.Option(None, "--replay-controls",
+                                                help="Apply a control log's controls at their positions: in "
+                                                     "simulated time, the records of the run that wrote it."),
     headers: str = typer.Option("full", "--headers",
                                 help="Record headers: full (synfin-seed, synfin-seq, synfin-schema, traceparent) or "
                                      "lean (synfin-seq, traceparent: faster; the seed and schemas are in the run's "
@@ -238,6 +258,11 @@ def produce(
     _check(generator in ("process", "thread"), f"--generator {generator!r}: expected process or thread")
     _check(headers in HEADER_SETS, f"--headers {headers!r}: expected full or lean")
     _check(seed < 2**63, f"--seed must be < 2**63 (got {seed}): the run's record holds it as an Avro long")
+    _check(control_port is None or 0 < control_port < 65536, f"--control-port {control_port}: expected 1-65535")
+    _check(replay_controls is None or (not from_seq and time_mode == "simulated"),
+           "--replay-controls replays a whole simulated-time run: not with --from-seq or --time live")
+    _check(control_log is None or replay_controls is None or control_log.resolve() != replay_controls.resolve(),
+           "--control-log would overwrite the --replay-controls file")
     if rate is None and not profile_params and profile.strip().lower() in ("constant", "poisson"):
         rate = DEFAULT_RATE
     chosen = build_profile(profile, rate, profile_params)
@@ -250,6 +275,13 @@ def produce(
     except ValueError as error:
         raise UsageError(str(error)) from None
     settings = load_settings()
+    _check(control_port is None or settings.control_api_key is not None,
+           "--control-port needs an API key for changes: set SYNFIN_CONTROL_API_KEY")
+    stream_names = {"stream_id": stream_config.stream_id, "seed": seed, "shard": f"{shard_of[0]}/{shard_of[1]}"}
+    try:
+        replayed = read_control_log(replay_controls, stream_names) if replay_controls is not None else None
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     metrics = Metrics(metrics_port, settings.bind_host) if metrics_port is not None else None
     producer = KafkaProducer(settings.kafka_config(), on_latency=metrics.observe_latency if metrics else None)
     _prepare_topics(settings, producer, create_topics, connect_timeout)
@@ -280,8 +312,14 @@ def produce(
                            duration_s=duration, time_mode=time_mode,  # type: ignore[arg-type]
                            from_seq=from_seq, generator=generator, codec=codec,  # type: ignore[arg-type]
                            headers=headers)  # type: ignore[arg-type]
-        run = ProduceRun(config, producer, world=world, on_stats=on_stats, started=started_monotonic())
-        with stop_on_signals(lambda: run.stop_requested, run.request_stop):
+        controller = None
+        if control_port is not None or control_log is not None or replayed is not None:
+            written = _control_log(control_log, stream_names)
+            controller = Controller(replayed, written, on_change=metrics.changed if metrics else None)
+        run = ProduceRun(config, producer, world=world, on_stats=on_stats, started=started_monotonic(),
+                         controller=controller)
+        with stop_on_signals(lambda: run.stop_requested, run.request_stop), \
+                _control_server(controller, settings, control_port):
             try:
                 final = run.run()
             except KafkaException as error:  # fatal: the idempotent producer cannot go on safely
@@ -296,3 +334,31 @@ def produce(
 @contextmanager
 def _nothing() -> Iterator[Any]:
     yield None
+
+
+def _control_log(path: Path | None, stream: dict[str, Any]) -> ControlLog | None:
+    if path is None:
+        return None
+    try:
+        return ControlLog(path, stream)
+    except OSError as error:
+        raise UsageError(f"--control-log {path}: cannot write ({error.strerror})") from None
+
+
+@contextmanager
+def _control_server(controller: Controller | None, settings: Settings, port: int | None) -> Iterator[None]:
+    """The control API on `port` for the run's lifetime (nothing without a port)."""
+    if port is None or controller is None or settings.control_api_key is None:
+        yield
+        return
+    from synfinance.producers.control_api import ControlServer  # FastAPI and uvicorn: only when asked for
+
+    server = ControlServer(controller, settings.control_api_key.get_secret_value(), settings.bind_host, port)
+    try:
+        server.start()
+    except OSError as error:
+        raise UsageError(f"--control-port {port}: {error}") from None
+    try:
+        yield
+    finally:
+        server.stop()

@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     ssl_key_password: SecretStr | None = None
 
     log_format: Literal["text", "json"] = "text"
+    # what `produce --control-port`'s changes (PUT/POST) need in their X-API-Key header
+    control_api_key: SecretStr | None = None
     # where our HTTP servers (metrics, health) listen: loopback unless a container must be scraped
     bind_host: str = "127.0.0.1"
 
