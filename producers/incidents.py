@@ -42,9 +42,17 @@ from synfinance.producers.scenarios.rows import RowBuilder
 from synfinance.producers.seeding import Kind, Purpose, entity_rng
 from synfinance.producers.stream import World
 
-__all__ = ["INCIDENT_KINDS", "INCIDENT_SEQ_BASE", "MAX_INCIDENTS", "MAX_INCIDENT_RATE", "MAX_INCIDENT_TRANSACTIONS",
-           "Incident",
-           "incident_scenario_id", "plan_incident"]
+__all__ = [
+    "INCIDENT_KINDS",
+    "INCIDENT_SEQ_BASE",
+    "MAX_INCIDENTS",
+    "MAX_INCIDENT_RATE",
+    "MAX_INCIDENT_TRANSACTIONS",
+    "Incident",
+    "PendingIncidents",
+    "incident_scenario_id",
+    "plan_incident",
+]
 
 # The fraud types whose planners need nothing from the victim's own recent rows. Left out: refund_abuse
 # (its refunds must name purchases the stream holds), transaction_replay (it copies a recent payment) and
@@ -133,3 +141,33 @@ def _numbered(planned: EventColumns, ordinal: int, incident: Incident, start_us:
     rows.original_time_us = np.full(len(rows), -1, dtype=np.int64)
     rows.original_seq = np.full(len(rows), -1, dtype=np.int64)
     return rows
+
+
+class PendingIncidents:
+    """The incidents applied to a run, and their rows not sent yet (in event-time order)."""
+
+    def __init__(self, world: World, members: npt.NDArray[np.int64], delays: LabelDelays, seed: int) -> None:
+        self.world, self.members, self.delays, self.seed = world, members, delays, seed
+        self.applied = 0  # the next incident's ordinal
+        self.rows = EventColumns.empty()
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def add(self, incident: Incident, start_us: int) -> int:
+        """Plan `incident` from `start_us` (ValueError: refused); its scenario number."""
+        rows = plan_incident(self.world, self.members, self.delays, self.seed, self.applied, incident, start_us)
+        merged = EventColumns.concat([self.rows, rows])
+        self.rows = merged.take(np.argsort(merged.time_us, kind="stable"))
+        self.applied += 1
+        return incident_scenario_id(self.applied - 1)
+
+    def first_time_us(self) -> int:
+        return int(self.rows.time_us[0])
+
+    def take(self, before_us: int | None, inclusive: bool = False) -> EventColumns:
+        """Remove and return the rows before `before_us` (at it too with `inclusive`; None: all of them)."""
+        n = len(self.rows) if before_us is None else int(
+            np.searchsorted(self.rows.time_us, before_us, side="right" if inclusive else "left"))
+        taken, self.rows = self.rows.slice(0, n), self.rows.slice(n, len(self.rows))
+        return taken

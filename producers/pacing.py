@@ -97,6 +97,7 @@ class Pacer:
     # the profile's own clock starts here (elapsed s, events released): moved by `switch` and `resume`
     _origin_s: float = field(default=0.0, init=False, repr=False)
     _origin_released: int = field(default=0, init=False, repr=False)
+    _paused_at: float | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.profile, Poisson) and self.rng is None:
@@ -119,14 +120,27 @@ class Pacer:
         self._restart_clock(self.elapsed())
         self._first_event_us, self._last_rate = None, None
 
-    def resume(self, paused_s: float) -> None:
-        """Go on after a pause of `paused_s` seconds where the schedule left off: the profile's clock stood
-        still meanwhile (a ramp goes on from where it was, nothing is sent to make up for the pause)."""
-        if self._start is None:
-            return
-        self._origin_s += paused_s
-        self._history.clear()
-        self._history.append((self.elapsed(), self.released))
+    @property
+    def paused(self) -> bool:
+        return self._paused_at is not None
+
+    def pause(self) -> None:
+        """Hold the schedule from now (the caller stops acquiring); ValueError if already paused."""
+        if self._paused_at is not None:
+            raise ValueError("the run is already paused")
+        self._paused_at = self.clock()
+
+    def resume(self) -> float:
+        """Go on where the schedule left off; the pause's length. The profile's clock stood still meanwhile:
+        a ramp goes on from where it was, and nothing is sent to make up for the pause."""
+        if self._paused_at is None:
+            raise ValueError("the run is not paused")
+        paused_s, self._paused_at = self.clock() - self._paused_at, None
+        if self._start is not None:
+            self._origin_s += paused_s
+            self._history.clear()
+            self._history.append((self.elapsed(), self.released))
+        return paused_s
 
     def _restart_clock(self, at_s: float) -> None:
         if self._start is None:

@@ -23,6 +23,11 @@ timestamp; its value depends on nothing else that varies between replays, so a r
 another shard sends the same record under the same key. Keys, values and timestamps do not depend on the
 header set.
 
+Controls (`producers.control`, given a `Controller`): between two slices the run applies what the control API
+or a replayed control log asks for: a new profile (`Pacer.switch`), a pause, an incident
+(`producers.incidents`), whose rows are merged into the stream in event time. In simulated time a slice
+is cut where the next replayed control or incident row is due, so both land where a replay puts them.
+
 Resuming (`from_seq=K`) re-sends transactions from position K and exactly the labels an uninterrupted
 run sends after transaction K-1: those of transactions >= K, and those of earlier transactions whose
 label time is after transaction K-1's event time (found by regenerating positions < K, not sending
@@ -36,10 +41,9 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -50,39 +54,19 @@ from synfinance.producers.chunks import Chunk, ChunkPlan, cached_head, prepared_
 from synfinance.producers.control import Control, Controller
 from synfinance.producers.events import EventColumns
 from synfinance.producers.ids import scenario_id
-from synfinance.producers.incidents import Incident, incident_scenario_id, plan_incident
-from synfinance.producers.kafka import HEADER_SETS, DeliveryTracker, HeaderSet, RecordHeaders, traceparents
+from synfinance.producers.incidents import Incident, PendingIncidents
+from synfinance.producers.kafka import HEADER_SETS, HeaderSet, RecordHeaders, traceparents
 from synfinance.producers.pacing import Columns, LabelSchedule, Pacer
 from synfinance.producers.prefetch import ProcessPrefetch, ThreadPrefetch
 from synfinance.producers.rates import Poisson, Profile, parse_profile
 from synfinance.producers.records import RecordEncoder
+from synfinance.producers.run_stats import Sink, Snapshot
 from synfinance.producers.seeding import GENERATOR_VERSION
 from synfinance.producers.stream import StreamConfig, TransactionStream, World, world_key
 from synfinance.schemas.codec import Codec, fingerprint, schema_json
 
 LABEL_SEND_BATCH = 10_000
 FLUSH_TIMEOUT_S = 330.0  # librdkafka fails a message after message.timeout.ms (300 s): flush outlasts it
-
-
-class Sink(Protocol):
-    """What the run needs of `producers.kafka.KafkaProducer` (tests pass a recording fake)."""
-
-    tracker: DeliveryTracker
-    produced: Counter[str]
-    last_warning: str | None
-
-    def send(self, topic: str, values: list[bytes], keys: list[bytes], timestamps_ms: list[int],
-             headers: RecordHeaders, positions: Iterable[int], traces: Iterable[bytes]) -> None: ...
-    def service(self, timeout: float = 0.0) -> None: ...
-    def flush(self, timeout: float, tick: Callable[[], None] | None = None) -> int: ...
-    @property
-    def produced_total(self) -> int: ...
-    @property
-    def delivered_total(self) -> int: ...
-    @property
-    def failed_total(self) -> int: ...
-    @property
-    def in_flight(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -115,29 +99,6 @@ def run_info(config: RunConfig) -> dict[str, Any]:
             "topics": [{"topic": topic, "schema": f"{schema_json(name)['namespace']}.{schema_json(name)['name']}",
                         "fingerprint": fingerprint(name).hex(), "schema_id": config.codec.confluent_id(name)}
                        for topic, name in written]}
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """Live statistics, once per `stats_interval_s` and at the end."""
-
-    elapsed_s: float
-    streaming_s: float  # since the first transaction (after the population was published)
-    produced: dict[str, int]
-    delivered: int
-    failed: int
-    in_flight: int
-    target_rate: float | None
-    achieved_rate: float
-    latency_p50_s: float | None
-    latency_p99_s: float | None
-    position: int  # next transaction position: where `--from-seq` would resume
-    pending_labels: int
-    warning: str | None
-    done: bool = False
-    # process start -> the first record after the population acknowledged (None until then)
-    startup_s: float | None = None
-    paused: bool = False  # by the control API (`producers.control`)
 
 
 class Stopped(Exception):
@@ -183,9 +144,7 @@ class ProduceRun:
         self._records_before_stream: int | None = None  # sent before the first transaction
         self._first_ack: float | None = None
         self.controller = controller
-        self._paused_since: float | None = None
-        self._incident_rows = EventColumns.empty()  # planned, not sent yet; in event-time order
-        self.incidents = 0  # applied so far: the next incident's ordinal
+        self.incidents = PendingIncidents(world, self.stream.members, config.stream.delays, seed)
         self._last_event_us = config.stream.start_us  # the stream's clock: the event time of the last sent
 
     def request_stop(self) -> None:
@@ -358,10 +317,10 @@ class ProduceRun:
         """Before a slice: the controls due, a pause held, and the incident rows due before the next transaction."""
         if self.controller is not None:
             self.controller.apply_due(self)
-            while self._paused_since is not None:
+            while self.pacer.paused:
                 self._idle()
                 self.controller.apply_due(self)
-        if len(self._incident_rows):
+        if len(self.incidents):
             self._send_incident_rows(next_time_us)
 
     def _slice_limit(self, chunk: Chunk, i: int) -> int:
@@ -371,27 +330,20 @@ class ProduceRun:
         at = self.controller.next_position() if self.controller is not None else None
         if at is not None and at > chunk.first + i:
             limit = min(limit, at - chunk.first - i)
-        if len(self._incident_rows) and not self.live:
-            first = int(self._incident_rows.time_us[0])
+        if len(self.incidents) and not self.live:
+            first = self.incidents.first_time_us()
             limit = min(limit, max(1, int(np.searchsorted(chunk.time_us[i:i + limit], first, side="right"))))
         return limit
 
     def _send_incident_rows(self, before_us: int | None) -> None:
         """Send the planned incident rows due: in simulated time those before `before_us` (the next
         transaction's event time; None: all), in live time those whose time has come."""
-        rows = self._incident_rows
-        if not len(rows):
+        if not len(self.incidents):
             return
-        if before_us is None:
-            n = len(rows)
-        elif self.live:
-            n = int(np.searchsorted(rows.time_us, self.wall_us(), side="right"))
-        else:
-            n = int(np.searchsorted(rows.time_us, before_us, side="left"))
-        if n:
-            self._incident_rows = rows.slice(n, len(rows))
-            self._send_rows(rows.slice(0, n), np.full(n, self.position, dtype=np.int64),
-                            traceparents(self._trace_rng, n))
+        live = self.live and before_us is not None
+        rows = self.incidents.take(self.wall_us() if live else before_us, inclusive=live)
+        if n := len(rows):
+            self._send_rows(rows, np.full(n, self.position, dtype=np.int64), traceparents(self._trace_rng, n))
 
     def apply_control(self, control: Control) -> dict[str, Any]:
         """Apply one control (on the run's thread, between slices); what it did. ValueError: refused."""
@@ -402,28 +354,16 @@ class ProduceRun:
             self.pacer.switch(profile)
             return {"profile": str(profile)}
         if control.action == "pause":
-            if self._paused_since is not None:
-                raise ValueError("the run is already paused")
-            self._paused_since = self.clock()
+            self.pacer.pause()
             return {}
         if control.action == "resume":
-            if self._paused_since is None:
-                raise ValueError("the run is not paused")
-            paused_s = self.clock() - self._paused_since
-            self._paused_since = None
-            self.pacer.resume(paused_s)
+            paused_s = self.pacer.resume()
             if self._stream_start is not None:  # --duration counts time spent streaming
                 self._stream_start += paused_s
             return {"paused_s": paused_s}
-        incident = Incident.from_dict(control.value)
         start_us = self.wall_us() if self.live else self._last_event_us
-        rows = plan_incident(self.stream.world, self.stream.members, self.config.stream.delays,
-                             self.config.stream.seed, self.incidents, incident, start_us)
-        merged = EventColumns.concat([self._incident_rows, rows])
-        self._incident_rows = merged.take(np.argsort(merged.time_us, kind="stable"))
-        self.incidents += 1
-        return {"scenario_id": scenario_id(self.stream.world.sid, incident_scenario_id(self.incidents - 1)),
-                "start_us": start_us}
+        scenario = self.incidents.add(Incident.from_dict(control.value), start_us)
+        return {"scenario_id": scenario_id(self.stream.world.sid, scenario), "start_us": start_us}
 
     def hold_paused(self, seconds: float | None) -> float:
         """Stay paused `seconds` (a replayed pause), serving deliveries and stats; honours a stop."""
@@ -440,7 +380,7 @@ class ProduceRun:
     def status(self) -> dict[str, Any]:
         """The live statistics and the controls' state (the control API's GET /status)."""
         return {**dataclasses.asdict(self.snapshot()), "profile": str(self.pacer.profile),
-                "incidents": self.incidents, "incident_transactions_pending": len(self._incident_rows)}
+                "incidents": self.incidents.applied, "incident_transactions_pending": len(self.incidents)}
 
     def _restamped(self, part: EventColumns) -> EventColumns:
         """Live time: event time = the wall clock at send, strictly increasing (1 µs apart at least)."""
@@ -543,4 +483,4 @@ class ProduceRun:
             failed=sink.failed_total, in_flight=sink.in_flight, target_rate=pacer.target_rate(),
             achieved_rate=pacer.achieved_rate(), latency_p50_s=p50, latency_p99_s=p99, position=self.position,
             pending_labels=len(self.schedule), warning=sink.last_warning, done=done, startup_s=self._startup_s(),
-            paused=self._paused_since is not None)
+            paused=self.pacer.paused)

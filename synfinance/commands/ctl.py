@@ -20,6 +20,7 @@ from synfinance.common.settings import load_settings
 
 DEFAULT_CONTROL_PORT = 9320
 app = typer.Typer(help="Control a running producer (started with --control-port): rate, profile, pause, incidents.",
+                  epilog="Example: synfinance ctl rate 5000 --port 9320   (SYNFIN_CONTROL_API_KEY as the producer's)",
                   no_args_is_help=True)
 
 PORT = typer.Option(DEFAULT_CONTROL_PORT, "--port", help="The producer's --control-port.")

@@ -67,8 +67,9 @@ def test_a_resume_goes_on_where_the_profile_was_and_does_not_make_up_for_the_pau
     clock = FakeClock()
     pacer = Pacer(Ramp(100, 1_100, 10), clock=clock, sleep=clock.sleep)
     released_between(pacer, clock, 5.0)  # half-way up the ramp: 600/s
-    clock.now += 30.0  # paused
-    pacer.resume(30.0)
+    pacer.pause()
+    clock.now += 30.0
+    assert pacer.resume() == 30.0
     assert released_between(pacer, clock, 1.0) == pytest.approx(650, abs=10)  # 600 -> 700/s, no backlog
 
 
@@ -120,7 +121,7 @@ def labels_of(records: list[Record]) -> list[dict[str, Any]]:
 def test_a_replayed_control_log_sends_the_same_records(world: World, tmp_path: Path) -> None:
     path = tmp_path / "controls.jsonl"
     run, controlled, _clock = run_with(world, Controller(replay=CONTROLS, log_to=ControlLog(path, stream_of(None))))
-    assert run.incidents == 2
+    assert run.incidents.applied == 2
     assert len(controlled["t"]) == 6_000 + 200 + 50
     timestamps = [t for _, _, t, _ in controlled["t"]]
     assert timestamps == sorted(timestamps)  # incident rows are merged in event time

@@ -1,6 +1,6 @@
 """Our servers listen on loopback unless SYNFIN_BIND_HOST says otherwise (read from /proc/net/tcp and tcp6,
 as `ss -ltn` does): each HTTP server alone, and every listening socket of a whole running stack (Kafka,
-PostgreSQL, the schema registry, producer, processor and sink)."""
+PostgreSQL, the schema registry, producer with its control API, processor and sink)."""
 
 from __future__ import annotations
 
@@ -140,16 +140,17 @@ def test_every_listener_of_a_running_stack_and_its_components_is_on_loopback(
             done = subprocess.run([sys.executable, "-m", "synfinance.cli", *command], env=env, capture_output=True,
                                   text=True, timeout=120)
             assert done.returncode == 0, done.stderr
-        producer_port, processor_port, sink_port = free_port(), free_port(), free_port()
-        producer = cli(env, tmp_path / "producer.log", "produce", "--events", "3000", "--rate", "50",
-                       "--customers", "200", "--merchants", "50", "--seed", "3", "--metrics-port", str(producer_port))
+        producer_port, processor_port, sink_port, control_port = free_port(), free_port(), free_port(), free_port()
+        producer = cli({**env, "SYNFIN_CONTROL_API_KEY": "listen"}, tmp_path / "producer.log", "produce", "--events",
+                       "3000", "--rate", "50", "--customers", "200", "--merchants", "50", "--seed", "3",
+                       "--metrics-port", str(producer_port), "--control-port", str(control_port))
         processor = cli(env, tmp_path / "processor.log", "process", "--group", f"listen-processor-{run}",
                         "--web-port", str(processor_port))
         sink = cli(env, tmp_path / "sink.log", "sink", "--schema", schema, "--group", f"listen-sink-{run}",
                    "--metrics-port", str(sink_port))
         ours = {state.kafka.pid, state.postgres.pid, state.registry.pid, producer.pid, processor.pid, sink.pid}
         expected = {state.kafka.port, state.kafka.controller_port, state.postgres.port, state.registry.port,
-                    producer_port, processor_port, sink_port}
+                    producer_port, processor_port, sink_port, control_port}
         deadline = time.monotonic() + 120.0
         listening = listeners_of(descendants(ours))
         while not expected <= set(listening):
