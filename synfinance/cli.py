@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         from synfinance.common.logs import error_line  # as JSON once a command chose json logs
 
-        error_line(str(error))
+        error_line(str(error), **getattr(error, "context", {}))
         return error.exit_code
     except KeyboardInterrupt:
         from synfinance.common.logs import error_line

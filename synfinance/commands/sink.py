@@ -47,6 +47,12 @@ def _topics(settings: Settings, wanted: str | None) -> dict[str, str]:
     return chosen
 
 
+def _code(error: Exception) -> str:
+    """The name of a KafkaException's error (`_TRANSPORT`, `FENCED_INSTANCE_ID`...)."""
+    first = error.args[0] if error.args else None
+    return str(first.name()) if hasattr(first, "name") else type(error).__name__
+
+
 def _check_database(settings: Settings, db_schema: str) -> None:
     from sqlalchemy.exc import OperationalError
 
@@ -57,7 +63,8 @@ def _check_database(settings: Settings, db_schema: str) -> None:
         current = database.current_revision(engine)
     except OperationalError as error:
         first = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
-        raise UsageError(f"database unreachable ({first}); check SYNFIN_DATABASE_URL") from None
+        raise UsageError(f"database unreachable ({first}); check SYNFIN_DATABASE_URL",
+                         context={"schema": db_schema, "error_class": type(error.orig or error).__name__}) from None
     finally:
         engine.dispose()
     if current != database.head_revision():
@@ -125,9 +132,10 @@ def sink(
         stats = worker.run()
     except psycopg2.Error as error:  # not an outage (those are retried): e.g. a table dropped under us
         first = " ".join(str(error).split()) or type(error).__name__
-        raise UsageError(f"database error: {first} (is the schema at head? `synfinance db init`)") from None
+        raise UsageError(f"database error: {first} (is the schema at head? `synfinance db init`)",
+                         context={"schema": db_schema, "error_class": type(error).__name__}) from None
     except KafkaException as error:
-        raise UsageError(f"Kafka error: {error.args[0]}") from None
+        raise UsageError(f"Kafka error: {error.args[0]}", context={"error_code": _code(error)}) from None
     finally:
         if server is not None:
             server.close()

@@ -161,9 +161,9 @@ def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
     if args.exc_type is SystemExit:
         return
     thread = args.thread.name if args.thread is not None else "?"
+    exc_info = (args.exc_type, args.exc_value, args.exc_traceback)
     logging.getLogger("synfinance").critical("uncaught %s in thread %s: %s", args.exc_type.__name__, thread,
-                                             args.exc_value, exc_info=(args.exc_type, args.exc_value,
-                                                                       args.exc_traceback), extra={"thread_name": thread})
+                                             args.exc_value, exc_info=exc_info, extra={"thread_name": thread})
 
 
 def uses_json() -> bool:
@@ -183,9 +183,9 @@ def announce(logger: logging.Logger, message: str, level: int = logging.INFO, **
         handler.handle(record)
 
 
-def error_line(message: str, level: int = logging.ERROR, prefix: str = "error: ") -> None:
+def error_line(message: str, level: int = logging.ERROR, prefix: str = "error: ", **fields: Any) -> None:
     """The CLI's one error line: `synfinance: error: ...`, or in json mode an error record of the command."""
     if uses_json():
-        announce(logging.getLogger("synfinance"), message, level)
+        announce(logging.getLogger("synfinance"), message, level, **fields)
     else:
         print(f"synfinance: {prefix}{message}", file=sys.stderr)

@@ -8,20 +8,25 @@ import json
 import logging
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from confluent_kafka import Producer
 from pydantic import SecretStr
 
 from synfinance.cli import main
 from synfinance.common import logs
 from synfinance.common.errors import UsageError
+from synfinance.common.kafka_logging import ClientLog
 
 REQUIRED = ("time", "level", "component", "logger", "message")
 ISO_UTC_MS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
@@ -189,6 +194,36 @@ def json_lines(stderr: str, component: str) -> list[dict[str, object]]:
 
 def with_context(entries: list[dict[str, object]]) -> list[dict[str, object]]:
     return [e for e in entries if set(e) - {*REQUIRED, "exception"}]
+
+
+def test_an_unreachable_broker_is_one_json_error_line_with_its_address(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SYNFIN_")}
+    env.update(SYNFIN_BOOTSTRAP_SERVERS=f"127.0.0.1:{port}", SYNFIN_STATE_DIR=str(tmp_path))
+    run = subprocess.run([sys.executable, "-m", "synfinance.cli", "produce", "--events", "10", "--connect-timeout", "2",
+                          "--log-format", "json"], capture_output=True, text=True, timeout=120, env=env)
+    assert run.returncode == 2, run.stderr
+    error = json_lines(run.stderr, "produce")[-1]
+    assert error["level"] == "error" and "is unreachable" in str(error["message"]), error
+    assert error["bootstrap_servers"] == f"127.0.0.1:{port}"
+
+
+def test_librdkafkas_lines_are_json_records(restored_logging: None, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    logs.configure("warning", "json", "sink")
+    client_log = ClientLog()  # a fresh one: the process's CLIENT_LOG may have seen the problem already
+    producer = Producer({"bootstrap.servers": f"127.0.0.1:{port}", "logger": client_log, "error_cb": client_log.error,
+                         "reconnect.backoff.ms": 10, "reconnect.backoff.max.ms": 50})
+    deadline = time.monotonic() + 4.0
+    while time.monotonic() < deadline and not client_log.counts():
+        producer.poll(0.1)
+    entries = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert entries and {e["logger"] for e in entries} == {"synfinance.kafka"}, entries
+    assert any("Connection refused" in str(e["message"]) for e in entries), entries
 
 
 @pytest.mark.integration
