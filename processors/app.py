@@ -6,6 +6,8 @@ and `/readyz` (readiness: partitions assigned and a Kafka transaction committed 
 is `processors.worker`, a confluent-kafka loop in a thread of this process: Faust's per-event machinery
 would cap it at about half the throughput target (bench/bench_process.py measures both). So the boot
 strategy turns Faust's own Kafka consumer and producer off: it joins no group and creates no topics.
+Logging is `synfinance.common.logs`' alone: Faust's worker would replace the root logger's handlers with its
+own (on stdout, in its own format) and redirect stdout into the log, so it is told to leave them be.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import faust
 from faust.app.base import BootStrategy
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from synfinance.common import logs
 from synfinance.common.errors import UsageError
 from synfinance.processors.metrics import ProcessorMetrics, Totals
 from synfinance.processors.worker import PartitionsLost, Worker, WorkerConfig
@@ -69,7 +72,8 @@ class WorkerHost:
         except BaseException as exc:  # reported by the command; the process exits non-zero
             self.error = exc
             if not isinstance(exc, UsageError):  # a user's problem is the command's one line, not a log
-                log.error("processor worker failed: %s: %s", type(exc).__name__, exc)
+                log.error("processor worker failed: %s: %s", type(exc).__name__, exc,
+                          extra={"worker": self.config.worker_id, "error_class": type(exc).__name__})
         finally:
             self.finished.set()
             if not self._stop_requested and self.stalled is None:  # a stalled worker's process is replaced
@@ -83,7 +87,8 @@ class WorkerHost:
         self.stalled = reason
         then = "restarting" if self.on_stall == "restart" else f"exiting with code {STALL_EXIT_CODE}"
         log.error("processor worker %s stalled: %s; %s to resume from its last committed transaction",
-                  self.config.worker_id, reason, then)
+                  self.config.worker_id, reason, then,
+                  extra={"worker": self.config.worker_id, "on_stall": self.on_stall})
         threading.Timer(STALL_GRACE_S, self._leave).start()
 
     def _leave(self) -> None:
@@ -156,11 +161,12 @@ class WorkerOutcome:
 
 
 def run_worker(config: WorkerConfig, web_port: int | None, loglevel: str = "warning",
-               web_host: str = "127.0.0.1", on_stall: str = "restart") -> WorkerOutcome:
-    """Run one worker until a signal or its own end. A stalled worker (`on_stall`) replaces its process with
-    a fresh one ("restart") or exits with STALL_EXIT_CODE ("exit")."""
+               web_host: str = "127.0.0.1", on_stall: str = "restart", log_format: str = "text") -> WorkerOutcome:
+    """Run one worker until a signal or its own end, logging in `log_format` (text or json). A stalled worker
+    (`on_stall`) replaces its process with a fresh one ("restart") or exits with STALL_EXIT_CODE ("exit")."""
+    logs.configure(loglevel, log_format, "process")
     app, host = build_app(config, web_port, web_host, on_stall)
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=False)
     if worker.spinner is not None and not worker.spinner.file.isatty():
         # Faust's start-up spinner hides the cursor with an escape code even when it draws nothing
         worker.spinner = None

@@ -227,7 +227,8 @@ class Worker:
         finally:
             log.info("worker %s stops: %s; replica %s, %s; %d held", self.config.worker_id, self.engine.counters,
                      self.replica.risk.counters, self.replica.risk.pending_sizes(),
-                     sum(len(q) for q in self.held.values()))
+                     sum(len(q) for q in self.held.values()),
+                     extra={"worker": self.config.worker_id, "held": sum(len(q) for q in self.held.values())})
             self.ready = False
             self.consumer.close()  # leaves the group: the others take the partitions over at once
             self.producer.close()
@@ -245,7 +246,8 @@ class Worker:
             if error is not None:
                 if error.fatal():
                     raise KafkaException(error)
-                log.warning("consume: %s", error)
+                log.warning("consume: %s", error, extra={"topic": message.topic(), "partition": message.partition(),
+                                                         "error_code": error.name()})
                 continue
             topic, partition = message.topic(), message.partition()
             self.next_offset[(topic, partition)] = message.offset() + 1
@@ -357,6 +359,10 @@ class Worker:
         self.producer.produce(self.config.topics.dlq, message.value() or b"", message.key(),
                               max(message.timestamp()[1], 0), headers)
         self.metrics.dead_letters.labels(topic=message.topic()).inc()
+        log.warning("dead letter: %s [%d] offset %d: %s: %s", message.topic(), message.partition(), message.offset(),
+                    type(error).__name__, error, extra={"topic": message.topic(), "partition": message.partition(),
+                                                        "offset": message.offset(),
+                                                        "error_class": type(error).__name__})
 
     def _commit(self) -> None:
         """States of changed customers, the model (if it learned), and the offsets, in one transaction."""
@@ -439,7 +445,9 @@ class Worker:
         self.assigned_at = time.monotonic()
         log.info("assigned %s (%d customer states, %d labelled inputs restored)",
                  [(tp.topic, tp.partition) for tp in partitions], sum(len(s) for s in restored.values()),
-                 self.engine.inputs_count())
+                 self.engine.inputs_count(), extra={"worker": self.config.worker_id,
+                                                    "partitions": [f"{tp.topic}[{tp.partition}]" for tp in partitions],
+                                                    "states": sum(len(s) for s in restored.values())})
         self.ready = True
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:

@@ -41,7 +41,7 @@ import numpy as np
 import numpy.typing as npt
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from synfinance.common.errors import UsageError
+from synfinance.common.errors import UsageError, broker_unreachable
 from synfinance.common.kafka_logging import CLIENT_LOG, client_logging
 from synfinance.schemas.codec import fingerprint, schema_json
 
@@ -232,9 +232,7 @@ class KafkaProducer:
         try:
             metadata = self._producer.list_topics(timeout=timeout)
         except KafkaException as error:
-            raise UsageError(f"Kafka broker at {bootstrap} is unreachable (no answer in {timeout:.0f} s: "
-                             f"{error.args[0].str()}); start one with `synfinance stack up` or set "
-                             "SYNFIN_BOOTSTRAP_SERVERS") from None
+            raise broker_unreachable(bootstrap, f"no answer in {timeout:.0f} s: {error.args[0].str()}") from None
         if not metadata.brokers:
             raise UsageError(f"Kafka at {bootstrap} answered but lists no brokers; is it still starting?")
 

@@ -18,7 +18,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ClusterMetadata, ConfigResource, NewTopic, ResourceType
 
-from synfinance.common.errors import UsageError
+from synfinance.common.errors import UsageError, broker_unreachable
 from synfinance.common.kafka_logging import client_logging
 from synfinance.common.settings import Settings
 
@@ -108,8 +108,7 @@ def _metadata(admin: AdminClient, admin_config: dict[str, Any], wait: float) -> 
         metadata = admin.list_topics(timeout=wait)
     except KafkaException as error:
         reason = error.args[0].str() if error.args and isinstance(error.args[0], KafkaError) else str(error)
-        raise UsageError(f"Kafka broker at {bootstrap} is unreachable (no answer in {wait:.0f} s: {reason}); "
-                         "start one with `synfinance stack up` or set SYNFIN_BOOTSTRAP_SERVERS") from None
+        raise broker_unreachable(bootstrap, f"no answer in {wait:.0f} s: {reason}") from None
     if not metadata.brokers:
         raise UsageError(f"Kafka at {bootstrap} answered but lists no brokers; is it still starting?")
     return metadata

@@ -173,7 +173,9 @@ class Sink:
             for message in messages:
                 error = message.error()
                 if error is not None and error.code() != KafkaError._PARTITION_EOF:
-                    log.warning("consume error on %s [%s]: %s", message.topic(), message.partition(), error)
+                    log.warning("consume error on %s [%s]: %s", message.topic(), message.partition(), error,
+                                extra={"topic": message.topic(), "partition": message.partition(),
+                                       "error_code": error.name()})
         if good and not len(self._buffer):
             self._buffer_started = time.monotonic()
         self._buffer.add(good)
@@ -211,7 +213,7 @@ class Sink:
                 # this one; nothing after an abandoned batch may be committed (that would skip it)
                 self._abandon()
                 log.warning("%d records not written (database unavailable); they will be consumed again",
-                            len(buffer))
+                            len(buffer), extra={"records": len(buffer)})
                 return
             if polling and self._sync_pause():  # the writer is retrying: keep the group alive meanwhile
                 self._add(self._consumer.consume(num_messages=1000, timeout=0))
@@ -256,7 +258,8 @@ class Sink:
             self._consumer.commit(offsets=partitions, asynchronous=False)
         except KafkaException as exc:
             # e.g. a rebalance took the partitions: the rows are written, and a redelivery is a no-op
-            log.warning("offset commit failed (records will be redelivered, then skipped): %s", exc)
+            log.warning("offset commit failed (records will be redelivered, then skipped): %s", exc,
+                        extra={"offsets": {f"{t}[{p}]": o for (t, p), o in offsets.items()}})
 
     # -- rebalancing -------------------------------------------------------------------------------
 
@@ -267,7 +270,8 @@ class Sink:
         self.metrics.assigned.set(len(self._assigned))
         if self._paused and partitions:
             consumer.pause(partitions)
-        log.info("assigned %d partitions", len(partitions))
+        log.info("assigned %d partitions", len(partitions),
+                 extra={"partitions": [f"{tp.topic}[{tp.partition}]" for tp in partitions]})
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Before partitions go: write and commit what was consumed from them, or, during an
@@ -285,11 +289,12 @@ class Sink:
         self._buffer.drop_partitions(gone)
         self._assigned = [tp for tp in self._assigned if (tp.topic, tp.partition) not in gone]
         self.metrics.assigned.set(len(self._assigned))
-        log.info("revoked %d partitions", len(partitions))
+        log.info("revoked %d partitions", len(partitions),
+                 extra={"partitions": [f"{tp.topic}[{tp.partition}]" for tp in partitions]})
 
     def _kafka_error(self, error: KafkaError) -> None:
         if error.fatal():
-            log.error("fatal Kafka error: %s", error)
+            log.error("fatal Kafka error: %s", error, extra={"error_code": error.name()})
             self._fatal = error
             self._stopping = True
         else:  # transports come and go (a broker restart); librdkafka reconnects by itself

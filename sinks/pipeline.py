@@ -239,7 +239,7 @@ class BatchWriter:
                     if isinstance(exc, DatabaseUnavailable):
                         self._metrics.db_unavailable.inc()
                     if attempt == 0:
-                        log.warning("batch not written, will retry: %s", exc)
+                        log.warning("batch not written, will retry: %s", exc, extra={"error_class": type(exc).__name__})
                         with self._lock:
                             self._retrying += 1
                     self._abandon.wait(self._backoff.delay(attempt))
@@ -270,3 +270,19 @@ class BatchWriter:
             m.conflicts.labels(table).inc(count)
         for letter in letters:
             m.dead_letters.labels(letter.message.topic(), letter.error_class).inc()
+        if letters:
+            _log_dead_letters(letters)
+
+
+def _log_dead_letters(letters: Sequence[DeadLetter]) -> None:
+    """One line per source topic and error class of a batch's dead letters (not one per record: a poisoned
+    topic would flood the log), with the count and the first offset and message."""
+    groups: dict[tuple[str, str], list[DeadLetter]] = {}
+    for letter in letters:
+        groups.setdefault((letter.message.topic(), letter.error_class), []).append(letter)
+    for (topic, error_class), group in groups.items():
+        first = group[0]
+        log.warning("%d dead letters from %s (%s), first at [%d] offset %d: %s", len(group), topic, error_class,
+                    first.message.partition(), first.message.offset(), first.error,
+                    extra={"topic": topic, "error_class": error_class, "count": len(group),
+                           "partition": first.message.partition(), "offset": first.message.offset()})

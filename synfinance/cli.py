@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 from typing import Any
 
@@ -94,10 +95,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = build_app(command)(args=args, prog_name="synfinance", standalone_mode=False)
     except UsageError as error:
-        print(f"synfinance: error: {error}", file=sys.stderr)
+        from synfinance.common.logs import error_line  # as JSON once a command chose json logs
+
+        error_line(str(error), **getattr(error, "context", {}))
         return error.exit_code
     except KeyboardInterrupt:
-        print("synfinance: interrupted", file=sys.stderr)
+        from synfinance.common.logs import error_line
+
+        error_line("interrupted", logging.WARNING, prefix="")
         return 130
     except Exception as error:
         # click's (vendored by typer) usage errors: bad option, unknown command, missing argument

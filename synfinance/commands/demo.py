@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from rich.table import Table
 
 from synfinance.common.errors import UsageError
 from synfinance.common.kafka_logging import client_logging
+from synfinance.common.logs import OPTION_HELP, chosen_format, configure
 from synfinance.common.settings import load_settings
 from synfinance.console import make_console
 from synfinance.demo import (
@@ -35,6 +37,7 @@ from synfinance.stack.launcher import LocalStack
 from synfinance.stack.paths import state_dir
 
 console = make_console()
+log = logging.getLogger("synfinance.demo")
 
 NEXT_QUERIES = (
     ("fraud by type",
@@ -99,6 +102,7 @@ def demo(
     example_engine: bool = typer.Option(False, "--example-engine",
                                         help="Also run examples/rules_engine.py (a checkout's) alongside our "
                                              "processor and write its evaluation report too."),
+    log_format: str | None = typer.Option(None, "--log-format", help=OPTION_HELP + " Also the components'."),
 ) -> None:
     """Run producer, processor and sink on the local stack for --duration seconds, then summarise.
 
@@ -111,6 +115,8 @@ def demo(
                          f"not found at {EXAMPLE_ENGINE}")
     if example_engine and registry:
         raise UsageError("--example-engine reads the single-object framing; run it without --registry")
+    fmt = chosen_format(log_format, load_settings().log_format)
+    configure("info" if fmt == "json" else "warning", fmt, "demo")  # text: the tables are the report
     external = bool(os.environ.get("SYNFIN_BOOTSTRAP_SERVERS") and os.environ.get("SYNFIN_DATABASE_URL"))
     local_registry = registry and not os.environ.get("SYNFIN_SCHEMA_REGISTRY_URL")
     stack = None if external and not local_registry else LocalStack(state_dir() / "demo")
@@ -124,7 +130,7 @@ def demo(
         exports = {} if external else exported
         if local_registry and registry_url:
             exports["SYNFIN_SCHEMA_REGISTRY_URL"] = registry_url
-    env = child_env(exports)
+    env = {**child_env(exports), "SYNFIN_LOG_FORMAT": fmt}  # the component logs in the demo's format
     os.environ.update(exports)
     settings = load_settings()
     options = DemoOptions(duration_s=duration, rate=rate, seed=seed, customers=customers, threshold=threshold)
@@ -134,6 +140,8 @@ def demo(
         _run(["topics", "create"], env, "topics create")
         logs = Path(tempfile.mkdtemp(prefix="synfin-demo-"))
         started = time.monotonic()
+        log.info("demo: producing for %g s at %g/s (seed %d); component logs in %s", duration, rate, seed, logs,
+                 extra={"duration_s": duration, "rate": rate, "seed": seed, "logs": str(logs)})
         engine = start_example_engine(settings, env, logs) if example_engine else None
         try:
             _, problems = run_pipeline(options, env, logs, console, settings.topics.transactions)
@@ -176,6 +184,7 @@ def demo(
     finally:
         if stack is not None and not keep_stack:
             stack.down()
+    log.info("demo finished with %d problems", len(problems), extra={"problems": problems})
     for problem in problems:
         console.print(f"[red]problem:[/red] {problem}")
     if problems:

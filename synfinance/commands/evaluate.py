@@ -10,6 +10,7 @@ final table and writes `--json` and `--report` (one self-contained HTML file). E
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,6 +24,7 @@ from rich.live import Live
 from rich.table import Table
 
 from synfinance.commands.signals import stop_on_signals
+from synfinance.common import logs
 from synfinance.common.errors import UsageError, broker_unreachable
 from synfinance.common.settings import Settings, load_settings
 from synfinance.console import make_console
@@ -33,6 +35,7 @@ from synfinance.schemas.registry import read_through_url
 
 console = make_console()
 DEFAULT_GROUP = "synfinance-evaluate"
+log = logging.getLogger("synfinance.evaluate")
 
 
 def _check(condition: bool, message: str) -> None:
@@ -144,6 +147,7 @@ def evaluate(
     threshold: float = typer.Option(0.5, "--threshold", help="A decision with a score but no verdict declines "
                                                              "when score >= this."),
     interval: float = typer.Option(2.0, "--interval", help="Seconds between refreshes of the table and metrics."),
+    log_format: str | None = typer.Option(None, "--log-format", help=logs.OPTION_HELP),
 ) -> int:
     """Score a fraud engine's decisions topic against the stream's ground truth (recall/precision per fraud type,
     ROC/PR-AUC, scenario detection, ₹ caught and missed, decision latency).
@@ -161,7 +165,11 @@ def evaluate(
     _writable(report, "--report")
     _writable(json_out, "--json")
     settings = load_settings()
+    fmt = logs.chosen_format(log_format, settings.log_format)
+    logs.configure("info" if fmt == "json" else "warning", fmt, "evaluate")  # text: the table is the report
     engine = "+".join(decisions)
+    log.info("evaluating %s as group %s", engine, group, extra={"decisions": decisions, "group": group,
+                                                                 "until_lag_zero": until_lag_zero})
     collector = _serve_metrics(metrics_port, settings.bind_host, engine)
     title = f"synfinance evaluate: {engine}"
     stop = threading.Event()
@@ -175,6 +183,9 @@ def evaluate(
 
         board = run_evaluation(settings, decisions, group=group, threshold=threshold, until_lag_zero=until_lag_zero,
                                interval=interval, stop=stop, on_board=on_board)
+    log.info("evaluated %s: %d transactions, %d decisions", engine, board.counts["transactions"],
+             board.counts["decisions"], extra={**board.counts, "recall": board.overall.at_decline.recall,
+                                               "precision": board.overall.at_decline.precision})
     console.print(table(board, title))
     console.print(summary(board), soft_wrap=True)
     if json_out is not None:

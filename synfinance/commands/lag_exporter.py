@@ -7,21 +7,25 @@ on `--metrics-port` (SYNFIN_BIND_HOST, loopback by default) until SIGTERM or SIG
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from types import FrameType
 
 import typer
 
+from synfinance.common import logs
 from synfinance.common.errors import UsageError
 from synfinance.common.settings import load_settings
 
 DEFAULT_PORT = 9103
+log = logging.getLogger("synfinance.lag_exporter")
 
 
 def lag_exporter(
     metrics_port: int = typer.Option(DEFAULT_PORT, "--metrics-port", min=1, max=65535, help="Serve /metrics here."),
     interval: float = typer.Option(5.0, "--interval", min=0.5, help="Seconds between snapshots."),
+    log_format: str | None = typer.Option(None, "--log-format", help=logs.OPTION_HELP),
 ) -> None:
     """Export the lag of every consumer group on the cluster (kafka_consumergroup_group_lag[_seconds]).
 
@@ -32,6 +36,7 @@ def lag_exporter(
     from synfinance.sinks.lag import LagCollector, LagReader
 
     settings = load_settings()
+    logs.configure("info", logs.chosen_format(log_format, settings.log_format), "lag-exporter")
     registry = CollectorRegistry()
     collector = LagCollector(LagReader(settings.kafka_config()), interval=interval)
     registry.register(collector.start())
@@ -40,6 +45,8 @@ def lag_exporter(
     except OSError as error:
         collector.stop()
         raise UsageError(f"--metrics-port {metrics_port}: cannot listen ({error.strerror})") from None
+    log.info("exporting consumer lag on %s:%d/metrics every %g s", settings.bind_host, metrics_port, interval,
+             extra={"metrics_port": metrics_port, "interval_s": interval})
     stopped = threading.Event()
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
@@ -50,3 +57,4 @@ def lag_exporter(
     stopped.wait()
     server.shutdown()
     collector.stop()
+    log.info("stopped", extra={"metrics_port": metrics_port})

@@ -25,6 +25,7 @@ from types import FrameType
 
 import typer
 
+from synfinance.common import logs
 from synfinance.common.errors import UsageError
 from synfinance.common.registry import SchemaRegistry
 from synfinance.common.settings import Settings, load_settings
@@ -32,6 +33,7 @@ from synfinance.schemas.codec import Codec
 from synfinance.schemas.registry import read_through, writer_codec
 
 DEFAULT_WEB_PORT = 6066
+log = logging.getLogger("synfinance.process")
 
 
 def _codec(settings: Settings) -> Codec:
@@ -53,9 +55,12 @@ def _check_inputs(settings: Settings) -> None:
     partition_counts(settings.kafka_config(), [topics.customers, topics.transactions, topics.labels])
 
 
-def _summary(scored: int, alerts: int, dead_letters: int, elapsed_s: float, workers: int) -> str:
-    return (f"process: scored {scored:,} transactions, {alerts:,} alerts, {dead_letters:,} dead letters in "
-            f"{elapsed_s:,.1f} s" + (f" ({workers} workers)" if workers > 1 else ""))
+def _summary(scored: int, alerts: int, dead_letters: int, elapsed_s: float, workers: int) -> None:
+    """The run's one closing line (all workers together): bare text, or a record with the counts."""
+    logs.announce(log, f"process: scored {scored:,} transactions, {alerts:,} alerts, {dead_letters:,} dead letters "
+                       f"in {elapsed_s:,.1f} s" + (f" ({workers} workers)" if workers > 1 else ""),
+                  scored=scored, alerts=alerts, dead_letters=dead_letters, elapsed_s=round(elapsed_s, 3),
+                  workers=workers)
 
 
 def process(
@@ -82,6 +87,7 @@ def process(
                                                 help="Exit after this many seconds without new records "
                                                      "(counted from the latest partition assignment)."),
     log_level: str = typer.Option("warning", "--log-level", help="Log level of the worker(s)."),
+    log_format: str | None = typer.Option(None, "--log-format", help=logs.OPTION_HELP),
     stall_timeout: float = typer.Option(
         90.0, "--stall-timeout", min=5.0,
         help="Seconds the loop may not turn (a Kafka call that never returns) before the worker is stalled."),
@@ -100,6 +106,8 @@ def process(
     if on_stall not in ("restart", "exit"):
         raise UsageError(f"--on-stall {on_stall!r}: expected 'restart' or 'exit'")
     settings = load_settings()
+    fmt = logs.chosen_format(log_format, settings.log_format)
+    logs.configure(log_level, fmt, "process")
     if worker_index is None:
         _check_inputs(settings)
     if worker_index is not None or workers == 1:
@@ -108,22 +116,20 @@ def process(
         from synfinance.processors.worker import WorkerConfig
 
         index = worker_index or 0
-        logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         config = WorkerConfig(kafka=settings.kafka_config(), topics=settings.topics, group=group,
                               worker_id=str(index), threshold=threshold, commit_interval_s=commit_interval,
                               max_hold_s=max_hold, learn_negatives=learn_negatives,
                               max_labelled_inputs=max_labelled_inputs,
                               stop_when_idle_s=stop_when_idle, stall_s=stall_timeout, codec=_codec(settings))
         outcome = run_worker(config, web_port + index if web else None, log_level, web_host=settings.bind_host,
-                             on_stall=on_stall)
+                             on_stall=on_stall, log_format=fmt)
         totals = outcome.totals
         if totals_file is not None:
             totals_file.write_text(json.dumps(totals.__dict__))
         if isinstance(outcome.error, UsageError):
             raise outcome.error
         if worker_index is None:
-            print(_summary(totals.scored, totals.alerts, totals.dead_letters, time.monotonic() - started, 1),
-                  file=sys.stderr)
+            _summary(totals.scored, totals.alerts, totals.dead_letters, time.monotonic() - started, 1)
         if outcome.error is not None:
             raise typer.Exit(1)
         return 0
@@ -132,8 +138,8 @@ def process(
     base = [sys.executable, "-m", "synfinance.cli", "process", "--group", group, "--threshold", str(threshold),
             "--commit-interval", str(commit_interval), "--max-hold", str(max_hold),
             "--learn-negatives", str(learn_negatives), "--max-labelled-inputs", str(max_labelled_inputs),
-            "--log-level", log_level, "--stall-timeout", str(stall_timeout), "--on-stall", on_stall,
-            "--web-port", str(web_port), "--web" if web else "--no-web"]
+            "--log-level", log_level, "--log-format", fmt, "--stall-timeout", str(stall_timeout),
+            "--on-stall", on_stall, "--web-port", str(web_port), "--web" if web else "--no-web"]
     if stop_when_idle is not None:
         base += ["--stop-when-idle", str(stop_when_idle)]
     scratch = tempfile.TemporaryDirectory(prefix="synfin-process-")
@@ -151,8 +157,8 @@ def process(
     codes = [child.wait() for child in children]
     with scratch:
         totals = [json.loads(f.read_text()) for f in files if f.is_file()]
-    print(_summary(*(sum(t[name] for t in totals) for name in ("scored", "alerts", "dead_letters")),
-                   time.monotonic() - started, workers), file=sys.stderr)
+    _summary(*(sum(t[name] for t in totals) for name in ("scored", "alerts", "dead_letters")),
+             time.monotonic() - started, workers)
     failed = [i for i, code in enumerate(codes) if code]
     if failed:
         usage = all(codes[i] == 2 for i in failed)  # each said why in one line

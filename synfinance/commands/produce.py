@@ -12,6 +12,7 @@ waiting. Exit 1 when a record could not be delivered.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from rich.live import Live
 from rich.table import Table
 
 from synfinance.commands.signals import stop_on_signals
+from synfinance.common import logs
 from synfinance.common.errors import UsageError
 from synfinance.common.process_clock import started_monotonic
 from synfinance.common.registry import SchemaRegistry
@@ -49,6 +51,7 @@ from synfinance.schemas.codec import Codec
 from synfinance.schemas.registry import writer_codec
 
 DEFAULT_RATE = 1000.0
+log = logging.getLogger("synfinance.produce")
 console = make_console(stderr=True)
 
 
@@ -234,6 +237,7 @@ def produce(
                                 help="Record headers: full (synfin-seed, synfin-seq, synfin-schema, traceparent) or "
                                      "lean (synfin-seq, traceparent: faster; the seed and schemas are in the run's "
                                      "record on the runs topic). Keys, values and timestamps are the same."),
+    log_format: str | None = typer.Option(None, "--log-format", help=logs.OPTION_HELP),
 ) -> int:
     """Publish customers and merchants, then transactions at the chosen rate and labels at their label time.
 
@@ -276,6 +280,9 @@ def produce(
     except ValueError as error:
         raise UsageError(str(error)) from None
     settings = load_settings()
+    fmt = logs.chosen_format(log_format, settings.log_format)
+    logs.configure("info" if fmt == "json" else "warning", fmt, "produce")  # text: the summary line is the report
+    logging.getLogger("synfinance.producers.control").setLevel(logging.INFO)  # each change: a line in either
     _check(control_port is None or settings.control_api_key is not None,
            "--control-port needs an API key for changes: set SYNFIN_CONTROL_API_KEY")
     stream_names = {"stream_id": stream_config.stream_id, "seed": seed, "shard": f"{shard_of[0]}/{shard_of[1]}"}
@@ -288,10 +295,14 @@ def produce(
     _prepare_topics(settings, producer, create_topics, connect_timeout)
     warning = _retention_warning(settings, stream_config.start_us, time_mode == "live")
     if warning:
-        console.print(warning, style="yellow", soft_wrap=True)
+        logs.announce(log, warning, logging.WARNING, topic=settings.topics.transactions)
     codec = _codec(settings)
+    log.info("producing seed %d from position %d (%s)", seed, from_seq, chosen, extra={
+        "seed": seed, "events": events, "from_seq": from_seq, "profile": str(chosen), "shard": shard,
+        "topic": settings.topics.transactions})
 
-    show_panel = not quiet and not json_stats and console.is_terminal  # a log gets the summary line only
+    # a log gets the summary line only
+    show_panel = not quiet and not json_stats and console.is_terminal and not logs.uses_json()
     with Live(console=console, auto_refresh=False, transient=False) if show_panel else _nothing() as live:
         def on_stats(snap: Snapshot) -> None:
             if metrics:
@@ -324,11 +335,12 @@ def produce(
             try:
                 final = run.run()
             except KafkaException as error:  # fatal: the idempotent producer cannot go on safely
-                console.print(f"synfinance: error: Kafka producer failed: {error.args[0].str()}", soft_wrap=True)
-                raise typer.Exit(1) from None
+                raise UsageError(f"Kafka producer failed: {error.args[0].str()}", exit_code=1) from None
         undelivered = producer.in_flight
         on_stats(final)
-    console.print(_summary(final, settings.topics.transactions, run.stopped_early, undelivered), soft_wrap=True)
+    logs.announce(log, _summary(final, settings.topics.transactions, run.stopped_early, undelivered),
+                  produced=final.produced, delivered=final.delivered, failed=final.failed, undelivered=undelivered,
+                  position=final.position, elapsed_s=round(final.elapsed_s, 3), stopped_early=run.stopped_early)
     return 1 if final.failed or undelivered else 0
 
 

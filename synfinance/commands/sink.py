@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import sys
 
 import typer
 
+from synfinance.common import logs
 from synfinance.common.errors import UsageError, broker_unreachable
 from synfinance.common.kafka_logging import client_logging
 from synfinance.common.settings import Settings, load_settings
@@ -20,26 +19,6 @@ from synfinance.schemas.registry import read_through_url
 TOPIC_SCHEMAS = {"customers": "customer", "merchants": "merchant", "transactions": "transaction",
                  "labels": "label", "scored": "scored_transaction", "alerts": "alert"}
 DEFAULT_METRICS_PORT = 9310
-
-
-class _JsonLines(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {"ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"), "level": record.levelname.lower(),
-                 "logger": record.name, "message": record.getMessage()}
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry)
-
-
-def _setup_logging(settings: Settings) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    if settings.log_format == "json":
-        handler.setFormatter(_JsonLines())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
 
 
 def _topics(settings: Settings, wanted: str | None) -> dict[str, str]:
@@ -68,6 +47,12 @@ def _topics(settings: Settings, wanted: str | None) -> dict[str, str]:
     return chosen
 
 
+def _code(error: Exception) -> str:
+    """The name of a KafkaException's error (`_TRANSPORT`, `FENCED_INSTANCE_ID`...)."""
+    first = error.args[0] if error.args else None
+    return str(first.name()) if hasattr(first, "name") else type(error).__name__
+
+
 def _check_database(settings: Settings, db_schema: str) -> None:
     from sqlalchemy.exc import OperationalError
 
@@ -78,7 +63,8 @@ def _check_database(settings: Settings, db_schema: str) -> None:
         current = database.current_revision(engine)
     except OperationalError as error:
         first = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
-        raise UsageError(f"database unreachable ({first}); check SYNFIN_DATABASE_URL") from None
+        raise UsageError(f"database unreachable ({first}); check SYNFIN_DATABASE_URL",
+                         context={"schema": db_schema, "error_class": type(error.orig or error).__name__}) from None
     finally:
         engine.dispose()
     if current != database.head_revision():
@@ -100,6 +86,7 @@ def sink(
     lag: bool = typer.Option(True, "--lag/--no-lag", help="Export the lag of every consumer group with the metrics."),
     stop_when_idle: float | None = typer.Option(
         None, "--stop-when-idle", min=0.0, help="Exit after this many seconds without new records (backfills)."),
+    log_format: str | None = typer.Option(None, "--log-format", help=logs.OPTION_HELP),
 ) -> None:
     """Consume the topics into PostgreSQL: COPY + ON CONFLICT, offsets committed after the database.
 
@@ -114,8 +101,8 @@ def sink(
     from synfinance.sinks.metrics import MetricsServer, SinkMetrics
 
     settings = load_settings()
+    logs.configure("info", logs.chosen_format(log_format, settings.log_format), "sink")
     database.check_schema_name(db_schema)
-    _setup_logging(settings)
     chosen = _topics(settings, topics)
     _check_database(settings, db_schema)
     read_through_url(settings.schema_registry_url)  # Confluent-framed values are named through it
@@ -138,14 +125,17 @@ def sink(
             raise UsageError(f"--metrics-port {metrics_port}: {error.strerror}") from None
     log = logging.getLogger("synfinance.sink")
     log.info("sinking %s into schema %s as group %s%s", ", ".join(chosen), db_schema, group,
-             f"; metrics on :{server.port}/metrics" if server else "")
+             f"; metrics on :{server.port}/metrics" if server else "",
+             extra={"topics": list(chosen), "schema": db_schema, "group": group,
+                    "metrics_port": server.port if server else None})
     try:
         stats = worker.run()
     except psycopg2.Error as error:  # not an outage (those are retried): e.g. a table dropped under us
         first = " ".join(str(error).split()) or type(error).__name__
-        raise UsageError(f"database error: {first} (is the schema at head? `synfinance db init`)") from None
+        raise UsageError(f"database error: {first} (is the schema at head? `synfinance db init`)",
+                         context={"schema": db_schema, "error_class": type(error).__name__}) from None
     except KafkaException as error:
-        raise UsageError(f"Kafka error: {error.args[0]}") from None
+        raise UsageError(f"Kafka error: {error.args[0]}", context={"error_code": _code(error)}) from None
     finally:
         if server is not None:
             server.close()
@@ -153,4 +143,5 @@ def sink(
             collector.stop()
         if reader is not None:
             reader.close()
-    log.info("stopped: %d records in %d batches", stats.records, stats.batches)
+    log.info("stopped: %d records in %d batches", stats.records, stats.batches,
+             extra={"records": stats.records, "batches": stats.batches})

@@ -52,6 +52,9 @@ class _Message:
     def topic(self) -> str:
         return "t.transactions"
 
+    def partition(self) -> int:
+        return 0
+
     def offset(self) -> int:
         return self._offset
 
