@@ -207,8 +207,8 @@ class Controller:
         paused_s = result.get("paused_s") if control.action == "resume" else None
         if self._log is not None:
             self._log.write(position, control, self._elapsed(), paused_s)
-        log.info("control %s %s applied at position %d", control.action,
-                 "" if control.value is None else json.dumps(control.value), position,
+        value = "" if control.value is None else f" {json.dumps(control.value)}"
+        log.info("control %s%s applied at position %d", control.action, value, position,
                  extra={"action": control.action, "position": position})
         if self._on_change is not None:
             self._on_change(control)
