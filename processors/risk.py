@@ -26,8 +26,11 @@ is `max_label_delay_us` past its event time); a revision later than that after i
 
 Memory: unjoined transactions (until their label, dropped after the maximum label delay), joined ones in
 `_settled` (as above), and individual label times for `fold_lag_us` of event time behind the slowest
-transaction partition; older labels are folded into per-merchant counts. A query older than the fold
-point is inexact (`exact(t)` is False).
+transaction partition. Older labels are folded into per-merchant counts, and into each merchant's counts
+as of the end of every (IST) day (`_DayCounts`, 24 bytes a merchant-day). A transaction takes risk as of
+a day's end (`features.risk_as_of`), so a query behind the fold point is still exact: a worker that takes
+over a partition far behind the others (a dead worker's) scores it with the risk an undisturbed run
+gives. Only a query behind the fold point at another time is inexact (`exact(t)` is False).
 
 >>> from synfinance.processors.wire import LabelFacts, TransactionFacts
 >>> replica = RiskReplica(label_partitions=1, max_label_delay_us=10**9)
@@ -47,14 +50,16 @@ point is inexact (`exact(t)` is False).
 from __future__ import annotations
 
 import heapq
-from bisect import bisect_right
+from array import array
+from bisect import bisect_left, bisect_right
 from collections import deque
 from dataclasses import dataclass
+from itertools import groupby
 
 import numpy as np
 
 from synfinance.common.units import DAY_US
-from synfinance.processors.features import RISK_PRIOR, smoothed_rate
+from synfinance.processors.features import RISK_BUCKET_US, RISK_PRIOR, risk_as_of, smoothed_rate
 from synfinance.processors.keyed_chunks import KeyedChunks, key_of
 from synfinance.processors.wire import LabelFacts, TransactionFacts
 
@@ -94,6 +99,7 @@ class RiskReplica:
         # heap (label_time, txn id, merchant, first label or a revision), folded in label-time order
         self._unfolded: list[tuple[int, str, str | None, bool]] = []
         self._base: dict[str, tuple[int, int]] = {}  # merchant -> folded (labels, frauds)
+        self._days: dict[str, _DayCounts] = {}  # merchant -> folded (labels, frauds) as of each day's end
         self._label_times: dict[str, list[int]] = {}  # merchant -> sorted label times after the fold point
         self._fraud_times: dict[str, list[int]] = {}  # ... times a transaction became fraud
         self._unfraud_times: dict[str, list[int]] = {}  # ... times one stopped being fraud (a revision)
@@ -155,8 +161,7 @@ class RiskReplica:
             self._settle()
         if label.label_time <= self.fold_point:  # far behind: straight into the folded counts
             if merchant_id is not None:  # the reference ignores labels of transactions without a merchant
-                labels, frauds = self._base.get(merchant_id, (0, 0))
-                self._base[merchant_id] = (labels + 1, frauds + label.is_fraud)
+                self._add_folded(merchant_id, label.label_time, 1, int(label.is_fraud))
             return
         self._joined[label.transaction_id] = label.label_time
         heapq.heappush(self._unfolded, (label.label_time, label.transaction_id, merchant_id, True))
@@ -201,8 +206,7 @@ class RiskReplica:
             return
         merchant_id, t = self._merchant_ids[merchant], label.label_time
         if t <= self.fold_point:
-            labels, frauds = self._base.get(merchant_id, (0, 0))
-            self._base[merchant_id] = (labels, frauds + (1 if label.is_fraud else -1))
+            self._add_folded(merchant_id, t, 0, 1 if label.is_fraud else -1)
             return
         heapq.heappush(self._unfolded, (t, txn_id, merchant_id, False))
         _insort((self._fraud_times if label.is_fraud else self._unfraud_times).setdefault(merchant_id, []), t)
@@ -237,13 +241,16 @@ class RiskReplica:
         return bool(self.txn_frontier) and min(self.txn_frontier.values()) > label.event_time
 
     def exact(self, t: int) -> bool:
-        """False if labels before `t` have been folded away (a query far behind the replica)."""
-        return t >= self.fold_point
+        """False if `rate(m, t)` cannot be told any more: `t` is behind the fold point and not a day's end."""
+        return t >= self.fold_point or _day_end(t) == t
 
     def rate(self, merchant_id: str | None, t: int) -> float:
         """Smoothed fraud rate of the merchant from labels with label_time <= t (as the reference)."""
         if merchant_id is None:
             return RISK_PRIOR
+        if t < self.fold_point:  # behind the fold point: the folded counts as of t's day
+            days = self._days.get(merchant_id)
+            return smoothed_rate(*days.as_of(t)) if days is not None else RISK_PRIOR
         labels, frauds = self._base.get(merchant_id, (0, 0))
         times = self._label_times.get(merchant_id)
         if times:
@@ -295,11 +302,53 @@ class RiskReplica:
             if merchant_id is not None:
                 touched.add(merchant_id)
         for merchant_id in touched:
-            labels, frauds = self._base.get(merchant_id, (0, 0))
-            cut, fraud_cut, unfraud_cut = (_cut(times.get(merchant_id), fold_point) for times in
-                                           (self._label_times, self._fraud_times, self._unfraud_times))
-            self._base[merchant_id] = (labels + cut, frauds + fraud_cut - unfraud_cut)
+            labelled, frauds, unfrauds = (_cut(times.get(merchant_id), fold_point) for times in
+                                          (self._label_times, self._fraud_times, self._unfraud_times))
+            for times, count_labels, count_frauds in ((labelled, 1, 0), (frauds, 0, 1), (unfrauds, 0, -1)):
+                for day_end, same_day in groupby(times, _day_end):  # sorted times: each day once
+                    n = sum(1 for _ in same_day)
+                    self._add_folded(merchant_id, day_end, n * count_labels, n * count_frauds)
         self.fold_point = fold_point
+
+    def _add_folded(self, merchant_id: str, label_time: int, labels: int, frauds: int) -> None:
+        total_labels, total_frauds = self._base.get(merchant_id, (0, 0))
+        self._base[merchant_id] = (total_labels + labels, total_frauds + frauds)
+        days = self._days.get(merchant_id)
+        if days is None:
+            days = self._days[merchant_id] = _DayCounts()
+        days.add(_day_end(label_time), labels, frauds)
+
+
+class _DayCounts:
+    """One merchant's folded (labels, frauds) as of the end of each day that had a folded label: cumulative,
+    in arrays of int64 (folding moves forward in time, so a day is nearly always appended)."""
+
+    __slots__ = ("ends", "frauds", "labels")
+
+    def __init__(self) -> None:
+        self.ends, self.labels, self.frauds = array("q"), array("q"), array("q")
+
+    def add(self, day_end: int, labels: int, frauds: int) -> None:
+        ends = self.ends
+        i = bisect_left(ends, day_end)
+        if i == len(ends) or ends[i] != day_end:
+            before_labels, before_frauds = (self.labels[i - 1], self.frauds[i - 1]) if i else (0, 0)
+            ends.insert(i, day_end)
+            self.labels.insert(i, before_labels)
+            self.frauds.insert(i, before_frauds)
+        for j in range(i, len(ends)):  # this day's end and every later one
+            self.labels[j] += labels
+            self.frauds[j] += frauds
+
+    def as_of(self, t: int) -> tuple[int, int]:
+        """(frauds, labels) folded with label_time <= t, for t a day's end."""
+        i = bisect_right(self.ends, t)
+        return (self.frauds[i - 1], self.labels[i - 1]) if i else (0, 0)
+
+
+def _day_end(t: int) -> int:
+    """The last microsecond of t's (IST) day: what `risk_as_of` gives the transactions of the next day."""
+    return risk_as_of(t) + RISK_BUCKET_US
 
 
 def _watermark(frontiers: list[int | None]) -> int | None:
@@ -308,13 +357,14 @@ def _watermark(frontiers: list[int | None]) -> int | None:
     return min(frontier for frontier in frontiers if frontier is not None)
 
 
-def _cut(times: list[int] | None, fold_point: int) -> int:
-    """Remove the times up to `fold_point` from the sorted list; returns how many."""
+def _cut(times: list[int] | None, fold_point: int) -> list[int]:
+    """Remove the times up to `fold_point` from the sorted list; returns them."""
     if not times:
-        return 0
+        return []
     cut = bisect_right(times, fold_point)
+    removed = times[:cut]
     del times[:cut]
-    return cut
+    return removed
 
 
 def _insort(times: list[int], value: int) -> None:
