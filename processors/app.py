@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
+from confluent_kafka import KafkaException
 from faust.app.base import BootStrategy
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -69,17 +70,25 @@ class WorkerHost:
             self.worker.run()
         except PartitionsLost as exc:  # as a stall: a fresh process resumes from the last commit
             self._on_stall(f"{exc} (the group moved on while this worker could not reach it)")
+        except KafkaException as exc:
+            if not exc.args[0].fatal():
+                self._fail(exc)
+            else:  # e.g. fenced by a worker that saw this id leave the group: the same as a stall
+                self._on_stall(f"the transactional producer failed: {exc.args[0].str()}")
         except BaseException as exc:  # reported by the command; the process exits non-zero
-            self.error = exc
-            if not isinstance(exc, UsageError):  # a user's problem is the command's one line, not a log
-                log.error("processor worker failed: %s: %s", type(exc).__name__, exc,
-                          extra={"worker": self.config.worker_id, "error_class": type(exc).__name__})
+            self._fail(exc)
         finally:
             self.finished.set()
             if not self._stop_requested and self.stalled is None:  # a stalled worker's process is replaced
                 # the loop ended by itself (idle, or an error): stop the Faust worker around it the way
                 # a signal would, so shutdown runs in order
                 os.kill(os.getpid(), signal.SIGTERM)
+
+    def _fail(self, exc: BaseException) -> None:
+        self.error = exc
+        if not isinstance(exc, UsageError):  # a user's problem is the command's one line, not a log
+            log.error("processor worker failed: %s: %s", type(exc).__name__, exc,
+                      extra={"worker": self.config.worker_id, "error_class": type(exc).__name__})
 
     def _on_stall(self, reason: str) -> None:
         """One line, not alive on /healthz, then a fresh process: the stuck thread cannot be stopped, and a

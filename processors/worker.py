@@ -45,6 +45,7 @@ from synfinance.common.settings import TopicNames
 from synfinance.common.units import HOUR_US
 from synfinance.processors.engine import Engine, Prepared, UnknownCustomer
 from synfinance.processors.features import risk_as_of
+from synfinance.processors.fencing import GroupFence
 from synfinance.processors.kafka_io import (
     TransactionalProducer,
     ensure_compacted,
@@ -171,7 +172,9 @@ class Worker:
         self.decoder = BatchDecoder("transaction")
         self.label_decoder = BatchDecoder("label")
         self.scored_encoder = ScoredEncoder(config.codec.prefix("scored_transaction"))
-        self.producer = TransactionalProducer(config.kafka, f"{config.group}-{config.worker_id}")
+        transactional_id = f"{config.group}-{config.worker_id}"
+        self.producer = TransactionalProducer(config.kafka, transactional_id)
+        self.fence = GroupFence(config.kafka, config.group, transactional_id)
         self.held: dict[int, deque[Held]] = {}
         self.next_offset: dict[tuple[str, int], int] = {}
         self.paused: set[int] = set()
@@ -180,7 +183,8 @@ class Worker:
         # newest label_time the group consumer read per owned label partition: a transaction waits for its
         # partition's labels up to its event time too, so the model has learned what it could by then
         self.label_time: dict[int, int] = {}
-        self.consumer = Consumer({**config.kafka, "group.id": config.group, "enable.auto.commit": False,
+        self.consumer = Consumer({**config.kafka, "group.id": config.group, "client.id": transactional_id,
+                                  "enable.auto.commit": False,
                                   "isolation.level": "read_committed", "auto.offset.reset": "earliest",
                                   "partition.assignment.strategy": "range", **client_logging(),
                                   # a dead worker's partitions move within ~10 s, not the default 45 s
@@ -448,6 +452,7 @@ class Worker:
                  self.engine.inputs_count(), extra={"worker": self.config.worker_id,
                                                     "partitions": [f"{tp.topic}[{tp.partition}]" for tp in partitions],
                                                     "states": sum(len(s) for s in restored.values())})
+        self.fence.after_assignment()  # a member that died mid-transaction: its outputs must not stall
         self.ready = True
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
