@@ -3,7 +3,8 @@
 Each topic carries one record type (SPEC section 2). A batch's values of a topic are decoded
 column-wise when its schema allows (``schemas.batch_decode``), and the rows the batch decoder
 declines are decided by ``schemas.codec`` one by one: a ``CodecError`` or a record of another
-schema than the topic's goes to the dead-letter topic, as does a record PostgreSQL could not store
+schema than the topic's goes to the dead-letter topic, as does a record without a key (every topic is
+keyed, so one was sent wrong; the processor refuses it too) and a record PostgreSQL could not store
 (``sinks.tables.record_problem``); a record the codec does accept is written like any other.
 """
 
@@ -22,7 +23,9 @@ from synfinance.sinks.dlq import DeadLetter
 from synfinance.sinks.pgcopy import CopyRows
 from synfinance.sinks.tables import TABLES, TableSpec, invalid_rows, record_problem, rows_from_batch, rows_from_records
 
-__all__ = ["MessageBuffer", "PreparedBatch", "Preparer"]
+__all__ = ["NULL_KEY", "MessageBuffer", "PreparedBatch", "Preparer"]
+
+NULL_KEY = "a null key: every SynFinance topic is keyed (by customer, merchant or stream id)"
 
 
 class MessageBuffer:
@@ -89,6 +92,9 @@ class Preparer:
             if not messages:
                 continue
             batch.records[topic] = len(messages)
+            if any(m.key() is None for m in messages):  # every topic is keyed: such a record was sent wrong
+                batch.dead_letters += [DeadLetter(m, "CodecError", NULL_KEY) for m in messages if m.key() is None]
+                messages = [m for m in messages if m.key() is not None]
             schema = self.topic_schemas[topic]
             spec = TABLES[schema]
             decoder = self._decoders[schema]
