@@ -1,4 +1,5 @@
-"""What the fault tests share: starting a component as its own process, and stopping what is left."""
+"""What the fault tests share: starting a component as its own process, stopping what is left, and reporting
+how long a recovery took (`pytest -s -m faults tests/faults` prints the lines bench/RESULTS.md records)."""
 
 from __future__ import annotations
 
@@ -23,3 +24,8 @@ def stop(*processes: subprocess.Popen[bytes] | None) -> None:
                 process.wait(60)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def report_recovery(fault: str, what: str, seconds: float) -> None:
+    """One line per measured recovery: the fault, what came back, and how many seconds after."""
+    print(f"\nrecovery | {fault} | {what} | {seconds:.1f} s")

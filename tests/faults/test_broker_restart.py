@@ -26,7 +26,7 @@ from synfinance.processors.kafka_io import read_to_end
 from synfinance.schemas.codec import decode
 from synfinance.sinks import database
 from synfinance.stack.launcher import LocalStack
-from tests.faults.support import cli, stop
+from tests.faults.support import cli, report_recovery, stop
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -89,6 +89,18 @@ def test_a_broker_stopped_for_20_s_mid_stream_loses_and_duplicates_nothing(tmp_p
         time.sleep(DOWN_S)
         restarted = stack.up()
         assert restarted.kafka is not None and restarted.kafka.port == state.kafka.port  # in place
+        back = time.monotonic()
+        rows, scored_rows = _count(url, "transactions")[0], _count(url, "scored_transactions")[0]
+        came_back: dict[str, float] = {}
+        while len(came_back) < 2 and time.monotonic() < back + FINISH_WITHIN_S:
+            for table, before in (("transactions", rows), ("scored_transactions", scored_rows)):
+                if table not in came_back and _count(url, table)[0] > before:
+                    came_back[table] = time.monotonic() - back
+            time.sleep(0.25)
+        report_recovery("broker SIGTERM, back after 20 s", "produced rows persisting again",
+                        came_back.get("transactions", float("nan")))
+        report_recovery("broker SIGTERM, back after 20 s", "scored rows persisting again",
+                        came_back.get("scored_transactions", float("nan")))
         assert producer.wait(FINISH_WITHIN_S) == 0, (tmp_path / "producer.log").read_text()[-2000:]
 
         deadline = time.monotonic() + FINISH_WITHIN_S

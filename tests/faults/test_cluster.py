@@ -24,7 +24,7 @@ from synfinance.schemas.codec import decode
 from synfinance.stack.kafka_tools import tool_command
 from synfinance.stack.launcher import LocalStack
 from synfinance.stack.processes import pid_alive
-from tests.faults.support import cli, stop
+from tests.faults.support import cli, report_recovery, stop
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -89,6 +89,13 @@ def test_three_nodes_replicate_and_lose_nothing_when_the_leader_is_killed(tmp_pa
         leader = _quorum_leader(exports["SYNFIN_BOOTSTRAP_SERVERS"], state.kafka.version)  # type: ignore[union-attr]
         victim = next(b for b in state.brokers if b.node_id == leader)
         os.kill(victim.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        others = {"bootstrap.servers": ",".join(b.bootstrap for b in state.brokers if b is not victim)}
+        before = sum(_scored(others, topics.scored).values())
+        while sum(_scored(others, topics.scored).values()) <= before and time.monotonic() < killed + FINISH_WITHIN_S:
+            time.sleep(0.5)
+        report_recovery("kill -9 of the controller leader of 3 nodes", "new scored records committed",
+                        time.monotonic() - killed)
         assert producer.wait(FINISH_WITHIN_S) == 0, (tmp_path / "producer.log").read_text()[-2000:]
         survivors = {"bootstrap.servers": ",".join(b.bootstrap for b in state.brokers if b is not victim)}
         assert _quorum_leader(survivors["bootstrap.servers"], victim.version) != leader  # a new leader took over

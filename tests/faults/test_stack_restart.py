@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from synfinance.processors.kafka_io import read_to_end
 from synfinance.stack.processes import pid_alive
+from tests.faults.support import report_recovery
 from tests.synfinance.test_stack_cli import run_sql, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
@@ -100,8 +102,11 @@ def test_up_after_kill_9_of_postgres_and_the_broker_keeps_every_row_and_record(t
         assert pid_alive(state["kafka"]["pid"]) and pid_alive(state["postgres"]["pid"])
 
         kill_9(state["postgres"]["pid"], state["kafka"]["pid"])
+        started = time.monotonic()
         again = synfinance(state_dir, "stack", "up")
         assert again.returncode == 0, again.stderr
+        report_recovery("kill -9 of PostgreSQL and the broker", "`stack up` back, same ports and data",
+                        time.monotonic() - started)
         assert again.stdout.splitlines()[:2] == [
             f"kafka was not running: restarted on {bootstrap} with its data",
             f"postgres was not running: restarted on 127.0.0.1:{pg_port} with its data"]

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.faults.support import report_recovery
 from tests.processors.kafka_support import publish, read_all, read_records, start_processor
 from tests.processors.test_process_kafka import check_scored_once_and_exact, count_committed, fresh, two_free_ports
 
@@ -69,5 +70,6 @@ def test_the_survivor_takes_over_within_15_s_with_the_reference_features(kafka_b
     # each taken-over partition: the first record the survivor scored there after the kill
     takeover = {p: min(s["processed_at"] / 1e6 for s in taken if partition_of[s["customer_id"].encode()] == p)
                 - killed_at for p in victims}
-    print(f"takeover after kill -9 (s) per partition: {takeover}")
+    report_recovery("kill -9 of one of two workers", "every taken-over partition scored again",
+                    max(takeover.values()))
     assert max(takeover.values()) <= TAKEOVER_S, takeover
