@@ -44,6 +44,7 @@ from synfinance.common.dead_letters import headers as dead_letter_headers
 from synfinance.common.e2e import LIVE_WINDOW_S, is_live, live_delays
 from synfinance.common.kafka_logging import client_logging
 from synfinance.common.label_delays import MAX_LABEL_DELAY_US
+from synfinance.common.otel import batch_span, batch_tracer
 from synfinance.common.settings import TopicNames
 from synfinance.common.trace import TRACE_HEADER, child_traceparents, header_value
 from synfinance.common.units import HOUR_US
@@ -176,6 +177,7 @@ class Worker:
         self.label_decoder = BatchDecoder("label")
         self.scored_encoder = ScoredEncoder(config.codec.prefix("scored_transaction"))
         self._trace_rng = np.random.default_rng()  # parent ids are random by design (not in the determinism contract)
+        self.tracer = batch_tracer("synfinance-processor")  # None unless synfinance[otel] and an OTLP endpoint
         self.producer = TransactionalProducer(config.kafka, f"{config.group}-{config.worker_id}")
         self.held: dict[int, deque[Held]] = {}
         self.next_offset: dict[tuple[str, int], int] = {}
@@ -237,6 +239,8 @@ class Worker:
             self.consumer.close()  # leaves the group: the others take the partitions over at once
             self.producer.close()
             self.replica.close()
+            if self.tracer is not None:
+                self.tracer.shutdown()
 
     # -- the loop ---------------------------------------------------------------------------------
 
@@ -341,11 +345,16 @@ class Worker:
         return LIVE_LABEL_GRACE_S <= age <= LIVE_WINDOW_S and self.replica.labels_caught_up()
 
     def _emit(self, chunk: list[tuple[Prepared, Held]]) -> None:
-        """Score a batch of prepared transactions and produce their records (and alerts)."""
+        """Score a batch of prepared transactions and produce their records (and alerts): one `score` span."""
+        parents = [header_value(held.message.headers()) for _, held in chunk]
+        with batch_span(self.tracer, "score", parents, **{"messaging.batch.message_count": len(chunk)}):
+            self._score(chunk, parents)
+
+    def _score(self, chunk: list[tuple[Prepared, Held]], parents: list[bytes | None]) -> None:
         batch = self.engine.score_prepared([prepared for prepared, _ in chunk])
         produce, topics = self.producer.produce, self.config.topics
         # each output carries its transaction's trace on, as a child: the same trace id, this step's parent id
-        traces = child_traceparents([header_value(held.message.headers()) for _, held in chunk], self._trace_rng)
+        traces = child_traceparents(parents, self._trace_rng)
         headers = [None if trace is None else [(TRACE_HEADER, trace)] for trace in traces]
         for value, (prepared, held), header in zip(self.scored_encoder.encode(batch), chunk, headers, strict=True):
             produce(topics.scored, value, held.message.key(), held.message.timestamp()[1], header)
