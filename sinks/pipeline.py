@@ -24,6 +24,7 @@ linked to the traces of its records.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import random
@@ -36,7 +37,7 @@ from typing import Any
 import pybreaker
 
 from synfinance.common.e2e import is_live, live_delays
-from synfinance.common.otel import BatchTracer, batch_span
+from synfinance.common.otel import BatchTracer
 from synfinance.common.trace import header_value
 from synfinance.sinks.conflicts import ERROR_CLASS as CONFLICT
 from synfinance.sinks.copy_writer import CopyWriter, DatabaseUnavailable, WriteConflict, WriteResult
@@ -209,9 +210,7 @@ class BatchWriter:
 
     def _write(self, writer: CopyWriter, seq: int, batch: PreparedBatch) -> None:
         started = time.monotonic()
-        parents = [] if self._tracer is None else [  # a message may fill rows of several tables: once each
-            header_value(m.headers()) for m in {id(m): m for rows in batch.sources.values() for m in rows}.values()]
-        with batch_span(self._tracer, "persist", parents, **{"db.system": "postgresql", "synfin.rows": batch.rows}):
+        with self._span(batch):
             result = self._retry(lambda: self.breaker.call(writer.write, batch.loads))
         if result is None:
             return
@@ -226,6 +225,14 @@ class BatchWriter:
                 self._released.append(self._written.pop(self._next_release))
                 self._next_release += 1
         self._record(batch, result, letters, time.monotonic() - started)
+
+    def _span(self, batch: PreparedBatch) -> contextlib.AbstractContextManager[Any]:
+        """The batch's `persist` span (``common.otel``), or nothing when tracing is off."""
+        if self._tracer is None:
+            return contextlib.nullcontext()
+        messages = {id(m): m for rows in batch.sources.values() for m in rows}.values()  # once each, as in _record
+        return self._tracer.span("persist", [header_value(m.headers()) for m in messages],
+                                 {"db.system": "postgresql", "synfin.rows": batch.rows})
 
     def _send(self, letters: list[DeadLetter]) -> bool:
         undelivered = self._dlq.send(letters)
