@@ -166,7 +166,7 @@ def python_rows(table: str, values: list[bytes]) -> tuple[list[str], list[tuple[
     stamps = {c.name for c in spec.columns if c.pg.name == "TIMESTAMPTZ"}
     rows = []
     for value in values:
-        record = decode(value)
+        record = {**decode(value), **{c.name: None for c in spec.columns if c.header is not None}}  # no headers
         rows.append(tuple(datetime.fromtimestamp(record[c] / 1e6, UTC) if c in stamps else record[c]
                           for c in columns))
     return columns, rows

@@ -16,6 +16,8 @@ Clients, per worker:
   (`<group>-model-checkpoints`) and the group offsets. A worker killed at any point restarts from its
   last commit with matching state, labelled inputs and model, and read_committed consumers see each
   scored record once, whichever worker produced it.
+Each scored record and alert carries its transaction's W3C `traceparent` on: the same trace id and flags, a new
+parent id (the worker's step; `common.trace`); a transaction without a valid one gives outputs without one.
 
 A transaction is scored once merchant risk as of its event time's day (`features.risk_as_of`) is final
 (`RiskReplica.ready`) and its partition's labels have passed its event time (what the model may learn); a live
@@ -35,13 +37,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+import numpy as np
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from synfinance.common.dead_letters import headers as dead_letter_headers
 from synfinance.common.e2e import LIVE_WINDOW_S, is_live, live_delays
 from synfinance.common.kafka_logging import client_logging
 from synfinance.common.label_delays import MAX_LABEL_DELAY_US
+from synfinance.common.otel import batch_span, batch_tracer
 from synfinance.common.settings import TopicNames
+from synfinance.common.trace import TRACE_HEADER, child_traceparents, header_value
 from synfinance.common.units import HOUR_US
 from synfinance.processors.engine import Engine, Prepared, UnknownCustomer
 from synfinance.processors.features import risk_as_of
@@ -172,6 +177,8 @@ class Worker:
         self.decoder = BatchDecoder("transaction")
         self.label_decoder = BatchDecoder("label")
         self.scored_encoder = ScoredEncoder(config.codec.prefix("scored_transaction"))
+        self._trace_rng = np.random.default_rng()  # parent ids are random by design (not in the determinism contract)
+        self.tracer = batch_tracer("synfinance-processor")  # None unless synfinance[otel] and an OTLP endpoint
         transactional_id = f"{config.group}-{config.worker_id}"
         self.producer = TransactionalProducer(config.kafka, transactional_id)
         self.fence = GroupFence(config.kafka, config.group, transactional_id)
@@ -237,6 +244,8 @@ class Worker:
             self.consumer.close()  # leaves the group: the others take the partitions over at once
             self.producer.close()
             self.replica.close()
+            if self.tracer is not None:
+                self.tracer.shutdown()
 
     # -- the loop ---------------------------------------------------------------------------------
 
@@ -342,21 +351,32 @@ class Worker:
         return LIVE_LABEL_GRACE_S <= age <= LIVE_WINDOW_S and self.replica.labels_caught_up()
 
     def _emit(self, chunk: list[tuple[Prepared, Held]]) -> None:
-        """Score a batch of prepared transactions and produce their records (and alerts)."""
+        """Score a batch of prepared transactions and produce their records (and alerts): one `score` span."""
+        parents = [header_value(held.message.headers()) for _, held in chunk]
+        with batch_span(self.tracer, "score", parents, **{"messaging.batch.message_count": len(chunk)}):
+            self._score(chunk, parents)
+
+    def _score(self, chunk: list[tuple[Prepared, Held]], parents: list[bytes | None]) -> None:
         batch = self.engine.score_prepared([prepared for prepared, _ in chunk])
         produce, topics = self.producer.produce, self.config.topics
-        for value, (prepared, held) in zip(self.scored_encoder.encode(batch), chunk, strict=True):
-            produce(topics.scored, value, held.message.key(), held.message.timestamp()[1])
+        # each output carries its transaction's trace on, as a child: the same trace id, this step's parent id
+        traces = child_traceparents(parents, self._trace_rng)
+        headers = [None if trace is None else [(TRACE_HEADER, trace)] for trace in traces]
+        for value, (prepared, held), header in zip(self.scored_encoder.encode(batch), chunk, headers, strict=True):
+            produce(topics.scored, value, held.message.key(), held.message.timestamp()[1], header)
             self.metrics.latency.observe(batch.latency_ms(prepared) / 1000.0)
         now = time.time()
         if is_live(chunk[-1][1].message.timestamp()[1], now):
             for delay in live_delays([held.message.timestamp()[1] for _, held in chunk], now).tolist():
                 self.metrics.e2e.observe(delay)
         if batch.alerts:
-            keys = {prepared.record["transaction_id"]: held.message for prepared, held in chunk}
+            # an alert comes from the same step as its score: the same traceparent
+            keys = {prepared.record["transaction_id"]: (held.message, header)
+                    for (prepared, held), header in zip(chunk, headers, strict=True)}
             for alert in batch.alerts:
-                message = keys[alert["transaction_id"]]
-                produce(topics.alerts, self.config.codec.encode("alert", alert), message.key(), message.timestamp()[1])
+                message, header = keys[alert["transaction_id"]]
+                produce(topics.alerts, self.config.codec.encode("alert", alert), message.key(), message.timestamp()[1],
+                        header)
 
     def _dead_letter(self, message: Message, error: Exception) -> None:
         headers = dead_letter_headers(message, type(error).__name__, str(error), "processor")

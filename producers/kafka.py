@@ -38,11 +38,11 @@ from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
-import numpy.typing as npt
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from synfinance.common.errors import UsageError, broker_unreachable
 from synfinance.common.kafka_logging import CLIENT_LOG, client_logging
+from synfinance.common.trace import TRACE_HEADER, traceparents
 from synfinance.schemas.codec import fingerprint, schema_json
 
 __all__ = [
@@ -78,7 +78,7 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
 # librdkafka's view of a broker coming and going; the run goes on (messages wait and are retried)
 _TRANSIENT = {KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE}
 
-SEED_HEADER, SEQ_HEADER, SCHEMA_HEADER, TRACE_HEADER = "synfin-seed", "synfin-seq", "synfin-schema", "traceparent"
+SEED_HEADER, SEQ_HEADER, SCHEMA_HEADER = "synfin-seed", "synfin-seq", "synfin-schema"
 Headers = list[tuple[str, bytes]]
 HeaderSet = Literal["full", "lean"]
 # the header names each set gives every record, in order
@@ -124,26 +124,6 @@ class RecordHeaders:
             return [(SEQ_HEADER, b"%d" % position), (TRACE_HEADER, trace)]
         seed, schema = self.constant_pairs
         return [seed, (SEQ_HEADER, b"%d" % position), schema, (TRACE_HEADER, trace)]
-
-
-# byte -> its two lowercase hex digits, as one uint16: hex-encoding an (n, 24) array is one gather
-_HEX_PAIRS = np.frombuffer(b"".join(b"%02x" % i for i in range(256)), dtype=np.uint16)
-_TRACE_TEMPLATE = np.frombuffer(b"00-" + b"0" * 32 + b"-" + b"0" * 16 + b"-01", dtype=np.uint8)
-
-
-def traceparents(rng: np.random.Generator, n: int) -> npt.NDArray[np.bytes_]:
-    """`n` W3C traceparent values `00-<32 hex trace id>-<16 hex parent id>-01`, random, vectorised.
-
-    >>> t = traceparents(np.random.default_rng(1), 2)
-    >>> [len(x) for x in t.tolist()], t[0][:3], t[0][35:36], t[0][52:]
-    ([55, 55], b'00-', b'-', b'-01')
-    """
-    raw = np.frombuffer(rng.bytes(24 * n), dtype=np.uint8).reshape(n, 24)
-    hexed = _HEX_PAIRS[raw].view(np.uint8).reshape(n, 48)
-    out = np.empty((n, len(_TRACE_TEMPLATE)), dtype=np.uint8)
-    out[:] = _TRACE_TEMPLATE
-    out[:, 3:35], out[:, 36:52] = hexed[:, :32], hexed[:, 32:]
-    return out.view("S55").reshape(n)
 
 
 @dataclass

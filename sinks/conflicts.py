@@ -11,7 +11,8 @@ goes to the dead-letter topic with the reason (``Conflict.reason``) and is count
 What "same" means is ``TableSpec.identity`` (the primary key; for profiles also ``updated_at``, since a
 newer profile is a new version, not a duplicate) and ``TableSpec.compared`` (every other column but
 the per-delivery stamps of the processor, ``processed_at``, ``processing_latency_ms`` and an alert's
-``created_at``, which a re-processing changes; ``ingested_at`` is the database's own).
+``created_at``, which a re-processing changes, and ``trace_id``, which every producer run draws anew;
+``ingested_at`` is the database's own).
 
 Where they are looked for (``sinks.copy_writer``): a direct COPY into a table that succeeded cannot
 hold one (the unique index refused any stored or repeated key), so the common path pays nothing. On the

@@ -24,6 +24,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from synfinance.common.kafka_logging import CLIENT_LOG, client_logging
+from synfinance.common.otel import batch_tracer
 from synfinance.sinks.copy_writer import CopyWriter
 from synfinance.sinks.database import DEFAULT_SCHEMA
 from synfinance.sinks.dlq import DeadLetterProducer
@@ -99,7 +100,8 @@ class Sink:
         self._writer = BatchWriter(
             [CopyWriter(config.dsn, config.schema) for _ in range(config.connections)],
             DeadLetterProducer(dict(config.kafka), config.dlq_topic),
-            self.metrics, fail_max=config.breaker_fail_max, reset_timeout=config.breaker_reset_s)
+            self.metrics, fail_max=config.breaker_fail_max, reset_timeout=config.breaker_reset_s,
+            tracer=batch_tracer("synfinance-sink"))  # None unless synfinance[otel] and an OTLP endpoint
 
     # -- lifecycle ---------------------------------------------------------------------------------
 

@@ -17,10 +17,14 @@ exponential backoff and full jitter; ``blocked`` tells the consumer to pause its
 nothing is committed) until a retry succeeds. ``abandon`` gives up every batch in hand, for shutdown
 or a rebalance during an outage: none of their offsets (nor any later ones) are released, and their
 records will be consumed again.
+
+With ``synfinance[otel]`` and an OTLP endpoint (``common.otel``), each batch's write is a ``persist`` span
+linked to the traces of its records.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import random
@@ -33,6 +37,8 @@ from typing import Any
 import pybreaker
 
 from synfinance.common.e2e import is_live, live_delays
+from synfinance.common.otel import BatchTracer
+from synfinance.common.trace import header_value
 from synfinance.sinks.conflicts import ERROR_CLASS as CONFLICT
 from synfinance.sinks.copy_writer import CopyWriter, DatabaseUnavailable, WriteConflict, WriteResult
 from synfinance.sinks.dlq import DeadLetter, DeadLetterProducer
@@ -80,10 +86,12 @@ class BatchWriter:
     """Writes ``PreparedBatch``es on one thread per writer; ``completed_offsets`` gives what to commit."""
 
     def __init__(self, writers: Sequence[CopyWriter], dead_letters: DeadLetterProducer, metrics: SinkMetrics,
-                 fail_max: int = 3, reset_timeout: float = 5.0, backoff: Backoff | None = None) -> None:
+                 fail_max: int = 3, reset_timeout: float = 5.0, backoff: Backoff | None = None,
+                 tracer: BatchTracer | None = None) -> None:
         if not writers:
             raise ValueError("BatchWriter needs at least one CopyWriter")
         self._writers = list(writers)
+        self._tracer = tracer
         self._dlq = dead_letters
         self._metrics = metrics
         self._backoff = backoff or Backoff(cap=reset_timeout)
@@ -178,6 +186,8 @@ class BatchWriter:
         for writer in self._writers:
             writer.close()
         self._dlq.close()
+        if self._tracer is not None:
+            self._tracer.shutdown()
 
     def _run(self, writer: CopyWriter) -> None:
         while True:
@@ -200,7 +210,8 @@ class BatchWriter:
 
     def _write(self, writer: CopyWriter, seq: int, batch: PreparedBatch) -> None:
         started = time.monotonic()
-        result = self._retry(lambda: self.breaker.call(writer.write, batch.loads))
+        with self._span(batch):
+            result = self._retry(lambda: self.breaker.call(writer.write, batch.loads))
         if result is None:
             return
         letters = batch.dead_letters + [
@@ -214,6 +225,14 @@ class BatchWriter:
                 self._released.append(self._written.pop(self._next_release))
                 self._next_release += 1
         self._record(batch, result, letters, time.monotonic() - started)
+
+    def _span(self, batch: PreparedBatch) -> contextlib.AbstractContextManager[Any]:
+        """The batch's `persist` span (``common.otel``), or nothing when tracing is off."""
+        if self._tracer is None:
+            return contextlib.nullcontext()
+        messages = {id(m): m for rows in batch.sources.values() for m in rows}.values()  # once each, as in _record
+        return self._tracer.span("persist", [header_value(m.headers()) for m in messages],
+                                 {"db.system": "postgresql", "synfin.rows": batch.rows})
 
     def _send(self, letters: list[DeadLetter]) -> bool:
         undelivered = self._dlq.send(letters)

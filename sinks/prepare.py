@@ -5,7 +5,8 @@ column-wise when its schema allows (``schemas.batch_decode``), and the rows the 
 declines are decided by ``schemas.codec`` one by one: a ``CodecError`` or a record of another
 schema than the topic's goes to the dead-letter topic, as does a record without a key (every topic is
 keyed, so one was sent wrong; the processor refuses it too) and a record PostgreSQL could not store
-(``sinks.tables.record_problem``); a record the codec does accept is written like any other.
+(``sinks.tables.record_problem``); a record the codec does accept is written like any other. Each row's
+``trace_id`` is read from its record's ``traceparent`` header, for the whole batch at once.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from confluent_kafka import Message
 
+from synfinance.common.trace import header_value, trace_ids
 from synfinance.schemas.batch_decode import BatchDecoder
 from synfinance.schemas.codec import CodecError, decode_with_name
 from synfinance.sinks.copy_writer import TableLoad
@@ -118,7 +120,8 @@ class Preparer:
         rows = np.flatnonzero(usable)
         if len(rows):
             sources = [messages[i] for i in rows.tolist()] if len(rows) < len(messages) else list(messages)
-            parts.setdefault(spec.name, []).append((rows_from_batch(spec, decoded, rows), sources))
+            traces = trace_ids([header_value(m.headers()) for m in sources])
+            parts.setdefault(spec.name, []).append((rows_from_batch(spec, decoded, rows, traces), sources))
         return [messages[i] for i in np.flatnonzero(~usable).tolist()]
 
     def _decode_records(self, spec: TableSpec, messages: Sequence[Message],
@@ -143,4 +146,5 @@ class Preparer:
             records.append(record)
             sources.append(message)
         if records:
-            parts.setdefault(spec.name, []).append((rows_from_records(spec, records), sources))
+            traces = trace_ids([header_value(m.headers()) for m in sources])
+            parts.setdefault(spec.name, []).append((rows_from_records(spec, records, traces), sources))

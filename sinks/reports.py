@@ -102,6 +102,40 @@ REPORTS: dict[str, Report] = {r.name: r for r in (
         """,
         {"limit": 10, "since": None},
     ),
+    Report(
+        "trace",
+        "One trace's path (--trace TRACE_ID): its rows in every table, the producer's records first "
+        "(the transaction, its label revisions), then the processor's (the score, the alert).",
+        # no index on trace_id (it would slow every insert of the sink): each table is scanned once
+        """
+        SELECT 0 AS step, 'customers' AS "table", customer_id AS record, CAST(NULL AS text) AS transaction_id,
+               updated_at AS at, concat(name, ', ', home_city) AS detail, ingested_at
+        FROM customers WHERE trace_id = :trace
+        UNION ALL
+        SELECT 0, 'merchants', merchant_id, NULL, updated_at, concat(name, ', ', category), ingested_at
+        FROM merchants WHERE trace_id = :trace
+        UNION ALL
+        SELECT 1, 'transactions', transaction_id, transaction_id, event_time,
+               concat(payment_mode, ' ', round(amount_paise / 100.0, 2), ' INR, ', status), ingested_at
+        FROM transactions WHERE trace_id = :trace
+        UNION ALL
+        SELECT 2, 'labels', 'revision ' || revision, transaction_id, label_time,
+               CASE WHEN is_fraud THEN concat('fraud: ', fraud_type)
+                    WHEN is_anomaly THEN concat('legitimate, anomaly: ', anomaly_type)
+                    ELSE 'legitimate' END, ingested_at
+        FROM labels WHERE trace_id = :trace
+        UNION ALL
+        SELECT 3, 'scored_transactions', model_version, transaction_id, processed_at,
+               concat('score ', round(CAST(score AS numeric), 4)), ingested_at
+        FROM scored_transactions WHERE trace_id = :trace
+        UNION ALL
+        SELECT 4, 'alerts', alert_id, transaction_id, created_at,
+               concat('score ', round(CAST(score AS numeric), 4), ' >= ', threshold), ingested_at
+        FROM alerts WHERE trace_id = :trace
+        ORDER BY step, at, record
+        """,
+        {"trace": None},
+    ),
 )}
 
 

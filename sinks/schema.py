@@ -8,10 +8,12 @@ label or score may land before its transaction, and a stream sink must not rejec
 
 Every table has a primary key on the record's identity, which is what makes the sink idempotent:
 ``INSERT ... ON CONFLICT`` on that key turns redeliveries into no-ops. ``ingested_at`` records when a row
-first landed (freshness), and is the one column the records do not supply. A column whose ``info`` says
-``per_delivery`` is a wall-clock stamp of the processing that made the record (a re-processing of the
-same transaction differs there and nowhere else): the sink leaves it out when it tells an identical
-redelivery from a conflicting record under the same key (``sinks.conflicts``).
+first landed (freshness), and is the one column the sink does not supply. ``trace_id`` is the W3C trace id
+of the record's ``traceparent`` header (NULL without a valid one): a transaction's rows in every table
+share it (``synfinance db query --trace``). A column whose ``info`` says ``per_delivery`` differs between
+deliveries of one record and nowhere else: a wall-clock stamp of the processing that made it, or the trace
+id (random per producer run and processing): the sink leaves it out when it tells an identical redelivery
+from a conflicting record under the same key (``sinks.conflicts``).
 
 Labels keep their history: the key is (transaction_id, revision), every revision a row. A later label
 with a higher revision replaces an earlier one as the truth (a chargeback after a "legitimate"), so
@@ -79,6 +81,11 @@ def _per_delivery(name: str, type_: DateTime | Double) -> Column[object]:
     return Column(name, type_, nullable=False, info={"per_delivery": True})
 
 
+def _trace_id() -> Column[object]:
+    """The trace id of the record's `traceparent` header (added by migration 0004, so it is the last column)."""
+    return Column("trace_id", Text, nullable=True, info={"per_delivery": True, "header": "traceparent"})
+
+
 customers = Table(
     "customers", metadata,
     Column("customer_id", Text, primary_key=True),
@@ -92,7 +99,7 @@ customers = Table(
     Column("active_hours", ARRAY(Integer), nullable=False),
     Column("travel_propensity", Double, nullable=False), _text("credit_score_band"),
     Column("account_open_date", Date, nullable=False),
-    _time("updated_at"), _ingested_at(),
+    _time("updated_at"), _ingested_at(), _trace_id(),
 )
 
 merchants = Table(
@@ -103,7 +110,7 @@ merchants = Table(
     Column("latitude", Double, nullable=False), Column("longitude", Double, nullable=False),
     Column("is_online", Boolean, nullable=False), Column("is_chain", Boolean, nullable=False),
     _text("acquirer_bank"), _text("risk_tier"), Column("terminal_ids", ARRAY(Text), nullable=False),
-    _text("vpa"), _time("updated_at"), _ingested_at(),
+    _text("vpa"), _time("updated_at"), _ingested_at(), _trace_id(),
 )
 
 transactions = Table(
@@ -120,7 +127,7 @@ transactions = Table(
     _text("device_id", True), _text("terminal_id", True), _text("ip_address", True),
     _text("status"), _text("decline_reason", True), _text("response_code"),
     _text("original_transaction_id", True),  # a refund's purchase (added by migration 0003)
-    _ingested_at(),
+    _ingested_at(), _trace_id(),
     Index(None, "customer_id", "event_time"),
     # person-to-person transfers (~30%) have no merchant: leaving them out makes every insert cheaper
     Index(None, "merchant_id", "event_time", postgresql_where=text("merchant_id IS NOT NULL")),
@@ -135,7 +142,7 @@ labels = Table(
     Column("is_anomaly", Boolean, nullable=False), _text("anomaly_type", True),
     Column("severity", Double, nullable=False), _time("label_time"),
     Column("revision", Integer, primary_key=True),
-    _ingested_at(),
+    _ingested_at(), _trace_id(),
     # fraud reports read only the few fraudulent rows: a partial index stays small
     Index("ix_labels_fraud", "fraud_type", "event_time", postgresql_where=text("is_fraud")),
 )
@@ -161,7 +168,7 @@ scored_transactions = Table(
     Column("is_weekend", Boolean, nullable=False), Column("merchant_fraud_rate", Double, nullable=False),
     Column("score", Double, nullable=False),
     _per_delivery("processed_at", DateTime(timezone=True)), _per_delivery("processing_latency_ms", Double()),
-    _ingested_at(),
+    _ingested_at(), _trace_id(),
     Index(None, "model_version", "score"),  # precision@k: the top-k scores of a model version
 )
 
@@ -171,7 +178,7 @@ alerts = Table(
     _text("transaction_id"), _text("customer_id"), _time("event_time"),
     Column("score", Double, nullable=False), Column("threshold", Double, nullable=False), _text("model_version"),
     Column("reasons", ARRAY(Text), nullable=False), _per_delivery("created_at", DateTime(timezone=True)),
-    _ingested_at(),
+    _ingested_at(), _trace_id(),
     Index(None, "customer_id", "event_time"),
 )
 

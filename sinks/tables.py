@@ -7,7 +7,9 @@ imported, so a field added to a schema without its column fails loudly instead o
 Two ways to rows, same bytes: ``rows_from_batch`` (the hot path: a column-wise decoded batch, no
 Python object per field) and ``rows_from_records`` (the per-record path: dicts from
 ``schemas.codec``; used for the low-volume schemas with arrays, and for rows the batch decoder
-declined). Both also validate what Avro allows but PostgreSQL does not store (NUL in text,
+declined). A column whose ``info`` names a ``header`` (``trace_id``) comes from the record's headers, not its
+value: both take it as an array beside the rows (``common.trace.trace_ids``). Both also validate what Avro
+allows but PostgreSQL does not store (NUL in text,
 timestamps outside PostgreSQL's range, ints outside 32 bits), so such a record goes to the
 dead-letter topic instead of failing a whole batch.
 """
@@ -49,12 +51,14 @@ _DATE_MIN_DAYS, _DATE_MAX_DAYS = -2_440_588, 2_145_031_948
 
 @dataclass(frozen=True)
 class ColumnSpec:
-    """A table column the records supply: its name, Avro field (dotted path) and wire type."""
+    """A table column the records supply: its name, Avro field (dotted path) and wire type; or, for
+    ``header`` columns (``trace_id``), the Kafka header it is read from (then ``field`` is "")."""
 
     name: str
     field: str
     pg: PgType
     nullable: bool
+    header: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,13 +120,16 @@ def _spec(schema_name: str, table: Table, newer_wins: bool = False) -> TableSpec
     for column in table.columns:
         if column.name == "ingested_at":
             continue
+        if "header" in column.info:
+            columns.append(ColumnSpec(column.name, "", _pg_type(column.type), True, column.info["header"]))
+            continue
         path = by_leaf.get(column.name)
         if path is None:
             raise RuntimeError(f"{table.name}.{column.name} has no field in schema {schema_name}")
         if fields[path] != bool(column.nullable):
             raise RuntimeError(f"{table.name}.{column.name}: nullability differs from {schema_name}.{path}")
         columns.append(ColumnSpec(column.name, path, _pg_type(column.type), bool(column.nullable)))
-    missing = set(fields) - {c.field for c in columns}
+    missing = set(fields) - {c.field for c in columns if c.header is None}
     if missing:
         raise RuntimeError(f"table {table.name} has no column for {schema_name} fields {sorted(missing)}")
     key = tuple(c.name for c in table.primary_key.columns)
@@ -155,10 +162,28 @@ def invalid_rows(spec: TableSpec, batch: DecodedBatch) -> dict[str, npt.NDArray[
     return {reason: mask for reason, mask in problems.items() if mask.any()}
 
 
-def rows_from_batch(spec: TableSpec, batch: DecodedBatch, rows: npt.NDArray[np.int64]) -> CopyRows:
-    """COPY rows for ``rows`` of a decoded batch (all ``ok`` and valid)."""
+def _trace_column(traces: npt.NDArray[np.bytes_] | None, n: int) -> Segments:
+    """The trace_id column: 32 hex digits a row, NULL where b"" (or for every row when ``traces`` is None)."""
+    if traces is None:
+        return Segments(np.zeros(0, dtype=np.uint8), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64),
+                        np.ones(n, dtype=bool))
+    ids = np.asarray(traces, dtype="S32")
+    if ids.shape != (n,):
+        raise ValueError(f"trace ids have shape {ids.shape}, expected ({n},)")
+    null = ids == b""
+    return Segments(np.ascontiguousarray(ids).view(np.uint8), np.arange(n, dtype=np.int64) * 32,
+                    np.full(n, 32, dtype=np.int64), null if null.any() else None)
+
+
+def rows_from_batch(spec: TableSpec, batch: DecodedBatch, rows: npt.NDArray[np.int64],
+                    traces: npt.NDArray[np.bytes_] | None = None) -> CopyRows:
+    """COPY rows for ``rows`` of a decoded batch (all ``ok`` and valid); ``traces[i]`` is the trace id of
+    row ``rows[i]`` (``common.trace.trace_ids``; None: no trace ids)."""
     data: list[tuple[PgType, Fixed | Segments]] = []
     for column in spec.columns:
+        if column.header is not None:
+            data.append((column.pg, _trace_column(traces, len(rows))))
+            continue
         decoded = batch.columns[column.field]
         null = decoded.null[rows] if decoded.null is not None else None
         kind = decoded.spec.kind
@@ -192,6 +217,8 @@ def _has_nul(value: Any) -> bool:
 def record_problem(spec: TableSpec, record: Mapping[str, Any]) -> str | None:
     """Why PostgreSQL would reject this decoded record, or None."""
     for column in spec.columns:
+        if column.header is not None:
+            continue
         value = _leaf(record, column.field)
         if value is None:
             if not column.nullable:
@@ -225,7 +252,10 @@ def _python_column(column: ColumnSpec, values: Sequence[Any]) -> Fixed | Segment
     return Fixed(array, null if null.any() else None)
 
 
-def rows_from_records(spec: TableSpec, records: Sequence[Mapping[str, Any]]) -> CopyRows:
-    """COPY rows for decoded records (already checked with ``record_problem``)."""
-    data = [(c.pg, _python_column(c, [_leaf(r, c.field) for r in records])) for c in spec.columns]
+def rows_from_records(spec: TableSpec, records: Sequence[Mapping[str, Any]],
+                      traces: npt.NDArray[np.bytes_] | None = None) -> CopyRows:
+    """COPY rows for decoded records (already checked with ``record_problem``); ``traces`` as for
+    ``rows_from_batch``."""
+    data = [(c.pg, _trace_column(traces, len(records)) if c.header is not None
+             else _python_column(c, [_leaf(r, c.field) for r in records])) for c in spec.columns]
     return encode_rows(data, len(records))

@@ -104,33 +104,63 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _trace_id(text: str) -> str:
+    """The trace id the user gave (32 hex digits, or a whole traceparent), lower-cased; UsageError if neither."""
+    from synfinance.common.trace import is_trace_id, trace_ids
+
+    value = text.strip().lower()
+    if len(value) >= 55 and value.isascii():  # a traceparent header value, pasted whole
+        value = trace_ids([value.encode()])[0].decode()
+    if not is_trace_id(value):
+        raise UsageError(f"--trace {text!r}: expected a W3C trace id, 32 hex digits (not all zero)")
+    return value
+
+
+def _report_name(report: str | None, trace: str | None) -> str:
+    if trace is not None:
+        if report not in (None, "trace"):
+            raise UsageError(f"--trace shows one trace's path and takes no report (got {report!r})")
+        return "trace"
+    if report is None:
+        raise UsageError(f"name a report (one of: {', '.join(REPORTS)}) or give --trace TRACE_ID")
+    if report == "trace":
+        raise UsageError("the trace report needs --trace TRACE_ID")
+    if report not in REPORTS:
+        raise UsageError(f"unknown report {report!r}; one of: {', '.join(REPORTS)}")
+    return report
+
+
 @app.command()
 def query(
-    report: str = typer.Argument(..., help=f"One of: {', '.join(REPORTS)} (see above)."),
+    report: str | None = typer.Argument(None, help=f"One of: {', '.join(REPORTS)} (see above)."),
     db_schema: str = SCHEMA_OPTION,
     k: int = typer.Option(100, "--k", min=1, help="precision-at-k: how many top scores per model."),
     model: str | None = typer.Option(None, "--model",
                                      help="precision-at-k: one model only (model_version up to its first '/')."),
     limit: int = typer.Option(10, "--limit", min=1, help="top-merchants: how many."),
     since: datetime | None = typer.Option(None, "--since", help="fraud-by-type, top-merchants: event time from."),
+    trace: str | None = typer.Option(None, "--trace", help="Show one trace's path: the rows of every table "
+                                     "whose trace_id is this (32 hex digits, as in a traceparent header)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per row instead of a table."),
 ) -> None:
     """Run a canned read-only report (parameters are bound, never spliced into SQL).
 
     Reports: fraud-by-type (labelled transactions per fraud type: count, share, amount); precision-at-k (per
     model, of its --k highest-scored labelled transactions how many were fraud); top-merchants (the --limit
-    merchants with the most frauds, and their fraud rate).
+    merchants with the most frauds, and their fraud rate); trace (--trace TRACE_ID, the report name may be left out: a
+    payment's rows in every table, in pipeline order: transaction, labels, score, alert).
 
     Example: synfinance db query precision-at-k --k 500
+    Example: synfinance db query --trace 4bf92f3577b34da6a3ce929d0e0e4736
     """
     from sqlalchemy.exc import OperationalError
 
     from synfinance.sinks import database
     from synfinance.sinks.reports import run_report
 
-    if report not in REPORTS:
-        raise UsageError(f"unknown report {report!r}; one of: {', '.join(REPORTS)}")
-    offered = {"k": k, "model": model, "limit": limit, "since": since}
+    report = _report_name(report, trace)
+    offered = {"k": k, "model": model, "limit": limit, "since": since,
+               "trace": None if trace is None else _trace_id(trace)}
     params = {name: value for name, value in offered.items() if name in REPORTS[report].params}
     engine = _engine(db_schema, read_only=True)
     try:

@@ -35,31 +35,38 @@ def create_topics(bootstrap: str, topics: TopicNames) -> None:
         future.result(30)
 
 
-def publish(bootstrap: str, topics: TopicNames, dataset: Any, rate: float | None = None) -> None:
+Headers = list[tuple[str, bytes]] | None
+
+
+def publish(bootstrap: str, topics: TopicNames, dataset: Any, rate: float | None = None,
+            headers: dict[str, Headers] | None = None) -> None:
     """Customers first, then transactions in event-time order with each label sent once the stream's
-    clock reaches its label time (as producers/producer.py does); `rate` events/s, or flat out."""
+    clock reaches its label time (as producers/producer.py does); `rate` events/s, or flat out.
+    `headers`: by customer or transaction id, the headers of its customer record, transaction and labels."""
     producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random", "linger.ms": 5,
                          "enable.idempotence": True})
+    headers = headers or {}
     for customer_id, value in dataset.customer_values:
-        producer.produce(topics.customers, value, customer_id.encode(), timestamp=dataset.config.start_us // 1000)
+        producer.produce(topics.customers, value, customer_id.encode(), timestamp=dataset.config.start_us // 1000,
+                         headers=headers.get(customer_id))
     producer.flush(30)
     labels = sorted(zip(dataset.labels, dataset.label_values, strict=True),
                     key=lambda lv: (lv[0]["label_time"], lv[0]["transaction_id"]))
     next_label, started = 0, time.monotonic()
     for i, (record, value) in enumerate(zip(dataset.transactions, dataset.transaction_values, strict=True)):
         producer.produce(topics.transactions, value, record["customer_id"].encode(),
-                         timestamp=record["event_time"] // 1000)
+                         timestamp=record["event_time"] // 1000, headers=headers.get(record["transaction_id"]))
         while next_label < len(labels) and labels[next_label][0]["label_time"] <= record["event_time"]:
             label, label_value = labels[next_label]
             producer.produce(topics.labels, label_value, label["customer_id"].encode(),
-                             timestamp=label["label_time"] // 1000)
+                             timestamp=label["label_time"] // 1000, headers=headers.get(label["transaction_id"]))
             next_label += 1
         producer.poll(0)
         if rate is not None and i % 100 == 99:
             time.sleep(max(0.0, started + (i + 1) / rate - time.monotonic()))
     for label, label_value in labels[next_label:]:
         producer.produce(topics.labels, label_value, label["customer_id"].encode(),
-                         timestamp=label["label_time"] // 1000)
+                         timestamp=label["label_time"] // 1000, headers=headers.get(label["transaction_id"]))
     assert producer.flush(60) == 0
 
 

@@ -9,8 +9,10 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 
+from synfinance.common.trace import trace_ids, traceparents
 from synfinance.producers.records import RecordEncoder
 from synfinance.producers.stream import StreamConfig, TransactionStream
 from synfinance.schemas.codec import decode, encode
@@ -33,8 +35,10 @@ def test_identity_is_the_key_plus_a_profiles_version_and_per_delivery_stamps_are
         "transactions": ("transaction_id",), "labels": ("transaction_id", "revision"),
         "scored_transactions": ("transaction_id", "model_version"), "alerts": ("alert_id",)}
     ignored = {s.name: {c.name for c in s.columns} - set(s.identity) - set(s.compared) for s in TABLES.values()}
-    assert ignored == {"customers": set(), "merchants": set(), "transactions": set(), "labels": set(),
-                       "scored_transactions": {"processed_at", "processing_latency_ms"}, "alerts": {"created_at"}}
+    # the trace id too: every producer run (a replay of the same seed) draws new traces
+    assert ignored == {"customers": {"trace_id"}, "merchants": {"trace_id"}, "transactions": {"trace_id"},
+                       "labels": {"trace_id"}, "alerts": {"created_at", "trace_id"},
+                       "scored_transactions": {"processed_at", "processing_latency_ms", "trace_id"}}
 
 
 def test_conflicts_name_their_row_key_and_columns() -> None:
@@ -161,6 +165,11 @@ def test_stored_and_repeated_keys_with_other_content_are_conflicts_on_both_stagi
     # an identical replay of everything: no conflict, nothing written
     replay = _write(writer, "transaction", txns)
     assert (replay.written, replay.conflicts) == ({"transactions": 0}, [])
+    # a replay by another producer run: the same records under new traces, no conflict either
+    spec, traces = TABLES["transaction"], trace_ids(traceparents(np.random.default_rng(), len(txns)).tolist())
+    replay = writer.write([TableLoad(spec, rows_from_records(spec, txns, traces))])
+    assert (replay.written, replay.conflicts) == ({"transactions": 0}, [])
+    assert select(database_url, db_schema, "SELECT count(trace_id) FROM transactions") == [(0,)]  # first one stays
     stored = select(database_url, db_schema, "SELECT amount_paise, city, status FROM transactions "
                      f"WHERE transaction_id IN ('{txns[0]['transaction_id']}', '{txns[7]['transaction_id']}', "
                      f"'{txns[450]['transaction_id']}') ORDER BY transaction_id")

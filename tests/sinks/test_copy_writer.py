@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from synfinance.common.trace import trace_ids, traceparents
 from synfinance.producers.records import RecordEncoder
 from synfinance.producers.stream import StreamConfig, TransactionStream
 from synfinance.schemas.codec import decode, encode
@@ -46,6 +47,18 @@ def _leaf(record: dict[str, Any], path: str) -> Any:
     return record
 
 
+def _traces(n: int) -> np.ndarray:
+    """Trace ids of `n` records, every third one without a (valid) traceparent."""
+    values = traceparents(np.random.default_rng(n), n).tolist()
+    return trace_ids([None if i % 3 == 0 else value for i, value in enumerate(values)])
+
+
+def _stored_value(column: Any, record: dict[str, Any], trace: bytes) -> Any:
+    if column.header is not None:
+        return trace.decode() or None
+    return _as_stored(column, _leaf(record, column.field))
+
+
 def _scored(i: int) -> dict[str, Any]:
     features = {"txn_count_5m": i, "txn_count_1h": -(2**31), "txn_count_24h": 2**31 - 1,
                 "amount_sum_1h_paise": 2**62, "amount_sum_24h_paise": -5, "amount_zscore": -0.0,
@@ -74,9 +87,10 @@ def test_every_column_type_round_trips(database_url: str, db_schema: str) -> Non
     records["customer"][0]["name"] = "Zoë \\ tab\there \"quoted\" " + "ए" * 200  # long, escapes, unicode
     writer = CopyWriter(database_url, db_schema)
     loads = []
+    traces = {name: _traces(len(recs)) for name, recs in records.items()}
     for name, recs in records.items():
         assert all(record_problem(TABLES[name], r) is None for r in recs)
-        loads.append(TableLoad(TABLES[name], rows_from_records(TABLES[name], recs)))
+        loads.append(TableLoad(TABLES[name], rows_from_records(TABLES[name], recs, traces[name])))
     result = writer.write(loads)
     assert result.written == {TABLES[n].name: len(r) for n, r in records.items()}
     for name, recs in records.items():
@@ -84,7 +98,8 @@ def test_every_column_type_round_trips(database_url: str, db_schema: str) -> Non
         columns = [c.name for c in spec.columns]
         sql = f"SELECT {', '.join(columns)} FROM {spec.name} ORDER BY {spec.key[0]}"
         stored = select(database_url, db_schema, sql)
-        expected = sorted((tuple(_as_stored(c, _leaf(r, c.field)) for c in spec.columns) for r in recs),
+        expected = sorted((tuple(_stored_value(c, r, t) for c in spec.columns)
+                           for r, t in zip(recs, traces[name].tolist(), strict=True)),
                           key=lambda row: row[columns.index(spec.key[0])])
         assert len(stored) == len(expected)
         for got, want in zip(stored, expected, strict=True):
@@ -103,7 +118,7 @@ def test_the_column_wise_path_writes_the_same_bytes_as_the_per_record_path() -> 
     values = {"transaction": encoder.encode_transactions(batch), "label": encoder.encode_labels(batch),
               "scored_transaction": [encode("scored_transaction", _scored(i)) for i in range(300)]}
     # every nullable field null in every third transaction (null enums included)
-    nullable = [c.field for c in TABLES["transaction"].columns if c.nullable]
+    nullable = [c.field for c in TABLES["transaction"].columns if c.nullable and c.header is None]
     values["transaction"] = [encode("transaction", {**decode(v), **dict.fromkeys(nullable)}) if i % 3 == 0 else v
                              for i, v in enumerate(values["transaction"])]
     for name, vals in values.items():
@@ -111,8 +126,9 @@ def test_the_column_wise_path_writes_the_same_bytes_as_the_per_record_path() -> 
         decoder = spec.batch_decoder()
         assert decoder is not None
         decoded = decoder.decode(vals)
-        fast = rows_from_batch(spec, decoded, np.arange(len(vals)))
-        slow = rows_from_records(spec, [decode(v) for v in vals])
+        traces = _traces(len(vals))
+        fast = rows_from_batch(spec, decoded, np.arange(len(vals)), traces)
+        slow = rows_from_records(spec, [decode(v) for v in vals], traces)
         assert fast.data == slow.data
         assert np.array_equal(fast.offsets, slow.offsets)
 

@@ -67,11 +67,12 @@ def test_the_migration_builds_exactly_the_metadata(database_url: str, db_schema:
             if where is not None:
                 assert _squash(str(where)) in definition
     engine.dispose()
-    # the migrations froze the views' SQL (0003 re-created transactions_labelled as 0002 made it); the module's
+    # the migrations froze the views' SQL (0003 and 0004 re-created them as 0002 made them); the module's
     # copy must still say the same
     frozen = import_module("synfinance.sinks.migrations.versions.0002_label_revisions").VIEWS
     assert _squash(frozen) == _squash(schema.create_view_sql())
     assert _squash(import_module("synfinance.sinks.migrations.versions.0003_refund_originals").VIEW) in _squash(frozen)
+    assert _squash(import_module("synfinance.sinks.migrations.versions.0004_trace_ids").VIEWS) == _squash(frozen)
     assert "scored_transactions" in view and "labels_latest" in view and "revision" in labels_view
 
 
@@ -186,9 +187,16 @@ def test_the_migrations_upgrade_a_0001_schema_holding_labels_in_place(database_u
             "'APPROVED', NULL, '00' FROM generate_series(0, 99) AS i"))
         before = connection.execute(text("SELECT transaction_id, is_fraud, ingested_at FROM labels")).all()
 
-    assert database.upgrade(engine, db_schema) == "0003"
+    assert database.upgrade(engine, db_schema) == "0004"
     with engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), schema.metadata) == []
+        # 0004: every table has a trace_id, null in rows written before it; the views show it
+        for table in schema.metadata.tables:
+            assert "trace_id" in {c["name"] for c in inspect(connection).get_columns(table)}, table
+        assert connection.execute(text(
+            "SELECT count(*) FROM transactions_labelled WHERE trace_id IS NULL")).scalar_one() == 100
+        assert connection.execute(text(
+            "SELECT count(*) FROM labels_latest WHERE trace_id IS NULL")).scalar_one() == 100
         # 0003: rows written before refunds named their purchase have none, and the view shows the column
         assert connection.execute(text(
             "SELECT count(*) FROM transactions_labelled WHERE original_transaction_id IS NULL")).scalar_one() == 100
