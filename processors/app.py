@@ -30,7 +30,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from synfinance.common import logs
 from synfinance.common.errors import UsageError
 from synfinance.processors.metrics import ProcessorMetrics, Totals
-from synfinance.processors.worker import PartitionsLost, Worker, WorkerConfig
+from synfinance.processors.worker import PartitionsLost, Worker
+from synfinance.processors.worker_config import WorkerConfig
 
 log = logging.getLogger(__name__)
 READY_WITHIN_S = 30.0  # /readyz fails when no transaction was committed for this long

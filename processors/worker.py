@@ -33,8 +33,6 @@ import logging
 import pickle
 import time
 from collections import deque
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -43,11 +41,8 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from synfinance.common.dead_letters import headers as dead_letter_headers
 from synfinance.common.e2e import LIVE_WINDOW_S, is_live, live_delays
 from synfinance.common.kafka_logging import client_logging
-from synfinance.common.label_delays import MAX_LABEL_DELAY_US
 from synfinance.common.otel import batch_span, batch_tracer
-from synfinance.common.settings import TopicNames
 from synfinance.common.trace import TRACE_HEADER, child_traceparents, header_value
-from synfinance.common.units import HOUR_US
 from synfinance.processors.engine import Engine, Prepared, UnknownCustomer
 from synfinance.processors.features import risk_as_of
 from synfinance.processors.fencing import GroupFence
@@ -65,8 +60,9 @@ from synfinance.processors.scoring import FraudModel
 from synfinance.processors.state import CustomerState, dumps, loads
 from synfinance.processors.watchdog import Watchdog
 from synfinance.processors.wire import NULL_KEY, NULL_VALUE, LabelFacts, decode_rows
+from synfinance.processors.worker_config import WorkerConfig
 from synfinance.schemas.batch_decode import BatchDecoder
-from synfinance.schemas.codec import Codec, CodecError
+from synfinance.schemas.codec import CodecError
 
 log = logging.getLogger(__name__)
 
@@ -83,47 +79,6 @@ TRANSACTION_FIELDS = ("transaction_id", "customer_id", "event_time", "amount_pai
 class PartitionsLost(RuntimeError):
     """The group gave this worker's partitions to others (its session timed out, say during a broker
     outage): its open transaction must not commit, and a fresh worker resumes from the last commit."""
-
-
-@dataclass(frozen=True)
-class WorkerConfig:
-    """What to read and write, and the knobs of the loop."""
-
-    kafka: Mapping[str, Any]
-    topics: TopicNames
-    group: str = "synfin-processor"
-    worker_id: str = "0"  # stable per worker slot: its transactional.id and model checkpoint key
-    threshold: float = 0.5
-    commit_interval_s: float = 0.5
-    max_hold_s: float = 5.0
-    max_label_delay_us: int = MAX_LABEL_DELAY_US  # the latest a label of the default delays comes
-    lookahead_us: int = HOUR_US
-    batch_size: int = 2_000
-    score_batch: int = 256  # transactions scored together (learning waits until a batch is scored)
-    learn_negatives: float = 0.2  # share of legitimate labels the model learns (all frauds)
-    max_labelled_inputs: int = 4_000_000  # inputs kept for label revisions (~135 bytes each), oldest evicted
-    max_buffered: int = 5_000  # per partition: beyond it, pause fetching it
-    stop_when_idle_s: float | None = None  # tests and benchmarks: exit once nothing came for this long
-    # the loop not turning for this long is a hang (processors.watchdog): above a transaction's 60 s timeout
-    # for one try, below the five tries `TransactionalProducer.commit` allows a retriable failure
-    stall_s: float = 90.0
-    codec: Codec = field(default_factory=Codec)  # the framing of scores and alerts (a registry's ids)
-
-    @property
-    def state_topic(self) -> str:
-        return f"{self.group}-state-changelog"
-
-    @property
-    def inputs_topic(self) -> str:
-        return f"{self.group}-labelled-inputs"
-
-    @property
-    def checkpoint_topic(self) -> str:
-        return f"{self.group}-model-checkpoints"
-
-    @property
-    def checkpoint_key(self) -> bytes:
-        return f"model/{self.worker_id}".encode()
 
 
 class Held(NamedTuple):

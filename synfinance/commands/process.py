@@ -113,7 +113,7 @@ def process(
     if worker_index is not None or workers == 1:
         # imported here: Faust and River take ~2.5 s to import, which every other command would pay
         from synfinance.processors.app import run_worker
-        from synfinance.processors.worker import WorkerConfig
+        from synfinance.processors.worker_config import WorkerConfig
 
         index = worker_index or 0
         config = WorkerConfig(kafka=settings.kafka_config(), topics=settings.topics, group=group,
