@@ -146,7 +146,10 @@ def configure(level: str | int, fmt: str, component: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(_level(level))
-    logging.captureWarnings(True)  # a DeprecationWarning from a library is a record, not a bare stderr line
+    # a DeprecationWarning from a library is a record, not a bare stderr line. Off first: `captureWarnings(True)`
+    # does nothing while logging still holds a hook from an earlier call, even one someone else has since undone
+    logging.captureWarnings(False)
+    logging.captureWarnings(True)
     if fmt == "json":  # an uncaught exception (a bug) is a record too, not a bare traceback
         sys.excepthook = _log_uncaught
         threading.excepthook = _log_uncaught_in_thread
