@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -43,6 +44,12 @@ def call(port: int, method: str, path: str, body: dict[str, Any] | None = None, 
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
+
+
+def ctl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`synfinance ctl ARGS`, the API's command-line client."""
+    return subprocess.run([sys.executable, "-m", "synfinance.cli", "ctl", *args], env=env, capture_output=True,
+                          text=True, timeout=60)
 
 
 def wait_until_listening(port: int, process: subprocess.Popen[str], timeout: float = 60.0) -> None:
@@ -126,7 +133,11 @@ def controlled(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -
         seen["resume"] = call(port, "POST", "/resume")
         with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as response:
             seen["metrics"] = response.read().decode()
-        seen["fast"] = call(port, "PUT", "/profile", {"profile": "max"})
+        seen["ctl status"] = ctl(env, "status", "--port", str(port))
+        seen["ctl without key"] = ctl({k: v for k, v in env.items() if k != "SYNFIN_CONTROL_API_KEY"},
+                                      "rate", "9000", "--port", str(port))
+        seen["ctl bad profile"] = ctl(env, "profile", "sideways:3", "--port", str(port))
+        seen["fast"] = ctl(env, "profile", "max", "--port", str(port))
         _, stderr = process.communicate(timeout=120)
     finally:
         if process.poll() is None:
@@ -158,6 +169,19 @@ def test_changes_need_the_key_and_bad_ones_get_a_one_line_reason(controlled: dic
     assert seen["bad incident"][0] == 400 and "incident kind 'nonsense'" in seen["bad incident"][1]["error"]
     assert seen["pause again"] == (409, {"error": "the run is already paused"})
     assert all("\n" not in body.get("error", "") for _, body in (seen["unauthorised"], seen["bad incident"]))
+
+
+@pytest.mark.integration
+def test_the_ctl_client_prints_the_answer_and_refusals_are_one_line_exit_2(controlled: dict[str, Any]) -> None:
+    seen = controlled["seen"]
+    status = seen["ctl status"]
+    assert status.returncode == 0 and json.loads(status.stdout)["profile"] == "constant:5000"
+    fast = seen["fast"]
+    assert fast.returncode == 0 and json.loads(fast.stdout)["profile"] == "max"
+    for name, reason in (("ctl without key", "set SYNFIN_CONTROL_API_KEY"), ("ctl bad profile", "refused (400)")):
+        refused = seen[name]
+        assert refused.returncode == 2 and refused.stdout == "", refused
+        assert refused.stderr.count("\n") == 1 and reason in refused.stderr, refused.stderr
 
 
 @pytest.mark.integration
