@@ -125,6 +125,15 @@ class Worker:
         self._next_expiry = 0.0
         self._learned_reported = self._inexact_reported = 0
         self.replica = ReplicaReader(config.kafka, topics, counts, config.max_label_delay_us, config.lookahead_us)
+        try:
+            self._build(config)
+        except BaseException:  # a client made before the failure is closed, not left for the GC
+            self._close_clients()
+            raise
+
+    def _build(self, config: WorkerConfig) -> None:
+        """The rest of the worker once the replica exists: restores, encoders, the producer and the consumer."""
+        topics = config.topics
         self.replica.load_homes()
         self.engine = Engine(self._restore_model(), self.replica.risk, self.replica.homes, worker=config.worker_id,
                              threshold=config.threshold, learn_negatives=config.learn_negatives,
@@ -196,11 +205,18 @@ class Worker:
                      sum(len(q) for q in self.held.values()),
                      extra={"worker": self.config.worker_id, "held": sum(len(q) for q in self.held.values())})
             self.ready = False
-            self.consumer.close()  # leaves the group: the others take the partitions over at once
-            self.producer.close()
-            self.replica.close()
-            if self.tracer is not None:
-                self.tracer.shutdown()
+            self._close_clients()
+
+    def _close_clients(self) -> None:
+        """Close what exists of the consumer (it leaves the group: the others take its partitions over at
+        once), the producer, the replica and the tracer."""
+        for name in ("consumer", "producer", "replica"):
+            client = self.__dict__.get(name)
+            if client is not None:
+                client.close()
+        tracer = self.__dict__.get("tracer")
+        if tracer is not None:
+            tracer.shutdown()
 
     # -- the loop ---------------------------------------------------------------------------------
 
