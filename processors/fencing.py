@@ -11,12 +11,15 @@ transactional id as `client.id`. For every member that has left since the last a
 starts a producer with that member's transactional id: `init_transactions` aborts the member's open
 transaction at once and fences the dead process, should it still be running. A member that left
 cleanly has no open transaction, so fencing it changes nothing. A restart under the same id calls
-`init_transactions` itself, which fences the same way.
+`init_transactions` itself, which fences the same way. Before it does, it waits until its id has left the
+group (`wait_until_free`): a restarted worker waits out its dead self's session, and a second worker
+started with the same index is refused instead of fencing the first.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,13 +43,28 @@ class GroupFence:
 
     def members(self) -> set[str]:
         """The client ids of the group's members now (empty if the broker cannot tell)."""
+        return {client_id for _, client_id in self._members()}
+
+    def wait_until_free(self, within_s: float) -> bool:
+        """Before this worker takes its transactional id: wait until no member of the group has it. A dead
+        process that had it (this worker before a restart) drops out within the session timeout; a member
+        still there after `within_s` is alive, another worker started with the same `--worker-index`, and
+        taking the id would fence its transactions (and it ours, in turn). Returns False then."""
+        deadline = time.monotonic() + within_s
+        while self.own_id in self.members():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.5)
+        return True
+
+    def _members(self) -> list[tuple[str, str]]:
         admin = AdminClient({**self.kafka, **client_logging()})
         try:
             description = admin.describe_consumer_groups([self.group], request_timeout=TIMEOUT_S)[self.group]
-            return {member.client_id for member in description.result(TIMEOUT_S).members}
+            return [(member.member_id, member.client_id) for member in description.result(TIMEOUT_S).members]
         except (KafkaException, TimeoutError) as error:
             log.warning("could not list the members of group %s: %s", self.group, error, extra={"group": self.group})
-            return set()
+            return []
 
     def after_assignment(self) -> list[str]:
         """Fence the members gone since the last call; the ids fenced."""

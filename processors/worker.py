@@ -40,6 +40,7 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from synfinance.common.dead_letters import headers as dead_letter_headers
 from synfinance.common.e2e import LIVE_WINDOW_S, is_live, live_delays
+from synfinance.common.errors import UsageError
 from synfinance.common.kafka_logging import client_logging
 from synfinance.common.otel import batch_span, batch_tracer
 from synfinance.common.trace import TRACE_HEADER, child_traceparents, header_value
@@ -68,6 +69,7 @@ log = logging.getLogger(__name__)
 
 # a live label is appended within this of its label time and fetched within fetch.wait.max.ms (0.5 s)
 LIVE_LABEL_GRACE_S = 1.0
+SESSION_TIMEOUT_S = 10.0  # a dead worker's partitions move after this, not the default 45 s
 EXPIRY_INTERVAL_S = 30.0  # wall seconds between passes dropping pending entries older than the label delay
 
 # what the engine reads of a Transaction (features, model input, output records)
@@ -144,8 +146,11 @@ class Worker:
         self._trace_rng = np.random.default_rng()  # parent ids are random by design (not in the determinism contract)
         self.tracer = batch_tracer("synfinance-processor")  # None unless synfinance[otel] and an OTLP endpoint
         transactional_id = f"{config.group}-{config.worker_id}"
-        self.producer = TransactionalProducer(config.kafka, transactional_id)
         self.fence = GroupFence(config.kafka, config.group, transactional_id)
+        if not self.fence.wait_until_free(SESSION_TIMEOUT_S + 3.0):
+            raise UsageError(f"another worker of group {config.group} runs with worker index {config.worker_id}: "
+                             "give each its own --worker-index (or use --workers N)")
+        self.producer = TransactionalProducer(config.kafka, transactional_id)
         self.held: dict[int, deque[Held]] = {}
         self.next_offset: dict[tuple[str, int], int] = {}
         self.paused: set[int] = set()
@@ -160,7 +165,7 @@ class Worker:
                                   "partition.assignment.strategy": "range", **client_logging(),
                                   # a dead worker's partitions move within ~10 s, not the default 45 s
                                   # (librdkafka heartbeats from its own thread, so a busy loop stays in)
-                                  "session.timeout.ms": 10_000, "heartbeat.interval.ms": 3_000})
+                                  "session.timeout.ms": int(SESSION_TIMEOUT_S * 1000), "heartbeat.interval.ms": 3_000})
         self.consumer.subscribe([topics.transactions, topics.labels], on_assign=self._on_assign,
                                 on_revoke=self._on_revoke, on_lost=self._on_lost)
 
