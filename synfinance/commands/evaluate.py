@@ -23,6 +23,7 @@ from confluent_kafka import KafkaException
 from rich.live import Live
 from rich.table import Table
 
+from synfinance.commands import binding
 from synfinance.commands.signals import stop_on_signals
 from synfinance.common import logs
 from synfinance.common.errors import UsageError, broker_unreachable
@@ -148,6 +149,7 @@ def evaluate(
                                                              "when score >= this."),
     interval: float = typer.Option(2.0, "--interval", help="Seconds between refreshes of the table and metrics."),
     log_format: str | None = typer.Option(None, "--log-format", help=logs.OPTION_HELP),
+    bind: str | None = typer.Option(None, "--bind", help=binding.HELP),
 ) -> int:
     """Score a fraud engine's decisions topic against the stream's ground truth (recall/precision per fraud type,
     ROC/PR-AUC, scenario detection, ₹ caught and missed, decision latency).
@@ -170,7 +172,7 @@ def evaluate(
     engine = "+".join(decisions)
     log.info("evaluating %s as group %s", engine, group, extra={"decisions": decisions, "group": group,
                                                                  "until_lag_zero": until_lag_zero})
-    collector = _serve_metrics(metrics_port, settings.bind_host, engine)
+    collector = _serve_metrics(metrics_port, binding.bind_host(bind, settings), engine)
     title = f"synfinance evaluate: {engine}"
     stop = threading.Event()
     with Live(console=console, auto_refresh=False) if console.is_terminal else _nothing() as live, \

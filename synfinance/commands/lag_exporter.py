@@ -14,6 +14,7 @@ from types import FrameType
 
 import typer
 
+from synfinance.commands import binding
 from synfinance.common import logs
 from synfinance.common.errors import UsageError
 from synfinance.common.settings import load_settings
@@ -26,6 +27,7 @@ def lag_exporter(
     metrics_port: int = typer.Option(DEFAULT_PORT, "--metrics-port", min=1, max=65535, help="Serve /metrics here."),
     interval: float = typer.Option(5.0, "--interval", min=0.5, help="Seconds between snapshots."),
     log_format: str | None = typer.Option(None, "--log-format", help=logs.OPTION_HELP),
+    bind: str | None = typer.Option(None, "--bind", help=binding.HELP),
 ) -> None:
     """Export the lag of every consumer group on the cluster (kafka_consumergroup_group_lag[_seconds]).
 
@@ -36,16 +38,17 @@ def lag_exporter(
     from synfinance.sinks.lag import LagCollector, LagReader
 
     settings = load_settings()
+    host = binding.bind_host(bind, settings)
     logs.configure("info", logs.chosen_format(log_format, settings.log_format), "lag-exporter")
     registry = CollectorRegistry()
     collector = LagCollector(LagReader(settings.kafka_config()), interval=interval)
     registry.register(collector.start())
     try:
-        server, _thread = start_http_server(metrics_port, addr=settings.bind_host, registry=registry)
+        server, _thread = start_http_server(metrics_port, addr=host, registry=registry)
     except OSError as error:
         collector.stop()
         raise UsageError(f"--metrics-port {metrics_port}: cannot listen ({error.strerror})") from None
-    log.info("exporting consumer lag on %s:%d/metrics every %g s", settings.bind_host, metrics_port, interval,
+    log.info("exporting consumer lag on %s:%d/metrics every %g s", host, metrics_port, interval,
              extra={"metrics_port": metrics_port, "interval_s": interval})
     stopped = threading.Event()
 

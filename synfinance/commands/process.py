@@ -25,6 +25,7 @@ from types import FrameType
 
 import typer
 
+from synfinance.commands import binding
 from synfinance.common import logs
 from synfinance.common.errors import UsageError
 from synfinance.common.registry import SchemaRegistry
@@ -88,6 +89,7 @@ def process(
                                                      "(counted from the latest partition assignment)."),
     log_level: str = typer.Option("warning", "--log-level", help="Log level of the worker(s)."),
     log_format: str | None = typer.Option(None, "--log-format", help=logs.OPTION_HELP),
+    bind: str | None = typer.Option(None, "--bind", help=binding.HELP),
     stall_timeout: float = typer.Option(
         90.0, "--stall-timeout", min=5.0,
         help="Seconds the loop may not turn (a Kafka call that never returns) before the worker is stalled."),
@@ -106,6 +108,7 @@ def process(
     if on_stall not in ("restart", "exit"):
         raise UsageError(f"--on-stall {on_stall!r}: expected 'restart' or 'exit'")
     settings = load_settings()
+    host = binding.bind_host(bind, settings)
     fmt = logs.chosen_format(log_format, settings.log_format)
     logs.configure(log_level, fmt, "process")
     if worker_index is None:
@@ -121,7 +124,7 @@ def process(
                               max_hold_s=max_hold, learn_negatives=learn_negatives,
                               max_labelled_inputs=max_labelled_inputs,
                               stop_when_idle_s=stop_when_idle, stall_s=stall_timeout, codec=_codec(settings))
-        outcome = run_worker(config, web_port + index if web else None, log_level, web_host=settings.bind_host,
+        outcome = run_worker(config, web_port + index if web else None, log_level, web_host=host,
                              on_stall=on_stall, log_format=fmt)
         totals = outcome.totals
         if totals_file is not None:
@@ -139,7 +142,7 @@ def process(
             "--commit-interval", str(commit_interval), "--max-hold", str(max_hold),
             "--learn-negatives", str(learn_negatives), "--max-labelled-inputs", str(max_labelled_inputs),
             "--log-level", log_level, "--log-format", fmt, "--stall-timeout", str(stall_timeout),
-            "--on-stall", on_stall, "--web-port", str(web_port), "--web" if web else "--no-web"]
+            "--on-stall", on_stall, "--web-port", str(web_port), "--web" if web else "--no-web", "--bind", host]
     if stop_when_idle is not None:
         base += ["--stop-when-idle", str(stop_when_idle)]
     scratch = tempfile.TemporaryDirectory(prefix="synfin-process-")

@@ -26,6 +26,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from rich.live import Live
 from rich.table import Table
 
+from synfinance.commands import binding
 from synfinance.commands.signals import stop_on_signals
 from synfinance.common import logs
 from synfinance.common.errors import UsageError
@@ -238,6 +239,7 @@ def produce(
                                      "lean (synfin-seq, traceparent: faster; the seed and schemas are in the run's "
                                      "record on the runs topic). Keys, values and timestamps are the same."),
     log_format: str | None = typer.Option(None, "--log-format", help=logs.OPTION_HELP),
+    bind: str | None = typer.Option(None, "--bind", help=binding.HELP),
 ) -> int:
     """Publish customers and merchants, then transactions at the chosen rate and labels at their label time.
 
@@ -290,7 +292,8 @@ def produce(
         replayed = read_control_log(replay_controls, stream_names) if replay_controls is not None else None
     except ValueError as error:
         raise UsageError(str(error)) from None
-    metrics = Metrics(metrics_port, settings.bind_host) if metrics_port is not None else None
+    host = binding.bind_host(bind, settings)
+    metrics = Metrics(metrics_port, host) if metrics_port is not None else None
     producer = KafkaProducer(settings.kafka_config(), on_latency=metrics.observe_latency if metrics else None)
     _prepare_topics(settings, producer, create_topics, connect_timeout)
     warning = _retention_warning(settings, stream_config.start_us, time_mode == "live")
@@ -331,7 +334,7 @@ def produce(
         run = ProduceRun(config, producer, world=world, on_stats=on_stats, started=started_monotonic(),
                          controller=controller)
         with stop_on_signals(lambda: run.stop_requested, run.request_stop), \
-                _control_server(controller, settings, control_port):
+                _control_server(controller, settings, host, control_port):
             try:
                 final = run.run()
             except KafkaException as error:  # fatal: the idempotent producer cannot go on safely
@@ -359,14 +362,15 @@ def _control_log(path: Path | None, stream: dict[str, Any]) -> ControlLog | None
 
 
 @contextmanager
-def _control_server(controller: Controller | None, settings: Settings, port: int | None) -> Iterator[None]:
+def _control_server(controller: Controller | None, settings: Settings, host: str, port: int | None
+                    ) -> Iterator[None]:
     """The control API on `port` for the run's lifetime (nothing without a port)."""
     if port is None or controller is None or settings.control_api_key is None:
         yield
         return
     from synfinance.producers.control_api import ControlServer  # FastAPI and uvicorn: only when asked for
 
-    server = ControlServer(controller, settings.control_api_key.get_secret_value(), settings.bind_host, port)
+    server = ControlServer(controller, settings.control_api_key.get_secret_value(), host, port)
     try:
         server.start()
     except OSError as error:

@@ -6,6 +6,7 @@ import logging
 
 import typer
 
+from synfinance.commands import binding
 from synfinance.common import logs
 from synfinance.common.errors import UsageError, broker_unreachable
 from synfinance.common.kafka_logging import client_logging
@@ -87,6 +88,7 @@ def sink(
     stop_when_idle: float | None = typer.Option(
         None, "--stop-when-idle", min=0.0, help="Exit after this many seconds without new records (backfills)."),
     log_format: str | None = typer.Option(None, "--log-format", help=logs.OPTION_HELP),
+    bind: str | None = typer.Option(None, "--bind", help=binding.HELP),
 ) -> None:
     """Consume the topics into PostgreSQL: COPY + ON CONFLICT, offsets committed after the database.
 
@@ -101,6 +103,7 @@ def sink(
     from synfinance.sinks.metrics import MetricsServer, SinkMetrics
 
     settings = load_settings()
+    host = binding.bind_host(bind, settings)
     logs.configure("info", logs.chosen_format(log_format, settings.log_format), "sink")
     database.check_schema_name(db_schema)
     chosen = _topics(settings, topics)
@@ -120,7 +123,7 @@ def sink(
             metrics.registry.register(collector.start())
         try:
             server = MetricsServer(metrics, metrics_port, alive=worker.alive, ready=worker.ready,
-                                   host=settings.bind_host)
+                                   host=host)
         except OSError as error:
             raise UsageError(f"--metrics-port {metrics_port}: {error.strerror}") from None
     log = logging.getLogger("synfinance.sink")

@@ -163,3 +163,29 @@ def test_every_listener_of_a_running_stack_and_its_components_is_on_loopback(
         assert outside == {}, f"listening outside loopback: {outside} (all: {listening})"
     finally:
         stop(processor, sink, producer)
+
+
+@pytest.mark.integration
+def test_bind_moves_a_command_off_loopback_and_a_bad_one_is_refused(tmp_path: Path, kafka_bootstrap: str) -> None:
+    env = {**os.environ, "SYNFIN_BOOTSTRAP_SERVERS": kafka_bootstrap}
+    env.pop("SYNFIN_BIND_HOST", None)
+    ports = {"127.0.0.1": free_port(), "0.0.0.0": free_port()}
+    exporters = {host: cli(env, tmp_path / f"lag-{i}.log", "lag-exporter", "--metrics-port", str(port),
+                           *(["--bind", host] if host != "127.0.0.1" else []))
+                 for i, (host, port) in enumerate(ports.items())}
+    try:
+        for host, port in ports.items():
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    assert listening_address(port) == host
+                    break
+                except AssertionError:
+                    assert exporters[host].poll() is None and time.monotonic() < deadline
+                    time.sleep(0.2)
+    finally:
+        stop(*exporters.values())
+    refused = subprocess.run([sys.executable, "-m", "synfinance.cli", "lag-exporter", "--bind", "anywhere"], env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [
+        "synfinance: error: --bind 'anywhere': expected an IP address (127.0.0.1, 0.0.0.0, ::1) or localhost"]
