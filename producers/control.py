@@ -134,7 +134,8 @@ class Controller:
 
     def __init__(self, replay: list[LoggedControl] | None = None, log_to: ControlLog | None = None,
                  on_change: Callable[[Control], None] | None = None) -> None:
-        self._submitted: queue.SimpleQueue[tuple[Control | None, Future[dict[str, Any]]]] = queue.SimpleQueue()
+        self._changes: queue.SimpleQueue[tuple[Control, Future[dict[str, Any]]]] = queue.SimpleQueue()
+        self._status_asked: queue.SimpleQueue[Future[dict[str, Any]]] = queue.SimpleQueue()
         self._replay = list(replay or [])
         self._log, self._on_change = log_to, on_change
         self._closed = threading.Event()
@@ -145,17 +146,23 @@ class Controller:
     def submit(self, control: Control, timeout: float = 10.0) -> dict[str, Any]:
         """Apply `control` at the run's next slice; its result. ValueError: refused (a one-line reason);
         RuntimeError: the run has ended or did not answer."""
-        return self._ask(control, timeout)
+        future = self._future()
+        self._changes.put((control, future))
+        return self._answer(future, timeout)
 
     def status(self, timeout: float = 5.0) -> dict[str, Any]:
         """The run's live statistics, taken on its own thread."""
-        return self._ask(None, timeout)
+        future = self._future()
+        self._status_asked.put(future)
+        return self._answer(future, timeout)
 
-    def _ask(self, control: Control | None, timeout: float) -> dict[str, Any]:
+    def _future(self) -> Future[dict[str, Any]]:
         if self._closed.is_set():
             raise RuntimeError("the run has ended")
-        future: Future[dict[str, Any]] = Future()
-        self._submitted.put((control, future))
+        return Future()
+
+    @staticmethod
+    def _answer(future: Future[dict[str, Any]], timeout: float) -> dict[str, Any]:
         try:
             return future.result(timeout)
         except TimeoutError:
@@ -171,18 +178,9 @@ class Controller:
         return self._replay[0].position if self._replay else None
 
     def serve_status(self, run: Controlled) -> None:
-        """Answer waiting status requests; put changes back for `apply_due` (safe mid-slice)."""
-        if self._submitted.empty():
-            return
-        changes = []
-        while not self._submitted.empty():
-            control, future = self._submitted.get()
-            if control is None:
-                future.set_result(run.status())
-            else:
-                changes.append((control, future))
-        for change in changes:
-            self._submitted.put(change)
+        """Answer waiting status requests (safe mid-slice: changes wait for `apply_due`)."""
+        while not self._status_asked.empty():
+            self._status_asked.get().set_result(run.status())
 
     def apply_due(self, run: Controlled) -> None:
         """At a slice boundary: the replayed controls of this position, then those submitted since."""
@@ -191,11 +189,8 @@ class Controller:
             if logged.control.action == "resume":
                 run.hold_paused(logged.paused_s)  # the pause as long as it was
             self._apply(run, logged.control)
-        while not self._submitted.empty():
-            control, future = self._submitted.get()
-            if control is None:
-                future.set_result(run.status())
-                continue
+        while not self._changes.empty():
+            control, future = self._changes.get()
             try:
                 future.set_result(self._apply(run, control))
             except ValueError as error:
@@ -217,8 +212,10 @@ class Controller:
     def close(self) -> None:
         """The run has ended: refuse new requests and fail those still waiting."""
         self._closed.set()
-        while not self._submitted.empty():
-            _, future = self._submitted.get()
-            future.set_exception(RuntimeError("the run has ended"))
+        ended = RuntimeError("the run has ended")
+        while not self._changes.empty():
+            self._changes.get()[1].set_exception(ended)
+        while not self._status_asked.empty():
+            self._status_asked.get().set_exception(ended)
         if self._log is not None:
             self._log.close()

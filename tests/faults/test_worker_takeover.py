@@ -4,27 +4,24 @@ partitions within 15 s, every transaction is scored exactly once, and every feat
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
-import urllib.request
 from typing import Any
 
 import pytest
 
 from tests.faults.support import report_recovery
 from tests.processors.kafka_support import publish, read_all, read_records, start_processor
-from tests.processors.test_process_kafka import check_scored_once_and_exact, count_committed, fresh, two_free_ports
+from tests.processors.test_process_kafka import (
+    answers,
+    check_scored_once_and_exact,
+    fresh,
+    kill_once_committed,
+    two_free_ports,
+)
 
 pytestmark = pytest.mark.integration
 TAKEOVER_S = 15.0
-
-
-def ready(port: int) -> bool:
-    try:
-        return bool(urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1).status == 200)
-    except OSError:
-        return False
 
 
 def worker_of(scored: dict[str, Any]) -> str:
@@ -39,21 +36,14 @@ def test_the_survivor_takes_over_within_15_s_with_the_reference_features(kafka_b
                                         "0.2", "--stop-when-idle", "8", web_port=port) for i in (0, 1))
     try:
         deadline = time.monotonic() + 120
-        while not (ready(port) and ready(port + 1)):
+        while not (answers(f"http://127.0.0.1:{port}/readyz") and answers(f"http://127.0.0.1:{port + 1}/readyz")):
             assert survivor.poll() is None and victim.poll() is None and time.monotonic() < deadline
             time.sleep(0.2)
         # a stream still arriving when the worker dies: ~10 s at 2,000 transactions/s
         sender = threading.Thread(target=publish, args=(kafka_bootstrap, topics, dataset, 2_000.0))
         sender.start()
-        consumer, seen = None, 0
-        while seen < len(dataset.transactions) // 4 and time.monotonic() < deadline + 60:
-            consumer, n = count_committed(kafka_bootstrap, topics.scored, consumer)
-            seen += n
-        victim.send_signal(signal.SIGKILL)
-        victim.wait(30)
-        killed_at = time.time()
-        assert consumer is not None
-        consumer.close()
+        _, killed_at = kill_once_committed(kafka_bootstrap, topics.scored, victim, len(dataset.transactions) // 4,
+                                           deadline + 60)
         sender.join(120)
         assert survivor.wait(240) == 0
     finally:

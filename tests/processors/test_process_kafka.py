@@ -139,21 +139,29 @@ def count_committed(bootstrap: str, topic: str, consumer: Consumer | None = None
     return consumer, sum(1 for m in consumer.consume(500, timeout=0.05) if m.error() is None)
 
 
-def test_sigkill_midway_then_restart_loses_duplicates_and_resets_nothing(kafka_bootstrap: str,
-                                                                        dataset: Any) -> None:
-    topics, group = fresh(kafka_bootstrap)
-    publish(kafka_bootstrap, topics, dataset)
-    process = start_processor(kafka_bootstrap, topics, group, "--commit-interval", "0.2")
+def kill_once_committed(bootstrap: str, topic: str, process: Any, at_least: int, deadline: float
+                        ) -> tuple[int, float]:
+    """SIGKILL `process` soon after `at_least` records of `topic` are committed (or at `deadline`); the records
+    seen by then and the wall time of the kill."""
     consumer, seen = None, 0
-    deadline = time.monotonic() + 180
-    while seen < len(dataset.transactions) // 3 and time.monotonic() < deadline:
-        consumer, n = count_committed(kafka_bootstrap, topics.scored, consumer)
+    while seen < at_least and time.monotonic() < deadline:
+        consumer, n = count_committed(bootstrap, topic, consumer)
         seen += n
     process.send_signal(signal.SIGKILL)
     process.wait(30)
     killed_at = time.time()
     assert consumer is not None
     consumer.close()
+    return seen, killed_at
+
+
+def test_sigkill_midway_then_restart_loses_duplicates_and_resets_nothing(kafka_bootstrap: str,
+                                                                        dataset: Any) -> None:
+    topics, group = fresh(kafka_bootstrap)
+    publish(kafka_bootstrap, topics, dataset)
+    process = start_processor(kafka_bootstrap, topics, group, "--commit-interval", "0.2")
+    seen, killed_at = kill_once_committed(kafka_bootstrap, topics.scored, process, len(dataset.transactions) // 3,
+                                          time.monotonic() + 180)
     assert len(dataset.transactions) // 3 <= seen < len(dataset.transactions)  # killed midway
     restarted = start_processor(kafka_bootstrap, topics, group, "--stop-when-idle", "4")
     assert restarted.wait(240) == 0
