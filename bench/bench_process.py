@@ -43,7 +43,8 @@ def faust_iterate(bootstrap: str, topic: str, events: int) -> None:
     import faust
 
     app = faust.App(f"bench-iterate-{uuid.uuid4().hex[:6]}", broker=f"kafka://{bootstrap}", web_enabled=False,
-                    topic_partitions=PARTITIONS, consumer_auto_offset_reset="earliest")
+                    topic_partitions=PARTITIONS, consumer_auto_offset_reset="earliest",
+                    datadir=tempfile.mkdtemp(prefix="bench-iterate-"))  # not `<app id>-data` in the cwd
     source = app.topic(topic, value_serializer="raw", key_serializer="raw")
     seen = {"n": 0, "first": 0.0}
 

@@ -15,8 +15,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -28,7 +30,7 @@ from faust.app.base import BootStrategy
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from synfinance.common import logs
-from synfinance.common.errors import UsageError
+from synfinance.common.errors import SynfinError
 from synfinance.processors.metrics import ProcessorMetrics, Totals
 from synfinance.processors.worker import PartitionsLost, Worker
 from synfinance.processors.worker_config import WorkerConfig
@@ -52,6 +54,9 @@ class WorkerHost:
 
     def __init__(self, config: WorkerConfig, metrics: ProcessorMetrics, on_stall: str = "restart") -> None:
         self.config, self.metrics, self.on_stall = config, metrics, on_stall
+        # Faust wants a data directory (its default is `<app id>-data` in the working directory); this app
+        # keeps no tables in it, so it is a scratch directory removed when the process ends or is replaced
+        self.scratch = tempfile.mkdtemp(prefix=f"synfin-{config.group}-{config.worker_id}-")
         self.worker: Worker | None = None
         self.error: BaseException | None = None
         self.stalled: str | None = None
@@ -87,7 +92,7 @@ class WorkerHost:
 
     def _fail(self, exc: BaseException) -> None:
         self.error = exc
-        if not isinstance(exc, UsageError):  # a user's problem is the command's one line, not a log
+        if not isinstance(exc, SynfinError):  # a user's problem is the command's one line, not a log
             log.error("processor worker failed: %s: %s", type(exc).__name__, exc,
                       extra={"worker": self.config.worker_id, "error_class": type(exc).__name__})
 
@@ -106,9 +111,13 @@ class WorkerHost:
             handler.flush()
         sys.stdout.flush()
         sys.stderr.flush()
+        self.remove_scratch()
         if self.on_stall == "restart":
             os.execv(sys.executable, sys.orig_argv)  # the same command, in this process's place
         os._exit(STALL_EXIT_CODE)
+
+    def remove_scratch(self) -> None:
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
     @property
     def alive(self) -> bool:
@@ -134,7 +143,7 @@ def build_app(config: WorkerConfig, web_port: int | None, web_host: str = "127.0
     host = WorkerHost(config, metrics, on_stall)
     app = ProcessorApp(f"{config.group}-{config.worker_id}", broker=f"kafka://{config.kafka['bootstrap.servers']}",
                        web_enabled=web_port is not None, web_port=web_port or 6066, web_host=web_host,
-                       web_bind=web_host)
+                       web_bind=web_host, datadir=host.scratch)
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
@@ -180,6 +189,9 @@ def run_worker(config: WorkerConfig, web_port: int | None, loglevel: str = "warn
     if worker.spinner is not None and not worker.spinner.file.isatty():
         # Faust's start-up spinner hides the cursor with an escape code even when it draws nothing
         worker.spinner = None
-    with contextlib.suppress(SystemExit):  # mode's worker always ends with SystemExit
-        worker.execute_from_commandline()
+    try:
+        with contextlib.suppress(SystemExit):  # mode's worker always ends with SystemExit
+            worker.execute_from_commandline()
+    finally:
+        host.remove_scratch()
     return WorkerOutcome(host.error, host.metrics.totals())

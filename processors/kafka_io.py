@@ -15,7 +15,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from synfinance.common.assign import READ_TO_END, assign_promptly
-from synfinance.common.errors import UsageError, broker_unreachable
+from synfinance.common.errors import Conflict, broker_unreachable
 from synfinance.common.kafka_logging import client_logging
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ OUTPUT_PRODUCER = {
 
 
 def partition_counts(kafka: Mapping[str, Any], topics: list[str], timeout: float = 15.0) -> dict[str, int]:
-    """Partition count of each topic; UsageError naming the first missing one."""
+    """Partition count of each topic; `Conflict` naming the first missing one."""
     admin = AdminClient({**kafka, **client_logging(), "socket.connection.setup.timeout.ms": 5000})
     try:
         metadata = admin.list_topics(timeout=timeout)
@@ -41,7 +41,7 @@ def partition_counts(kafka: Mapping[str, Any], topics: list[str], timeout: float
     for name in topics:
         topic = metadata.topics.get(name)
         if topic is None or topic.error is not None:
-            raise UsageError(f"topic {name} does not exist: run `synfinance topics create` (or produce) first")
+            raise Conflict(f"topic {name} does not exist: run `synfinance topics create` (or produce) first")
         counts[name] = len(topic.partitions)
     return counts
 
@@ -49,7 +49,7 @@ def partition_counts(kafka: Mapping[str, Any], topics: list[str], timeout: float
 def ensure_compacted(kafka: Mapping[str, Any], name: str, partitions: int, replication: int = -1,
                      timeout: float = 30.0) -> None:
     """Create the compacted topic `name` if missing (replicated as the cluster's default.replication.factor
-    says unless `replication` is given); UsageError if it exists with another partition count."""
+    says unless `replication` is given); `Conflict` if it exists with another partition count."""
     admin = AdminClient({**kafka, **client_logging()})
     existing = admin.list_topics(timeout=timeout).topics.get(name)
     if existing is None or existing.error is not None:
@@ -64,7 +64,7 @@ def ensure_compacted(kafka: Mapping[str, Any], name: str, partitions: int, repli
             time.sleep(0.1)
         return
     if len(existing.partitions) != partitions:
-        raise UsageError(f"topic {name} has {len(existing.partitions)} partitions, the source topics {partitions}: "
+        raise Conflict(f"topic {name} has {len(existing.partitions)} partitions, the source topics {partitions}: "
                          "state must be partitioned like its source; delete it or use another --group")
 
 

@@ -40,7 +40,7 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from synfinance.common.dead_letters import headers as dead_letter_headers
 from synfinance.common.e2e import LIVE_WINDOW_S, is_live, live_delays
-from synfinance.common.errors import UsageError
+from synfinance.common.errors import Conflict
 from synfinance.common.kafka_logging import client_logging
 from synfinance.common.otel import batch_span, batch_tracer
 from synfinance.common.trace import TRACE_HEADER, child_traceparents, header_value
@@ -148,7 +148,7 @@ class Worker:
         transactional_id = f"{config.group}-{config.worker_id}"
         self.fence = GroupFence(config.kafka, config.group, transactional_id)
         if not self.fence.wait_until_free(SESSION_TIMEOUT_S + 3.0):
-            raise UsageError(f"another worker of group {config.group} runs with worker index {config.worker_id}: "
+            raise Conflict(f"another worker of group {config.group} runs with worker index {config.worker_id}: "
                              "give each its own --worker-index (or use --workers N)")
         self.producer = TransactionalProducer(config.kafka, transactional_id)
         self.held: dict[int, deque[Held]] = {}

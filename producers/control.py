@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal, Protocol
 
-from synfinance.common.errors import UsageError
+from synfinance.common.errors import InvalidInput
 from synfinance.producers.incidents import Incident
 from synfinance.producers.rates import parse_profile
 
@@ -59,7 +59,7 @@ class Control:
         if self.action == "profile":
             try:
                 parse_profile(str(self.value))
-            except UsageError as error:
+            except InvalidInput as error:
                 raise ValueError(str(error)) from None
         elif self.action == "incident":
             Incident.from_dict(self.value)

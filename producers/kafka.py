@@ -40,7 +40,7 @@ from typing import Any, Literal
 import numpy as np
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from synfinance.common.errors import UsageError, broker_unreachable
+from synfinance.common.errors import Unreachable, broker_unreachable
 from synfinance.common.kafka_logging import CLIENT_LOG, client_logging
 from synfinance.common.trace import TRACE_HEADER, traceparents
 from synfinance.schemas.codec import fingerprint, schema_json
@@ -207,14 +207,14 @@ class KafkaProducer:
         return self.flush(timeout)
 
     def check_broker(self, timeout: float) -> None:
-        """Raise a one-line UsageError unless a broker answers a metadata request within `timeout`."""
+        """Raise a one-line `Unreachable` unless a broker answers a metadata request within `timeout`."""
         bootstrap = self.config.get("bootstrap.servers", "?")
         try:
             metadata = self._producer.list_topics(timeout=timeout)
         except KafkaException as error:
             raise broker_unreachable(bootstrap, f"no answer in {timeout:.0f} s: {error.args[0].str()}") from None
         if not metadata.brokers:
-            raise UsageError(f"Kafka at {bootstrap} answered but lists no brokers; is it still starting?")
+            raise Unreachable(f"Kafka at {bootstrap} answered but lists no brokers; is it still starting?")
 
     def topics(self, timeout: float = 10.0) -> set[str]:
         return set(self._producer.list_topics(timeout=timeout).topics)

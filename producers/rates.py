@@ -9,7 +9,7 @@ clock: `Diurnal` asks for the rate at the *simulated* hour of day of each event 
 `Max` never waits.
 
 `parse_profile` reads the CLI syntax (`constant:5000`, `ramp:1000:50000:60`, ...) and `build_profile`
-the `--profile NAME --rate R` form; both raise one-line `UsageError`s for bad input.
+the `--profile NAME --rate R` form; both raise one-line `InvalidInput` errors for bad input.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from synfinance.common.errors import UsageError
+from synfinance.common.errors import InvalidInput
 from synfinance.common.units import IST_OFFSET_S
 
 __all__ = [
@@ -395,7 +395,7 @@ def parse_profile(text: str) -> Profile:
     name, _, rest = text.strip().partition(":")
     name = name.lower()
     if name not in PROFILE_SYNTAX:
-        raise UsageError(f"unknown rate profile {text!r}: expected one of {', '.join(PROFILE_NAMES)}")
+        raise InvalidInput(f"unknown rate profile {text!r}: expected one of {', '.join(PROFILE_NAMES)}")
     args = rest.split(":") if rest else []
     try:
         if name == "max":
@@ -418,7 +418,7 @@ def parse_profile(text: str) -> Profile:
             return Diurnal(*_numbers(args, (2, 3)))
         return ReplaySpeed(*_numbers(args, 1))
     except ValueError as error:
-        raise UsageError(f"bad rate profile {text!r}: {error}; syntax {PROFILE_SYNTAX[name]}") from None
+        raise InvalidInput(f"bad rate profile {text!r}: {error}; syntax {PROFILE_SYNTAX[name]}") from None
 
 
 def build_profile(name: str, rate: float | None, params: str | None) -> Profile:
@@ -433,22 +433,22 @@ def build_profile(name: str, rate: float | None, params: str | None) -> Profile:
     Burst(base=1000.0, peak=20000.0, every_s=60.0, for_s=5.0)
     """
     if rate is not None and not (math.isfinite(rate) and rate > 0):
-        raise UsageError(f"--rate must be > 0 events/s, got {rate:g}")
+        raise InvalidInput(f"--rate must be > 0 events/s, got {rate:g}")
     key = name.strip().lower()
     if ":" in key or key == "max":
         if rate is not None or params:
-            raise UsageError(f"--profile {name} already says its rate; drop --rate and the parameters")
+            raise InvalidInput(f"--profile {name} already says its rate; drop --rate and the parameters")
         return parse_profile(name)
     if key not in PROFILE_SYNTAX:
-        raise UsageError(f"unknown rate profile {name!r}: expected one of {', '.join(PROFILE_NAMES)}")
+        raise InvalidInput(f"unknown rate profile {name!r}: expected one of {', '.join(PROFILE_NAMES)}")
     if params:
         if rate is not None:
-            raise UsageError(f"give either --rate or parameters for --profile {key}, not both")
+            raise InvalidInput(f"give either --rate or parameters for --profile {key}, not both")
         return parse_profile(f"{key}:{params}")
     if rate is None:
-        raise UsageError(f"--profile {key} needs parameters: {PROFILE_SYNTAX[key]}")
+        raise InvalidInput(f"--profile {key} needs parameters: {PROFILE_SYNTAX[key]}")
     if key == "constant":
         return Constant(rate)
     if key == "poisson":
         return Poisson(rate)
-    raise UsageError(f"--rate does not apply to --profile {key}; give its parameters: {PROFILE_SYNTAX[key]}")
+    raise InvalidInput(f"--rate does not apply to --profile {key}; give its parameters: {PROFILE_SYNTAX[key]}")

@@ -4,7 +4,7 @@ where they already exist.
 Verification is strict on purpose: the partition count decides which partition a key lands on (the
 determinism contract is per partition), and a compacted topic that quietly deletes, or a topic
 stamped with LogAppendTime instead of the event time, breaks consumers in ways that show up much later.
-So an existing topic that differs is a one-line `UsageError` naming the topic, the setting, and the
+So an existing topic that differs is a one-line `Conflict` naming the topic, the setting, and the
 expected and actual values, never something we silently accept or alter.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ClusterMetadata, ConfigResource, NewTopic, ResourceType
 
-from synfinance.common.errors import UsageError, broker_unreachable
+from synfinance.common.errors import Conflict, InvalidInput, Unreachable, broker_unreachable
 from synfinance.common.kafka_logging import client_logging
 from synfinance.common.settings import Settings
 
@@ -110,7 +110,7 @@ def _metadata(admin: AdminClient, admin_config: dict[str, Any], wait: float) -> 
         reason = error.args[0].str() if error.args and isinstance(error.args[0], KafkaError) else str(error)
         raise broker_unreachable(bootstrap, f"no answer in {wait:.0f} s: {reason}") from None
     if not metadata.brokers:
-        raise UsageError(f"Kafka at {bootstrap} answered but lists no brokers; is it still starting?")
+        raise Unreachable(f"Kafka at {bootstrap} answered but lists no brokers; is it still starting?")
     return metadata
 
 
@@ -118,7 +118,7 @@ def _wait(future: concurrent.futures.Future[Any], timeout: float, what: str) -> 
     try:
         return future.result(timeout=timeout)
     except concurrent.futures.TimeoutError:
-        raise UsageError(f"{what} timed out after {timeout:.0f} s") from None
+        raise Unreachable(f"{what} timed out after {timeout:.0f} s") from None
 
 
 def _describe(admin: AdminClient, metadata: ClusterMetadata, names: list[str],
@@ -131,7 +131,7 @@ def _describe(admin: AdminClient, metadata: ClusterMetadata, names: list[str],
         try:
             entries = _wait(futures[resources[name]], timeout + 5, f"describing topic {name}")
         except KafkaException as error:
-            raise UsageError(f"cannot describe topic {name}: {error.args[0].str()}") from None
+            raise Unreachable(f"cannot describe topic {name}: {error.args[0].str()}") from None
         partitions = metadata.topics[name].partitions
         replication = max((len(p.replicas) for p in partitions.values()), default=0)
         config = {key: entry.value for key, entry in entries.items() if entry.value is not None}
@@ -150,10 +150,10 @@ def describe_topics(admin_config: dict[str, Any], names: list[str], timeout: flo
 def ensure_topics(admin_config: dict[str, Any], specs: list[TopicSpec], timeout: float = 30.0,
                   connect_timeout: float = CONNECT_TIMEOUT_S) -> list[str]:
     """Create the missing topics with their configs and verify the existing ones; returns one outcome
-    line per spec, in order. A difference, an error or an absent broker is a one-line UsageError."""
+    line per spec, in order. A difference, an error or an absent broker is a one-line `SynfinError`."""
     names = [spec.name for spec in specs]
     if duplicates := sorted({name for name in names if names.count(name) > 1}):
-        raise UsageError(f"topic name {duplicates[0]} is configured for more than one topic")
+        raise InvalidInput(f"topic name {duplicates[0]} is configured for more than one topic")
     admin = _admin(admin_config)
     metadata = _metadata(admin, admin_config, min(connect_timeout, timeout))
     lines: dict[str, str] = {}
@@ -178,7 +178,7 @@ def ensure_topics(admin_config: dict[str, Any], specs: list[TopicSpec], timeout:
             except KafkaException as error:
                 kafka_error = error.args[0]
                 if kafka_error.code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                    raise UsageError(f"cannot create topic {spec.name}: {kafka_error.str()}") from None
+                    raise Conflict(f"cannot create topic {spec.name}: {kafka_error.str()}") from None
                 raced.append(spec)  # another process created it since we looked: check it like the rest
     if raced:
         _verify(admin, _metadata_listing(admin, [spec.name for spec in raced], timeout), raced, timeout, lines)
@@ -202,9 +202,9 @@ def _verify(admin: AdminClient, metadata: ClusterMetadata, specs: list[TopicSpec
     for spec in specs:
         found = actual[spec.name]
         if found is None:
-            raise UsageError(f"topic {spec.name} exists but is not in the broker's metadata after "
+            raise Unreachable(f"topic {spec.name} exists but is not in the broker's metadata after "
                              f"{timeout:.0f} s; run the command again")
         problem = mismatch(spec, found)
         if problem:
-            raise UsageError(problem)
+            raise Conflict(problem)
         lines[spec.name] = f"{spec.name}: exists, matches ({spec.summary()})"

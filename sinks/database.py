@@ -20,7 +20,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, text
 
-from synfinance.common.errors import UsageError
+from synfinance.common.errors import InvalidInput
 
 __all__ = ["DEFAULT_SCHEMA", "check_schema_name", "connect", "current_revision", "downgrade", "engine",
            "head_revision", "libpq_options", "upgrade"]
@@ -31,9 +31,9 @@ _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
 def check_schema_name(name: str) -> str:
-    """A plain lower-case identifier (no quoting needed anywhere), else UsageError."""
+    """A plain lower-case identifier (no quoting needed anywhere), else `InvalidInput`."""
     if not _SCHEMA_NAME.fullmatch(name):
-        raise UsageError(f"--schema {name!r}: use a lower-case identifier ([a-z_][a-z0-9_]*, at most 63 chars)")
+        raise InvalidInput(f"--schema {name!r}: use a lower-case identifier ([a-z_][a-z0-9_]*, at most 63 chars)")
     return name
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from synfinance.common.errors import UsageError
+from synfinance.common.errors import SynfinError
 
 # name -> (module, attribute, a group of sub-commands?), in `--help` order. A run imports the module of the
 # command it runs, not all of them (every command pays its imports at start-up: producers, processors,
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     command = args[0] if args and (args[0] in COMMANDS or args[0] == "settings") else None
     try:
         result = build_app(command)(args=args, prog_name="synfinance", standalone_mode=False)
-    except UsageError as error:
+    except SynfinError as error:
         from synfinance.common.logs import error_line  # as JSON once a command chose json logs
 
         error_line(str(error), **getattr(error, "context", {}))

@@ -27,7 +27,7 @@ import typer
 
 from synfinance.commands import binding
 from synfinance.common import logs
-from synfinance.common.errors import UsageError
+from synfinance.common.errors import SynfinError, UsageError
 from synfinance.common.registry import SchemaRegistry
 from synfinance.common.settings import Settings, load_settings
 from synfinance.schemas.codec import Codec
@@ -129,7 +129,7 @@ def process(
         totals = outcome.totals
         if totals_file is not None:
             totals_file.write_text(json.dumps(totals.__dict__))
-        if isinstance(outcome.error, UsageError):
+        if isinstance(outcome.error, SynfinError):
             raise outcome.error
         if worker_index is None:
             _summary(totals.scored, totals.alerts, totals.dead_letters, time.monotonic() - started, 1)

@@ -37,7 +37,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from synfinance.common.errors import UsageError
+from synfinance.common.errors import InvalidInput
 
 __all__ = ["COMPONENTS", "FORMATS", "OPTION_HELP", "JsonLines", "TextLines", "announce", "chosen_format",
            "configure", "error_line", "mask", "uses_json"]
@@ -123,24 +123,24 @@ class TextLines(logging.Formatter):
 
 
 def chosen_format(option: str | None, setting: str) -> str:
-    """The log format: the command-line option if given, else the setting; a bad option is a UsageError."""
+    """The log format: the command-line option if given, else the setting; a bad option is an `InvalidInput`."""
     fmt = setting if option is None else option.strip().lower()
     if fmt not in FORMATS:
-        raise UsageError(f"--log-format {option!r}: expected text or json")
+        raise InvalidInput(f"--log-format {option!r}: expected text or json")
     return fmt
 
 
 def _level(level: str | int) -> int:
     number = level if isinstance(level, int) else logging.getLevelName(str(level).upper())
     if not isinstance(number, int):
-        raise UsageError(f"--log-level {level!r}: expected debug, info, warning, error or critical")
+        raise InvalidInput(f"--log-level {level!r}: expected debug, info, warning, error or critical")
     return number
 
 
 def configure(level: str | int, fmt: str, component: str) -> None:
     """Give the root logger one stderr handler in `fmt` at `level` (replacing any), and route `warnings`."""
     if fmt not in FORMATS:
-        raise UsageError(f"--log-format {fmt!r}: expected text or json")
+        raise InvalidInput(f"--log-format {fmt!r}: expected text or json")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLines(component) if fmt == "json" else TextLines())
     root = logging.getLogger()

@@ -16,14 +16,14 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from synfinance.common.errors import UsageError
+from synfinance.common.errors import SynfinError
 
 __all__ = ["RegisteredSchema", "RegistryError", "SchemaRegistry", "check_registry_url", "value_subject"]
 
 _CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 
 
-class RegistryError(UsageError):
+class RegistryError(SynfinError):
     """The registry is unreachable, refused a request, or answered something unexpected."""
 
 

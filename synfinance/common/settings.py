@@ -2,7 +2,7 @@
 
 Every component reads its connection details and topic names from here, validated once at start.
 Kafka security settings pass through to the client under Kafka's own names; secrets are `SecretStr`
-and never printed. `load_settings()` turns a validation failure into a one-line `UsageError` that
+and never printed. `load_settings()` turns a validation failure into a one-line `InvalidInput` that
 names the setting, so the CLI can exit 2 instead of printing a traceback.
 """
 
@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from synfinance.common.errors import UsageError
+from synfinance.common.errors import InvalidInput
 from synfinance.common.registry import check_registry_url
 
 ENV_PREFIX = "SYNFIN_"
@@ -133,8 +133,8 @@ def _describe(error: ValidationError) -> str:
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Read and validate settings; a bad value raises UsageError naming the setting."""
+    """Read and validate settings; a bad value raises `InvalidInput` naming the setting."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:
-        raise UsageError(_describe(error)) from None
+        raise InvalidInput(_describe(error)) from None

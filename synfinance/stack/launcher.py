@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from synfinance.common.errors import UsageError
+from synfinance.common.errors import SynfinError, UsageError
 from synfinance.stack import kafka, postgres, registry
 from synfinance.stack.paths import state_dir as default_state_dir
 
@@ -201,7 +201,7 @@ class LocalStack:
             shutil.rmtree(home, ignore_errors=True)  # empty (checked): a fresh stack
             try:
                 nodes = kafka.start_cluster(home, version, count)
-            except UsageError:
+            except SynfinError:
                 shutil.rmtree(home, ignore_errors=True)  # a failed first start holds no data
                 raise
             state.kafka, state.kafka_nodes = nodes[0], nodes[1:]
@@ -232,7 +232,7 @@ class LocalStack:
             return
         try:
             state.postgres = postgres.start_postgres(self.state_dir)
-        except UsageError:
+        except SynfinError:
             shutil.rmtree(postgres.cluster_home(self.state_dir), ignore_errors=True)  # holds no data yet
             raise
         self._save(state)

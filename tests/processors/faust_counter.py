@@ -11,13 +11,15 @@ import asyncio
 import os
 import signal
 import sys
+import tempfile
 
 
 def main(bootstrap: str, topic: str, group: str, events: int, out: str) -> None:
     import faust
 
     app = faust.App(group, broker=f"kafka://{bootstrap}", web_enabled=False, topic_partitions=2,
-                    consumer_auto_offset_reset="earliest", broker_commit_every=1)
+                    consumer_auto_offset_reset="earliest", broker_commit_every=1,
+                    datadir=tempfile.mkdtemp(prefix="faust-counter-"))  # not `<group>-data` in the cwd
     source = app.topic(topic, value_serializer="raw", key_serializer="raw")
     seen = {"n": 0}
     lines = open(out, "w", buffering=1)  # noqa: SIM115 (open until the worker exits)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from synfinance.common.errors import UsageError
+from synfinance.common.errors import SynfinError
 from synfinance.common.settings import TopicNames
 from synfinance.producers import kafka, pacing
 from synfinance.producers import producer as producer_module
@@ -143,7 +143,7 @@ def test_failed_deliveries_are_counted_never_dropped() -> None:
 
 def test_unreachable_broker_is_one_line_after_a_bounded_wait() -> None:
     producer_ = KafkaProducer({"bootstrap.servers": "127.0.0.1:1"})
-    with pytest.raises(UsageError) as caught:
+    with pytest.raises(SynfinError) as caught:
         producer_.check_broker(timeout=1.0)
     assert "127.0.0.1:1 is unreachable" in str(caught.value)
     assert "\n" not in str(caught.value)

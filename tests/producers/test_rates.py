@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from synfinance.common.errors import UsageError
+from synfinance.common.errors import InvalidInput, SynfinError
 from synfinance.producers import pacing, rates
 from synfinance.producers.pacing import Pacer
 from synfinance.producers.rates import (
@@ -332,7 +332,7 @@ def test_parse_round_trips(text: str, profile: Profile) -> None:
      "diurnal:500:20000", "diurnal:1", "diurnal:2:1:24", "replay-speed:0", "replay-speed", "max:5"],
 )
 def test_parse_rejects_bad_input_with_one_line(text: str) -> None:
-    with pytest.raises(UsageError) as caught:
+    with pytest.raises(SynfinError) as caught:
         parse_profile(text)
     message = str(caught.value)
     assert "\n" not in message
@@ -340,7 +340,7 @@ def test_parse_rejects_bad_input_with_one_line(text: str) -> None:
 
 
 def test_unknown_profile_lists_the_valid_names() -> None:
-    with pytest.raises(UsageError) as caught:
+    with pytest.raises(SynfinError) as caught:
         parse_profile("nope:1")
     assert all(name in str(caught.value) for name in PROFILE_NAMES)
 
@@ -369,6 +369,6 @@ def test_build_profile_from_name_rate_and_params() -> None:
     ],
 )
 def test_build_profile_rejects(name: str, rate: float | None, params: str | None, fragment: str) -> None:
-    with pytest.raises(UsageError, match=fragment) as caught:
+    with pytest.raises(InvalidInput, match=fragment) as caught:
         build_profile(name, rate, params)
     assert "\n" not in str(caught.value)

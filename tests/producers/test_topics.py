@@ -11,7 +11,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, Resourc
 from typer.testing import CliRunner
 
 from synfinance.commands import topics as topics_cli
-from synfinance.common.errors import UsageError
+from synfinance.common.errors import SynfinError
 from synfinance.common.settings import Settings, load_settings
 from synfinance.producers.topics import describe_topics, ensure_topics, mismatch, spec_for_settings
 
@@ -92,7 +92,7 @@ def test_partition_mismatch_is_one_line_naming_topic_and_values(kafka_bootstrap:
     admin = raw_admin(kafka_bootstrap)  # held: a discarded client fails its futures with _DESTROY
     create_raw(admin, NewTopic(name, num_partitions=2, replication_factor=1))
 
-    with pytest.raises(UsageError) as caught:
+    with pytest.raises(SynfinError) as caught:
         ensure_topics(settings.kafka_config(), spec_for_settings(settings))
     message = str(caught.value)
     assert "\n" not in message
@@ -109,7 +109,7 @@ def test_config_mismatch_names_the_setting(kafka_bootstrap: str) -> None:
     admin = raw_admin(kafka_bootstrap)
     create_raw(admin, topic)
 
-    with pytest.raises(UsageError) as caught:
+    with pytest.raises(SynfinError) as caught:
         ensure_topics(settings.kafka_config(), spec_for_settings(settings))
     message = str(caught.value)
     assert "\n" not in message
@@ -119,7 +119,7 @@ def test_config_mismatch_names_the_setting(kafka_bootstrap: str) -> None:
 def test_unreachable_broker_is_a_usage_error_not_a_hang() -> None:
     settings = load_settings(bootstrap_servers="127.0.0.1:1", topics=unique_names())
     started = time.monotonic()
-    with pytest.raises(UsageError) as caught:
+    with pytest.raises(SynfinError) as caught:
         ensure_topics(settings.kafka_config(), spec_for_settings(settings))
     assert time.monotonic() - started < 30
     assert "\n" not in str(caught.value)
@@ -149,5 +149,5 @@ def test_cli_create_then_list(kafka_bootstrap: str) -> None:
 
     differs = runner.invoke(topics_cli.app, ["create"], env=env)
     assert differs.exit_code != 0
-    assert isinstance(differs.exception, UsageError)
+    assert isinstance(differs.exception, SynfinError)
     assert "has partitions 2, expected 6" in str(differs.exception)

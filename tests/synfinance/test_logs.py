@@ -25,7 +25,7 @@ from pydantic import SecretStr
 
 from synfinance.cli import main
 from synfinance.common import logs
-from synfinance.common.errors import UsageError
+from synfinance.common.errors import InvalidInput
 from synfinance.common.kafka_logging import ClientLog
 
 REQUIRED = ("time", "level", "component", "logger", "message")
@@ -103,7 +103,7 @@ def test_the_option_overrides_the_setting_and_a_bad_value_is_a_usage_error() -> 
     assert logs.chosen_format(None, "json") == "json"
     assert logs.chosen_format("text", "json") == "text"
     assert logs.chosen_format("JSON", "text") == "json"
-    with pytest.raises(UsageError, match=r"^--log-format 'xml': expected text or json$"):
+    with pytest.raises(InvalidInput, match=r"^--log-format 'xml': expected text or json$"):
         logs.chosen_format("xml", "text")
 
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from synfinance.common.errors import UsageError
+from synfinance.common.errors import SynfinError
 from synfinance.common.settings import load_settings
 
 
@@ -36,7 +36,7 @@ def test_defaults_are_the_spec_topics(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_bad_value_names_the_setting(monkeypatch: pytest.MonkeyPatch, variable: str, value: str,
                                      named: str) -> None:
     monkeypatch.setenv(variable, value)
-    with pytest.raises(UsageError) as raised:
+    with pytest.raises(SynfinError) as raised:
         load_settings()
     message = str(raised.value)
     assert message.startswith(f"invalid setting {named}:")
