@@ -21,9 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from synfinance.common.kafka_clients import client_config
+from synfinance.common.kafka_clients import client_config, consumed
 from synfinance.common.kafka_logging import CLIENT_LOG
 from synfinance.common.otel import batch_tracer
 from synfinance.sinks.copy_writer import CopyWriter
@@ -170,8 +170,8 @@ class Sink:
         left = self.config.batch_ms / 1000.0 - (time.monotonic() - self._buffer_started)
         return min(max(left, 0.0), _POLL_S)
 
-    def _add(self, messages: list[Any]) -> None:
-        good = [m for m in messages if m.error() is None]
+    def _add(self, messages: list[Message]) -> None:
+        good = consumed(messages)
         if len(good) != len(messages):
             for message in messages:
                 error = message.error()

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from confluent_kafka import KafkaError, Message, Producer
 
 from synfinance.common.dead_letters import produce_dead_letter
-from synfinance.common.kafka_clients import KEYED_PRODUCER, client_config
+from synfinance.common.kafka_clients import KEYED_PRODUCER, ConsumedMessage, client_config
 
 __all__ = ["DeadLetter", "DeadLetterProducer"]
 
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 class DeadLetter:
     """A consumed record the sink will not store, and why."""
 
-    message: Message
+    message: ConsumedMessage
     error_class: str
     error: str
 

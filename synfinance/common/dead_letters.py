@@ -9,6 +9,7 @@ and ``synfin-component``. `produce_dead_letter` writes one: the original key, va
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from confluent_kafka import Producer
@@ -16,7 +17,7 @@ from confluent_kafka import Producer
 from synfinance.common.kafka_clients import DeliveryCallback, KafkaHeaders, produce_when_room
 
 __all__ = ["COMPONENT", "ERROR_CLASS", "ERROR_MESSAGE", "SOURCE_OFFSET", "SOURCE_PARTITION", "SOURCE_TOPIC",
-           "ConsumedRecord", "headers", "produce_dead_letter"]
+           "SourceRecord", "headers", "produce_dead_letter"]
 
 ERROR_CLASS = "synfin-error-class"
 ERROR_MESSAGE = "synfin-error-message"
@@ -27,10 +28,11 @@ COMPONENT = "synfin-component"
 _MAX_MESSAGE_CHARS = 1000  # a header, not a log file
 
 
-class ConsumedRecord(Protocol):
-    """What a dead letter needs of a consumed record (confluent-kafka's `Message` has it)."""
+class SourceRecord(Protocol):
+    """What a dead letter needs of the consumed record it carries (confluent-kafka's `Message` and
+    `kafka_clients.ConsumedMessage` have it)."""
 
-    def headers(self) -> KafkaHeaders | dict[str, str | bytes | None] | None: ...
+    def headers(self) -> Sequence[tuple[str, str | bytes | None]] | Mapping[str, str | bytes | None] | None: ...
     def key(self) -> bytes | None: ...
     def value(self) -> bytes | None: ...
     def timestamp(self) -> tuple[int, int]: ...
@@ -39,10 +41,10 @@ class ConsumedRecord(Protocol):
     def offset(self) -> int | None: ...
 
 
-def headers(message: ConsumedRecord, error_class: str, error: str, component: str) -> KafkaHeaders:
+def headers(message: SourceRecord, error_class: str, error: str, component: str) -> KafkaHeaders:
     """The record's own headers, then why `component` refused it and where it came from."""
     own = message.headers() or []  # a consumed record's headers are a list; a dict is what a producer may pass
-    return [*(own.items() if isinstance(own, dict) else own),
+    return [*(own.items() if isinstance(own, Mapping) else own),
             (ERROR_CLASS, error_class.encode()),
             (ERROR_MESSAGE, error[:_MAX_MESSAGE_CHARS].encode("utf-8", "replace")),
             (SOURCE_TOPIC, str(message.topic()).encode()),
@@ -51,7 +53,7 @@ def headers(message: ConsumedRecord, error_class: str, error: str, component: st
             (COMPONENT, component.encode())]
 
 
-def produce_dead_letter(producer: Producer, topic: str, message: ConsumedRecord, error_class: str, error: str,
+def produce_dead_letter(producer: Producer, topic: str, message: SourceRecord, error_class: str, error: str,
                         component: str, on_delivery: DeliveryCallback | None = None) -> None:
     """Produce `message` to the dead-letter `topic` as it came (key, value, and its timestamp unless it had
     none: then the producer's clock), with `headers(...)`; a full local queue is waited out, never dropped."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import concurrent.futures
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, ClusterMetadata, NewTopic
@@ -20,8 +20,8 @@ from confluent_kafka.admin import AdminClient, ClusterMetadata, NewTopic
 from synfinance.common.errors import Conflict, Unreachable, broker_unreachable
 from synfinance.common.kafka_logging import client_logging
 
-__all__ = ["CLIENT_DEFAULTS", "KEYED_PRODUCER", "DeliveryCallback", "KafkaHeaders", "client_config",
-           "cluster_metadata", "create_topics", "metadata_listing", "produce_when_room", "result_within"]
+__all__ = ["CLIENT_DEFAULTS", "KEYED_PRODUCER", "ConsumedMessage", "DeliveryCallback", "KafkaHeaders", "client_config",
+           "cluster_metadata", "consumed", "create_topics", "metadata_listing", "produce_when_room", "result_within"]
 
 # what confluent-kafka's produce() takes as headers (its stubs: list is invariant, so name the exact type)
 KafkaHeaders = list[tuple[str, str | bytes | None]]
@@ -71,6 +71,25 @@ def produce_when_room(producer: Producer, topic: str, value: bytes | None, key: 
             producer.poll(POLL_WHEN_FULL_S)
             if on_wait is not None:
                 on_wait()
+
+
+class ConsumedMessage(Protocol):
+    """A record a consumer returned (not an error event): its topic, partition and offset are known and its
+    headers are librdkafka's (name, bytes) pairs. confluent-kafka's `Message` type also stands for error
+    events and for messages being produced, so it allows None and dict headers; `consumed` narrows it."""
+
+    def topic(self) -> str: ...
+    def partition(self) -> int: ...
+    def offset(self) -> int: ...
+    def key(self) -> bytes | None: ...
+    def value(self) -> bytes | None: ...
+    def timestamp(self) -> tuple[int, int]: ...
+    def headers(self) -> list[tuple[str, bytes | None]] | None: ...
+
+
+def consumed(messages: Iterable[Message]) -> list[ConsumedMessage]:
+    """The records among what `Consumer.consume` returned: the messages without an error."""
+    return cast(list[ConsumedMessage], [message for message in messages if message.error() is None])
 
 
 class ListsTopics(Protocol):

@@ -26,6 +26,7 @@ that is never polled keeps them to itself, and its failures reach the caller as 
 
 from __future__ import annotations
 
+import builtins
 import logging
 import re
 import threading
@@ -47,10 +48,11 @@ _BENIGN = ("Coordinator load in progress", "Coordinator not available", "Not coo
 
 
 class KafkaErrorLike(Protocol):
-    """What `ClientLog.error` reads of a confluent-kafka `KafkaError`."""
+    """What `ClientLog.error` reads of a confluent-kafka `KafkaError` (whose method `str` shadows the builtin
+    inside this class body, hence `builtins.str`)."""
 
-    def str(self) -> str: ...
-    def name(self) -> str: ...
+    def str(self) -> builtins.str: ...
+    def name(self) -> builtins.str: ...
     def fatal(self) -> bool: ...
 
 
