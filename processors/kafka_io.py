@@ -1,7 +1,8 @@
 """The processor's Kafka plumbing: internal topics, reading a partition to its end, the transactional producer.
 
-Thin wrappers over confluent-kafka (Kafka's own config names pass through). The worker's hot path uses
-the clients directly; these are the setup and recovery steps around it.
+Thin wrappers over confluent-kafka (Kafka's own config names pass through), on the shared plumbing of
+`synfinance.common.kafka_clients` (client defaults, the full-queue policy, topic create-and-wait). The worker's
+hot path uses the clients directly; these are the setup and recovery steps around it.
 """
 
 from __future__ import annotations

@@ -229,7 +229,7 @@ class KafkaProducer:
                 # beforehand survive long enough to keep the cyclic GC busy (~1 µs per record). One
                 # branch, not a call to RecordHeaders.one: a Python call costs more than the test.
                 header: KafkaHeaders = ([(SEQ_HEADER, b"%d" % position), (TRACE_HEADER, trace)] if lean
-                                   else [seed, (SEQ_HEADER, b"%d" % position), schema, (TRACE_HEADER, trace)])
+                                        else [seed, (SEQ_HEADER, b"%d" % position), schema, (TRACE_HEADER, trace)])
                 try:
                     produce(topic, value, key, timestamp=timestamp, headers=header)
                 except BufferError:  # the queue empties as the broker acknowledges: the shared wait

@@ -3,8 +3,8 @@
 Left to itself, librdkafka prints every refused connection attempt to stderr: `synfinance sink` with an
 unreachable broker printed ~290 identical lines before its one-line error. So every confluent-kafka client
 we create passes `client_logging()` in its config (Kafka's own `logger` setting, pointing at the one
-`CLIENT_LOG` of the process), and the clients with an `error_cb` of their own hand the non-fatal errors
-they do not handle to `CLIENT_LOG.error`.
+`CLIENT_LOG` of the process; `kafka_clients.client_config` adds it with the other client defaults), and
+the clients with an `error_cb` of their own hand the non-fatal errors they do not handle to `CLIENT_LOG.error`.
 
 A problem is its message with broker addresses, ports, broker ids and numbers replaced by `#` (the same
 refused connection from a producer's log and from its error callback is one problem). Its first
