@@ -1,7 +1,8 @@
 """The processor's Kafka plumbing: internal topics, reading a partition to its end, the transactional producer.
 
-Thin wrappers over confluent-kafka (Kafka's own config names pass through). The worker's hot path uses
-the clients directly; these are the setup and recovery steps around it.
+Thin wrappers over confluent-kafka (Kafka's own config names pass through), on the shared plumbing of
+`synfinance.common.kafka_clients` (client defaults, the full-queue policy, topic create-and-wait). The worker's
+hot path uses the clients directly; these are the setup and recovery steps around it.
 """
 
 from __future__ import annotations
@@ -15,16 +16,23 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from synfinance.common.assign import READ_TO_END, assign_promptly
-from synfinance.common.errors import Conflict, broker_unreachable
-from synfinance.common.kafka_logging import client_logging
+from synfinance.common.dead_letters import produce_dead_letter
+from synfinance.common.errors import Conflict
+from synfinance.common.kafka_clients import (
+    KEYED_PRODUCER,
+    KafkaHeaders,
+    client_config,
+    cluster_metadata,
+    create_topics,
+    produce_when_room,
+)
 
 log = logging.getLogger(__name__)
 
 COMPACTED = {"cleanup.policy": "compact", "message.timestamp.type": "CreateTime"}
+# the generator's partitioner (KEYED_PRODUCER): outputs keyed by customer land like the inputs
 OUTPUT_PRODUCER = {
-    "acks": "all", "enable.idempotence": True, "compression.type": "lz4",
-    # the generator's partitioner: outputs keyed by customer land like the inputs (see producers/kafka.py)
-    "partitioner": "murmur2_random",
+    **KEYED_PRODUCER,
     "linger.ms": 20, "batch.size": 1_000_000, "batch.num.messages": 10_000,
     "queue.buffering.max.messages": 1_000_000, "transaction.timeout.ms": 60_000,
 }
@@ -32,11 +40,7 @@ OUTPUT_PRODUCER = {
 
 def partition_counts(kafka: Mapping[str, Any], topics: list[str], timeout: float = 15.0) -> dict[str, int]:
     """Partition count of each topic; `Conflict` naming the first missing one."""
-    admin = AdminClient({**kafka, **client_logging(), "socket.connection.setup.timeout.ms": 5000})
-    try:
-        metadata = admin.list_topics(timeout=timeout)
-    except KafkaException as error:
-        raise broker_unreachable(str(kafka.get("bootstrap.servers")), error.args[0].str()) from None
+    metadata = cluster_metadata(AdminClient(client_config(kafka)), kafka, timeout)
     counts = {}
     for name in topics:
         topic = metadata.topics.get(name)
@@ -50,20 +54,13 @@ def ensure_compacted(kafka: Mapping[str, Any], name: str, partitions: int, repli
                      timeout: float = 30.0) -> None:
     """Create the compacted topic `name` if missing (replicated as the cluster's default.replication.factor
     says unless `replication` is given); `Conflict` if it exists with another partition count."""
-    admin = AdminClient({**kafka, **client_logging()})
-    existing = admin.list_topics(timeout=timeout).topics.get(name)
+    admin = AdminClient(client_config(kafka))
+    existing = cluster_metadata(admin, kafka, timeout).topics.get(name)
     if existing is None or existing.error is not None:
-        futures = admin.create_topics([NewTopic(name, partitions, replication, config=COMPACTED)])
-        try:
-            futures[name].result(timeout)
-        except KafkaException as error:
-            if error.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                raise
-        deadline = time.monotonic() + timeout  # metadata reaches every client a moment later
-        while name not in admin.list_topics(timeout=timeout).topics and time.monotonic() < deadline:
-            time.sleep(0.1)
-        return
-    if len(existing.partitions) != partitions:
+        metadata, raced = create_topics(admin, [NewTopic(name, partitions, replication, config=COMPACTED)], timeout)
+        # another worker may have created it first: then it is checked like one that existed
+        existing = metadata.topics.get(name) if raced else None
+    if existing is not None and existing.error is None and len(existing.partitions) != partitions:
         raise Conflict(f"topic {name} has {len(existing.partitions)} partitions, the source topics {partitions}: "
                          "state must be partitioned like its source; delete it or use another --group")
 
@@ -73,8 +70,8 @@ def read_to_end(kafka: Mapping[str, Any], partitions: list[TopicPartition], time
     """Every committed record of the partitions from the beginning to their current end."""
     if not partitions:
         return
-    consumer = Consumer({**kafka, "group.id": "synfin-processor-restore", "enable.auto.commit": False,
-                         "isolation.level": "read_committed", **READ_TO_END, **client_logging()})
+    consumer = Consumer(client_config({**kafka, "group.id": "synfin-processor-restore", "enable.auto.commit": False,
+                                       "isolation.level": "read_committed", **READ_TO_END}))
     try:
         assign_promptly(consumer, [TopicPartition(tp.topic, tp.partition, OFFSET_BEGINNING) for tp in partitions],
                         timeout)
@@ -100,20 +97,19 @@ class TransactionalProducer:
 
     def __init__(self, kafka: Mapping[str, Any], transactional_id: str, timeout: float = 60.0) -> None:
         self.timeout = timeout
-        self._producer = Producer({**kafka, **OUTPUT_PRODUCER, "transactional.id": transactional_id,
-                                   **client_logging()})
+        self._producer = Producer(client_config({**kafka, **OUTPUT_PRODUCER, "transactional.id": transactional_id}))
         # fences any older process with this id: its open transaction is aborted, its sends fail
         self._producer.init_transactions(timeout)
         self._producer.begin_transaction()
 
     def produce(self, topic: str, value: bytes | None, key: bytes | None, timestamp: int = 0,
-                headers: list[tuple[str, bytes]] | None = None, partition: int = -1) -> None:
-        while True:
-            try:
-                self._producer.produce(topic, value, key, partition=partition, timestamp=timestamp, headers=headers)
-                return
-            except BufferError:  # queue full: deliveries drain it
-                self._producer.poll(0.05)
+                headers: KafkaHeaders | None = None, partition: int = -1) -> None:
+        produce_when_room(self._producer, topic, value, key, timestamp=timestamp, headers=headers, partition=partition)
+
+    def dead_letter(self, topic: str, message: Message, error: Exception) -> None:
+        """Send the consumed `message` to the dead-letter topic in this transaction, with why (`error`)
+        and where it came from (`synfinance.common.dead_letters`)."""
+        produce_dead_letter(self._producer, topic, message, type(error).__name__, str(error), "processor")
 
     def poll(self) -> None:
         self._producer.poll(0)

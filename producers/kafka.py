@@ -40,8 +40,14 @@ from typing import Any, Literal
 import numpy as np
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from synfinance.common.errors import Unreachable, broker_unreachable
-from synfinance.common.kafka_logging import CLIENT_LOG, client_logging
+from synfinance.common.kafka_clients import (
+    KEYED_PRODUCER,
+    KafkaHeaders,
+    client_config,
+    cluster_metadata,
+    produce_when_room,
+)
+from synfinance.common.kafka_logging import CLIENT_LOG
 from synfinance.common.trace import TRACE_HEADER, traceparents
 from synfinance.schemas.codec import fingerprint, schema_json
 
@@ -56,12 +62,7 @@ __all__ = [
 ]
 
 PRODUCER_DEFAULTS: dict[str, Any] = {
-    "acks": "all",
-    "enable.idempotence": True,  # no duplicates or reordering from librdkafka's own retries
-    "compression.type": "lz4",
-    # murmur2 is what the Java client, aiokafka and so Faust use: the same key lands on the same
-    # partition whoever produces it, which keeps transactions, labels and Faust tables co-partitioned
-    "partitioner": "murmur2_random",
+    **KEYED_PRODUCER,  # acks=all, idempotence, lz4, and the partitioner Faust and the Java client use
     # linger/batch measured with bench/bench_produce.py: 10 ms fills 1 MB lz4 batches at 100k+ msg/s and
     # adds nothing noticeable at low rates
     "linger.ms": 10,
@@ -73,13 +74,11 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     # librdkafka retries a failed send until message.timeout.ms (default 300 s); only then is a message
     # failed and reported (and counted by us)
     "delivery.report.only.error": True,
-    "socket.connection.setup.timeout.ms": 5_000,
 }
 # librdkafka's view of a broker coming and going; the run goes on (messages wait and are retried)
 _TRANSIENT = {KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE}
 
 SEED_HEADER, SEQ_HEADER, SCHEMA_HEADER = "synfin-seed", "synfin-seq", "synfin-schema"
-Headers = list[tuple[str, bytes]]
 HeaderSet = Literal["full", "lean"]
 # the header names each set gives every record, in order
 HEADER_SETS: dict[str, tuple[str, ...]] = {"full": (SEED_HEADER, SEQ_HEADER, SCHEMA_HEADER, TRACE_HEADER),
@@ -119,7 +118,7 @@ class RecordHeaders:
         """The seed and schema pairs: the same tuple objects in every record's list."""
         return (SEED_HEADER, str(self.seed).encode()), (SCHEMA_HEADER, self.schema_value)
 
-    def one(self, position: int, trace: bytes) -> Headers:
+    def one(self, position: int, trace: bytes) -> KafkaHeaders:
         if self.lean:
             return [(SEQ_HEADER, b"%d" % position), (TRACE_HEADER, trace)]
         seed, schema = self.constant_pairs
@@ -168,7 +167,7 @@ class DeliveryTracker:
         weights = np.array([r[2] for r in self._recent], dtype=np.float64)
         order = np.argsort(latencies, kind="stable")
         cumulative = np.cumsum(weights[order]) / weights.sum()
-        return [float(latencies[order][min(np.searchsorted(cumulative, q / 100), len(order) - 1)]) for q in qs]
+        return [float(latencies[order][min(int(np.searchsorted(cumulative, q / 100)), len(order) - 1)]) for q in qs]
 
 
 class KafkaProducer:
@@ -191,8 +190,8 @@ class KafkaProducer:
         self.buffer_full_waits = 0
         self.tracker = DeliveryTracker()
         self._produced_total = 0
-        self._producer = Producer({**self.config, "on_delivery": self._on_delivery, "error_cb": self._on_error,
-                                   **client_logging()})
+        self._producer = Producer(client_config({**self.config, "on_delivery": self._on_delivery,
+                                                 "error_cb": self._on_error}))
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -208,13 +207,7 @@ class KafkaProducer:
 
     def check_broker(self, timeout: float) -> None:
         """Raise a one-line `Unreachable` unless a broker answers a metadata request within `timeout`."""
-        bootstrap = self.config.get("bootstrap.servers", "?")
-        try:
-            metadata = self._producer.list_topics(timeout=timeout)
-        except KafkaException as error:
-            raise broker_unreachable(bootstrap, f"no answer in {timeout:.0f} s: {error.args[0].str()}") from None
-        if not metadata.brokers:
-            raise Unreachable(f"Kafka at {bootstrap} answered but lists no brokers; is it still starting?")
+        cluster_metadata(self._producer, self.config, timeout)
 
     def topics(self, timeout: float = 10.0) -> set[str]:
         return set(self._producer.list_topics(timeout=timeout).topics)
@@ -235,13 +228,14 @@ class KafkaProducer:
                 # the header list is made here and dropped right after produce(): lists made in bulk
                 # beforehand survive long enough to keep the cyclic GC busy (~1 µs per record). One
                 # branch, not a call to RecordHeaders.one: a Python call costs more than the test.
-                header = ([(SEQ_HEADER, b"%d" % position), (TRACE_HEADER, trace)] if lean
-                          else [seed, (SEQ_HEADER, b"%d" % position), schema, (TRACE_HEADER, trace)])
+                header: KafkaHeaders = ([(SEQ_HEADER, b"%d" % position), (TRACE_HEADER, trace)] if lean
+                                        else [seed, (SEQ_HEADER, b"%d" % position), schema, (TRACE_HEADER, trace)])
                 try:
                     produce(topic, value, key, timestamp=timestamp, headers=header)
-                except BufferError:
-                    self._wait_for_room()
-                    produce(topic, value, key, timestamp=timestamp, headers=header)
+                except BufferError:  # the queue empties as the broker acknowledges: the shared wait
+                    self.buffer_full_waits += 1
+                    produce_when_room(self._producer, topic, value, key, timestamp=timestamp, headers=header,
+                                      on_wait=self._raise_if_fatal)
                 sent += 1
         finally:
             # count what reached librdkafka even if the loop was interrupted, so settled stays exact
@@ -249,15 +243,6 @@ class KafkaProducer:
             self._produced_total += sent
             self.tracker.sent(sent, self.clock())
         self.service()
-
-    def _wait_for_room(self) -> None:
-        # the queue empties as the broker acknowledges; poll() serves (failure) reports meanwhile
-        self.buffer_full_waits += 1
-        while True:
-            self._producer.poll(0.01)
-            self._raise_if_fatal()
-            if len(self._producer) < int(self.config["queue.buffering.max.messages"]):
-                return
 
     def service(self, timeout: float = 0.0) -> None:
         """Serve failure reports and client errors, and observe the latency of settled batches."""

@@ -10,16 +10,14 @@ expected and actual values, never something we silently accept or alter.
 
 from __future__ import annotations
 
-import concurrent.futures
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, ClusterMetadata, ConfigResource, NewTopic, ResourceType
 
-from synfinance.common.errors import Conflict, InvalidInput, Unreachable, broker_unreachable
-from synfinance.common.kafka_logging import client_logging
+from synfinance.common.errors import Conflict, InvalidInput, Unreachable
+from synfinance.common.kafka_clients import client_config, cluster_metadata, create_topics, result_within
 from synfinance.common.settings import Settings
 
 DAY_MS = 86_400_000
@@ -96,31 +94,6 @@ def mismatch(want: TopicSpec, actual: TopicSpec) -> str | None:
     return None
 
 
-def _admin(admin_config: dict[str, Any]) -> AdminClient:
-    # fail a connection attempt in seconds, not librdkafka's default 30 s, so the wait below is ours
-    defaults = {"socket.connection.setup.timeout.ms": 5000, **client_logging()}
-    return AdminClient({**defaults, **admin_config})
-
-
-def _metadata(admin: AdminClient, admin_config: dict[str, Any], wait: float) -> ClusterMetadata:
-    bootstrap = admin_config.get("bootstrap.servers", "?")
-    try:
-        metadata = admin.list_topics(timeout=wait)
-    except KafkaException as error:
-        reason = error.args[0].str() if error.args and isinstance(error.args[0], KafkaError) else str(error)
-        raise broker_unreachable(bootstrap, f"no answer in {wait:.0f} s: {reason}") from None
-    if not metadata.brokers:
-        raise Unreachable(f"Kafka at {bootstrap} answered but lists no brokers; is it still starting?")
-    return metadata
-
-
-def _wait(future: concurrent.futures.Future[Any], timeout: float, what: str) -> Any:
-    try:
-        return future.result(timeout=timeout)
-    except concurrent.futures.TimeoutError:
-        raise Unreachable(f"{what} timed out after {timeout:.0f} s") from None
-
-
 def _describe(admin: AdminClient, metadata: ClusterMetadata, names: list[str],
               timeout: float) -> dict[str, TopicSpec | None]:
     present = [name for name in names if name in metadata.topics]
@@ -129,7 +102,7 @@ def _describe(admin: AdminClient, metadata: ClusterMetadata, names: list[str],
     found: dict[str, TopicSpec | None] = dict.fromkeys(names)
     for name in present:
         try:
-            entries = _wait(futures[resources[name]], timeout + 5, f"describing topic {name}")
+            entries = result_within(futures[resources[name]], timeout + 5, f"describing topic {name}")
         except KafkaException as error:
             raise Unreachable(f"cannot describe topic {name}: {error.args[0].str()}") from None
         partitions = metadata.topics[name].partitions
@@ -142,8 +115,8 @@ def _describe(admin: AdminClient, metadata: ClusterMetadata, names: list[str],
 def describe_topics(admin_config: dict[str, Any], names: list[str], timeout: float = 30.0,
                     connect_timeout: float = CONNECT_TIMEOUT_S) -> dict[str, TopicSpec | None]:
     """Each named topic as the broker has it (None where it does not exist)."""
-    admin = _admin(admin_config)
-    metadata = _metadata(admin, admin_config, min(connect_timeout, timeout))
+    admin = AdminClient(client_config(admin_config))
+    metadata = cluster_metadata(admin, admin_config, min(connect_timeout, timeout))
     return _describe(admin, metadata, names, timeout)
 
 
@@ -154,46 +127,23 @@ def ensure_topics(admin_config: dict[str, Any], specs: list[TopicSpec], timeout:
     names = [spec.name for spec in specs]
     if duplicates := sorted({name for name in names if names.count(name) > 1}):
         raise InvalidInput(f"topic name {duplicates[0]} is configured for more than one topic")
-    admin = _admin(admin_config)
-    metadata = _metadata(admin, admin_config, min(connect_timeout, timeout))
+    admin = AdminClient(client_config(admin_config))
+    metadata = cluster_metadata(admin, admin_config, min(connect_timeout, timeout))
     lines: dict[str, str] = {}
     # check what exists before creating anything, so a mismatch leaves no half-made set behind
     existing = [spec for spec in specs if spec.name in metadata.topics]
     _verify(admin, metadata, existing, timeout, lines)
 
     missing = [spec for spec in specs if spec.name not in metadata.topics]
-    raced: list[TopicSpec] = []
     if missing:
-        futures = admin.create_topics(
-            [NewTopic(spec.name, num_partitions=spec.partitions, replication_factor=spec.replication_factor,
-                      config=dict(spec.config)) for spec in missing],
-            # wait on the broker until the topic has propagated, so what we (or the producer) do next
-            # sees it; the request itself gets a little longer than the operation it waits for
-            operation_timeout=timeout, request_timeout=timeout + 5,
-        )
-        for spec in missing:
-            try:
-                _wait(futures[spec.name], timeout + 10, f"creating topic {spec.name}")
-                lines[spec.name] = f"{spec.name}: created ({spec.summary()})"
-            except KafkaException as error:
-                kafka_error = error.args[0]
-                if kafka_error.code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                    raise Conflict(f"cannot create topic {spec.name}: {kafka_error.str()}") from None
-                raced.append(spec)  # another process created it since we looked: check it like the rest
-    if raced:
-        _verify(admin, _metadata_listing(admin, [spec.name for spec in raced], timeout), raced, timeout, lines)
+        metadata, raced = create_topics(admin, [NewTopic(spec.name, num_partitions=spec.partitions,
+                                                         replication_factor=spec.replication_factor,
+                                                         config=dict(spec.config)) for spec in missing], timeout)
+        lines.update({spec.name: f"{spec.name}: created ({spec.summary()})"
+                      for spec in missing if spec.name not in raced})
+        # another process created these since we looked: check them like the rest
+        _verify(admin, metadata, [spec for spec in missing if spec.name in raced], timeout, lines)
     return [lines[spec.name] for spec in specs]
-
-
-def _metadata_listing(admin: AdminClient, names: list[str], timeout: float) -> ClusterMetadata:
-    """Metadata once it lists `names`: a topic another client just created reaches the broker's
-    metadata cache a moment after CreateTopics says it exists."""
-    deadline = time.monotonic() + timeout
-    while True:
-        metadata = admin.list_topics(timeout=timeout)
-        if all(name in metadata.topics for name in names) or time.monotonic() > deadline:
-            return metadata
-        time.sleep(0.1)
 
 
 def _verify(admin: AdminClient, metadata: ClusterMetadata, specs: list[TopicSpec], timeout: float,

@@ -269,9 +269,9 @@ class _Reader:
         first = self.buf[pos]
         multi = first >= 0x80
         if not multi.any():  # string lengths, enum indexes and union branches are nearly always one byte
-            z = first.astype(np.int64)
-            return (z >> 1) ^ -(z & 1), pos + 1
-        z = first.astype(np.uint64)
+            small = first.astype(np.int64)
+            return (small >> 1) ^ -(small & 1), pos + 1
+        z: npt.NDArray[np.uint64] = first.astype(np.uint64)
         new_pos = pos + 1
         everywhere = bool(multi.all())  # timestamps and amounts: every row
         at = pos if everywhere else pos[multi]

@@ -102,8 +102,7 @@ def schema_json(name: str) -> dict[str, Any]:
 @cache
 def load_schema(name: str) -> dict[str, Any]:
     """The parsed schema ``name`` (with logical types), parsed once and cached. Used for encoding."""
-    parsed: dict[str, Any] = fastavro.parse_schema(_schema_json(name))
-    return parsed
+    return _parsed_record(name, _schema_json(name))
 
 
 def _strip_logical_types(node: Any) -> Any:
@@ -120,7 +119,14 @@ def load_raw_schema(name: str) -> dict[str, Any]:
 
     Same binary encoding and same fingerprint as ``load_schema(name)``.
     """
-    parsed: dict[str, Any] = fastavro.parse_schema(_strip_logical_types(_schema_json(name)))
+    return _parsed_record(name, _strip_logical_types(_schema_json(name)))
+
+
+def _parsed_record(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    # fastavro parses any schema (a name, a union list, a record dict); ours are all records
+    parsed = fastavro.parse_schema(schema)
+    if not isinstance(parsed, dict):
+        raise TypeError(f"schema {name} is not a record schema")
     return parsed
 
 

@@ -21,9 +21,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from synfinance.common.kafka_logging import CLIENT_LOG, client_logging
+from synfinance.common.kafka_clients import client_config, consumed
+from synfinance.common.kafka_logging import CLIENT_LOG
 from synfinance.common.otel import batch_tracer
 from synfinance.sinks.copy_writer import CopyWriter
 from synfinance.sinks.database import DEFAULT_SCHEMA
@@ -87,7 +88,7 @@ class Sink:
         self._active = time.monotonic()  # last time there was something to do (for stop_when_idle)
         self._preparer = Preparer(config.topics)
         self.metrics.watch_tables(TABLES[schema].name for schema in config.topics.values())
-        self._consumer = Consumer({
+        self._consumer = Consumer(client_config({
             **config.kafka, "group.id": config.group, "enable.auto.commit": False,
             "auto.offset.reset": "earliest", "enable.partition.eof": False,
             # a batch is decoded and written before the next poll: allow a slow database some minutes
@@ -95,8 +96,8 @@ class Sink:
             # a crashed sink's partitions move to the others after 10 s, not the default 45 s; heartbeats
             # come from librdkafka's own thread, so a long batch does not expire the session
             "session.timeout.ms": 10_000,
-            "error_cb": self._kafka_error, **client_logging(),
-        })
+            "error_cb": self._kafka_error,
+        }))
         self._writer = BatchWriter(
             [CopyWriter(config.dsn, config.schema) for _ in range(config.connections)],
             DeadLetterProducer(dict(config.kafka), config.dlq_topic),
@@ -169,8 +170,8 @@ class Sink:
         left = self.config.batch_ms / 1000.0 - (time.monotonic() - self._buffer_started)
         return min(max(left, 0.0), _POLL_S)
 
-    def _add(self, messages: list[Any]) -> None:
-        good = [m for m in messages if m.error() is None]
+    def _add(self, messages: list[Message]) -> None:
+        good = consumed(messages)
         if len(good) != len(messages):
             for message in messages:
                 error = message.error()

@@ -14,23 +14,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from synfinance.common.dead_letters import (
-    COMPONENT,
-    ERROR_CLASS,
-    ERROR_MESSAGE,
-    SOURCE_OFFSET,
-    SOURCE_PARTITION,
-    SOURCE_TOPIC,
-    headers,
-)
-from synfinance.common.kafka_logging import client_logging
+from synfinance.common.dead_letters import produce_dead_letter
+from synfinance.common.kafka_clients import KEYED_PRODUCER, ConsumedMessage, client_config
 
-__all__ = ["COMPONENT", "ERROR_CLASS", "ERROR_MESSAGE", "SOURCE_OFFSET", "SOURCE_PARTITION", "SOURCE_TOPIC",
-           "DeadLetter", "DeadLetterProducer", "headers"]
+__all__ = ["DeadLetter", "DeadLetterProducer"]
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +29,9 @@ log = logging.getLogger(__name__)
 class DeadLetter:
     """A consumed record the sink will not store, and why."""
 
-    message: Message
+    message: ConsumedMessage
     error_class: str
     error: str
-
-    def headers(self) -> list[tuple[str, bytes]]:
-        return headers(self.message, self.error_class, self.error, "sink")
 
 
 class DeadLetterProducer:
@@ -53,9 +40,7 @@ class DeadLetterProducer:
     def __init__(self, kafka_config: dict[str, str], topic: str) -> None:
         self.topic = topic
         # the generator's partitioner, as the processor's producer: a key's dead letters share one partition
-        self._producer = Producer({**kafka_config, "acks": "all", "enable.idempotence": True, "linger.ms": 5,
-                                   "compression.type": "lz4", "partitioner": "murmur2_random",
-                                   **client_logging()})
+        self._producer = Producer(client_config({**kafka_config, **KEYED_PRODUCER, "linger.ms": 5}))
 
     def send(self, letters: Sequence[DeadLetter], timeout: float = 30.0) -> list[DeadLetter]:
         """Produce ``letters`` and wait for them; returns those that were not delivered.
@@ -76,16 +61,8 @@ class DeadLetterProducer:
                 log.warning("dead letter not delivered: %s", error)
                 failed.append(letter)
 
-        message = letter.message
-        timestamp_type, timestamp = message.timestamp()
-        kwargs: dict[str, Any] = {"timestamp": timestamp} if timestamp_type and timestamp >= 0 else {}
-        while True:
-            try:
-                self._producer.produce(self.topic, key=message.key(), value=message.value(),
-                                       headers=letter.headers(), on_delivery=delivered, **kwargs)
-                return
-            except BufferError:  # local queue full: let deliveries drain, then retry
-                self._producer.poll(0.1)
+        produce_dead_letter(self._producer, self.topic, letter.message, letter.error_class, letter.error, "sink",
+                            on_delivery=delivered)
 
     def close(self, timeout: float = 10.0) -> int:
         """Flush; returns the number of dead letters still undelivered."""

@@ -33,7 +33,8 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from synfinance.common.kafka_logging import CLIENT_LOG, client_logging
+from synfinance.common.kafka_clients import client_config
+from synfinance.common.kafka_logging import CLIENT_LOG
 
 __all__ = ["LagCollector", "LagReader", "PartitionLag"]
 
@@ -62,7 +63,7 @@ class LagReader:
     def __init__(self, kafka_config: dict[str, str], timeout: float = 10.0,
                  clock: Callable[[], float] = time.time) -> None:
         self._config = kafka_config
-        self._admin = AdminClient({**kafka_config, **client_logging()})
+        self._admin = AdminClient(client_config(kafka_config))
         self.timeout = timeout
         self._clock = clock
         self._probe: Any = None
@@ -138,11 +139,11 @@ class LagReader:
 
     def _read_first_records(self, starts: dict[tuple[str, int], int]) -> dict[tuple[str, int, int], int]:
         if self._probe is None:
-            self._probe = Consumer({**self._config, **client_logging(), "group.id": PROBE_GROUP,
-                                    "enable.auto.commit": False,
-                                    "auto.offset.reset": "earliest", "enable.partition.eof": False,
-                                    # one record per partition is all we read
-                                    "max.partition.fetch.bytes": 65536, "fetch.max.bytes": 1_048_576})
+            self._probe = Consumer(client_config({
+                **self._config, "group.id": PROBE_GROUP, "enable.auto.commit": False,
+                "auto.offset.reset": "earliest", "enable.partition.eof": False,
+                # one record per partition is all we read
+                "max.partition.fetch.bytes": 65536, "fetch.max.bytes": 1_048_576}))
         probe = self._probe
         assignment = [TopicPartition(t, p, o) for (t, p), o in starts.items()]
         probe.assign(assignment)
@@ -170,7 +171,7 @@ class LagReader:
     def reconnect(self) -> None:
         """New clients for the next snapshot (the old ones are closed)."""
         with self._lock:
-            self._admin = AdminClient({**self._config, **client_logging()})
+            self._admin = AdminClient(client_config(self._config))
             if self._probe is not None:
                 self._probe.close()
                 self._probe = None

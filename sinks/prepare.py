@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from confluent_kafka import Message
 
+from synfinance.common.kafka_clients import ConsumedMessage
 from synfinance.common.trace import header_value, trace_ids
 from synfinance.schemas.batch_decode import BatchDecoder
 from synfinance.schemas.codec import CodecError, decode_with_name
@@ -34,11 +34,11 @@ class MessageBuffer:
     """Messages consumed since the last batch, by topic, and the next offset of each partition."""
 
     def __init__(self) -> None:
-        self.by_topic: dict[str, list[Message]] = {}
+        self.by_topic: dict[str, list[ConsumedMessage]] = {}
         self.offsets: dict[tuple[str, int], int] = {}
         self.count = 0
 
-    def add(self, messages: Iterable[Message]) -> None:
+    def add(self, messages: Iterable[ConsumedMessage]) -> None:
         by_topic, offsets = self.by_topic, self.offsets
         for message in messages:
             topic = message.topic()
@@ -66,7 +66,7 @@ class PreparedBatch:
     """A batch ready to write: one load per table, the message behind each row, and what to commit."""
 
     loads: list[TableLoad] = field(default_factory=list)
-    sources: dict[str, list[Message]] = field(default_factory=dict)  # table -> message of each row
+    sources: dict[str, list[ConsumedMessage]] = field(default_factory=dict)  # table -> message of each row
     dead_letters: list[DeadLetter] = field(default_factory=list)
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     records: dict[str, int] = field(default_factory=dict)  # topic -> messages consumed
@@ -89,7 +89,7 @@ class Preparer:
 
     def prepare(self, buffer: MessageBuffer) -> PreparedBatch:
         batch = PreparedBatch(offsets=dict(buffer.offsets))
-        parts: dict[str, list[tuple[CopyRows, list[Message]]]] = {}
+        parts: dict[str, list[tuple[CopyRows, list[ConsumedMessage]]]] = {}
         for topic, messages in buffer.by_topic.items():
             if not messages:
                 continue
@@ -108,8 +108,8 @@ class Preparer:
             batch.sources[table] = [m for _, sources in pieces for m in sources]
         return batch
 
-    def _decode_columns(self, spec: TableSpec, decoder: BatchDecoder, messages: Sequence[Message],
-                        parts: dict[str, list[tuple[CopyRows, list[Message]]]]) -> list[Message]:
+    def _decode_columns(self, spec: TableSpec, decoder: BatchDecoder, messages: Sequence[ConsumedMessage],
+                        parts: dict[str, list[tuple[CopyRows, list[ConsumedMessage]]]]) -> list[ConsumedMessage]:
         """Decode column-wise; returns the messages left for the per-record path."""
         # a tombstone (None) is not a record: b"" fails the framing check and goes to the codec
         values = [m.value() or b"" for m in messages]
@@ -124,8 +124,8 @@ class Preparer:
             parts.setdefault(spec.name, []).append((rows_from_batch(spec, decoded, rows, traces), sources))
         return [messages[i] for i in np.flatnonzero(~usable).tolist()]
 
-    def _decode_records(self, spec: TableSpec, messages: Sequence[Message],
-                        parts: dict[str, list[tuple[CopyRows, list[Message]]]],
+    def _decode_records(self, spec: TableSpec, messages: Sequence[ConsumedMessage],
+                        parts: dict[str, list[tuple[CopyRows, list[ConsumedMessage]]]],
                         dead_letters: list[DeadLetter]) -> None:
         records, sources = [], []
         for message in messages:

@@ -3,8 +3,8 @@
 Left to itself, librdkafka prints every refused connection attempt to stderr: `synfinance sink` with an
 unreachable broker printed ~290 identical lines before its one-line error. So every confluent-kafka client
 we create passes `client_logging()` in its config (Kafka's own `logger` setting, pointing at the one
-`CLIENT_LOG` of the process), and the clients with an `error_cb` of their own hand the non-fatal errors
-they do not handle to `CLIENT_LOG.error`.
+`CLIENT_LOG` of the process; `kafka_clients.client_config` adds it with the other client defaults), and
+the clients with an `error_cb` of their own hand the non-fatal errors they do not handle to `CLIENT_LOG.error`.
 
 A problem is its message with broker addresses, ports, broker ids and numbers replaced by `#` (the same
 refused connection from a producer's log and from its error callback is one problem). Its first
@@ -26,6 +26,7 @@ that is never polled keeps them to itself, and its failures reach the caller as 
 
 from __future__ import annotations
 
+import builtins
 import logging
 import re
 import threading
@@ -47,10 +48,11 @@ _BENIGN = ("Coordinator load in progress", "Coordinator not available", "Not coo
 
 
 class KafkaErrorLike(Protocol):
-    """What `ClientLog.error` reads of a confluent-kafka `KafkaError`."""
+    """What `ClientLog.error` reads of a confluent-kafka `KafkaError` (whose method `str` shadows the builtin
+    inside this class body, hence `builtins.str`)."""
 
-    def str(self) -> str: ...
-    def name(self) -> str: ...
+    def str(self) -> builtins.str: ...
+    def name(self) -> builtins.str: ...
     def fatal(self) -> bool: ...
 
 

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
+from synfinance.common.dead_letters import COMPONENT, ERROR_CLASS, ERROR_MESSAGE, SOURCE_OFFSET, SOURCE_TOPIC
 from synfinance.common.units import HOUR_US
 from synfinance.processors.labelled_inputs import HeldInput, LabelledInputs
 from synfinance.processors.scoring import FraudModel
-from synfinance.sinks.dlq import COMPONENT, ERROR_CLASS, ERROR_MESSAGE, SOURCE_OFFSET, SOURCE_TOPIC
 from tests.processors.conftest import with_chargebacks
 from tests.processors.kafka_support import (
     PARTITIONS,
