@@ -58,7 +58,8 @@ from synfinance.producers.incidents import Incident, PendingIncidents
 from synfinance.producers.kafka import HEADER_SETS, HeaderSet, RecordHeaders, traceparents
 from synfinance.producers.pacing import Columns, LabelSchedule, Pacer
 from synfinance.producers.prefetch import ProcessPrefetch, ThreadPrefetch
-from synfinance.producers.rates import Poisson, Profile, parse_profile
+from synfinance.producers.profile_syntax import parse_profile
+from synfinance.producers.rates import Poisson, Profile
 from synfinance.producers.records import RecordEncoder
 from synfinance.producers.run_stats import Sink, Snapshot
 from synfinance.producers.seeding import GENERATOR_VERSION
