@@ -1,6 +1,6 @@
-"""Fit the calibration multipliers of `producers/world/catalogue.py`: MODE_CALIBRATION (each payment mode's
-weight in a customer's own mix) and CATEGORY_CALIBRATION (each category's), so that a default stream's
-legitimate payments come out at PAYMENT_MODE_SHARES and its UPI P2M payments at the categories'
+"""Fit the calibration multipliers of `producers/world/`: MODE_CALIBRATION (`payment_rails.py`: each payment
+mode's weight in a customer's own mix) and CATEGORY_CALIBRATION (`categories.py`: each category's), so that a
+default stream's legitimate payments come out at PAYMENT_MODE_SHARES and its UPI P2M payments at the categories'
 p2m_volume_share; and those of `producers/world/geography.py`: STATE_CALIBRATION (each state's weight in
 where people live and shop) so that the states' shares of payments come out at STATE_PAYMENT_SHARES, and
 STATE_TICKET (each state's price factor) so that the seven NPCI states' shares of value come out at NPCI's.
@@ -28,13 +28,8 @@ from synfinance.producers import events as ev
 from synfinance.producers.scenarios import plans
 from synfinance.producers.stream import StreamConfig, TransactionStream
 from synfinance.producers.world import geography
-from synfinance.producers.world.catalogue import (
-    CATEGORY_CALIBRATION,
-    CATEGORY_NAMES,
-    CATEGORY_WEIGHTS,
-    MODE_CALIBRATION,
-    PAYMENT_MODE_SHARES,
-)
+from synfinance.producers.world.categories import CATEGORY_CALIBRATION, CATEGORY_NAMES, CATEGORY_WEIGHTS
+from synfinance.producers.world.payment_rails import MODE_CALIBRATION, PAYMENT_MODE_SHARES
 
 STATES = tuple(geography.PHONEPE_STATE_COUNT_SHARE_2024)
 _CITY_STATE = np.array([STATES.index(c.state) for c in geography.CITIES])

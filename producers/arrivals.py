@@ -24,7 +24,7 @@ from synfinance.producers.events import EventColumns
 from synfinance.producers.fields import assemble
 from synfinance.producers.merchants import MerchantPools, Merchants
 from synfinance.producers.timeline import BLOCK_US, BlockCurves, customer_pairs, daily_rates
-from synfinance.producers.world.catalogue import CATEGORIES, CATEGORY_NAMES
+from synfinance.producers.world.categories import CATEGORIES, CATEGORY_NAMES
 from synfinance.producers.world.geography import (
     CITY_COST,
     CITY_WEIGHTS,
@@ -44,7 +44,7 @@ REFUND_SHARE = 0.005
 FAR_TRIP_SHARE = 0.3            # trips beyond the nearby radius (the rest are day trips nearby)
 FLIGHT_KMH, ROAD_KMH = 700.0, 60.0
 BASE_DECLINE = 0.012
-UPI_BUSINESS_DECLINE = 0.056  # fitted: legitimate UPI payments decline at catalogue.UPI_DECLINE_RATE (validate)
+UPI_BUSINESS_DECLINE = 0.056  # fitted: legitimate UPI payments decline at payment_rails.UPI_DECLINE_RATE (validate)
 NEW_PAYEE_SHARE = 0.12     # legitimate P2P to someone never paid before (a shop owner, a new contact)
 OTHER_DEVICE_SHARE = 0.02   # device payments from a phone or browser the bank has not seen for the customer
 # Share of legitimate transactions that are purchases at a merchant, over the default persona mix

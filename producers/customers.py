@@ -31,12 +31,11 @@ from synfinance.producers.events import (
 from synfinance.producers.merchants import MerchantPools
 from synfinance.producers.seeding import Kind, Purpose, entity_rng
 from synfinance.producers.world.calendar import HOURLY_PROFILES, OCCUPATIONS
-from synfinance.producers.world.catalogue import (
+from synfinance.producers.world.categories import CATEGORIES, CATEGORY_CALIBRATION, CATEGORY_WEIGHTS
+from synfinance.producers.world.geography import CITIES, CITY_WEIGHTS, REGIONS
+from synfinance.producers.world.payment_rails import (
     BNPL_PROVIDERS,
     CARD_BINS,
-    CATEGORIES,
-    CATEGORY_CALIBRATION,
-    CATEGORY_WEIGHTS,
     ISSUER_BANKS,
     MODE_CALIBRATION,
     P2P_SHARE_OF_UPI,
@@ -47,7 +46,6 @@ from synfinance.producers.world.catalogue import (
     card_product_weights,
     person_handle,
 )
-from synfinance.producers.world.geography import CITIES, CITY_WEIGHTS, REGIONS
 from synfinance.producers.world.personas import (
     FEMALE_SHARE,
     FIRST_NAMES_FEMALE,

@@ -17,7 +17,7 @@ from synfinance.producers import prices
 from synfinance.producers.customers import Customers
 from synfinance.producers.events import EventColumns
 from synfinance.producers.merchants import Merchants
-from synfinance.producers.world.catalogue import DECLINE_CONTEXTS, DECLINE_REASONS, decline_contexts
+from synfinance.producers.world.declines import DECLINE_CONTEXTS, DECLINE_REASONS, decline_contexts
 from synfinance.producers.world.geography import CITY_LAT, CITY_LON
 
 # the reasons of context k on [k, k + 1): one lookup draws every declined row's reason from its own context
@@ -76,7 +76,7 @@ def assemble(c: Customers, m: Merchants, customer: npt.NDArray[np.int64], seq: n
                         m.terminal_start[shop_merchant] + slot, -1)
     terminal[cash] = m.atm_terminal(city[cash])
 
-    # a declined row's reason, from the reasons of its context (catalogue.decline_context, vectorised)
+    # a declined row's reason, from the reasons of its context (declines.decline_contexts)
     reason = np.full(n, -1, dtype=np.int64)
     declines = np.flatnonzero(declined)
     context = decline_contexts(is_card[declines], online[declines], cash[declines], upi[declines],

@@ -19,16 +19,9 @@ import numpy.typing as npt
 
 from synfinance.producers import ids
 from synfinance.producers.seeding import Kind, Purpose, entity_rng
-from synfinance.producers.world.catalogue import (
-    BANK_NAMES,
-    CATEGORIES,
-    CATEGORY_WEIGHTS,
-    DEITIES,
-    ISSUER_BANKS,
-    UPI_APPS,
-    person_handle,
-)
+from synfinance.producers.world.categories import CATEGORIES, CATEGORY_WEIGHTS, DEITIES
 from synfinance.producers.world.geography import CITIES, CITY_WEIGHTS
+from synfinance.producers.world.payment_rails import BANK_NAMES, ISSUER_BANKS, UPI_APPS, person_handle
 from synfinance.producers.world.personas import FEMALE_SHARE, FIRST_NAMES_FEMALE, FIRST_NAMES_MALE, SURNAMES
 
 RISK_TIERS = ("LOW", "MEDIUM", "HIGH")

@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from synfinance.producers import events as ev
-from synfinance.producers.world.catalogue import CATEGORIES, CATEGORY_NAMES
+from synfinance.producers.world.categories import CATEGORIES, CATEGORY_NAMES
 
 P2P_MEDIAN_INR, P2P_SIGMA = 1_200.0, 1.1   # lognormal; mean ~2,200 (Worldline 2H 2024 P2P avg 2,666)
 UPI_P2P_LIMIT_PAISE = 1_00_000_00          # NPCI: 1 lakh per P2P transaction

@@ -16,13 +16,8 @@ import numpy.typing as npt
 from synfinance.producers import events as ev
 from synfinance.producers.events import EventColumns
 from synfinance.producers.ids import scenario_id, transaction_prefix
-from synfinance.producers.world.catalogue import (
-    APPROVED_RESPONSE_CODE,
-    ATM_CATEGORY,
-    ATM_MCC,
-    CATEGORIES,
-    DECLINE_REASONS,
-)
+from synfinance.producers.world.categories import ATM_CATEGORY, ATM_MCC, CATEGORIES
+from synfinance.producers.world.declines import APPROVED_RESPONSE_CODE, DECLINE_REASONS
 from synfinance.producers.world.geography import CITY_NAMES, CITY_REGIONS, CITY_STATES, CITY_TIERS
 from synfinance.schemas.batch import BatchEncoder, FixedStrings, Vocab
 

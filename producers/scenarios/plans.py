@@ -24,7 +24,7 @@ from synfinance.producers.refunds import REFUND_WINDOW_US
 from synfinance.producers.scenarios.actors import FraudActors
 from synfinance.producers.scenarios.catalogue import FRAUD_CODE, SPEC_BY_NAME
 from synfinance.producers.scenarios.rows import RowBuilder, card_mode
-from synfinance.producers.world.catalogue import CATEGORY_NAMES
+from synfinance.producers.world.categories import CATEGORY_NAMES
 from synfinance.producers.world.geography import CITY_COST, CITY_WEIGHTS, DISTANCE_KM, NEARBY
 
 SECOND, MINUTE, HOUR, DAY = SECOND_US, MINUTE_US, HOUR_US, DAY_US
