@@ -30,7 +30,8 @@ import numpy.typing as npt
 from synfinance.producers import refunds, world_cache
 from synfinance.producers.anomalies import VELOCITY_SHARE
 from synfinance.producers.arrivals import ArrivalGenerator, strictly_increasing
-from synfinance.producers.customers import MAX_CUSTOMERS, Customers, build_customers
+from synfinance.producers.customer_draws import build_customers
+from synfinance.producers.customers import MAX_CUSTOMERS, Customers
 from synfinance.producers.events import EventColumns, stable_order
 from synfinance.producers.ids import stream_id
 from synfinance.producers.labels import LabelDelays
