@@ -3,7 +3,7 @@
 `assemble` takes what a row chose (customer, time, city, type, merchant, payee, mode, channel, amount,
 device, declined, entry mode where fixed) and derives the rest: channel and entry mode where not fixed,
 the amount written as its kind of payment writes it, the location, the terminal and the decline reason,
-so that every row is consistent by construction, whoever planned it (`producers.arrivals` for
+so that every row is consistent by construction, whoever planned it (`producers.legitimate_fields` for
 legitimate traffic, `producers.scenarios.rows` for fraud and anomalies).
 """
 
