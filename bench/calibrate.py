@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from synfinance.producers import arrivals, customer_draws, merchants
 from synfinance.producers import events as ev
-from synfinance.producers.scenarios import plans
+from synfinance.producers.scenarios import plan
 from synfinance.producers.stream import StreamConfig, TransactionStream
 from synfinance.producers.world import geography
 from synfinance.producers.world.categories import CATEGORY_CALIBRATION, CATEGORY_NAMES, CATEGORY_WEIGHTS
@@ -41,7 +41,7 @@ def apply_states(weight: np.ndarray, ticket: np.ndarray) -> None:
     cities = _RAW * weight[_CITY_STATE]
     cities /= cities.sum()
     cumulative = np.cumsum(cities)
-    for table in (arrivals._CITY_CUM_ARRAY, plans._CITY_CUM, merchants._CITY_CUMULATIVE):
+    for table in (arrivals._CITY_CUM_ARRAY, plan._CITY_CUM, merchants._CITY_CUMULATIVE):
         table[:] = cumulative
     customer_draws._CITY_TABLE.cumulative = cumulative.tolist()
     cost = geography.CITY_COST

@@ -2,7 +2,7 @@
 
 An operator orders one through the control API (`producers.control`). `plan_incident` turns the order into
 `EventColumns` rows. The rows come from the same planners as the stream's own scenarios
-(`producers.scenarios.plans`) and are completed by the same `fields.assemble`, so each transaction is
+(`producers.scenarios.planners`) and are completed by the same `fields.assemble`, so each transaction is
 shaped like any other of its type. The victims are eligible customers of this shard.
 
 What is fixed by the order:
@@ -37,7 +37,8 @@ from synfinance.producers.events import EventColumns
 from synfinance.producers.labels import LabelDelays
 from synfinance.producers.scenarios.catalogue import SPEC_BY_NAME
 from synfinance.producers.scenarios.engine import ANCHOR_COLUMNS, eligible
-from synfinance.producers.scenarios.plans import PLANNERS, Plan, velocity_burst
+from synfinance.producers.scenarios.plan import Plan
+from synfinance.producers.scenarios.planners import PLANNERS, velocity_burst
 from synfinance.producers.scenarios.rows import RowBuilder
 from synfinance.producers.seeding import Kind, Purpose, entity_rng
 from synfinance.producers.stream import World
