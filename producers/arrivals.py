@@ -22,7 +22,7 @@ from synfinance.producers import anomalies, prices
 from synfinance.producers import events as ev
 from synfinance.producers.customers import Customers
 from synfinance.producers.events import EventColumns
-from synfinance.producers.fields import assemble
+from synfinance.producers.fields import Choices, Uniforms, assemble
 from synfinance.producers.legitimate_fields import (
     N_UNIFORMS,
     U_ANOMALY,
@@ -203,11 +203,14 @@ class ArrivalGenerator:
             mode = c.pick_mode(customer, online, u[behavioural, U_MODE])
             amount = (prices.CATEGORY_MEDIAN[category] * 4.0 * c.amount_scale[customer] * 100).astype(np.int64)
             device = c.phone_at(customer, rows.time_us[behavioural])
-            redone = assemble(c, m, customer, rows.seq[behavioural], rows.time_us[behavioural], rows.city[behavioural],
-                              np.full(len(behavioural), ev.PURCHASE), merchant, np.full(len(behavioural), -1), mode,
-                              online, amount, np.where(online | (mode == ev.UPI), device, -1),
-                              np.zeros(len(behavioural), dtype=bool), np.full(len(behavioural), -1),
-                              u[behavioural, U_ENTRY], u[behavioural, U_TERMINAL], u[behavioural, U_REASON])
+            n = len(behavioural)
+            chosen = Choices(customer=customer, seq=rows.seq[behavioural], time_us=rows.time_us[behavioural],
+                             city=rows.city[behavioural], ttype=np.full(n, ev.PURCHASE), merchant=merchant,
+                             payee=np.full(n, -1), mode=mode, online=online, amount=amount,
+                             device=np.where(online | (mode == ev.UPI), device, -1), declined=np.zeros(n, dtype=bool),
+                             entry=np.full(n, -1))
+            redone = assemble(c, m, chosen, Uniforms(entry=u[behavioural, U_ENTRY], terminal=u[behavioural, U_TERMINAL],
+                                                     reason=u[behavioural, U_REASON]))
             for name in ("merchant", "payee", "amount_paise", "payment_mode", "instrument", "channel", "entry_mode",
                          "latitude", "longitude", "device", "terminal", "status", "decline_reason"):
                 getattr(rows, name)[behavioural] = getattr(redone, name)
@@ -319,9 +322,9 @@ class ArrivalGenerator:
 
     def _fields(self, customer: npt.NDArray[np.int64], seq: npt.NDArray[np.int64], times: npt.NDArray[np.int64],
                 city: npt.NDArray[np.int64], u: npt.NDArray[np.float64]) -> EventColumns:
-        parts = [derive_fields(self.customers, self.merchants, self.pools, customer[i:i + FIELD_CHUNK],
-                               seq[i:i + FIELD_CHUNK], times[i:i + FIELD_CHUNK], city[i:i + FIELD_CHUNK],
-                               u[i:i + FIELD_CHUNK]) for i in range(0, len(customer), FIELD_CHUNK)]
+        rows = [slice(i, i + FIELD_CHUNK) for i in range(0, len(customer), FIELD_CHUNK)]
+        parts = [derive_fields(self.customers, self.merchants, self.pools, customer=customer[r], seq=seq[r],
+                               times=times[r], city=city[r], u=u[r]) for r in rows]
         return EventColumns.concat(parts) if parts else EventColumns.empty()
 
 

@@ -123,8 +123,9 @@ def plan_incident(world: World, members: npt.NDArray[np.int64], delays: LabelDel
             break
         victim = int(victims[rng.integers(len(victims))])
         start = start_us + int(rng.random() * span_us)
-        planner(Plan(customers, world.merchants, world.pools, world.actors, rows, rng, victim, start,
-                     incident_scenario_id(ordinal), delays, np.arange(0), no_anchors))
+        planner(Plan(customers=customers, merchants=world.merchants, pools=world.pools, actors=world.actors, rows=rows,
+                     rng=rng, victim=victim, start_us=start, scenario=incident_scenario_id(ordinal), delays=delays,
+                     anchors=np.arange(0), anchor_rows=no_anchors))
     planned = rows.build()
     if len(planned) < incident.transactions:
         raise ValueError(f"{incident.kind} planned only {len(planned)} of {incident.transactions} transactions")

@@ -14,7 +14,7 @@ from synfinance.producers import events as ev
 from synfinance.producers import prices, refunds
 from synfinance.producers.customers import P2P_PROBABILITY, Customers
 from synfinance.producers.events import EventColumns
-from synfinance.producers.fields import assemble
+from synfinance.producers.fields import Choices, Uniforms, assemble
 from synfinance.producers.merchants import MerchantPools, Merchants
 from synfinance.producers.world.categories import CATEGORIES
 from synfinance.producers.world.geography import CITY_COST
@@ -91,8 +91,22 @@ def derive_fields(c: Customers, m: Merchants, pools: MerchantPools, customer: np
                  + 0.008 * online + 0.015 * (1.0 - c.digital_familiarity[customer]) + UPI_BUSINESS_DECLINE * upi)
     declined = u[:, U_DECLINE] < p_decline
     # a refund gives back an earlier approved purchase of the customer (producers/refunds.py)
-    city, original = refunds.give_back(customer, times, ttype, declined, merchant, online, mode, amount, city,
-                                       device, phone)
+    city, original = refunds.give_back(customer=customer, times=times, ttype=ttype, declined=declined,
+                                       merchant=merchant, online=online, mode=mode, amount=amount, city=city,
+                                       device=device, phone=phone)
+    payee = _payees(c, customer, p2p, u)
+    chosen = Choices(customer=customer, seq=seq, time_us=times, city=city, ttype=ttype, merchant=merchant, payee=payee,
+                     mode=mode, online=online, amount=amount, device=device, declined=declined,
+                     entry=np.full(n, -1, dtype=np.int64))
+    rows = assemble(c, m, chosen, Uniforms(entry=u[:, U_ENTRY], terminal=u[:, U_TERMINAL], reason=u[:, U_REASON]))
+    refunded = np.flatnonzero(original >= 0)
+    rows.original_time_us[refunded] = times[original[refunded]]
+    return rows
+
+
+def _payees(c: Customers, customer: npt.NDArray[np.int64], p2p: npt.NDArray[np.bool_],
+            u: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+    """Each P2P row's payee (-1 for other rows)."""
     # P2P: mostly the customer's own family and friends; NEW_PAYEE_SHARE go to someone they never paid
     # before (one of somebody else's payees, or another customer), as fraud transfers do. U_LOYAL and
     # U_CATEGORY are not used by P2P rows otherwise.
@@ -106,11 +120,7 @@ def derive_fields(c: Customers, m: Merchants, pools: MerchantPools, customer: np
             u[new_payee, U_CHANNEL] < 0.5, np.minimum((someone * len(c.payee_vpas)).astype(np.int64),
                                                       len(c.payee_vpas) - 1),
             len(c.payee_vpas) + holders[np.minimum((someone * len(holders)).astype(np.int64), len(holders) - 1)])
-    rows = assemble(c, m, customer, seq, times, city, ttype, merchant, payee, mode, online, amount, device,
-                    declined, np.full(n, -1, dtype=np.int64), u[:, U_ENTRY], u[:, U_TERMINAL], u[:, U_REASON])
-    refunded = np.flatnonzero(original >= 0)
-    rows.original_time_us[refunded] = times[original[refunded]]
-    return rows
+    return payee
 
 
 def is_purchase(holds: npt.NDArray[np.bool_], u_type: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
