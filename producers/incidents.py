@@ -35,11 +35,11 @@ import numpy.typing as npt
 from synfinance.common.units import DAY_US, SECOND_US
 from synfinance.producers.events import EventColumns
 from synfinance.producers.labels import LabelDelays
-from synfinance.producers.scenarios.catalogue import SPEC_BY_NAME
 from synfinance.producers.scenarios.engine import ANCHOR_COLUMNS, eligible
 from synfinance.producers.scenarios.plan import Plan
 from synfinance.producers.scenarios.planners import PLANNERS, velocity_burst
 from synfinance.producers.scenarios.rows import RowBuilder
+from synfinance.producers.scenarios.specs import SPEC_BY_NAME
 from synfinance.producers.seeding import Kind, Purpose, entity_rng
 from synfinance.producers.stream import World
 

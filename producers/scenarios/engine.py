@@ -25,10 +25,10 @@ from synfinance.producers.events import EventColumns
 from synfinance.producers.labels import LabelDelays
 from synfinance.producers.merchants import MerchantPools, Merchants
 from synfinance.producers.scenarios.actors import FraudActors
-from synfinance.producers.scenarios.catalogue import SCENARIOS, SPEC_BY_NAME
 from synfinance.producers.scenarios.plan import Plan
 from synfinance.producers.scenarios.planners import PLANNERS, plan_mule_ring, velocity_burst
 from synfinance.producers.scenarios.rows import RowBuilder
+from synfinance.producers.scenarios.specs import SCENARIOS, SPEC_BY_NAME
 from synfinance.producers.seeding import (
     Kind,
     Purpose,

@@ -20,8 +20,8 @@ from synfinance.producers.customers import Customers
 from synfinance.producers.labels import LabelDelays
 from synfinance.producers.merchants import MerchantPools, Merchants
 from synfinance.producers.scenarios.actors import FraudActors
-from synfinance.producers.scenarios.catalogue import FRAUD_CODE
 from synfinance.producers.scenarios.rows import RowBuilder
+from synfinance.producers.scenarios.specs import FRAUD_CODE
 from synfinance.producers.world.categories import CATEGORY_NAMES
 from synfinance.producers.world.geography import CITY_COST, CITY_WEIGHTS, DISTANCE_KM
 

@@ -19,9 +19,9 @@ from synfinance.producers.customers import Customers
 from synfinance.producers.labels import LabelDelays
 from synfinance.producers.refunds import REFUND_WINDOW_US
 from synfinance.producers.scenarios.actors import FraudActors
-from synfinance.producers.scenarios.catalogue import FRAUD_CODE, SPEC_BY_NAME
 from synfinance.producers.scenarios.plan import Plan, choose
 from synfinance.producers.scenarios.rows import RowBuilder, card_mode
+from synfinance.producers.scenarios.specs import FRAUD_CODE, SPEC_BY_NAME
 from synfinance.producers.world.categories import CATEGORY_NAMES
 from synfinance.producers.world.geography import CITY_COST, NEARBY
 

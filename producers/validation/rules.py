@@ -2,7 +2,7 @@
 
 Each rule names what must hold and returns the rows that break it (`violations`); the report counts them
 and a rule with any violation fails. The rules read only the records and the public tables a consumer
-may know (the catalogue's categories, MCCs, decline codes, card networks; the city table).
+may know (the world's categories, MCCs, decline codes, card networks; the city table).
 
 >>> [r.name for r in RULES][:3]
 ['status_and_reason', 'decline_reason_fits_the_payment', 'card_fields_on_cards_only']

@@ -17,11 +17,11 @@ import pytest
 from synfinance.producers import anomalies
 from synfinance.producers.events import ANOMALY_TYPES, CREDIT_CARD, FRAUD_TYPES, EventColumns
 from synfinance.producers.prices import CATEGORY_MEDIAN, PAISE_CATEGORIES, PRICE_POINT_CATEGORIES, price_point
-from synfinance.producers.scenarios.catalogue import SCENARIOS, SPEC_BY_NAME
 from synfinance.producers.scenarios.engine import ANCHOR_COLUMNS, NEW_ACCOUNT_DAYS, eligible
 from synfinance.producers.scenarios.plan import CATEGORY, Plan
 from synfinance.producers.scenarios.planners import THRESHOLD_AMOUNTS, synthetic_identity
 from synfinance.producers.scenarios.rows import RowBuilder
+from synfinance.producers.scenarios.specs import SCENARIOS, SPEC_BY_NAME
 from synfinance.producers.stream import StreamConfig, TransactionStream, World
 from synfinance.producers.timeline import BLOCK_US
 from synfinance.producers.world.geography import CITY_COST, city_index, haversine_km
