@@ -173,8 +173,8 @@ class ArrivalGenerator:
         times = strictly_increasing(member, times)
         block_end = block_start + BLOCK_US
         self.trips = [(i, t) for i, t in self.trips if t.blocked_until > block_end]
-        self.busy = {i: kept for i, trips in self.busy.items()
-                     if (kept := [t for t in trips if t.blocked_until > block_end])}
+        self.busy = {i: ongoing for i, trips in self.busy.items()
+                     if (ongoing := [t for t in trips if t.blocked_until > block_end])}
         rows = self._fields(self.members[member], np.zeros(len(member), dtype=np.int64), times, city, u)
         self._finish_anomalies(rows, kind, severity, u)
         if self.label_delay is not None:

@@ -88,7 +88,7 @@ class Plan:
         """A city at least `at_least_km` away that has shops (fraud happens where merchants are)."""
         shops = self.actors.shop_cities
         for _ in range(30):
-            city = int(min(np.searchsorted(_CITY_CUM, self.rng.random(), side="right"), len(_CITY_CUM) - 1))
+            city = min(int(np.searchsorted(_CITY_CUM, self.rng.random(), side="right")), len(_CITY_CUM) - 1)
             if DISTANCE_KM[than, city] >= at_least_km and shops[city]:
                 return city
         return int(np.argmax(DISTANCE_KM[than] * shops))
