@@ -52,6 +52,7 @@ from synfinance.producers.world.geography import (
 # per customer and block: event count, trip count, then one uniform per fraud type for the scenario engine
 HEADS = 16
 TRIP_UNIFORMS = 5
+FORCED_TRIP_UNIFORMS = 3  # per geographic anomaly: the far city, the stay's length, the anomaly's place in it
 FAR_TRIP_SHARE = 0.3            # trips beyond the nearby radius (the rest are day trips nearby)
 FLIGHT_KMH, ROAD_KMH = 700.0, 60.0
 # Share of legitimate transactions that are purchases at a merchant, over the default persona mix
@@ -156,7 +157,7 @@ class ArrivalGenerator:
         times[night] = anomalies.to_night(times[night], size[night], block_start, block_start + BLOCK_US)
         geo = np.flatnonzero(kind == anomalies.GEOGRAPHIC)
         severity = np.zeros(len(member))
-        placed, distance = self._force_trips(member[geo], times[geo], size[geo])
+        placed, distance = self._force_trips(member[geo], times[geo])
         kind[geo[~placed]] = anomalies.AMOUNT  # no room for a trip: an unusual amount instead
         severity[geo[placed]] = np.minimum(distance[placed] / 2_500.0, 1.0)
         city, keep = self._locate(member, times, block_start)
@@ -235,20 +236,23 @@ class ArrivalGenerator:
         rows.device[odd] = c.device_start[rows.customer[odd]] + c.device_count[rows.customer[odd]] + 1
         anomalies.label(rows, kind, severity)
 
-    def _force_trips(self, member: npt.NDArray[np.int64], times: npt.NDArray[np.int64],
-                     u: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
-        """Plan a genuine distant trip around each (member, time); False where the member is busy then."""
+    def _force_trips(self, member: npt.NDArray[np.int64],
+                     times: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
+        """Plan a genuine distant trip around each (member, time); False where the member is busy then. The
+        city, the stay's length and where the time falls in it are three independent uniforms of the member's
+        own generator (FORCED_TRIP_UNIFORMS, drawn for every row, placed or not)."""
         placed = np.zeros(len(member), dtype=bool)
         distance = np.zeros(len(member))
-        for row, (i, t, x) in enumerate(zip(member.tolist(), times.tolist(), u.tolist(), strict=True)):
+        for row, (i, t) in enumerate(zip(member.tolist(), times.tolist(), strict=True)):
+            u_city, u_length, u_offset = self.rngs[i].random(FORCED_TRIP_UNIFORMS).tolist()
             home = int(self.customers.home_city[self.members[i]])
             far = np.flatnonzero(DISTANCE_KM[home] >= 800.0)
             if not len(far):
                 continue
-            city = int(far[int(x * 7919) % len(far)])
+            city = int(far[min(int(u_city * len(far)), len(far) - 1)])
             transit = int((DISTANCE_KM[home, city] / FLIGHT_KMH + 1.5) * HOUR_US)
-            hours = 24.0 + 72.0 * x
-            start = t - int((0.1 + 0.8 * ((x * 104729) % 1.0)) * hours * HOUR_US)
+            hours = 24.0 + 72.0 * u_length
+            start = t - int((0.1 + 0.8 * u_offset) * hours * HOUR_US)
             end = start + int(hours * HOUR_US)
             clashes = [trip for trip in self.busy.get(i, [])
                        if trip.blocked_from < end + transit and start - transit < trip.blocked_until]
