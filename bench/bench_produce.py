@@ -47,9 +47,10 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from synfinance.common.settings import TopicNames
 from synfinance.producers.kafka import PRODUCER_DEFAULTS, HeaderSet, KafkaProducer, RecordHeaders, traceparents
-from synfinance.producers.producer import ProduceRun, RunConfig
+from synfinance.producers.producer import ProduceRun
 from synfinance.producers.rates import Constant, Max, Profile
 from synfinance.producers.records import RecordEncoder
+from synfinance.producers.run_config import RunConfig
 from synfinance.producers.run_stats import Snapshot
 from synfinance.producers.stream import StreamConfig, TransactionStream, World
 from synfinance.schemas.codec import single_object_prefix

@@ -1,6 +1,6 @@
-"""Fit the calibration multipliers of `producers/world/catalogue.py`: MODE_CALIBRATION (each payment mode's
-weight in a customer's own mix) and CATEGORY_CALIBRATION (each category's), so that a default stream's
-legitimate payments come out at PAYMENT_MODE_SHARES and its UPI P2M payments at the categories'
+"""Fit the calibration multipliers of `producers/world/`: MODE_CALIBRATION (`payment_rails.py`: each payment
+mode's weight in a customer's own mix) and CATEGORY_CALIBRATION (`categories.py`: each category's), so that a
+default stream's legitimate payments come out at PAYMENT_MODE_SHARES and its UPI P2M payments at the categories'
 p2m_volume_share; and those of `producers/world/geography.py`: STATE_CALIBRATION (each state's weight in
 where people live and shop) so that the states' shares of payments come out at STATE_PAYMENT_SHARES, and
 STATE_TICKET (each state's price factor) so that the seven NPCI states' shares of value come out at NPCI's.
@@ -22,19 +22,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from synfinance.producers import arrivals, merchants
-from synfinance.producers import customers as customers_module
+from synfinance.producers import arrivals, customer_draws, merchants
 from synfinance.producers import events as ev
-from synfinance.producers.scenarios import plans
+from synfinance.producers.scenarios import plan
 from synfinance.producers.stream import StreamConfig, TransactionStream
 from synfinance.producers.world import geography
-from synfinance.producers.world.catalogue import (
-    CATEGORY_CALIBRATION,
-    CATEGORY_NAMES,
-    CATEGORY_WEIGHTS,
-    MODE_CALIBRATION,
-    PAYMENT_MODE_SHARES,
-)
+from synfinance.producers.world.categories import CATEGORY_CALIBRATION, CATEGORY_NAMES, CATEGORY_WEIGHTS
+from synfinance.producers.world.payment_rails import MODE_CALIBRATION, PAYMENT_MODE_SHARES
 
 STATES = tuple(geography.PHONEPE_STATE_COUNT_SHARE_2024)
 _CITY_STATE = np.array([STATES.index(c.state) for c in geography.CITIES])
@@ -47,9 +41,9 @@ def apply_states(weight: np.ndarray, ticket: np.ndarray) -> None:
     cities = _RAW * weight[_CITY_STATE]
     cities /= cities.sum()
     cumulative = np.cumsum(cities)
-    for table in (arrivals._CITY_CUM_ARRAY, plans._CITY_CUM, merchants._CITY_CUMULATIVE):
+    for table in (arrivals._CITY_CUM_ARRAY, plan._CITY_CUM, merchants._CITY_CUMULATIVE):
         table[:] = cumulative
-    customers_module._CITY_TABLE.cumulative = cumulative.tolist()
+    customer_draws._CITY_TABLE.cumulative = cumulative.tolist()
     cost = geography.CITY_COST
     cost.flags.writeable = True
     cost[:] = [geography.COST_OF_LIVING[c.tier] * ticket[_CITY_STATE[i]] for i, c in enumerate(geography.CITIES)]
@@ -83,8 +77,8 @@ def main() -> None:
     mode_target = np.array([PAYMENT_MODE_SHARES[m] for m in modes])
     mode_k = np.array([MODE_CALIBRATION[m] for m in modes])
     category_k = np.array([CATEGORY_CALIBRATION[c] for c in CATEGORY_NAMES])
-    mode_base = customers_module._MODE_BASE / mode_k  # the uncalibrated weights
-    category_base = customers_module._PERSONA_CATEGORIES_RAW
+    mode_base = customer_draws._MODE_BASE / mode_k  # the uncalibrated weights
+    category_base = customer_draws._PERSONA_CATEGORIES_RAW
     state_target = np.array([geography.STATE_PAYMENT_SHARES[s] for s in STATES])
     state_k = np.array([geography.STATE_CALIBRATION[s] for s in STATES])
     ticket_k = np.array([geography.STATE_TICKET[s] for s in STATES])
@@ -92,8 +86,8 @@ def main() -> None:
     value_target = np.array([geography.NPCI_STATE_UPI_JULY_2025.get(s, (0.0, 0.0))[1] for s in STATES])
     value_target /= value_target.sum()
     for round_ in range(args.rounds):
-        customers_module._MODE_BASE[:] = mode_base * mode_k
-        customers_module._PERSONA_CATEGORIES[:] = customers_module.category_mix(category_base, category_k)
+        customer_draws._MODE_BASE[:] = mode_base * mode_k
+        customer_draws._PERSONA_CATEGORIES[:] = customer_draws.category_mix(category_base, category_k)
         apply_states(state_k, ticket_k)
         mode_share, category_share, state_share, state_value = measure(args.events, args.seeds)
         value_share = np.where(npci, state_value, 0.0) / state_value[npci].sum()

@@ -1,7 +1,8 @@
 """Legitimate arrivals: each customer's transactions in one block of event time, all fields derived.
 
 Per customer and block, the customer's own ARRIVALS generator draws (1) how many transactions and
-trips fall in the block and (2) one row of uniforms per transaction; everything else is vectorised
+trips fall in the block and (2) one row of uniforms per transaction (its columns:
+`producers.legitimate_fields`, which derives the fields from them); everything else is vectorised
 over all customers of the block. Trips move a customer to a nearby or distant city for hours or days;
 transactions in transit are dropped, so legitimate traffic never shows impossible travel (the
 card-cloning signal). Generators are consumed block after block, so a customer's history depends only
@@ -17,44 +18,49 @@ import numpy as np
 import numpy.typing as npt
 
 from synfinance.common.units import DAY_US, HOUR_US
-from synfinance.producers import anomalies, prices, refunds
+from synfinance.producers import anomalies, prices
 from synfinance.producers import events as ev
-from synfinance.producers.customers import P2P_PROBABILITY, Customers
+from synfinance.producers.customers import Customers
 from synfinance.producers.events import EventColumns
-from synfinance.producers.fields import assemble
+from synfinance.producers.fields import Choices, Uniforms, assemble
+from synfinance.producers.legitimate_fields import (
+    N_UNIFORMS,
+    U_ANOMALY,
+    U_ANOMALY_KIND,
+    U_ANOMALY_SIZE,
+    U_ENTRY,
+    U_HOUR,
+    U_LABEL,
+    U_MODE,
+    U_OFFSET,
+    U_PICK,
+    U_REASON,
+    U_TERMINAL,
+    U_TYPE,
+    derive_fields,
+    is_purchase,
+)
 from synfinance.producers.merchants import MerchantPools, Merchants
 from synfinance.producers.timeline import BLOCK_US, BlockCurves, customer_pairs, daily_rates
-from synfinance.producers.world.catalogue import CATEGORIES, CATEGORY_NAMES
+from synfinance.producers.world.categories import CATEGORY_NAMES
 from synfinance.producers.world.geography import (
-    CITY_COST,
     CITY_WEIGHTS,
     DISTANCE_KM,
     NEARBY,
 )
 
-# Columns of the per-transaction uniform matrix (append-only: reordering changes every stream).
-U_HOUR, U_OFFSET, U_TYPE, U_MODE, U_CATEGORY, U_LOYAL, U_PICK, U_CHANNEL, U_AMOUNT1, U_AMOUNT2, \
-    U_DEVICE, U_DECLINE, U_REASON, U_ENTRY, U_TERMINAL, U_ANOMALY, U_ANOMALY_KIND, U_ANOMALY_SIZE, U_LABEL = range(19)
-N_UNIFORMS = 19
 # per customer and block: event count, trip count, then one uniform per fraud type for the scenario engine
 HEADS = 16
 TRIP_UNIFORMS = 5
-CASH_WITHDRAWAL_SHARE = 0.015   # of a debit-card holder's transactions (ATM)
-REFUND_SHARE = 0.005
+FORCED_TRIP_UNIFORMS = 3  # per geographic anomaly: the far city, the stay's length, the anomaly's place in it
 FAR_TRIP_SHARE = 0.3            # trips beyond the nearby radius (the rest are day trips nearby)
 FLIGHT_KMH, ROAD_KMH = 700.0, 60.0
-BASE_DECLINE = 0.012
-UPI_BUSINESS_DECLINE = 0.056  # fitted: legitimate UPI payments decline at catalogue.UPI_DECLINE_RATE (validate)
-NEW_PAYEE_SHARE = 0.12     # legitimate P2P to someone never paid before (a shop owner, a new contact)
-OTHER_DEVICE_SHARE = 0.02   # device payments from a phone or browser the bank has not seen for the customer
 # Share of legitimate transactions that are purchases at a merchant, over the default persona mix
 # (1 - P(UPI holder) x P2P share - P(debit holder) x ATM share - refunds ~ 0.70; measured 0.70-0.71).
 # A constant, not the population's average, so that anomalies of customer k do not depend on N.
 PURCHASE_SHARE = 0.70
 
 CATEGORY_INDEX = {name: code for code, name in enumerate(CATEGORY_NAMES)}
-_CATEGORY_ONLINE = np.array([c.online_share for c in CATEGORIES])
-_CATEGORY_LOYALTY = np.array([c.loyalty for c in CATEGORIES])
 _NEVER = -(2**62)
 FIELD_CHUNK = 16_384  # rows per derive_fields call: keeps its temporaries in cache
 _POISSON_ROWS = 2_048  # rows per poisson_quantile table
@@ -143,7 +149,7 @@ class ArrivalGenerator:
         member = np.repeat(np.arange(len(self.members)), counts)
         row = np.arange(len(member)) + member  # the event's row in `grid` (members' head rows skipped)
         times = curves.arrival_times(self.group[member], grid[row, U_HOUR], grid[row, U_OFFSET])
-        purchase = _is_purchase(self.customers.holds[self.members[member]], grid[row, U_TYPE])
+        purchase = is_purchase(self.customers.holds[self.members[member]], grid[row, U_TYPE])
         kind = anomalies.choose(grid[row, U_ANOMALY], grid[row, U_ANOMALY_KIND], self.anomaly_rate, purchase,
                                 self.purchase_share)
         size = grid[row, U_ANOMALY_SIZE]
@@ -151,7 +157,7 @@ class ArrivalGenerator:
         times[night] = anomalies.to_night(times[night], size[night], block_start, block_start + BLOCK_US)
         geo = np.flatnonzero(kind == anomalies.GEOGRAPHIC)
         severity = np.zeros(len(member))
-        placed, distance = self._force_trips(member[geo], times[geo], size[geo])
+        placed, distance = self._force_trips(member[geo], times[geo])
         kind[geo[~placed]] = anomalies.AMOUNT  # no room for a trip: an unusual amount instead
         severity[geo[placed]] = np.minimum(distance[placed] / 2_500.0, 1.0)
         city, keep = self._locate(member, times, block_start)
@@ -168,8 +174,8 @@ class ArrivalGenerator:
         times = strictly_increasing(member, times)
         block_end = block_start + BLOCK_US
         self.trips = [(i, t) for i, t in self.trips if t.blocked_until > block_end]
-        self.busy = {i: kept for i, trips in self.busy.items()
-                     if (kept := [t for t in trips if t.blocked_until > block_end])}
+        self.busy = {i: ongoing for i, trips in self.busy.items()
+                     if (ongoing := [t for t in trips if t.blocked_until > block_end])}
         rows = self._fields(self.members[member], np.zeros(len(member), dtype=np.int64), times, city, u)
         self._finish_anomalies(rows, kind, severity, u)
         if self.label_delay is not None:
@@ -198,11 +204,14 @@ class ArrivalGenerator:
             mode = c.pick_mode(customer, online, u[behavioural, U_MODE])
             amount = (prices.CATEGORY_MEDIAN[category] * 4.0 * c.amount_scale[customer] * 100).astype(np.int64)
             device = c.phone_at(customer, rows.time_us[behavioural])
-            redone = assemble(c, m, customer, rows.seq[behavioural], rows.time_us[behavioural], rows.city[behavioural],
-                              np.full(len(behavioural), ev.PURCHASE), merchant, np.full(len(behavioural), -1), mode,
-                              online, amount, np.where(online | (mode == ev.UPI), device, -1),
-                              np.zeros(len(behavioural), dtype=bool), np.full(len(behavioural), -1),
-                              u[behavioural, U_ENTRY], u[behavioural, U_TERMINAL], u[behavioural, U_REASON])
+            n = len(behavioural)
+            chosen = Choices(customer=customer, seq=rows.seq[behavioural], time_us=rows.time_us[behavioural],
+                             city=rows.city[behavioural], ttype=np.full(n, ev.PURCHASE), merchant=merchant,
+                             payee=np.full(n, -1), mode=mode, online=online, amount=amount,
+                             device=np.where(online | (mode == ev.UPI), device, -1), declined=np.zeros(n, dtype=bool),
+                             entry=np.full(n, -1))
+            redone = assemble(c, m, chosen, Uniforms(entry=u[behavioural, U_ENTRY], terminal=u[behavioural, U_TERMINAL],
+                                                     reason=u[behavioural, U_REASON]))
             for name in ("merchant", "payee", "amount_paise", "payment_mode", "instrument", "channel", "entry_mode",
                          "latitude", "longitude", "device", "terminal", "status", "decline_reason"):
                 getattr(rows, name)[behavioural] = getattr(redone, name)
@@ -227,20 +236,23 @@ class ArrivalGenerator:
         rows.device[odd] = c.device_start[rows.customer[odd]] + c.device_count[rows.customer[odd]] + 1
         anomalies.label(rows, kind, severity)
 
-    def _force_trips(self, member: npt.NDArray[np.int64], times: npt.NDArray[np.int64],
-                     u: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
-        """Plan a genuine distant trip around each (member, time); False where the member is busy then."""
+    def _force_trips(self, member: npt.NDArray[np.int64],
+                     times: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
+        """Plan a genuine distant trip around each (member, time); False where the member is busy then. The
+        city, the stay's length and where the time falls in it are three independent uniforms of the member's
+        own generator (FORCED_TRIP_UNIFORMS, drawn for every row, placed or not)."""
         placed = np.zeros(len(member), dtype=bool)
         distance = np.zeros(len(member))
-        for row, (i, t, x) in enumerate(zip(member.tolist(), times.tolist(), u.tolist(), strict=True)):
+        for row, (i, t) in enumerate(zip(member.tolist(), times.tolist(), strict=True)):
+            u_city, u_length, u_offset = self.rngs[i].random(FORCED_TRIP_UNIFORMS).tolist()
             home = int(self.customers.home_city[self.members[i]])
             far = np.flatnonzero(DISTANCE_KM[home] >= 800.0)
             if not len(far):
                 continue
-            city = int(far[int(x * 7919) % len(far)])
+            city = int(far[min(int(u_city * len(far)), len(far) - 1)])
             transit = int((DISTANCE_KM[home, city] / FLIGHT_KMH + 1.5) * HOUR_US)
-            hours = 24.0 + 72.0 * x
-            start = t - int((0.1 + 0.8 * ((x * 104729) % 1.0)) * hours * HOUR_US)
+            hours = 24.0 + 72.0 * u_length
+            start = t - int((0.1 + 0.8 * u_offset) * hours * HOUR_US)
             end = start + int(hours * HOUR_US)
             clashes = [trip for trip in self.busy.get(i, [])
                        if trip.blocked_from < end + transit and start - transit < trip.blocked_until]
@@ -314,98 +326,10 @@ class ArrivalGenerator:
 
     def _fields(self, customer: npt.NDArray[np.int64], seq: npt.NDArray[np.int64], times: npt.NDArray[np.int64],
                 city: npt.NDArray[np.int64], u: npt.NDArray[np.float64]) -> EventColumns:
-        parts = [derive_fields(self.customers, self.merchants, self.pools, customer[i:i + FIELD_CHUNK],
-                               seq[i:i + FIELD_CHUNK], times[i:i + FIELD_CHUNK], city[i:i + FIELD_CHUNK],
-                               u[i:i + FIELD_CHUNK]) for i in range(0, len(customer), FIELD_CHUNK)]
+        rows = [slice(i, i + FIELD_CHUNK) for i in range(0, len(customer), FIELD_CHUNK)]
+        parts = [derive_fields(self.customers, self.merchants, self.pools, customer=customer[r], seq=seq[r],
+                               times=times[r], city=city[r], u=u[r]) for r in rows]
         return EventColumns.concat(parts) if parts else EventColumns.empty()
-
-
-def derive_fields(c: Customers, m: Merchants, pools: MerchantPools, customer: npt.NDArray[np.int64],
-                  seq: npt.NDArray[np.int64], times: npt.NDArray[np.int64], city: npt.NDArray[np.int64],
-                  u: npt.NDArray[np.float64]) -> EventColumns:
-    """Every field of a legitimate transaction from its customer, time, city and uniforms."""
-    n = len(customer)
-    holds_upi, holds_debit = c.holds[customer, ev.UPI], c.holds[customer, ev.DEBIT_CARD]  # the two columns used
-    at_home = city == c.home_city[customer]
-
-    # transaction type: P2P for UPI holders, ATM cash for debit-card holders, some refunds
-    ttype = np.full(n, ev.PURCHASE, dtype=np.int64)
-    p2p = holds_upi & (u[:, U_TYPE] < P2P_PROBABILITY)
-    cash = ~p2p & holds_debit & (u[:, U_TYPE] > 1.0 - CASH_WITHDRAWAL_SHARE)
-    refund = ~p2p & ~cash & (np.abs(u[:, U_TYPE] - 0.5) < REFUND_SHARE / 2)
-    ttype[p2p], ttype[cash], ttype[refund] = ev.P2P_TRANSFER, ev.CASH_WITHDRAWAL, ev.REFUND
-    merchant_txn = ~p2p & ~cash
-
-    # merchant: the favourite of the category (at home, by loyalty) or one from the local/online pool
-    category = c.pick_category(customer, u[:, U_CATEGORY])
-    loyal = at_home & (u[:, U_LOYAL] < _CATEGORY_LOYALTY[category])
-    wants_online = u[:, U_CHANNEL] < _CATEGORY_ONLINE[category]
-    merchant = np.full(n, -1, dtype=np.int64)  # each pick is per row: made only for the rows that keep it
-    favourite = np.flatnonzero(merchant_txn & loyal)
-    merchant[favourite] = c.favourite[customer[favourite], category[favourite]]
-    picked = np.flatnonzero(merchant_txn & ~loyal)
-    merchant[picked] = pools.pick(category[picked], city[picked], wants_online[picked], u[picked, U_PICK])
-    online = merchant_txn & m.is_online[np.maximum(merchant, 0)]
-    category = np.where(merchant_txn, m.category[np.maximum(merchant, 0)], -1)
-
-    # payment mode from the customer's holdings: online may use net banking and BNPL, shops may not
-    mode = c.pick_mode(customer, online, u[:, U_MODE])
-    mode[p2p] = ev.UPI
-    mode[cash] = ev.DEBIT_CARD
-    upi = mode == ev.UPI
-
-    # amount: the price model (lognormal per category, scaled by the customer and the city's cost of
-    # living); `assemble` writes it as its kind of payment is written (producers.prices)
-    rupees = prices.rupees(np.where(merchant_txn, category, -1), prices.normal(u[:, U_AMOUNT1], u[:, U_AMOUNT2]),
-                           c.amount_scale[customer], CITY_COST[city])
-    rupees[refund] *= 0.6
-    rupees[cash] *= 4  # cash for several purchases at once
-    amount = np.maximum(np.round(rupees * 100), 100).astype(np.int64)
-
-    # the customer's own phone (mostly the first; the new one once they switch) for app, online and UPI
-    # payments, and now and then a device the bank has never seen (borrowed, a new browser). Rows that use a
-    # device have no terminal, so U_TERMINAL is free to choose that.
-    uses_device = online | upi | (mode == ev.WALLET)
-    count = c.device_count[customer]
-    phone = c.phone_at(customer, times, np.minimum((u[:, U_DEVICE] ** 3 * count).astype(np.int64), count - 1))
-    phone = np.where(u[:, U_TERMINAL] < OTHER_DEVICE_SHARE, c.device_start[customer] + count + 1, phone)
-    device = np.where(uses_device, phone, -1)
-
-    # declines: ~1% base, more for large amounts, online, and customers less at home with apps; UPI's
-    # business declines (insufficient funds, a wrong PIN, a bank's limits) on top
-    rupee_amount = amount / 100.0
-    p_decline = (BASE_DECLINE + 0.02 * (rupee_amount > 20_000) + 0.03 * (rupee_amount > 50_000)
-                 + 0.008 * online + 0.015 * (1.0 - c.digital_familiarity[customer]) + UPI_BUSINESS_DECLINE * upi)
-    declined = u[:, U_DECLINE] < p_decline
-    # a refund gives back an earlier approved purchase of the customer (producers/refunds.py)
-    city, original = refunds.give_back(customer, times, ttype, declined, merchant, online, mode, amount, city,
-                                       device, phone)
-    # P2P: mostly the customer's own family and friends; NEW_PAYEE_SHARE go to someone they never paid
-    # before (one of somebody else's payees, or another customer), as fraud transfers do. U_LOYAL and
-    # U_CATEGORY are not used by P2P rows otherwise.
-    payee = np.where(p2p, c.payee_start[customer] + np.minimum(
-        (u[:, U_PICK] * c.payee_count[customer]).astype(np.int64), c.payee_count[customer] - 1), -1)
-    new_payee = np.flatnonzero(p2p & (u[:, U_LOYAL] < NEW_PAYEE_SHARE))
-    if len(new_payee):
-        someone = u[new_payee, U_CATEGORY]
-        holders = c.upi_holders
-        payee[new_payee] = np.where(
-            u[new_payee, U_CHANNEL] < 0.5, np.minimum((someone * len(c.payee_vpas)).astype(np.int64),
-                                                      len(c.payee_vpas) - 1),
-            len(c.payee_vpas) + holders[np.minimum((someone * len(holders)).astype(np.int64), len(holders) - 1)])
-    rows = assemble(c, m, customer, seq, times, city, ttype, merchant, payee, mode, online, amount, device,
-                    declined, np.full(n, -1, dtype=np.int64), u[:, U_ENTRY], u[:, U_TERMINAL], u[:, U_REASON])
-    refunded = np.flatnonzero(original >= 0)
-    rows.original_time_us[refunded] = times[original[refunded]]
-    return rows
-
-
-def _is_purchase(holds: npt.NDArray[np.bool_], u_type: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
-    """Whether derive_fields will make each row a purchase (same rules, same uniform)."""
-    p2p = holds[:, ev.UPI] & (u_type < P2P_PROBABILITY)
-    cash = ~p2p & holds[:, ev.DEBIT_CARD] & (u_type > 1.0 - CASH_WITHDRAWAL_SHARE)
-    refund = ~p2p & ~cash & (np.abs(u_type - 0.5) < REFUND_SHARE / 2)
-    return ~p2p & ~cash & ~refund
 
 
 def poisson_quantile(mean: npt.NDArray[np.float64], u: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:

@@ -36,7 +36,7 @@ from typing import IO, Any, Literal, Protocol
 
 from synfinance.common.errors import InvalidInput
 from synfinance.producers.incidents import Incident
-from synfinance.producers.rates import parse_profile
+from synfinance.producers.profile_syntax import parse_profile
 
 __all__ = ["ACTIONS", "Control", "ControlLog", "Controlled", "Controller", "read_control_log"]
 

@@ -9,6 +9,7 @@ Label columns travel with the rows but are never written to the Transaction reco
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -95,8 +96,9 @@ class EventColumns:
 
     @classmethod
     def empty(cls) -> EventColumns:
-        return cls(**{f.name: np.empty(0, dtype=np.float64 if f.name in _FLOATS else np.int64)
-                      for f in fields(cls)})
+        columns: dict[str, npt.NDArray[Any]] = {
+            f.name: np.empty(0, dtype=np.float64 if f.name in _FLOATS else np.int64) for f in fields(cls)}
+        return cls(**columns)
 
     def in_time_order(self) -> EventColumns:
         """Rows sorted by (event time, customer, seq): one total, deterministic order."""

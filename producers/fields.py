@@ -1,13 +1,15 @@
 """The fields of a transaction that follow from its choices, for legitimate and injected rows alike.
 
-`assemble` takes what a row chose (customer, time, city, type, merchant, payee, mode, channel, amount,
-device, declined, entry mode where fixed) and derives the rest: channel and entry mode where not fixed,
-the amount written as its kind of payment writes it, the location, the terminal and the decline reason,
-so that every row is consistent by construction, whoever planned it (`producers.arrivals` for
-legitimate traffic, `producers.scenarios.rows` for fraud and anomalies).
+`assemble` takes what each row chose (`Choices`: customer, time, city, type, merchant, payee, mode, online,
+amount, device, declined, entry mode where fixed) and a few uniforms (`Uniforms`), and derives the rest:
+channel and entry mode where not fixed, the amount written as its kind of payment writes it, the location,
+the terminal and the decline reason, so that every row is consistent by construction, whoever planned it
+(`producers.legitimate_fields` for legitimate traffic, `producers.scenarios.rows` for fraud and anomalies).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -17,7 +19,7 @@ from synfinance.producers import prices
 from synfinance.producers.customers import Customers
 from synfinance.producers.events import EventColumns
 from synfinance.producers.merchants import Merchants
-from synfinance.producers.world.catalogue import DECLINE_CONTEXTS, DECLINE_REASONS, decline_contexts
+from synfinance.producers.world.declines import DECLINE_CONTEXTS, DECLINE_REASONS, decline_contexts
 from synfinance.producers.world.geography import CITY_LAT, CITY_LON
 
 # the reasons of context k on [k, k + 1): one lookup draws every declined row's reason from its own context
@@ -28,14 +30,42 @@ _REASON_CUM = np.concatenate([np.cumsum([DECLINE_REASONS[i].weight for i in rows
     DECLINE_REASONS[i].weight for i in rows) + k for k, rows in enumerate(_CONTEXT_REASONS)])
 
 
-def assemble(c: Customers, m: Merchants, customer: npt.NDArray[np.int64], seq: npt.NDArray[np.int64],
-             times: npt.NDArray[np.int64], city: npt.NDArray[np.int64], ttype: npt.NDArray[np.int64],
-             merchant: npt.NDArray[np.int64], payee: npt.NDArray[np.int64], mode: npt.NDArray[np.int64],
-             online: npt.NDArray[np.bool_], amount: npt.NDArray[np.int64], device: npt.NDArray[np.int64],
-             declined: npt.NDArray[np.bool_], entry: npt.NDArray[np.int64], u_entry: npt.NDArray[np.float64],
-             u_terminal: npt.NDArray[np.float64], u_reason: npt.NDArray[np.float64]) -> EventColumns:
+@dataclass(frozen=True)
+class Choices:
+    """What each row chose (one array per field, one entry per row); -1 where a row has none (merchant,
+    payee, device) or leaves it to `assemble` (entry mode). Amounts in paise, before `prices.shape`."""
+
+    customer: npt.NDArray[np.int64]
+    seq: npt.NDArray[np.int64]
+    time_us: npt.NDArray[np.int64]
+    city: npt.NDArray[np.int64]
+    ttype: npt.NDArray[np.int64]
+    merchant: npt.NDArray[np.int64]
+    payee: npt.NDArray[np.int64]
+    mode: npt.NDArray[np.int64]
+    online: npt.NDArray[np.bool_]
+    amount: npt.NDArray[np.int64]
+    device: npt.NDArray[np.int64]
+    declined: npt.NDArray[np.bool_]
+    entry: npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class Uniforms:
+    """The uniforms `assemble` derives with: the channel and entry mode, the terminal, and a declined row's
+    reason."""
+
+    entry: npt.NDArray[np.float64]
+    terminal: npt.NDArray[np.float64]
+    reason: npt.NDArray[np.float64]
+
+
+def assemble(c: Customers, m: Merchants, chosen: Choices, u: Uniforms) -> EventColumns:
     """The fields that follow from the choices (channel, entry mode where -1, instrument, location,
     terminal, decline reason), so that legitimate and injected rows are consistent by construction."""
+    customer, times, city, ttype, merchant = chosen.customer, chosen.time_us, chosen.city, chosen.ttype, chosen.merchant
+    mode, online, amount, declined, entry = chosen.mode, chosen.online, chosen.amount, chosen.declined, chosen.entry
+    u_entry, u_terminal, u_reason = u.entry, u.terminal, u.reason
     n = len(customer)
     is_card = (mode == ev.DEBIT_CARD) | (mode == ev.CREDIT_CARD)
     upi = mode == ev.UPI
@@ -76,7 +106,7 @@ def assemble(c: Customers, m: Merchants, customer: npt.NDArray[np.int64], seq: n
                         m.terminal_start[shop_merchant] + slot, -1)
     terminal[cash] = m.atm_terminal(city[cash])
 
-    # a declined row's reason, from the reasons of its context (catalogue.decline_context, vectorised)
+    # a declined row's reason, from the reasons of its context (declines.decline_contexts)
     reason = np.full(n, -1, dtype=np.int64)
     declines = np.flatnonzero(declined)
     context = decline_contexts(is_card[declines], online[declines], cash[declines], upi[declines],
@@ -85,9 +115,9 @@ def assemble(c: Customers, m: Merchants, customer: npt.NDArray[np.int64], seq: n
                                                                side="right"), len(_REASON_CODE) - 1)]
     minus_one = np.full(n, -1, dtype=np.int64)
     return EventColumns(
-        customer=customer, seq=seq, time_us=times, merchant=merchant, payee=payee, amount_paise=amount,
+        customer=customer, seq=chosen.seq, time_us=times, merchant=merchant, payee=chosen.payee, amount_paise=amount,
         payment_mode=mode, instrument=customer * len(ev.PAYMENT_MODES) + mode, channel=channel, entry_mode=entry,
-        transaction_type=ttype, city=city, latitude=lat, longitude=lon, device=device, terminal=terminal,
+        transaction_type=ttype, city=city, latitude=lat, longitude=lon, device=chosen.device, terminal=terminal,
         status=declined.astype(np.int64), decline_reason=reason,
         original_time_us=minus_one.copy(), original_seq=minus_one.copy(),
         fraud_type=minus_one, scenario=minus_one.copy(), anomaly_type=minus_one.copy(),

@@ -156,9 +156,18 @@ def read_avro(path: Path) -> list[dict[str, Any]]:
     from synfinance.schemas.codec import load_raw_schema
 
     with open(path, "rb") as handle:
-        reader = fastavro.reader(handle)
-        name = reader.writer_schema["name"].rsplit(".", 1)[-1]  # type: ignore[index]
+        schema = fastavro.reader(handle).writer_schema
+        if not isinstance(schema, dict):
+            raise ValueError(f"{path}: the writer schema is not a record schema")
+        name = str(schema["name"]).rsplit(".", 1)[-1]
         stem = {"ScoredTransaction": "scored_transaction"}.get(name, name.lower())
         handle.seek(0)
-        return list(fastavro.reader(handle, reader_schema=load_raw_schema(stem)))
+        return [avro_record(value) for value in fastavro.reader(handle, reader_schema=load_raw_schema(stem))]
+
+
+def avro_record(value: object) -> dict[str, Any]:
+    """A value read with a record schema, as the dict it is (fastavro types every value as any Avro datum)."""
+    if not isinstance(value, dict):
+        raise ValueError(f"expected an Avro record, read {type(value).__name__}")
+    return value
 

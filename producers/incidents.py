@@ -2,7 +2,7 @@
 
 An operator orders one through the control API (`producers.control`). `plan_incident` turns the order into
 `EventColumns` rows. The rows come from the same planners as the stream's own scenarios
-(`producers.scenarios.plans`) and are completed by the same `fields.assemble`, so each transaction is
+(`producers.scenarios.planners`) and are completed by the same `fields.assemble`, so each transaction is
 shaped like any other of its type. The victims are eligible customers of this shard.
 
 What is fixed by the order:
@@ -35,10 +35,11 @@ import numpy.typing as npt
 from synfinance.common.units import DAY_US, SECOND_US
 from synfinance.producers.events import EventColumns
 from synfinance.producers.labels import LabelDelays
-from synfinance.producers.scenarios.catalogue import SPEC_BY_NAME
 from synfinance.producers.scenarios.engine import ANCHOR_COLUMNS, eligible
-from synfinance.producers.scenarios.plans import PLANNERS, Plan, velocity_burst
+from synfinance.producers.scenarios.plan import Plan
+from synfinance.producers.scenarios.planners import PLANNERS, velocity_burst
 from synfinance.producers.scenarios.rows import RowBuilder
+from synfinance.producers.scenarios.specs import SPEC_BY_NAME
 from synfinance.producers.seeding import Kind, Purpose, entity_rng
 from synfinance.producers.stream import World
 
@@ -122,8 +123,9 @@ def plan_incident(world: World, members: npt.NDArray[np.int64], delays: LabelDel
             break
         victim = int(victims[rng.integers(len(victims))])
         start = start_us + int(rng.random() * span_us)
-        planner(Plan(customers, world.merchants, world.pools, world.actors, rows, rng, victim, start,
-                     incident_scenario_id(ordinal), delays, np.arange(0), no_anchors))
+        planner(Plan(customers=customers, merchants=world.merchants, pools=world.pools, actors=world.actors, rows=rows,
+                     rng=rng, victim=victim, start_us=start, scenario=incident_scenario_id(ordinal), delays=delays,
+                     anchors=np.arange(0), anchor_rows=no_anchors))
     planned = rows.build()
     if len(planned) < incident.transactions:
         raise ValueError(f"{incident.kind} planned only {len(planned)} of {incident.transactions} transactions")

@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from synfinance.common.label_delays import CHARGEBACK_MAX_DAYS, CHARGEBACK_MIN_DAYS, MAX_LABEL_DELAY_US
 from synfinance.common.units import DAY_US, HOUR_US, MINUTE_US
-from synfinance.producers.scenarios.catalogue import SPEC_BY_NAME
+from synfinance.producers.scenarios.specs import SPEC_BY_NAME
 
 FIRST_MEDIAN_US, FIRST_SHAPE = 6 * HOUR_US, 1.5   # log-logistic: a quarter within ~2.9 h, 90% within ~2.6 days
 FIRST_MIN_US, FIRST_MAX_US = 10 * MINUTE_US, 7 * DAY_US

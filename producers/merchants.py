@@ -19,16 +19,9 @@ import numpy.typing as npt
 
 from synfinance.producers import ids
 from synfinance.producers.seeding import Kind, Purpose, entity_rng
-from synfinance.producers.world.catalogue import (
-    BANK_NAMES,
-    CATEGORIES,
-    CATEGORY_WEIGHTS,
-    DEITIES,
-    ISSUER_BANKS,
-    UPI_APPS,
-    person_handle,
-)
+from synfinance.producers.world.categories import CATEGORIES, CATEGORY_WEIGHTS, DEITIES
 from synfinance.producers.world.geography import CITIES, CITY_WEIGHTS
+from synfinance.producers.world.payment_rails import BANK_NAMES, ISSUER_BANKS, UPI_APPS, person_handle
 from synfinance.producers.world.personas import FEMALE_SHARE, FIRST_NAMES_FEMALE, FIRST_NAMES_MALE, SURNAMES
 
 RISK_TIERS = ("LOW", "MEDIUM", "HIGH")
@@ -169,7 +162,7 @@ def build_merchants(seed: int, count: int, sid: str = "0") -> Merchants:
         else:  # a merchant VPA from the acquirer's payment-gateway app
             handle = "@ybl" if u[11] < 0.5 else "@paytm"
             columns["vpa"].append(f"{_slug(name)}.{j + 1:07d}.{sid.lower()}{handle}")
-    risk = np.asarray(columns["risk"], dtype=np.float64)
+    risks = np.asarray(columns["risk"], dtype=np.float64)
     return Merchants(
         ids=columns["ids"], names=columns["names"],
         category=np.asarray(columns["category"], dtype=np.int64), subcategory=columns["subcategory"],
@@ -177,8 +170,8 @@ def build_merchants(seed: int, count: int, sid: str = "0") -> Merchants:
         latitude=np.asarray(columns["latitude"], dtype=np.float64),
         longitude=np.asarray(columns["longitude"], dtype=np.float64),
         is_online=np.asarray(columns["is_online"], dtype=bool),
-        is_chain=np.asarray(columns["is_chain"], dtype=bool), acquirer=columns["acquirer"], risk=risk,
-        risk_tier=np.digitize(risk, [0.25, 0.5]).astype(np.int64),
+        is_chain=np.asarray(columns["is_chain"], dtype=bool), acquirer=columns["acquirer"], risk=risks,
+        risk_tier=np.digitize(risks, [0.25, 0.5]).astype(np.int64),
         terminal_ids=columns["terminal_ids"], vpa=columns["vpa"], sid=sid,
     )
 

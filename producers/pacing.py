@@ -240,6 +240,23 @@ class Pacer:
         return int(min(max(1, rate * BATCH_SECONDS, backlog), MAX_BATCH))
 
 
+@dataclass(frozen=True)
+class LabelBatch:
+    """The labels of a slice of sent transactions: each one's first label, and the revisions of the rows
+    `revised` (indices into the slice) with their own delays and values. A label carries its transaction's
+    traceparent: one trace from payment to ground truth."""
+
+    time_us: npt.NDArray[np.int64]
+    label_delay_us: npt.NDArray[np.int64]
+    customer: npt.NDArray[np.int64]
+    position: npt.NDArray[np.int64]
+    value: np.ndarray
+    trace: npt.NDArray[np.bytes_]
+    revised: npt.NDArray[np.int64]
+    revision_delay_us: npt.NDArray[np.int64]
+    revision_value: np.ndarray
+
+
 class LabelSchedule:
     """Labels waiting for their label time, released in (label_time, position) order.
 
@@ -276,6 +293,18 @@ class LabelSchedule:
         while len(self._runs) > 1 and len(self._runs[-2]["position"]) <= 2 * len(self._runs[-1]["position"]):
             newer = self._runs.pop()
             self._runs[-1] = _merge([self._runs[-1], newer])
+
+    def add_labels(self, batch: LabelBatch) -> None:
+        """Schedule a slice's first labels and revisions in one run: a run is ordered by (label time, position),
+        and runs by position, so the release order does not depend on how sends are batched."""
+        b, rows = batch, batch.revised
+        if not len(rows):
+            self.add(b.time_us + b.label_delay_us, b.position, customer=b.customer, value=b.value, trace=b.trace)
+            return
+        self.add(np.concatenate([b.time_us + b.label_delay_us, b.time_us[rows] + b.revision_delay_us]),
+                 np.concatenate([b.position, b.position[rows]]),
+                 customer=np.concatenate([b.customer, b.customer[rows]]),
+                 value=np.concatenate([b.value, b.revision_value]), trace=np.concatenate([b.trace, b.trace[rows]]))
 
     def due(self, now_us: int) -> Columns:
         """Remove and return the rows with label_time <= now_us, in (label_time, position) order."""

@@ -167,7 +167,8 @@ def _main_module_hidden() -> Iterator[None]:
     of ours and needs none of it, and the `synfinance` command's main module imports every command (~0.5 s
     of the child's start-up, before the first chunk)."""
     main = sys.modules.get("__main__")
-    hidden = {name: main.__dict__.pop(name) for name in ("__file__", "__spec__") if main and name in main.__dict__}
+    hidden: dict[str, Any] = {name: main.__dict__.pop(name) for name in ("__file__", "__spec__")
+                              if main and name in main.__dict__}
     if main is not None and "__spec__" in hidden:
         main.__spec__ = None  # type: ignore[assignment]  # spawn reads the attribute; None: nothing to import
     try:

@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from synfinance.producers import events as ev
-from synfinance.producers.world.catalogue import CATEGORIES, CATEGORY_NAMES
+from synfinance.producers.world.categories import CATEGORIES, CATEGORY_NAMES
 
 P2P_MEDIAN_INR, P2P_SIGMA = 1_200.0, 1.1   # lognormal; mean ~2,200 (Worldline 2H 2024 P2P avg 2,666)
 UPI_P2P_LIMIT_PAISE = 1_00_000_00          # NPCI: 1 lakh per P2P transaction
@@ -38,9 +38,9 @@ PRICE_POINT_CATEGORIES = ("ecommerce", "fashion", "electronics", "digital_goods"
                           "education", "jewellery", "food_dining", "healthcare", "groceries", "cash_like",
                           "local_transport")
 
-# Category medians are the catalogue's, times one factor fitted so that the stream's legitimate UPI P2M
+# Category medians are those of world.categories, times one factor fitted so that the stream's legitimate UPI P2M
 # payments average UPI_P2M_AVG_TICKET_INR (INR 635, Worldline 2024): customers' own ticket scales, city
-# costs of living and big-ticket anomalies raise the mean above the catalogue's lognormal mean
+# costs of living and big-ticket anomalies raise the mean above the categories' lognormal mean
 # (`p2m_mean_ticket_inr`). Measured by `synfinance validate`.
 P2M_PRICE_CALIBRATION = 0.69
 CATEGORY_MEDIAN = np.array([c.amount_median_inr for c in CATEGORIES]) * P2M_PRICE_CALIBRATION

@@ -1,6 +1,6 @@
 """The produce run: population first, then transactions at the profile's pace, labels at their label time.
 
-`ProduceRun(config, sink).run()` publishes the customers and merchants of this shard to their compacted
+`ProduceRun(config, outlet).run()` publishes the customers and merchants of this shard to their compacted
 topics and waits for them to be acknowledged, then generates and encodes the stream in chunks
 (`producers.chunks`: encoding is column-wise, so big chunks are cheap) ahead of the sender, on a
 thread or in a child process (`RunConfig.generator`, see `producers.prefetch`), and sends each chunk in
@@ -10,18 +10,8 @@ reaches their label time; a finite run (`events` or `duration_s`) ends by sendin
 pending, each with its own label time as timestamp. A stop request (SIGINT/SIGTERM) ends it at the
 next slice; pending labels then stay unsent, for a resumed run.
 
-Headers: `synfin-seq` is the record's position in this process's stream: for a transaction its index
-in the (shard's) stream, `--from-seq` included; a label carries its transaction's position; customers
-and merchants their ordinal. With `--shard i/N` positions count the shard's own stream.
-
-Header sets (`RunConfig.headers`): `full` gives every record `synfin-seed`, `synfin-seq`, `synfin-schema` and
-`traceparent`; `lean` only `synfin-seq` and `traceparent`, the other two being the same on every record of a
-topic. Either way the run first sends one RunInfo record (`schemas/run_info.avsc`: seed, generator version,
-config, header set, each topic's schema fingerprint and registry id) to the compacted runs topic, keyed by
-the stream id (hashed from seed, config and generator version, not the shard), with the population's
-timestamp; its value depends on nothing else that varies between replays, so a replay, a resumed run or
-another shard sends the same record under the same key. Keys, values and timestamps do not depend on the
-header set.
+The run first sends its RunInfo record (`producers.run_config`); each record's topic, key, timestamp and
+headers are `producers.record_writer`'s.
 
 Controls (`producers.control`, given a `Controller`): between two slices the run applies what the control API
 or a replayed control log asks for: a new profile (`Pacer.switch`), a pause, an incident
@@ -41,64 +31,28 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from synfinance.common.settings import TopicNames
-from synfinance.producers import world_cache
 from synfinance.producers.chunks import Chunk, ChunkPlan, cached_head, prepared_chunks, store_head
 from synfinance.producers.control import Control, Controller
 from synfinance.producers.events import EventColumns
 from synfinance.producers.ids import scenario_id
 from synfinance.producers.incidents import Incident, PendingIncidents
-from synfinance.producers.kafka import HEADER_SETS, HeaderSet, RecordHeaders, traceparents
-from synfinance.producers.pacing import Columns, LabelSchedule, Pacer
+from synfinance.producers.pacing import Columns, LabelBatch, LabelSchedule, Pacer
 from synfinance.producers.prefetch import ProcessPrefetch, ThreadPrefetch
-from synfinance.producers.rates import Poisson, Profile, parse_profile
+from synfinance.producers.profile_syntax import parse_profile
+from synfinance.producers.rates import Poisson
+from synfinance.producers.record_writer import RecordWriter
 from synfinance.producers.records import RecordEncoder
-from synfinance.producers.run_stats import Sink, Snapshot
-from synfinance.producers.seeding import GENERATOR_VERSION
-from synfinance.producers.stream import StreamConfig, TransactionStream, World, world_key
-from synfinance.schemas.codec import Codec, fingerprint, schema_json
+from synfinance.producers.run_config import RunConfig
+from synfinance.producers.run_stats import RecordOutlet, Snapshot
+from synfinance.producers.stream import TransactionStream, World
 
-LABEL_SEND_BATCH = 10_000
 FLUSH_TIMEOUT_S = 330.0  # librdkafka fails a message after message.timeout.ms (300 s): flush outlasts it
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    stream: StreamConfig
-    profile: Profile
-    topics: TopicNames = field(default_factory=TopicNames)
-    events: int | None = None  # stop at this stream position (exclusive); None: no limit
-    duration_s: float | None = None
-    time_mode: Literal["simulated", "live"] = "simulated"
-    from_seq: int = 0
-    publish_population: bool = True
-    # where the stream is generated and encoded: "thread" (in this process, sharing the GIL with the
-    # sending loop) or "process" (a child process: a core of its own; see producers.prefetch)
-    generator: Literal["thread", "process"] = "thread"
-    # the framing of every value: single-object by default, Confluent with a registry's ids
-    codec: Codec = field(default_factory=Codec)
-    headers: HeaderSet = "full"  # which headers every record carries (see the module docstring)
-
-
-def run_info(config: RunConfig) -> dict[str, Any]:
-    """The RunInfo record (`schemas/run_info.avsc`) of a run: the same for every replay, shard and resume."""
-    stream, topics = config.stream, config.topics
-    written = ((topics.customers, "customer"), (topics.merchants, "merchant"),
-               (topics.transactions, "transaction"), (topics.labels, "label"))
-    return {"stream_id": stream.stream_id, "seed": stream.seed, "generator_version": GENERATOR_VERSION,
-            "customers": stream.customers, "merchants": stream.merchants, "start": stream.start,
-            "fraud_rate": stream.fraud_rate, "anomaly_rate": stream.anomaly_rate, "label_delay": stream.label_delay,
-            "time_mode": config.time_mode, "header_set": config.headers, "headers": list(HEADER_SETS[config.headers]),
-            "topics": [{"topic": topic, "schema": f"{schema_json(name)['namespace']}.{schema_json(name)['name']}",
-                        "fingerprint": fingerprint(name).hex(), "schema_id": config.codec.confluent_id(name)}
-                       for topic, name in written]}
 
 
 class Stopped(Exception):
@@ -108,7 +62,7 @@ class Stopped(Exception):
 class ProduceRun:
     """One produce run (see the module docstring). `wall_us` is the live-mode clock (UTC µs)."""
 
-    def __init__(self, config: RunConfig, sink: Sink, world: World | None = None,
+    def __init__(self, config: RunConfig, outlet: RecordOutlet, world: World | None = None,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
                  wall_us: Callable[[], int] = lambda: time.time_ns() // 1000,
                  on_stats: Callable[[Snapshot], None] | None = None, stats_interval_s: float = 1.0,
@@ -117,7 +71,7 @@ class ProduceRun:
             raise ValueError("--from-seq must be >= 0")
         if config.from_seq and config.time_mode == "live":
             raise ValueError("--from-seq resumes a simulated-time run; live event times cannot be replayed")
-        self.config, self.sink = config, sink
+        self.config, self.outlet = config, outlet
         self.stream = TransactionStream(config.stream, world)
         self.clock, self.sleep, self.wall_us = clock, sleep, wall_us
         self.on_stats, self.stats_interval_s = on_stats, stats_interval_s
@@ -129,13 +83,9 @@ class ProduceRun:
         self.stop_requested = False
         self.stopped_early = False
         world = self.stream.world
-        self.codec = config.codec
-        self.encoder = RecordEncoder(world, self.codec.prefix("transaction"), self.codec.prefix("label"))
-        self.keys = np.array([cid.encode() for cid in world.customers.ids], dtype=np.bytes_)
-        seed = config.stream.seed
-        self.headers = {name: RecordHeaders(seed, name, config.headers)
-                        for name in ("transaction", "label", "customer", "merchant", "run_info")}
-        self._trace_rng = np.random.default_rng()  # traceparent is random by design (not in the contract)
+        self.encoder = RecordEncoder(world, config.codec.prefix("transaction"), config.codec.prefix("label"))
+        self.writer = RecordWriter(config, outlet, world, self.live)
+        self.keys = self.writer.keys
         self._start = clock()
         self._stream_start: float | None = None  # when the first transaction could go
         self._next_tick = self._start + stats_interval_s
@@ -144,7 +94,7 @@ class ProduceRun:
         self._records_before_stream: int | None = None  # sent before the first transaction
         self._first_ack: float | None = None
         self.controller = controller
-        self.incidents = PendingIncidents(world, self.stream.members, config.stream.delays, seed)
+        self.incidents = PendingIncidents(world, self.stream.members, config.stream.delays, config.stream.seed)
         self._last_event_us = config.stream.start_us  # the stream's clock: the event time of the last sent
 
     def request_stop(self) -> None:
@@ -179,52 +129,24 @@ class ProduceRun:
         self.stopped_early = self.stop_requested
         if not self.stopped_early:  # a finished run leaves no label behind: the dataset is complete
             self._send_labels(self.schedule.drain())
-        self.sink.flush(FLUSH_TIMEOUT_S, tick=self._tick)
+        self.outlet.flush(FLUSH_TIMEOUT_S, tick=self._tick)
         return self.snapshot(done=True)
 
     def _publish_run_info(self) -> None:
         # timestamped like the population, and flushed with it before the first transaction
-        at_ms = (self.wall_us() if self.live else self.config.stream.start_us) // 1000
-        value = self.codec.encode("run_info", run_info(self.config))
-        self.sink.send(self.config.topics.runs, [value], [self.config.stream.stream_id.encode()], [at_ms],
-                       self.headers["run_info"], [0], traceparents(self._trace_rng, 1).tolist())
+        self.writer.run_info((self.wall_us() if self.live else self.config.stream.start_us) // 1000)
 
     def _publish_population(self) -> None:
-        world, shard = self.stream.world, self.config.stream.shard
         updated_us = self.wall_us() if self.live else self.config.stream.start_us
-        # each shard owns its customers; shard 0 alone sends the merchants, so shards union to one run
-        for name, population, ordinals in (
-                ("customer", world.customers, self.stream.members.tolist()),
-                ("merchant", world.merchants, range(len(world.merchants)) if shard[0] == 0 else range(0))):
-            encoded = self._population_values(name, population, ordinals, updated_us)
-            for start in range(0, len(ordinals), LABEL_SEND_BATCH):
-                part = ordinals[start:start + LABEL_SEND_BATCH]
-                keys = [population.ids[k].encode() for k in part]
-                self.sink.send(self._topic(name), encoded[start:start + LABEL_SEND_BATCH], keys,
-                               [updated_us // 1000] * len(part), self.headers[name], part,
-                               traceparents(self._trace_rng, len(part)).tolist())
-                self._check_stop()
+        self.writer.population(self.stream.members.tolist(), updated_us, between=self._check_stop)
         # entities are in the log before any transaction that refers to them
-        self.sink.flush(FLUSH_TIMEOUT_S, tick=self._tick)
+        self.outlet.flush(FLUSH_TIMEOUT_S, tick=self._tick)
 
     def _prefetch(self, plan: ChunkPlan, nothing_to_generate: bool) -> ProcessPrefetch | ThreadPrefetch:
         if nothing_to_generate:  # the cached head is the whole run: no generator to start (and stop at once)
             return ThreadPrefetch(iter(()))
         return (ProcessPrefetch(prepared_chunks, (plan,)) if self.config.generator == "process"
                 else ThreadPrefetch(prepared_chunks(plan)))
-
-    def _population_values(self, name: str, population: Any, ordinals: Sequence[int], updated_us: int) -> list[bytes]:
-        """The encoded records of `ordinals`; in simulated time from the world cache when a run with the same
-        world, shard and framing encoded them before (live records carry the wall clock: encoded each time)."""
-        def encode() -> list[bytes]:
-            return [self.codec.encode(name, population.record(k, updated_us)) for k in ordinals]
-
-        if self.live:
-            return encode()
-        key = {"population": name, "world": world_key(self.config.stream), "shard": list(self.config.stream.shard),
-               "updated_us": updated_us, "fingerprint": fingerprint(name).hex(),
-               "schema_id": self.codec.confluent_id(name)}
-        return world_cache.cached(key, encode, allowed=())
 
     def _usable_head(self, plan: ChunkPlan) -> tuple[Chunk | None, bool]:
         """The stream's first chunk as a run of the same plan generated it (`chunks.cached_head`), if it may go
@@ -267,7 +189,7 @@ class ProduceRun:
 
     def _send_chunk(self, chunk: Chunk) -> None:
         n = len(chunk)
-        traces = traceparents(self._trace_rng, n)
+        traces = self.writer.traces(n)
         if not self.live:
             keys = self.keys[chunk.customer].tolist()
             timestamps = (chunk.time_us // 1000).tolist()
@@ -287,9 +209,11 @@ class ProduceRun:
                                         traces[i:j])
                 a, b = np.searchsorted(revised_rows, (i, j))
                 rows = revised_rows[a:b]
-                self._schedule_labels(chunk.time_us[i:j], chunk.label_delay_us[i:j], chunk.customer[i:j],
-                                      np.arange(first, first + m, dtype=np.int64), chunk.labels[i:j], traces[i:j],
-                                      (rows - i, chunk.revision_delay_us[rows], chunk.revisions[a:b]))
+                self._schedule_labels(LabelBatch(
+                    time_us=chunk.time_us[i:j], label_delay_us=chunk.label_delay_us[i:j], customer=chunk.customer[i:j],
+                    position=np.arange(first, first + m, dtype=np.int64), value=chunk.labels[i:j], trace=traces[i:j],
+                    revised=rows - i, revision_delay_us=chunk.revision_delay_us[rows],
+                    revision_value=chunk.revisions[a:b]))
                 self._last_event_us = int(chunk.time_us[j - 1])
             self.position = chunk.first + j
             i = j
@@ -307,8 +231,10 @@ class ProduceRun:
         revised, revision_values = self.encoder.encode_revisions(part)
         revisions = np.empty(len(revised), dtype=object)
         revisions[:] = revision_values
-        self._schedule_labels(part.time_us, part.label_delay_us, part.customer, positions, labels, traces,
-                              (revised, part.revision_delay_us[revised], revisions))
+        self._schedule_labels(LabelBatch(
+            time_us=part.time_us, label_delay_us=part.label_delay_us, customer=part.customer, position=positions,
+            value=labels, trace=traces, revised=revised, revision_delay_us=part.revision_delay_us[revised],
+            revision_value=revisions))
         self._last_event_us = max(self._last_event_us, int(part.time_us[-1]))
 
     # -- controls (producers.control) -------------------------------------------------------------
@@ -343,7 +269,7 @@ class ProduceRun:
         live = self.live and before_us is not None
         rows = self.incidents.take(self.wall_us() if live else before_us, inclusive=live)
         if n := len(rows):
-            self._send_rows(rows, np.full(n, self.position, dtype=np.int64), traceparents(self._trace_rng, n))
+            self._send_rows(rows, np.full(n, self.position, dtype=np.int64), self.writer.traces(n))
 
     def apply_control(self, control: Control) -> dict[str, Any]:
         """Apply one control (on the run's thread, between slices); what it did. ValueError: refused."""
@@ -374,7 +300,7 @@ class ProduceRun:
 
     def _idle(self, seconds: float = 0.05) -> None:
         self._check_stop()
-        self.sink.service(seconds)
+        self.outlet.service(seconds)
         self._tick()
 
     def status(self) -> dict[str, Any]:
@@ -391,40 +317,17 @@ class ProduceRun:
     def _send_transactions(self, values: list[bytes], keys: list[bytes], timestamps: list[int],
                            positions: Iterable[int], traces: npt.NDArray[np.bytes_]) -> None:
         if self._records_before_stream is None:
-            self._records_before_stream = self.sink.produced_total
-        self.sink.send(self.config.topics.transactions, values, keys, timestamps, self.headers["transaction"],
-                       positions, traces.tolist())
+            self._records_before_stream = self.outlet.produced_total
+        self.writer.transactions(values, keys, timestamps, positions, traces)
 
-    def _schedule_labels(self, time_us: npt.NDArray[np.int64], label_delay_us: npt.NDArray[np.int64],
-                         customer: npt.NDArray[np.int64], positions: npt.NDArray[np.int64], values: np.ndarray,
-                         traces: npt.NDArray[np.bytes_],
-                         revisions: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], np.ndarray]) -> None:
-        """Schedule the first labels of these transactions and the revisions of some (rows relative to
-        the rows', their revision delays, values), in one run: the schedule orders a run by (label time,
-        position), and runs by position, so the release order does not depend on how sends are batched."""
-        rows, revision_delay_us, revision_values = revisions
-        # a label shares its transaction's traceparent: one trace from payment to ground truth
-        if len(rows):
-            self.schedule.add(np.concatenate([time_us + label_delay_us, time_us[rows] + revision_delay_us]),
-                              np.concatenate([positions, positions[rows]]),
-                              customer=np.concatenate([customer, customer[rows]]),
-                              value=np.concatenate([values, revision_values]),
-                              trace=np.concatenate([traces, traces[rows]]))
-        else:
-            self.schedule.add(time_us + label_delay_us, positions, customer=customer, value=values, trace=traces)
-        self._send_labels(self.schedule.due(int(time_us[-1])))
+    def _schedule_labels(self, batch: LabelBatch) -> None:
+        """Schedule a slice's labels, then send those due by its last transaction's event time."""
+        self.schedule.add_labels(batch)
+        self._send_labels(self.schedule.due(int(batch.time_us[-1])))
 
     def _send_labels(self, due: Columns) -> None:
-        if not due:
-            return
-        for a in range(0, len(due["position"]), LABEL_SEND_BATCH):
-            b = a + LABEL_SEND_BATCH
-            self.sink.send(self.config.topics.labels, due["value"][a:b].tolist(),
-                           self.keys[due["customer"][a:b]].tolist(), (due["label_time"][a:b] // 1000).tolist(),
-                           self.headers["label"], due["position"][a:b].tolist(), due["trace"][a:b].tolist())
-
-    def _topic(self, name: str) -> str:
-        return {"customer": self.config.topics.customers, "merchant": self.config.topics.merchants}[name]
+        if due:
+            self.writer.labels(due)
 
     # -- waiting, stopping, stats -----------------------------------------------------------------
 
@@ -439,7 +342,7 @@ class ProduceRun:
     def _wait_for_chunk(self) -> None:
         """While the prefetch thread is behind: keep serving reports and stats, and honour a stop."""
         self._check_stop()
-        self.sink.service()
+        self.outlet.service()
         self._tick()
 
     def _wait(self, seconds: float) -> None:
@@ -452,7 +355,7 @@ class ProduceRun:
                 return
             if remaining > 0.005:
                 # poll() wakes early on a report; a millisecond short, then the precise sleep below
-                self.sink.service(min(remaining - 0.001, 0.1))
+                self.outlet.service(min(remaining - 0.001, 0.1))
                 self._tick()
             else:
                 self.sleep(remaining)
@@ -469,18 +372,18 @@ class ProduceRun:
         """Process start -> the first record after the population acknowledged (the first transaction's
         slice: its transactions go before its labels), once it is."""
         before = self._records_before_stream
-        if self._first_ack is None and before is not None and self.sink.delivered_total > before:
+        if self._first_ack is None and before is not None and self.outlet.delivered_total > before:
             self._first_ack = self.clock()
         return None if self._first_ack is None else self._first_ack - (self._started or self._start)
 
     def snapshot(self, done: bool = False) -> Snapshot:
-        sink, pacer = self.sink, self.pacer
-        p50, p99 = sink.tracker.percentiles(50, 99)
+        outlet, pacer = self.outlet, self.pacer
+        p50, p99 = outlet.tracker.percentiles(50, 99)
         return Snapshot(
             elapsed_s=self.clock() - self._start,
             streaming_s=0.0 if self._stream_start is None else self.clock() - self._stream_start,
-            produced=dict(sink.produced), delivered=sink.delivered_total,
-            failed=sink.failed_total, in_flight=sink.in_flight, target_rate=pacer.target_rate(),
+            produced=dict(outlet.produced), delivered=outlet.delivered_total,
+            failed=outlet.failed_total, in_flight=outlet.in_flight, target_rate=pacer.target_rate(),
             achieved_rate=pacer.achieved_rate(), latency_p50_s=p50, latency_p99_s=p99, position=self.position,
-            pending_labels=len(self.schedule), warning=sink.last_warning, done=done, startup_s=self._startup_s(),
+            pending_labels=len(self.schedule), warning=outlet.last_warning, done=done, startup_s=self._startup_s(),
             paused=self.pacer.paused)

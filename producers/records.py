@@ -16,15 +16,10 @@ import numpy.typing as npt
 from synfinance.producers import events as ev
 from synfinance.producers.events import EventColumns
 from synfinance.producers.ids import scenario_id, transaction_prefix
-from synfinance.producers.world.catalogue import (
-    APPROVED_RESPONSE_CODE,
-    ATM_CATEGORY,
-    ATM_MCC,
-    CATEGORIES,
-    DECLINE_REASONS,
-)
+from synfinance.producers.world.categories import ATM_CATEGORY, ATM_MCC, CATEGORIES
+from synfinance.producers.world.declines import APPROVED_RESPONSE_CODE, DECLINE_REASONS
 from synfinance.producers.world.geography import CITY_NAMES, CITY_REGIONS, CITY_STATES, CITY_TIERS
-from synfinance.schemas.batch import BatchEncoder, FixedStrings, Vocab
+from synfinance.schemas.batch import BatchEncoder, Column, FixedStrings, Vocab
 
 if TYPE_CHECKING:
     from synfinance.producers.stream import World
@@ -97,7 +92,7 @@ class RecordEncoder:
         self._network_of_instrument = customers.instrument_network
         self._category_code = np.concatenate([merchants.category, [-1]])  # index -1 -> no merchant
 
-    def transaction_columns(self, e: EventColumns) -> dict[str, object]:
+    def transaction_columns(self, e: EventColumns) -> dict[str, Column]:
         c = self.customers
         n = len(e)
         has_merchant = e.merchant >= 0
@@ -155,7 +150,7 @@ class RecordEncoder:
         data[linked] = transaction_ids(e.customer[linked], e.original_seq[linked], self.sid)
         return FixedStrings(data, e.original_seq < 0)
 
-    def label_columns(self, e: EventColumns, revision: bool = False) -> dict[str, object]:
+    def label_columns(self, e: EventColumns, revision: bool = False) -> dict[str, Column]:
         """First labels (revision 0) of `e`, or with `revision` the revision-1 labels of rows that have one.
         A fraud that will be charged back is first labelled legitimate: the bank does not know yet."""
         known = (e.revision_delay_us < 0) | revision

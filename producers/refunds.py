@@ -29,7 +29,7 @@ from synfinance.producers.events import EventColumns
 I64 = npt.NDArray[np.int64]
 Mask = npt.NDArray[np.bool_]
 # The most a refund follows its purchase across a block boundary: a legitimate refund gives back a purchase of
-# its own block; a refund_abuse refund comes 2-72 h after its purchase (producers.scenarios.plans).
+# its own block; a refund_abuse refund comes 2-72 h after its purchase (producers.scenarios.planners).
 REFUND_WINDOW_US = 72 * HOUR_US
 _KEY_SHIFT = 42  # (customer << 42) + time since the block's start: the stream's by-customer sort key
 

@@ -1,6 +1,6 @@
-"""What a produce run needs of its Kafka producer (`Sink`) and what it reports (`Snapshot`).
+"""Where a produce run's records go (`RecordOutlet`) and what the run reports (`Snapshot`).
 
-`producers.kafka.KafkaProducer` is the sink of a real run; tests pass a recording fake. The snapshot is
+`producers.kafka.KafkaProducer` is the outlet of a real run; tests pass a recording fake. The snapshot is
 what `--json-stats`, the live panel, the metrics and the control API's `GET /status` show.
 """
 
@@ -13,11 +13,12 @@ from typing import Protocol
 
 from synfinance.producers.kafka import DeliveryTracker, RecordHeaders
 
-__all__ = ["Sink", "Snapshot"]
+__all__ = ["RecordOutlet", "Snapshot"]
 
 
-class Sink(Protocol):
-    """What the run needs of `producers.kafka.KafkaProducer` (tests pass a recording fake)."""
+class RecordOutlet(Protocol):
+    """Where the run's records go: what it needs of `producers.kafka.KafkaProducer` (tests pass a recording
+    fake)."""
 
     tracker: DeliveryTracker
     produced: Counter[str]

@@ -30,7 +30,8 @@ import numpy.typing as npt
 from synfinance.producers import refunds, world_cache
 from synfinance.producers.anomalies import VELOCITY_SHARE
 from synfinance.producers.arrivals import ArrivalGenerator, strictly_increasing
-from synfinance.producers.customers import MAX_CUSTOMERS, Customers, build_customers
+from synfinance.producers.customer_draws import build_customers
+from synfinance.producers.customers import MAX_CUSTOMERS, Customers
 from synfinance.producers.events import EventColumns, stable_order
 from synfinance.producers.ids import stream_id
 from synfinance.producers.labels import LabelDelays
@@ -168,10 +169,11 @@ class TransactionStream:
         # row-level anomalies are drawn on legitimate rows: scale so their share of ALL rows is anomaly_rate, less
         # the velocity bursts' share (planned by the scenario engine)
         row_anomaly_rate = config.anomaly_rate * (1.0 - VELOCITY_SHARE) / (1.0 - config.fraud_rate)
-        arrivals = ArrivalGenerator(world.customers, world.merchants, world.pools, self.members, rngs,
-                                    config.start_us, row_anomaly_rate, delays.first)
-        engine = FraudEngine(config.seed, world.customers, world.merchants, world.pools, world.actors, self.members,
-                             config.fraud_rate, delays, config.start_us, config.anomaly_rate)
+        arrivals = ArrivalGenerator(world.customers, world.merchants, world.pools, members=self.members, rngs=rngs,
+                                    start_us=config.start_us, anomaly_rate=row_anomaly_rate, label_delay=delays.first)
+        engine = FraudEngine(config.seed, world.customers, world.merchants, world.pools, world.actors,
+                             members=self.members, fraud_rate=config.fraud_rate, delays=delays,
+                             start_us=config.start_us, anomaly_rate=config.anomaly_rate)
         seq = np.zeros(len(self.members), dtype=np.int64)
         purchases = refunds.Purchases.empty()
         index, count = config.shard
@@ -196,8 +198,9 @@ class TransactionStream:
             numbers = seq[position] + np.arange(len(rows)) - np.repeat(np.cumsum(per_member) - per_member, per_member)
             seq += per_member
             # each refund's purchase by (customer, time as generated): in this block or the end of the last one
-            purchases = refunds.link(rows, by_customer, customer, generated, numbers, purchases, curves.start_us,
-                                     curves.start_us + BLOCK_US)
+            purchases = refunds.link(rows, order=by_customer, customer=customer, times=generated, seq=numbers,
+                                     carried=purchases, block_start=curves.start_us,
+                                     block_end=curves.start_us + BLOCK_US)
             in_time = stable_order(times)
             ordered = rows.take(in_time if by_customer is None else by_customer[in_time])
             ordered.time_us, ordered.seq = times[in_time], numbers[in_time]

@@ -25,9 +25,10 @@ from synfinance.producers.events import EventColumns
 from synfinance.producers.labels import LabelDelays
 from synfinance.producers.merchants import MerchantPools, Merchants
 from synfinance.producers.scenarios.actors import FraudActors
-from synfinance.producers.scenarios.catalogue import SCENARIOS, SPEC_BY_NAME
-from synfinance.producers.scenarios.plans import PLANNERS, Plan, plan_mule_ring, velocity_burst
+from synfinance.producers.scenarios.plan import Plan
+from synfinance.producers.scenarios.planners import PLANNERS, plan_mule_ring, velocity_burst
 from synfinance.producers.scenarios.rows import RowBuilder
+from synfinance.producers.scenarios.specs import SCENARIOS, SPEC_BY_NAME
 from synfinance.producers.seeding import (
     Kind,
     Purpose,
@@ -144,8 +145,10 @@ class FraudEngine:
             rng = self._rng(victim, i)
             for serial in range(n):
                 start = self._start_time(curves, int(self.group_all[victim]), rng)
-                plan = Plan(self.customers, self.merchants, self.pools, self.actors, rows, rng, victim, start,
-                            scenario_id(victim, b, t, serial), self.delays, np.arange(lo, hi), anchors)
+                plan = Plan(customers=self.customers, merchants=self.merchants, pools=self.pools, actors=self.actors,
+                            rows=rows, rng=rng, victim=victim, start_us=start,
+                            scenario=scenario_id(victim, b, t, serial), delays=self.delays, anchors=np.arange(lo, hi),
+                            anchor_rows=anchors)
                 PLANNERS[PER_VICTIM[t].name](plan)
         if rings:
             self._rings(b, frauds, rows, curves)
@@ -163,8 +166,9 @@ class FraudEngine:
             rng = self._rng(customer, i)
             for _ in range(int(counts[i])):
                 start = self._start_time(curves, int(self.group_all[customer]), rng)
-                velocity_burst(Plan(self.customers, self.merchants, self.pools, self.actors, rows, rng, customer, start,
-                                    -1, self.delays, np.arange(0), {}))
+                velocity_burst(Plan(customers=self.customers, merchants=self.merchants, pools=self.pools,
+                                    actors=self.actors, rows=rows, rng=rng, victim=customer, start_us=start,
+                                    scenario=-1, delays=self.delays, anchors=np.arange(0), anchor_rows={}))
 
     @staticmethod
     def _start_time(curves: BlockCurves, group: int, rng: np.random.Generator) -> int:
@@ -183,8 +187,8 @@ class FraudEngine:
             for serial in range(count):
                 victims = self.victim_pool[rng.integers(len(self.victim_pool), size=int(rng.integers(4, 11)))]
                 start = self._start_time(curves, int(self.group_all[self.actors.rings[r][0]]), rng)
-                plan_mule_ring(rows, self.customers, self.actors, r, rng, start,
-                               ring_scenario_id(r, b, serial), victims, self.delays)
+                plan_mule_ring(rows=rows, customers=self.customers, actors=self.actors, ring=r, rng=rng, start_us=start,
+                               scenario=ring_scenario_id(r, b, serial), victims=victims, delays=self.delays)
 
     def _rng(self, customer: int, position: int) -> np.random.Generator:
         """The FRAUD generator of `customer`, member number `position`."""

@@ -15,7 +15,7 @@ import numpy as np
 from synfinance.producers import events as ev
 from synfinance.producers.customers import Customers
 from synfinance.producers.events import EventColumns
-from synfinance.producers.fields import assemble
+from synfinance.producers.fields import Choices, Uniforms, assemble
 from synfinance.producers.merchants import Merchants
 
 _COLUMNS = ("customer", "time_us", "ttype", "mode", "amount", "city", "online", "merchant", "payee", "device",
@@ -87,11 +87,13 @@ class RowBuilder:
         col = {k: np.asarray(v) for k, v in self.cols.items()}
         i64 = {k: col[k].astype(np.int64) for k in ("customer", "time_us", "ttype", "mode", "amount", "city",
                                                     "merchant", "payee", "device", "entry")}
-        rows = assemble(self.customers, self.merchants, i64["customer"], np.zeros(len(self), dtype=np.int64),
-                        i64["time_us"], i64["city"], i64["ttype"], i64["merchant"], i64["payee"], i64["mode"],
-                        col["online"].astype(bool), i64["amount"], i64["device"], col["declined"].astype(bool),
-                        i64["entry"], col["u_entry"].astype(float), col["u_terminal"].astype(float),
-                        col["u_reason"].astype(float))
+        chosen = Choices(customer=i64["customer"], seq=np.zeros(len(self), dtype=np.int64), time_us=i64["time_us"],
+                         city=i64["city"], ttype=i64["ttype"], merchant=i64["merchant"], payee=i64["payee"],
+                         mode=i64["mode"], online=col["online"].astype(bool), amount=i64["amount"],
+                         device=i64["device"], declined=col["declined"].astype(bool), entry=i64["entry"])
+        rows = assemble(self.customers, self.merchants, chosen, Uniforms(
+            entry=col["u_entry"].astype(float), terminal=col["u_terminal"].astype(float),
+            reason=col["u_reason"].astype(float)))
         rows.fraud_type = col["fraud_type"].astype(np.int64)
         rows.scenario = col["scenario"].astype(np.int64)
         rows.label_delay_us = col["label_delay_us"].astype(np.int64)

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from synfinance.producers.files import avro_record
+
 TEXT_FIELDS = ("transaction_id", "customer_id", "merchant_id", "payee_vpa", "payment_mode", "card_network",
                "card_type", "card_bin", "masked_pan", "payer_vpa", "instrument_id", "channel", "entry_mode",
                "transaction_type", "merchant_category", "mcc", "city", "state", "region", "device_id",
@@ -128,7 +130,8 @@ class Stream:
         return cls(transactions, labels,
                    is_fraud=has & (labels.number("is_fraud")[at] == 1) if labels.n else np.zeros(n, dtype=bool),
                    is_anomaly=has & (labels.number("is_anomaly")[at] == 1) if labels.n else np.zeros(n, dtype=bool),
-                   fraud_type=np.where(has, fraud_types[at], None) if labels.n else np.full(n, None, dtype=object),
+                   fraud_type=np.where(has, fraud_types[at], np.array(None, dtype=object)) if labels.n
+                   else np.full(n, None, dtype=object),
                    first_delay_us=delay,
                    first_labels=np.bincount(rows[first], minlength=n).astype(np.int64))
 
@@ -152,7 +155,8 @@ def _avro_records(path: Path, schema: str) -> Iterator[dict[str, Any]]:
     from synfinance.schemas.codec import load_raw_schema
 
     with path.open("rb") as handle:
-        yield from fastavro.reader(handle, reader_schema=load_raw_schema(schema))
+        for value in fastavro.reader(handle, reader_schema=load_raw_schema(schema)):
+            yield avro_record(value)
 
 
 def read_topics(bootstrap: str, transactions_topic: str, labels_topic: str, limit: int | None = None,

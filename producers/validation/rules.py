@@ -2,7 +2,7 @@
 
 Each rule names what must hold and returns the rows that break it (`violations`); the report counts them
 and a rule with any violation fails. The rules read only the records and the public tables a consumer
-may know (the catalogue's categories, MCCs, decline codes, card networks; the city table).
+may know (the world's categories, MCCs, decline codes, card networks; the city table).
 
 >>> [r.name for r in RULES][:3]
 ['status_and_reason', 'decline_reason_fits_the_payment', 'card_fields_on_cards_only']
@@ -26,18 +26,15 @@ from synfinance.producers.prices import (
     UPI_P2P_LIMIT_PAISE,
 )
 from synfinance.producers.validation.columns import Stream
-from synfinance.producers.world.catalogue import (
+from synfinance.producers.world.categories import ATM_CATEGORY, ATM_MCC, CATEGORIES
+from synfinance.producers.world.declines import (
     APPROVED_RESPONSE_CODE,
-    ATM_CATEGORY,
-    ATM_MCC,
-    CATEGORIES,
     DECLINE_CONTEXTS,
     DECLINE_REASONS,
-    NETWORK_PREFIXES,
-    PAN_LENGTH,
     decline_contexts,
 )
 from synfinance.producers.world.geography import CITIES, REGIONS
+from synfinance.producers.world.payment_rails import NETWORK_PREFIXES, PAN_LENGTH
 
 Mask = npt.NDArray[np.bool_]
 CITY_RADIUS_DEG = 0.25  # a transaction happens at a shop or a home of its city (both within ~10 km)

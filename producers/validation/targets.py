@@ -23,13 +23,9 @@ import numpy as np
 from synfinance.common.units import DAY_US, HOUR_US, IST_OFFSET_US
 from synfinance.producers.validation.columns import Stream
 from synfinance.producers.world.calendar import festival_days
-from synfinance.producers.world.catalogue import (
-    CARD_NETWORKS,
+from synfinance.producers.world.categories import (
     CATEGORIES,
     CATEGORY_WEIGHTS,
-    P2P_SHARE_OF_UPI,
-    PAYMENT_MODE_SHARES,
-    UPI_DECLINE_RATE,
     UPI_P2M_AVG_TICKET_INR,
     UPI_P2P_AVG_TICKET_INR,
 )
@@ -37,6 +33,12 @@ from synfinance.producers.world.geography import (
     NPCI_STATE_UPI_JULY_2025,
     NPCI_STATES,
     NPCI_STATES_COMBINED_SHARE,
+)
+from synfinance.producers.world.payment_rails import (
+    CARD_NETWORKS,
+    P2P_SHARE_OF_UPI,
+    PAYMENT_MODE_SHARES,
+    UPI_DECLINE_RATE,
 )
 
 TOLERANCE = 0.15

@@ -49,7 +49,7 @@ def read_topic(bootstrap: str, topic: str, timeout: float = 30.0,
                     continue
                 deadline = time.monotonic() + timeout
                 partition, offset = message.partition(), message.offset()
-                if partition not in ends or offset >= ends[partition]:
+                if offset is None or partition not in ends or offset >= ends[partition]:
                     continue
                 if offset + 1 >= ends[partition]:
                     del ends[partition]

@@ -1,1 +1,2 @@
-"""The fixed world the generator draws from: cities, calendar, merchant catalogue, payment rails, personas."""
+"""The fixed world the generator draws from: cities, calendar, merchant categories, payment rails, declines,
+personas."""

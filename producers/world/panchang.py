@@ -120,7 +120,7 @@ def _solve(function: Angle, target: float, guess: float, rate: float) -> float:
 def new_moons(start: float, end: float) -> list[float]:
     """Every conjunction between two Julian days."""
     k = math.floor((start - 2451550.09766) / SYNODIC_MONTH)
-    out = []
+    out: list[float] = []
     while True:
         guess = 2451550.09766 + SYNODIC_MONTH * k
         moment = _solve(elongation, 0.0, guess, 12.19)

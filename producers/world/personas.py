@@ -13,8 +13,9 @@ import numpy as np
 import numpy.typing as npt
 
 from synfinance.producers.world.calendar import OCCUPATIONS
-from synfinance.producers.world.catalogue import CATEGORY_NAMES, PAYMENT_MODE_SHARES
+from synfinance.producers.world.categories import CATEGORY_NAMES
 from synfinance.producers.world.geography import REGIONS
+from synfinance.producers.world.payment_rails import PAYMENT_MODE_SHARES
 
 # Monthly income brackets, INR: [low, high).
 INCOME_BRACKETS_INR: tuple[tuple[int, int], ...] = (

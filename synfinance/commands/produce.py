@@ -36,8 +36,9 @@ from synfinance.common.settings import Settings, load_settings
 from synfinance.console import make_console
 from synfinance.producers.control import Control, Controller, ControlLog, read_control_log
 from synfinance.producers.kafka import HEADER_SETS, KafkaProducer
-from synfinance.producers.producer import ProduceRun, RunConfig
-from synfinance.producers.rates import build_profile
+from synfinance.producers.producer import ProduceRun
+from synfinance.producers.profile_syntax import build_profile
+from synfinance.producers.run_config import RunConfig
 from synfinance.producers.run_stats import Snapshot
 from synfinance.producers.stream import (
     DEFAULT_ANOMALY_RATE,

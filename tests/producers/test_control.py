@@ -14,8 +14,9 @@ from synfinance.producers.control import Control, Controller, ControlLog, Logged
 from synfinance.producers.ids import scenario_id
 from synfinance.producers.incidents import INCIDENT_KINDS, Incident, incident_scenario_id, plan_incident
 from synfinance.producers.pacing import Pacer
-from synfinance.producers.producer import ProduceRun, RunConfig
+from synfinance.producers.producer import ProduceRun
 from synfinance.producers.rates import Constant, Ramp
+from synfinance.producers.run_config import RunConfig
 from synfinance.producers.stream import StreamConfig, TransactionStream, World
 from synfinance.schemas.codec import decode
 from tests.producers.test_producer import TOPICS, FakeClock, Record, RecordingSink, contract

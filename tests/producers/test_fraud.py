@@ -17,10 +17,11 @@ import pytest
 from synfinance.producers import anomalies
 from synfinance.producers.events import ANOMALY_TYPES, CREDIT_CARD, FRAUD_TYPES, EventColumns
 from synfinance.producers.prices import CATEGORY_MEDIAN, PAISE_CATEGORIES, PRICE_POINT_CATEGORIES, price_point
-from synfinance.producers.scenarios.catalogue import SCENARIOS, SPEC_BY_NAME
 from synfinance.producers.scenarios.engine import ANCHOR_COLUMNS, NEW_ACCOUNT_DAYS, eligible
-from synfinance.producers.scenarios.plans import CATEGORY, THRESHOLD_AMOUNTS, Plan, synthetic_identity
+from synfinance.producers.scenarios.plan import CATEGORY, Plan
+from synfinance.producers.scenarios.planners import THRESHOLD_AMOUNTS, synthetic_identity
 from synfinance.producers.scenarios.rows import RowBuilder
+from synfinance.producers.scenarios.specs import SCENARIOS, SPEC_BY_NAME
 from synfinance.producers.stream import StreamConfig, TransactionStream, World
 from synfinance.producers.timeline import BLOCK_US
 from synfinance.producers.world.geography import CITY_COST, city_index, haversine_km
@@ -36,7 +37,7 @@ LABEL_FIELDS = {"is_fraud", "fraud_type", "scenario_id", "is_anomaly", "anomaly_
                 "revision"}
 DAY_US, HOUR_US, MINUTE_US = 86_400_000_000, 3_600_000_000, 60_000_000
 Rows = list[dict[str, Any]]
-# How each planner (producers/scenarios/plans.py) shifts the price model: the victim's price for the category in
+# How each planner (producers/scenarios/planners.py) shifts the price model: the victim's price for the category in
 # that city times a factor drawn from [low, high). A retune of a planner is a change of this table.
 SHIFTS = {"card_testing probe": (0.02, 0.3), "card_testing purchase": (1.2, 3.0), "card_cloning": (1.2, 3.0),
           "account_takeover": (1.5, 4.0), "stolen_card": (1.2, 3.0), "bust_out": (2.0, 5.0),

@@ -22,8 +22,9 @@ from synfinance.producers.chunks import Chunk
 from synfinance.producers.kafka import DeliveryTracker, KafkaProducer, RecordHeaders, traceparents
 from synfinance.producers.pacing import LabelSchedule
 from synfinance.producers.prefetch import PrefetchFailed, ProcessPrefetch, ThreadPrefetch
-from synfinance.producers.producer import ProduceRun, RunConfig
+from synfinance.producers.producer import ProduceRun
 from synfinance.producers.rates import Constant, Max, Profile, Ramp
+from synfinance.producers.run_config import RunConfig
 from synfinance.producers.stream import StreamConfig, TransactionStream, World
 from synfinance.schemas.codec import decode, single_object_prefix
 

@@ -1,5 +1,5 @@
-"""Rate profiles (`producers.rates`) and the Pacer (`producers.pacing`), on a fake clock: simulated
-seconds, no real sleeping."""
+"""Rate profiles (`producers.rates`, their syntax `producers.profile_syntax`) and the Pacer
+(`producers.pacing`), on a fake clock: simulated seconds, no real sleeping."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from synfinance.common.errors import InvalidInput, SynfinError
-from synfinance.producers import pacing, rates
+from synfinance.producers import pacing, profile_syntax, rates
 from synfinance.producers.pacing import Pacer
+from synfinance.producers.profile_syntax import PROFILE_NAMES, build_profile, parse_profile
 from synfinance.producers.rates import (
-    PROFILE_NAMES,
     Burst,
     Constant,
     Diurnal,
@@ -23,8 +23,6 @@ from synfinance.producers.rates import (
     Ramp,
     ReplaySpeed,
     Step,
-    build_profile,
-    parse_profile,
 )
 
 # 2024-01-01 00:00:00 IST in µs since the epoch (IST = UTC+05:30)
@@ -71,9 +69,9 @@ def released_by(releases: list[tuple[float, int]], t: float) -> int:
 # -- profiles ------------------------------------------------------------------------------------------
 
 def test_doctests_run() -> None:
-    result = doctest.testmod(rates)
-    assert result.failed == 0
-    assert result.attempted >= 25
+    profiles, syntax = doctest.testmod(rates), doctest.testmod(profile_syntax)
+    assert profiles.failed == syntax.failed == 0
+    assert profiles.attempted + syntax.attempted >= 25
     result = doctest.testmod(pacing)
     assert result.failed == 0
     assert result.attempted >= 5

@@ -1,4 +1,4 @@
-"""Checks on the world tables: cities, calendar, catalogue and payment rails, personas."""
+"""Checks on the world tables: cities, calendar, categories, payment rails, declines, personas."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from synfinance.producers.world import calendar, catalogue, geography, personas
+from synfinance.producers.world import calendar, categories, declines, geography, payment_rails, personas
 from synfinance.producers.world.calendar import (
     FESTIVAL_COUNT_SHARE,
     FESTIVAL_DATES,
@@ -186,11 +186,11 @@ def test_weekday_salary_and_day_multipliers() -> None:
     assert np.allclose(calendar.day_multiplier(days, "West"), expected)
 
 
-# --- catalogue and rails -----------------------------------------------------------------------------
+# --- categories, rails, declines -------------------------------------------------------------------------
 
 
 def test_categories_are_unique_with_valid_mcc_and_weights() -> None:
-    cats = catalogue.CATEGORIES
+    cats = categories.CATEGORIES
     assert len({c.name for c in cats}) == len(cats)
     for c in cats:
         assert len(c.mcc) == 4 and c.mcc.isdigit(), c.name
@@ -201,36 +201,36 @@ def test_categories_are_unique_with_valid_mcc_and_weights() -> None:
         for b in c.brands:
             assert b.tier_min in (1, 2, 3), b
             assert set(b.states) <= set(geography.STATE_REGION), b
-    assert math.isclose(catalogue.CATEGORY_WEIGHTS.sum(), 1.0, rel_tol=1e-12)
+    assert math.isclose(categories.CATEGORY_WEIGHTS.sum(), 1.0, rel_tol=1e-12)
     by = {c.name: c for c in cats}
     assert by["groceries"].mcc == "5411" and by["fuel"].mcc == "5541" and by["cash_like"].mcc == "6540"
     assert by["utilities"].loyalty == 0.95 and by["entertainment"].loyalty == 0.30
     assert by["cash_like"].risk > by["groceries"].risk
-    assert catalogue.CATEGORY_WEIGHTS.argmax() == catalogue.CATEGORY_NAMES.index("groceries")
+    assert categories.CATEGORY_WEIGHTS.argmax() == categories.CATEGORY_NAMES.index("groceries")
 
 
 def test_p2m_mean_ticket_matches_upi_average() -> None:
-    mean = catalogue.p2m_mean_ticket_inr()
-    assert abs(mean / catalogue.UPI_P2M_AVG_TICKET_INR - 1.0) < 0.15
-    assert 600 <= catalogue.UPI_P2M_AVG_TICKET_INR <= 660
-    assert catalogue.UPI_P2P_AVG_TICKET_INR > 3 * catalogue.UPI_P2M_AVG_TICKET_INR
+    mean = categories.p2m_mean_ticket_inr()
+    assert abs(mean / categories.UPI_P2M_AVG_TICKET_INR - 1.0) < 0.15
+    assert 600 <= categories.UPI_P2M_AVG_TICKET_INR <= 660
+    assert categories.UPI_P2P_AVG_TICKET_INR > 3 * categories.UPI_P2M_AVG_TICKET_INR
 
 
 def test_payment_mode_and_provider_shares() -> None:
-    shares = catalogue.PAYMENT_MODE_SHARES
+    shares = payment_rails.PAYMENT_MODE_SHARES
     assert math.isclose(sum(shares.values()), 1.0)
     assert 0.80 <= shares["upi"] <= 0.87 and max(shares, key=shares.__getitem__) == "upi"
-    assert 0.3 <= catalogue.P2P_SHARE_OF_UPI <= 0.45
-    for table in (catalogue.WALLET_PROVIDERS, catalogue.BNPL_PROVIDERS):
+    assert 0.3 <= payment_rails.P2P_SHARE_OF_UPI <= 0.45
+    for table in (payment_rails.WALLET_PROVIDERS, payment_rails.BNPL_PROVIDERS):
         assert math.isclose(sum(table.values()), 1.0)
-    apps = catalogue.UPI_APPS
+    apps = payment_rails.UPI_APPS
     assert math.isclose(sum(a.share for a in apps), 1.0)
     assert [a.name for a in apps[:3]] == ["PhonePe", "Google Pay", "Paytm"]
-    handles = [h for h, _ in catalogue.UPI_HANDLES] + [
-        b.vpa_handle for b in catalogue.ISSUER_BANKS if b.vpa_handle
+    handles = [h for h, _ in payment_rails.UPI_HANDLES] + [
+        b.vpa_handle for b in payment_rails.ISSUER_BANKS if b.vpa_handle
     ]
     assert len(set(handles)) == len(handles) and all(h.startswith("@") for h in handles)
-    assert ("@ybl", "PhonePe") in catalogue.UPI_HANDLES and ("@oksbi", "Google Pay") in catalogue.UPI_HANDLES
+    assert ("@ybl", "PhonePe") in payment_rails.UPI_HANDLES and ("@oksbi", "Google Pay") in payment_rails.UPI_HANDLES
 
 
 def _bin_matches(network: str, bin6: str) -> bool:
@@ -247,45 +247,45 @@ def _bin_matches(network: str, bin6: str) -> bool:
 
 def test_card_bins_are_network_consistent_and_unique() -> None:
     all_bins: list[str] = []
-    for (bank, network, card_type), bins in catalogue.CARD_BINS.items():
-        assert bank in catalogue.BANK_NAMES and card_type in catalogue.CARD_TYPES
-        assert network in catalogue.CARD_NETWORKS[card_type]
+    for (bank, network, card_type), bins in payment_rails.CARD_BINS.items():
+        assert bank in payment_rails.BANK_NAMES and card_type in payment_rails.CARD_TYPES
+        assert network in payment_rails.CARD_NETWORKS[card_type]
         for b in bins:
             assert len(b) == 6 and b.isdigit() and _bin_matches(network, b), (bank, network, b)
         all_bins.extend(bins)
     assert len(set(all_bins)) == len(all_bins)
-    seen_networks = {n for _, n, _ in catalogue.CARD_BINS}
+    seen_networks = {n for _, n, _ in payment_rails.CARD_BINS}
     assert seen_networks == {"Visa", "Mastercard", "RuPay", "Amex"}
 
 
 def test_card_networks_banks_and_product_weights() -> None:
-    for card_type, nets in catalogue.CARD_NETWORKS.items():
+    for card_type, nets in payment_rails.CARD_NETWORKS.items():
         assert math.isclose(sum(nets.values()), 1.0), card_type
-    assert max(catalogue.CARD_NETWORKS["debit"].items(), key=lambda kv: kv[1])[0] == "RuPay"
-    assert max(catalogue.CARD_NETWORKS["credit"].items(), key=lambda kv: kv[1])[0] == "Visa"
-    banks = catalogue.ISSUER_BANKS
+    assert max(payment_rails.CARD_NETWORKS["debit"].items(), key=lambda kv: kv[1])[0] == "RuPay"
+    assert max(payment_rails.CARD_NETWORKS["credit"].items(), key=lambda kv: kv[1])[0] == "Visa"
+    banks = payment_rails.ISSUER_BANKS
     assert max(banks, key=lambda b: b.debit_share).name == "State Bank of India"
     assert max(banks, key=lambda b: b.credit_share).name == "HDFC Bank"
-    for card_type in catalogue.CARD_TYPES:
-        pairs, w = catalogue.card_product_weights(card_type)
+    for card_type in payment_rails.CARD_TYPES:
+        pairs, w = payment_rails.card_product_weights(card_type)
         assert math.isclose(w.sum(), 1.0) and (w > 0).all()
-        assert all((bank, net, card_type) in catalogue.CARD_BINS for bank, net in pairs)
+        assert all((bank, net, card_type) in payment_rails.CARD_BINS for bank, net in pairs)
 
 
 def test_decline_reasons_cover_every_mode_with_real_codes() -> None:
-    codes = {r.response_code for r in catalogue.DECLINE_REASONS}
+    codes = {r.response_code for r in declines.DECLINE_REASONS}
     assert {"05", "51", "54", "55", "57", "61", "91", "Z9", "ZM", "U30", "U16", "Z8"} <= codes
-    assert catalogue.APPROVED_RESPONSE_CODE == "00" and "00" not in codes
-    for context in catalogue.DECLINE_CONTEXTS:
-        reasons = catalogue.decline_reasons_in(context)
+    assert declines.APPROVED_RESPONSE_CODE == "00" and "00" not in codes
+    for context in declines.DECLINE_CONTEXTS:
+        reasons = declines.decline_reasons_in(context)
         assert reasons and all(r.weight > 0 for r in reasons)
         upi = context.startswith("upi")
         assert all(r.response_code.isdigit() != upi for r in reasons), context  # ISO 8583 or NPCI codes
-    assert {r.response_code for r in catalogue.decline_reasons_in("upi")} >= {"Z9", "ZM", "U16"}
-    pin = {c for c in catalogue.DECLINE_CONTEXTS
-           if "incorrect_pin" in {r.reason for r in catalogue.decline_reasons_in(c)}}
-    collect_only = {r.reason for r in catalogue.decline_reasons_in("upi_collect")} - {
-        r.reason for r in catalogue.decline_reasons_in("upi")}
+    assert {r.response_code for r in declines.decline_reasons_in("upi")} >= {"Z9", "ZM", "U16"}
+    pin = {c for c in declines.DECLINE_CONTEXTS
+           if "incorrect_pin" in {r.reason for r in declines.decline_reasons_in(c)}}
+    collect_only = {r.reason for r in declines.decline_reasons_in("upi_collect")} - {
+        r.reason for r in declines.decline_reasons_in("upi")}
     assert pin == {"card_present", "atm"} and collect_only == {"collect_request_expired", "declined_by_customer"}
 
 
@@ -309,8 +309,8 @@ def test_personas_weights_and_ranges() -> None:
         assert math.isclose(sum(p.income_bracket_weights), 1.0), p.name
         assert math.isclose(sum(p.occupation_weights.values()), 1.0), p.name
         assert set(p.occupation_weights) <= set(calendar.OCCUPATIONS)
-        assert set(p.category_affinity) <= set(catalogue.CATEGORY_NAMES)
-        assert set(p.payment_mode_affinity) <= set(catalogue.PAYMENT_MODE_SHARES)
+        assert set(p.category_affinity) <= set(categories.CATEGORY_NAMES)
+        assert set(p.payment_mode_affinity) <= set(payment_rails.PAYMENT_MODE_SHARES)
         assert all(v > 0 for v in (*p.category_affinity.values(), *p.payment_mode_affinity.values()))
         assert 0.0 <= p.travel_propensity <= 0.5 and 0.0 <= p.digital_familiarity <= 1.0
     assert by["student"].occupation_weights["student"] > 0.5

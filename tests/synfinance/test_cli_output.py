@@ -95,7 +95,7 @@ def test_every_help_has_an_example(command: tuple[str, ...], capsys: pytest.Capt
 
 
 def test_profile_help_gives_every_profiles_syntax(capsys: pytest.CaptureFixture[str]) -> None:
-    from synfinance.producers.rates import PROFILE_SYNTAX
+    from synfinance.producers.profile_syntax import PROFILE_SYNTAX
 
     assert main(["produce", "--help"]) == 0
     out = " ".join(capsys.readouterr().out.replace("│", " ").split())

@@ -104,7 +104,7 @@ def test_the_wheel_holds_one_namespace_and_the_stack_files(wheel: Path) -> None:
                    "synfinance/infra/grafana/dashboards/fraud.json", "synfinance/schemas/transaction.avsc",
                    "synfinance/sinks/migrations/script.py.mako",
                    "synfinance/sinks/migrations/versions/0001_initial_schema.py",
-                   "synfinance/producers/world/catalogue.py"):
+                   "synfinance/producers/world/categories.py"):
         assert needed in names, needed
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "synfinance = synfinance.testing" in entry_points and "synfinance = synfinance.cli:run" in entry_points

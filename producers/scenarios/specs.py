@@ -30,7 +30,7 @@ class ScenarioSpec:
     span_days: float = 3.0   # the longest a scenario lasts from its start (how far back the warm-up plans it)
 
 
-# mean_events must match what the planner in plans.py draws (tests check the realised mix).
+# mean_events must match what the planner in planners.py draws (tests check the realised mix).
 SCENARIOS: tuple[ScenarioSpec, ...] = (
     ScenarioSpec("card_testing", 0.11, 9.5, "card", 0.2,
                  "5-12 sub-INR 100 card-not-present attempts within minutes, many declined, then one large purchase"),
